@@ -1,0 +1,4 @@
+//! The `journal` command-line tool.
+#![forbid(unsafe_code)]
+
+fn main() {}

@@ -1,0 +1,2 @@
+//! An append-only, memory-mapped event journal.
+#![deny(unsafe_op_in_unsafe_fn)]
