@@ -1,0 +1,156 @@
+//! The library's error type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::format::DamageReason;
+
+/// A specialized `Result` for journal operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong with a journal. Messages name the file, the offset and what was
+/// expected, for a person to read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A system call on the file failed.
+    Io {
+        /// The journal's path.
+        path: PathBuf,
+        /// What was being done ("open", "fallocate", "msync", ...).
+        op: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file's header is not structurally valid (FORMAT.md 3): it is not a journal.
+    NotAJournal {
+        /// The file's path.
+        path: PathBuf,
+        /// Why, for a person.
+        reason: String,
+    },
+    /// The journal's content ends at a damaged entry (FORMAT.md 6.2).
+    Damaged {
+        /// The journal's path.
+        path: PathBuf,
+        /// Offset of the first entry that is not valid.
+        offset: u64,
+        /// Which check failed.
+        reason: DamageReason,
+    },
+    /// Another writer holds the journal's lock (FORMAT.md 10).
+    Locked {
+        /// The journal's path.
+        path: PathBuf,
+    },
+    /// A journal already exists at the path given to `create`.
+    AlreadyExists {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A payload is larger than [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
+    PayloadTooLarge {
+        /// The payload's length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Appending would take the journal past its configured maximum size.
+    Full {
+        /// The journal's path.
+        path: PathBuf,
+        /// The size the append needed.
+        needed: u64,
+        /// The configured maximum (`WriterOptions::max_size`).
+        max: u64,
+    },
+    /// An earlier sync failed, so this writer reports no further success (FORMAT.md 9).
+    Poisoned {
+        /// The journal's path.
+        path: PathBuf,
+        /// The failed operation's error, as text.
+        cause: String,
+    },
+    /// The file was truncated or replaced under a reader: bytes below `write_offset` are gone.
+    FileShrunk {
+        /// The journal's path.
+        path: PathBuf,
+        /// The `write_offset` the reader saw.
+        write_offset: u64,
+        /// The file length it found.
+        file_len: u64,
+    },
+    /// An argument is outside its allowed range.
+    InvalidArgument(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: &std::path::Path, op: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io { path, op, source } => write!(f, "{}: {op} failed: {source}", path.display()),
+            Error::NotAJournal { path, reason } => {
+                write!(f, "{}: not a journal: {reason}", path.display())
+            }
+            Error::Damaged {
+                path,
+                offset,
+                reason,
+            } => write!(
+                f,
+                "{}: damaged at offset {offset}: {} ({})",
+                path.display(),
+                reason.describe(),
+                reason.as_str()
+            ),
+            Error::Locked { path } => write!(
+                f,
+                "{}: locked: another writer has this journal open",
+                path.display()
+            ),
+            Error::AlreadyExists { path } => write!(f, "{}: already exists", path.display()),
+            Error::PayloadTooLarge { len, max } => {
+                write!(f, "payload of {len} bytes is larger than the limit of {max} bytes")
+            }
+            Error::Full { path, needed, max } => write!(
+                f,
+                "{}: journal full: needs {needed} bytes, maximum size is {max} bytes",
+                path.display()
+            ),
+            Error::Poisoned { path, cause } => write!(
+                f,
+                "{}: writer is poisoned by an earlier failure ({cause}); reopen the journal",
+                path.display()
+            ),
+            Error::FileShrunk {
+                path,
+                write_offset,
+                file_len,
+            } => write!(
+                f,
+                "{}: file is {file_len} bytes but write_offset is {write_offset}: truncated or replaced under the reader",
+                path.display()
+            ),
+            Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! The single writer: create, open for append (with recovery), append, claim, sync, close.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use zerocopy::IntoBytes;
+
+use crate::error::{Error, Result};
+use crate::format::{
+    check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
+};
+use crate::recovery::{scan, RecoveryMode};
+use crate::sys::{self, WriteMap};
+
+/// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
+///
+/// Whatever the policy, every published event survives a crash of the writer's process; the policy
+/// decides what survives a power cut or a kernel crash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// Never sync on append (the page cache writes back when the kernel chooses). A power cut may
+    /// lose any suffix of the events. The default; call [`Writer::sync`] at checkpoints.
+    #[default]
+    Never,
+    /// Sync after every N-th event: a power cut loses fewer than N events.
+    EveryEvents(u64),
+    /// Sync once N bytes were appended since the previous sync.
+    EveryBytes(u64),
+    /// Sync on the first append after the interval elapsed (or on [`Writer::sync_if_due`]).
+    Interval(Duration),
+    /// Sync before every append returns: an event whose append returned `Ok` is durable.
+    EveryAppend,
+}
+
+/// Options for opening a [`Writer`], as a builder.
+///
+/// By default: 16 MiB growth chunks, a 1 TiB maximum size (the virtual reservation), no sync on
+/// append ([`SyncPolicy::Never`]), new chunks pre-faulted, no `mlock`, no huge-page advice, torn tails
+/// cut back on open ([`RecoveryMode::Truncate`]), start timestamp = now.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    chunk_size: u64,
+    max_size: u64,
+    sync: SyncPolicy,
+    prefault: bool,
+    lock_memory: bool,
+    huge_pages: bool,
+    recovery: RecoveryMode,
+    start_timestamp: Option<i64>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            chunk_size: 16 << 20,
+            max_size: 1 << 40,
+            sync: SyncPolicy::Never,
+            prefault: true,
+            lock_memory: false,
+            huge_pages: false,
+            recovery: RecoveryMode::Truncate,
+            start_timestamp: None,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes the file grows by at a time (rounded up to a page). By default 16 MiB.
+    pub fn chunk_size(&mut self, bytes: u64) -> &mut Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// The largest size the journal may reach; this much virtual address space is reserved up
+    /// front so the mapping never moves. By default 1 TiB.
+    pub fn max_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_size = bytes;
+        self
+    }
+
+    /// When to `msync`. By default [`SyncPolicy::Never`].
+    pub fn sync_policy(&mut self, policy: SyncPolicy) -> &mut Self {
+        self.sync = policy;
+        self
+    }
+
+    /// Whether to pre-fault each new chunk (`MADV_POPULATE_WRITE`) so appends take no page fault.
+    /// By default on.
+    pub fn prefault(&mut self, on: bool) -> &mut Self {
+        self.prefault = on;
+        self
+    }
+
+    /// Whether to `mlock` each chunk as it is allocated. By default off.
+    pub fn lock_memory(&mut self, on: bool) -> &mut Self {
+        self.lock_memory = on;
+        self
+    }
+
+    /// Whether to advise huge pages (`MADV_HUGEPAGE`) on each chunk. By default off.
+    pub fn huge_pages(&mut self, on: bool) -> &mut Self {
+        self.huge_pages = on;
+        self
+    }
+
+    /// What to do with a damaged tail on open. By default [`RecoveryMode::Truncate`].
+    pub fn recovery(&mut self, mode: RecoveryMode) -> &mut Self {
+        self.recovery = mode;
+        self
+    }
+
+    /// The header's `start_timestamp` for a new journal. By default the time of creation.
+    pub fn start_timestamp(&mut self, ns: i64) -> &mut Self {
+        self.start_timestamp = Some(ns);
+        self
+    }
+
+    /// Creates a new journal; fails with [`Error::AlreadyExists`] if the path exists (a symlink
+    /// planted at the path is not followed).
+    pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
+        let path = path.as_ref();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                    path: path.to_path_buf(),
+                },
+                _ => Error::io(path, "create", e),
+            })?;
+        lock(&file, path)?;
+        let w = self.initialize(file, path)?;
+        // Make the new directory entry durable too.
+        if let Some(dir) = path.parent() {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(dir, "fsync directory", e))?;
+        }
+        Ok(w)
+    }
+
+    /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8).
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer> {
+        let path = path.as_ref();
+        let file = open_rw(path)?;
+        lock(&file, path)?;
+        self.recover(file, path)
+    }
+
+    /// Opens the journal at `path` for append, creating it if it does not exist. An existing
+    /// empty (0-byte) file is initialized as a new journal.
+    pub fn open_or_create(&self, path: impl AsRef<Path>) -> Result<Writer> {
+        let path = path.as_ref();
+        match open_rw(path) {
+            Ok(file) => {
+                lock(&file, path)?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| Error::io(path, "stat", e))?
+                    .len();
+                if len == 0 {
+                    self.initialize(file, path)
+                } else {
+                    self.recover(file, path)
+                }
+            }
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                match self.create(path) {
+                    Err(Error::AlreadyExists { .. }) => self.open(path),
+                    other => other,
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn page_chunk(&self) -> u64 {
+        let page = sys::page_size();
+        self.chunk_size.div_ceil(page) * page
+    }
+
+    /// Writes the header of a new journal into a locked, empty file and maps it.
+    fn initialize(&self, file: File, path: &Path) -> Result<Writer> {
+        let chunk = self.page_chunk().min(self.max_size);
+        if self.max_size < HEADER_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "max_size {} is smaller than the header",
+                self.max_size
+            )));
+        }
+        sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
+        let start = self.start_timestamp.unwrap_or_else(now_ns);
+        let header = StreamHeader {
+            write_offset: HEADER_LEN.into(),
+            event_count: 0.into(),
+            start_timestamp: start.into(),
+        };
+        // Written with pwrite and synced before the file is used, so a crash never leaves a
+        // created journal without a header.
+        file.write_all_at(header.as_bytes(), 0)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::io(path, "write header", e))?;
+        let map = WriteMap::new(file, chunk, HEADER_LEN, self.max_size)
+            .map_err(|e| Error::io(path, "mmap", e))?;
+        Writer::new(map, path, self.clone(), HEADER_LEN, 0)
+    }
+
+    /// FORMAT.md 8: validate, cut back a damaged tail, recount, zero the rest, fsync.
+    fn recover(&self, file: File, path: &Path) -> Result<Writer> {
+        let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if !meta.is_file() {
+            return Err(not_a_journal(path, "not a regular file".into()));
+        }
+        let len = meta.len();
+        let mut head = [0u8; HEADER_LEN as usize];
+        if len >= HEADER_LEN {
+            file.read_exact_at(&mut head, 0)
+                .map_err(|e| Error::io(path, "read header", e))?;
+        }
+        let wo = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+        let count = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+        check_header(wo, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        if len > self.max_size {
+            return Err(Error::Full {
+                path: path.to_path_buf(),
+                needed: len,
+                max: self.max_size,
+            });
+        }
+        let mut map = WriteMap::new(file, len, wo.min(len), self.max_size)
+            .map_err(|e| Error::io(path, "mmap", e))?;
+        let content = scan(map.body(wo.min(len)), wo, len, true);
+        if let (Some(d), RecoveryMode::Strict) = (content.damage, self.recovery) {
+            return Err(Error::Damaged {
+                path: path.to_path_buf(),
+                offset: d.offset,
+                reason: d.reason,
+            });
+        }
+        if content.end != wo || content.events != count {
+            map.cut_back(content.end, content.events);
+        }
+        zero_tail(&mut map, content.end, len).map_err(|e| Error::io(path, "zero tail", e))?;
+        map.file()
+            .sync_all()
+            .map_err(|e| Error::io(path, "fsync", e))?;
+        Writer::new(map, path, self.clone(), content.end, content.events)
+    }
+}
+
+/// Zeroes `[from, len)` (FORMAT.md 8 step 5), keeping the blocks allocated.
+fn zero_tail(map: &mut WriteMap, from: u64, len: u64) -> io::Result<()> {
+    if from >= len {
+        return Ok(());
+    }
+    let page = sys::page_size();
+    let page_end = from.div_ceil(page) * page;
+    let partial_end = page_end.min(len);
+    map.unpublished_mut(from, partial_end - from).fill(0);
+    if partial_end < len && !sys::zero_range(map.file(), partial_end, len - partial_end)? {
+        map.unpublished_mut(partial_end, len - partial_end).fill(0);
+    }
+    Ok(())
+}
+
+fn open_rw(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))
+}
+
+fn lock(file: &File, path: &Path) -> Result<()> {
+    match sys::try_lock_writer(file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(Error::io(path, "lock", e)),
+    }
+}
+
+pub(crate) fn not_a_journal(path: &Path, reason: String) -> Error {
+    Error::NotAJournal {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`, read through the vDSO: no system call).
+#[inline]
+pub fn now_ns() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}
+
+/// The one writer of a journal (FORMAT.md 7, 10).
+///
+/// Appends are stores into a shared mapping followed by a release store of `write_offset`: no system
+/// call and, once the chunk is pre-faulted, no page fault. The file grows by whole chunks; call
+/// [`Writer::pretouch`] off the critical path to keep a chunk ready ahead of the writer.
+///
+/// Dropping the writer closes it cleanly (as [`Writer::close`], ignoring errors).
+pub struct Writer {
+    map: WriteMap,
+    path: PathBuf,
+    opts: WriterOptions,
+    chunk: u64,
+    write_offset: u64,
+    events: u64,
+    synced_offset: u64,
+    synced_events: u64,
+    last_sync: Instant,
+    prefaulted: u64,
+    poisoned: Option<String>,
+    fail_next_sync: bool,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("write_offset", &self.write_offset)
+            .field("events", &self.events)
+            .field("durable_events", &self.synced_events)
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Creates a new journal with default [`WriterOptions`].
+    pub fn create(path: impl AsRef<Path>) -> Result<Writer> {
+        WriterOptions::new().create(path)
+    }
+
+    /// Opens an existing journal for append with default [`WriterOptions`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Writer> {
+        WriterOptions::new().open(path)
+    }
+
+    /// A builder for non-default options.
+    pub fn options() -> WriterOptions {
+        WriterOptions::new()
+    }
+
+    fn new(map: WriteMap, path: &Path, opts: WriterOptions, wo: u64, events: u64) -> Result<Self> {
+        let chunk = opts.page_chunk();
+        let mut w = Writer {
+            prefaulted: wo,
+            map,
+            path: path.to_path_buf(),
+            opts,
+            chunk,
+            write_offset: wo,
+            events,
+            synced_offset: wo,
+            synced_events: events,
+            last_sync: Instant::now(),
+            poisoned: None,
+            fail_next_sync: false,
+            closed: false,
+        };
+        w.prefault_allocated()?;
+        Ok(w)
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset where the next entry will start (the published `write_offset`).
+    pub fn write_offset(&self) -> u64 {
+        self.write_offset
+    }
+
+    /// Number of published events.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Number of events made durable by a completed sync (FORMAT.md 9).
+    pub fn durable_events(&self) -> u64 {
+        self.synced_events
+    }
+
+    fn check_poison(&self) -> Result<()> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(cause) => Err(Error::Poisoned {
+                path: self.path.clone(),
+                cause: cause.clone(),
+            }),
+        }
+    }
+
+    /// Appends one event and publishes it; returns its index. Copies `payload` into the map and
+    /// computes its CRC in one pass over the bytes.
+    #[inline]
+    pub fn append(&mut self, timestamp: i64, payload: &[u8]) -> Result<u64> {
+        self.check_poison()?;
+        let size = payload_size(payload.len())?;
+        let len = entry_len(size);
+        let at = self.write_offset;
+        if at + len > self.map.allocated() {
+            self.make_room(at + len)?;
+        }
+        encode_entry(self.map.unpublished_mut(at, len), timestamp, payload);
+        self.publish(at + len)
+    }
+
+    /// Appends one event stamped with [`now_ns`].
+    #[inline]
+    pub fn append_now(&mut self, payload: &[u8]) -> Result<u64> {
+        self.append(now_ns(), payload)
+    }
+
+    /// Reserves room for a payload of up to `capacity` bytes inside the map, for the caller to
+    /// fill in place (zero-copy). Nothing is visible to readers until [`Claim::commit`]; a claim
+    /// dropped without commit leaves no trace.
+    pub fn claim(&mut self, capacity: usize) -> Result<Claim<'_>> {
+        self.check_poison()?;
+        let size = payload_size(capacity)?;
+        let end = self.write_offset + entry_len(size);
+        if end > self.map.allocated() {
+            self.make_room(end)?;
+        }
+        Ok(Claim {
+            writer: self,
+            capacity: size,
+        })
+    }
+
+    #[inline]
+    fn publish(&mut self, new_offset: u64) -> Result<u64> {
+        let index = self.events;
+        self.events += 1;
+        self.write_offset = new_offset;
+        self.map.publish(new_offset, self.events);
+        match self.opts.sync {
+            SyncPolicy::Never => {}
+            SyncPolicy::EveryAppend => self.sync()?,
+            SyncPolicy::EveryEvents(n) => {
+                if self.events - self.synced_events >= n {
+                    self.sync()?
+                }
+            }
+            SyncPolicy::EveryBytes(n) => {
+                if self.write_offset - self.synced_offset >= n {
+                    self.sync()?
+                }
+            }
+            SyncPolicy::Interval(d) => {
+                if self.last_sync.elapsed() >= d {
+                    self.sync()?
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk).
+    #[cold]
+    fn make_room(&mut self, end: u64) -> Result<()> {
+        let max = self.opts.max_size.min(self.map.reserved());
+        if end > max {
+            return Err(Error::Full {
+                path: self.path.clone(),
+                needed: end,
+                max,
+            });
+        }
+        let target = (end.div_ceil(self.chunk) * self.chunk).min(max);
+        self.map
+            .grow(target)
+            .map_err(|e| Error::io(&self.path, "fallocate", e))?;
+        self.prefault_allocated()
+    }
+
+    fn prefault_allocated(&mut self) -> Result<()> {
+        let end = self.map.allocated();
+        if self.prefaulted < end && (self.opts.prefault || self.opts.lock_memory) {
+            let from = self.prefaulted.max(self.write_offset);
+            self.map
+                .prefault(
+                    from,
+                    end - from,
+                    self.opts.lock_memory,
+                    self.opts.huge_pages,
+                )
+                .map_err(|e| Error::io(&self.path, "prefault", e))?;
+        }
+        self.prefaulted = end;
+        Ok(())
+    }
+
+    /// Keeps at least one chunk allocated and pre-faulted ahead of the writer. Call it off the
+    /// critical path (between bursts, from the same thread) so that appends never grow the file
+    /// themselves, as Chronicle Queue's pretoucher does.
+    pub fn pretouch(&mut self) -> Result<()> {
+        self.check_poison()?;
+        let want = self.write_offset + self.chunk;
+        if want > self.map.allocated() {
+            self.make_room(want.min(self.opts.max_size.min(self.map.reserved())))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every published event to stable storage (`msync(MS_SYNC)` of the dirty range, then
+    /// of the header page). On failure the writer is poisoned (FORMAT.md 9).
+    pub fn sync(&mut self) -> Result<()> {
+        self.check_poison()?;
+        let (from, to) = (self.synced_offset, self.write_offset);
+        let result = if std::mem::take(&mut self.fail_next_sync) {
+            Err(io::Error::from_raw_os_error(libc::EIO))
+        } else {
+            self.map
+                .sync_range(from, to - from)
+                .and_then(|()| self.map.sync_range(0, HEADER_LEN))
+        };
+        if let Err(e) = result {
+            self.poisoned = Some(e.to_string());
+            return Err(Error::io(&self.path, "msync", e));
+        }
+        self.synced_offset = to;
+        self.synced_events = self.events;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Syncs if the [`SyncPolicy::Interval`] has elapsed (or events are pending under any policy
+    /// other than `Never`). For an idle loop, so an interval policy holds without appends.
+    pub fn sync_if_due(&mut self) -> Result<()> {
+        let due = match self.opts.sync {
+            SyncPolicy::Never => false,
+            SyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
+            _ => true,
+        };
+        if due && self.synced_offset < self.write_offset {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the journal cleanly (FORMAT.md 7.4): syncs unless the policy is `Never`, and cuts the
+    /// file back to `write_offset`.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.check_poison()?;
+        if self.opts.sync != SyncPolicy::Never {
+            self.sync()?;
+        }
+        self.map
+            .truncate(self.write_offset)
+            .map_err(|e| Error::io(&self.path, "truncate", e))?;
+        if self.opts.sync != SyncPolicy::Never {
+            self.map
+                .file()
+                .sync_all()
+                .map_err(|e| Error::io(&self.path, "fsync", e))?;
+        }
+        Ok(())
+    }
+
+    /// Test hook: makes the next sync fail as if `msync` had returned `EIO`.
+    #[doc(hidden)]
+    pub fn inject_sync_failure(&mut self) {
+        self.fail_next_sync = true;
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+fn payload_size(len: usize) -> Result<u32> {
+    if len as u64 > MAX_PAYLOAD as u64 {
+        return Err(Error::PayloadTooLarge {
+            len: len as u64,
+            max: MAX_PAYLOAD as u64,
+        });
+    }
+    Ok(len as u32)
+}
+
+/// Room for one event's payload inside the journal's mapping, from [`Writer::claim`].
+///
+/// Fill [`Claim::as_mut_slice`], then [`Claim::commit`] (or [`Claim::commit_len`] for fewer bytes).
+/// Dropping it uncommitted publishes nothing and zeroes what was written.
+pub struct Claim<'w> {
+    writer: &'w mut Writer,
+    capacity: u32,
+}
+
+impl Claim<'_> {
+    /// The payload area, `capacity` bytes. Its initial contents are unspecified (usually zeros).
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let at = self.writer.write_offset + ENTRY_HEADER_LEN;
+        self.writer.map.unpublished_mut(at, self.capacity as u64)
+    }
+
+    /// The claimed capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Publishes the whole claimed area as one event; returns its index.
+    #[inline]
+    pub fn commit(self, timestamp: i64) -> Result<u64> {
+        let n = self.capacity as usize;
+        self.commit_len(timestamp, n)
+    }
+
+    /// Publishes the first `len` bytes of the area as one event; returns its index.
+    pub fn commit_len(self, timestamp: i64, len: usize) -> Result<u64> {
+        if len > self.capacity as usize {
+            return Err(Error::InvalidArgument(format!(
+                "commit of {len} bytes exceeds the claim of {} bytes",
+                self.capacity
+            )));
+        }
+        let mut this = std::mem::ManuallyDrop::new(self);
+        let w = &mut *this.writer;
+        let at = w.write_offset;
+        let elen = entry_len(len as u32);
+        let entry = w.map.unpublished_mut(at, elen);
+        let (head, rest) = entry.split_at_mut(ENTRY_HEADER_LEN as usize);
+        let (payload, pad) = rest.split_at_mut(len);
+        pad.fill(0);
+        let crc = crate::format::checksum(timestamp, payload);
+        head[..8].copy_from_slice(&timestamp.to_le_bytes());
+        head[8..12].copy_from_slice(&(len as u32).to_le_bytes());
+        head[12..].copy_from_slice(&crc.to_le_bytes());
+        w.publish(at + elen)
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        // Abandoned: publish nothing, and leave no payload bytes that could later be mistaken for
+        // an entry (FORMAT.md 7.5, stale bytes).
+        self.as_mut_slice().fill(0);
+    }
+}
