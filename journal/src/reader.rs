@@ -151,11 +151,11 @@ impl Reader {
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {
         let obs = self.map.observe().map_err(|e| self.io("stat", e))?;
-        if obs.write_offset > self.map.reserved() {
+        if obs.write_offset.min(obs.file_len) > self.map.reserved() {
             return Err(Error::InvalidArgument(format!(
                 "{}: journal grew to {} bytes, past this reader's mapping of {} bytes; reopen it",
                 self.path.display(),
-                obs.write_offset,
+                obs.file_len,
                 self.map.reserved()
             )));
         }

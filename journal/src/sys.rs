@@ -94,6 +94,14 @@ pub(crate) fn try_lock_writer(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Releases the writer's lock. Closing the descriptor is not enough: a child forked by another
+/// thread holds a copy of the open file description (and so the lock) until it execs.
+pub(crate) fn unlock_writer(file: &File) -> io::Result<()> {
+    let mut fl = ofd_lock(libc::F_UNLCK as libc::c_short);
+    // SAFETY: `fl` is a valid, exclusively borrowed flock for the duration of the call.
+    cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) })
+}
+
 /// Whether some open file description (a writer) holds a lock on the file, without taking one.
 pub(crate) fn writer_present(file: &File) -> io::Result<bool> {
     let mut fl = ofd_lock(libc::F_WRLCK as libc::c_short);
@@ -356,11 +364,22 @@ impl WriteMap {
         self.raw.flush_range(off as usize, len as usize)
     }
 
+    /// Releases the writer's lock (also done on drop).
+    pub(crate) fn unlock(&self) -> io::Result<()> {
+        unlock_writer(&self.file)
+    }
+
     /// Cuts the file to `len` bytes (clean close). `len >= published`.
     pub(crate) fn truncate(&mut self, len: u64) -> io::Result<()> {
         assert!(len >= self.published);
         self.file.set_len(len)?;
         self.allocated = len;
         Ok(())
+    }
+}
+
+impl Drop for WriteMap {
+    fn drop(&mut self) {
+        let _ = self.unlock();
     }
 }

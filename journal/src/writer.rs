@@ -206,18 +206,19 @@ impl WriterOptions {
                 self.max_size
             )));
         }
-        sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
         let start = self.start_timestamp.unwrap_or_else(now_ns);
         let header = StreamHeader {
             write_offset: HEADER_LEN.into(),
             event_count: 0.into(),
             start_timestamp: start.into(),
         };
-        // Written with pwrite and synced before the file is used, so a crash never leaves a
-        // created journal without a header.
+        // The header goes first, with pwrite, and only then is space allocated: a crash at any
+        // point leaves an empty file (which `open_or_create` initializes) or a valid empty journal,
+        // never a zero-filled file that is not a journal.
         file.write_all_at(header.as_bytes(), 0)
-            .and_then(|()| file.sync_all())
             .map_err(|e| Error::io(path, "write header", e))?;
+        sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
+        file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
         let map = WriteMap::new(file, chunk, HEADER_LEN, self.max_size)
             .map_err(|e| Error::io(path, "mmap", e))?;
         Writer::new(map, path, self.clone(), HEADER_LEN, 0)
@@ -255,13 +256,18 @@ impl WriterOptions {
                 reason: d.reason,
             });
         }
-        if content.end != wo || content.events != count {
+        let header_wrong = content.end != wo || content.events != count;
+        if header_wrong {
             map.cut_back(content.end, content.events);
         }
-        zero_tail(&mut map, content.end, len).map_err(|e| Error::io(path, "zero tail", e))?;
-        map.file()
-            .sync_all()
-            .map_err(|e| Error::io(path, "fsync", e))?;
+        if header_wrong || content.end < len {
+            zero_tail(&mut map, content.end, len).map_err(|e| Error::io(path, "zero tail", e))?;
+            // The zeroing must be durable before anything new is (FORMAT.md 8 step 6). A journal
+            // closed cleanly (exact header, no tail) needs neither, so it opens without an fsync.
+            map.file()
+                .sync_all()
+                .map_err(|e| Error::io(path, "fsync", e))?;
+        }
         Writer::new(map, path, self.clone(), content.end, content.events)
     }
 }

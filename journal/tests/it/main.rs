@@ -1,0 +1,16 @@
+//! The `journal` crate's integration tests (one binary; see ../../../shared/STYLE.md).
+//!
+//! Child processes for the process tests are this same binary re-run on an `#[ignore]`d entry point
+//! (see `process.rs`).
+
+mod alloc;
+mod cross;
+mod damage;
+mod process;
+mod spec_impl;
+mod support;
+mod vectors;
+mod writer;
+
+#[global_allocator]
+static ALLOC: support::CountingAlloc = support::CountingAlloc;

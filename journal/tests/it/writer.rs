@@ -1,0 +1,441 @@
+//! Writer behaviour: round-trips, growth, claims, locks, sync policies, poisoning, recovery.
+
+use journal::{
+    DamageReason, Error, Reader, RecoveryMode, SyncPolicy, WaitStrategy, Writer, WriterOptions,
+    MAX_PAYLOAD,
+};
+use proptest::prelude::*;
+
+use crate::support::{read_all, small_opts, TempDir};
+
+fn sizes() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        0usize..64,
+        4080usize..4112,    // around a page
+        0usize..=64 * 1024, // anything up to 64 KiB
+        Just(64 * 1024),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Appended events read back exactly, through small chunks so the file grows many times.
+    #[test]
+    fn roundtrip_across_chunks(events in prop::collection::vec((any::<i64>(), sizes()), 0..40),
+                               seed in any::<u8>(), use_claim in any::<bool>()) {
+        let dir = TempDir::new("roundtrip");
+        let path = dir.join("j");
+        let mut w = small_opts().create(&path).unwrap();
+        let mut expect = Vec::new();
+        for (i, (ts, len)) in events.iter().enumerate() {
+            let payload: Vec<u8> = (0..*len).map(|k| (k as u8).wrapping_mul(seed).wrapping_add(i as u8)).collect();
+            let index = if use_claim && i % 2 == 0 {
+                let mut c = w.claim(*len).unwrap();
+                c.as_mut_slice().copy_from_slice(&payload);
+                c.commit(*ts).unwrap()
+            } else {
+                w.append(*ts, &payload).unwrap()
+            };
+            prop_assert_eq!(index, i as u64);
+            expect.push((*ts, payload));
+        }
+        // A live reader sees everything before close, through iteration and through a tailer.
+        let r = Reader::open(&path).unwrap();
+        let got: Vec<_> = r.iter().map(|e| { let e = e.unwrap(); (e.timestamp, e.payload.to_vec()) }).collect();
+        prop_assert_eq!(&got, &expect);
+        let mut t = r.tail();
+        for (i, (ts, p)) in expect.iter().enumerate() {
+            let e = t.poll().unwrap().unwrap();
+            prop_assert_eq!((e.index, e.timestamp, e.payload), (i as u64, *ts, &p[..]));
+        }
+        prop_assert!(t.poll().unwrap().is_none());
+        let wo = w.write_offset();
+        w.close().unwrap();
+        prop_assert_eq!(std::fs::metadata(&path).unwrap().len(), wo);
+        prop_assert_eq!(read_all(&path), expect.clone());
+        let rep = Reader::open(&path).unwrap().verify().unwrap();
+        prop_assert!(rep.is_intact());
+        prop_assert_eq!((rep.events, rep.end, rep.event_count_hint), (expect.len() as u64, wo, expect.len() as u64));
+    }
+}
+
+#[test]
+fn reopen_appends_after_existing_events() {
+    let dir = TempDir::new("reopen");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    for i in 0..100 {
+        w.append(i, &vec![i as u8; i as usize * 13]).unwrap();
+    }
+    drop(w);
+    let mut w = small_opts().open(&path).unwrap();
+    assert_eq!(w.events(), 100);
+    assert_eq!(w.append(100, b"more").unwrap(), 100);
+    w.close().unwrap();
+    let all = read_all(&path);
+    assert_eq!(all.len(), 101);
+    assert_eq!(all[99], (99, vec![99u8; 99 * 13]));
+    assert_eq!(all[100], (100, b"more".to_vec()));
+}
+
+#[test]
+fn create_refuses_existing_path_and_symlink() {
+    let dir = TempDir::new("exists");
+    let path = dir.join("j");
+    Writer::create(&path).unwrap().close().unwrap();
+    assert!(matches!(
+        Writer::create(&path),
+        Err(Error::AlreadyExists { .. })
+    ));
+    // A symlink planted at the path is not followed, by create or by open.
+    let target = dir.join("target");
+    std::fs::write(&target, b"precious").unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert!(Writer::create(&link).is_err());
+    assert!(Writer::open(&link).is_err());
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+}
+
+#[test]
+fn second_writer_gets_locked_and_first_is_unharmed() {
+    let dir = TempDir::new("locked");
+    let path = dir.join("j");
+    let mut w = Writer::create(&path).unwrap();
+    w.append(1, b"first").unwrap();
+    let err = Writer::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(matches!(
+        WriterOptions::new().open_or_create(&path),
+        Err(Error::Locked { .. })
+    ));
+    assert!(Reader::open(&path).unwrap().writer_present().unwrap());
+    w.append(2, b"second").unwrap();
+    w.close().unwrap();
+    assert!(!Reader::open(&path).unwrap().writer_present().unwrap());
+    assert_eq!(
+        read_all(&path),
+        vec![(1, b"first".to_vec()), (2, b"second".to_vec())]
+    );
+    // The lock is released by close: a new writer may open.
+    Writer::open(&path).unwrap().close().unwrap();
+}
+
+#[test]
+fn dropped_claim_leaves_no_trace() {
+    let dir = TempDir::new("claim");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    w.append(1, b"kept").unwrap();
+    let wo = w.write_offset();
+    let r = Reader::open(&path).unwrap();
+    {
+        let mut c = w.claim(100).unwrap();
+        // Fill the claim with bytes that form a valid-looking entry.
+        let fake = std::fs::read(&path).unwrap();
+        let n = c.capacity().min(fake.len() - 24);
+        c.as_mut_slice()[..n].copy_from_slice(&fake[24..24 + n]);
+        // Readers see nothing while the claim is open.
+        assert_eq!(r.verify().unwrap().events, 1);
+    }
+    assert_eq!(w.write_offset(), wo);
+    assert_eq!(w.events(), 1);
+    assert_eq!(r.verify().unwrap().events, 1);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        bytes[wo as usize..].iter().all(|&b| b == 0),
+        "abandoned claim left bytes"
+    );
+    // A later claim committed with fewer bytes than reserved.
+    let mut c = w.claim(64).unwrap();
+    c.as_mut_slice()[..3].copy_from_slice(b"abc");
+    assert_eq!(c.commit_len(2, 3).unwrap(), 1);
+    let c = w.claim(4).unwrap();
+    assert!(matches!(c.commit_len(3, 5), Err(Error::InvalidArgument(_))));
+    w.close().unwrap();
+    assert_eq!(
+        read_all(&path),
+        vec![(1, b"kept".to_vec()), (2, b"abc".to_vec())]
+    );
+}
+
+#[test]
+fn payload_limits() {
+    let dir = TempDir::new("limits");
+    let path = dir.join("j");
+    let mut w = small_opts().max_size(1 << 16).create(&path).unwrap();
+    assert!(matches!(
+        w.claim(MAX_PAYLOAD as usize + 1),
+        Err(Error::PayloadTooLarge { .. })
+    ));
+    // Past max_size: a clear error, and the journal stays usable.
+    let err = w.append(1, &vec![0u8; 1 << 16]).unwrap_err();
+    assert!(matches!(err, Error::Full { .. }), "{err:?}");
+    w.append(2, b"small").unwrap();
+    w.close().unwrap();
+    assert_eq!(read_all(&path), vec![(2, b"small".to_vec())]);
+}
+
+#[test]
+fn sync_policies_advance_durable_count() {
+    let dir = TempDir::new("sync");
+    let cases = [
+        (SyncPolicy::Never, [0, 0, 0, 0]),
+        (SyncPolicy::EveryAppend, [1, 2, 3, 4]),
+        (SyncPolicy::EveryEvents(2), [0, 2, 2, 4]),
+        (SyncPolicy::EveryBytes(64), [0, 2, 2, 4]), // each entry is 32 bytes: a sync every 2
+    ];
+    for (n, (policy, expect)) in cases.into_iter().enumerate() {
+        let path = dir.join(&format!("j{n}"));
+        let mut w = small_opts().sync_policy(policy).create(&path).unwrap();
+        let mut got = [0; 4];
+        for (i, g) in got.iter_mut().enumerate() {
+            w.append(i as i64, &[i as u8; 9]).unwrap();
+            *g = w.durable_events();
+        }
+        assert_eq!(got, expect, "{policy:?}");
+        w.sync().unwrap();
+        assert_eq!(w.durable_events(), 4);
+        w.close().unwrap();
+    }
+    let path = dir.join("interval");
+    let mut w = small_opts()
+        .sync_policy(SyncPolicy::Interval(std::time::Duration::ZERO))
+        .create(&path)
+        .unwrap();
+    w.append(1, b"x").unwrap();
+    assert_eq!(w.durable_events(), 1);
+    w.close().unwrap();
+}
+
+#[test]
+fn failed_sync_poisons_the_writer() {
+    let dir = TempDir::new("poison");
+    let path = dir.join("j");
+    let mut w = small_opts()
+        .sync_policy(SyncPolicy::EveryAppend)
+        .create(&path)
+        .unwrap();
+    w.append(1, b"durable").unwrap();
+    assert_eq!(w.durable_events(), 1);
+    w.inject_sync_failure();
+    // The append's event is published, but success is not reported: its sync failed.
+    assert!(matches!(
+        w.append(2, b"not durable"),
+        Err(Error::Io { op: "msync", .. })
+    ));
+    assert_eq!(w.durable_events(), 1);
+    for _ in 0..3 {
+        assert!(matches!(w.append(3, b"x"), Err(Error::Poisoned { .. })));
+        assert!(matches!(w.sync(), Err(Error::Poisoned { .. })));
+        assert!(matches!(
+            w.claim(1).map(|_| ()),
+            Err(Error::Poisoned { .. })
+        ));
+    }
+    assert!(matches!(w.close(), Err(Error::Poisoned { .. })));
+    // The file is a valid journal; reopening recovers both published events.
+    let mut w = small_opts().open(&path).unwrap();
+    assert_eq!(w.events(), 2);
+    w.append(4, b"after").unwrap();
+}
+
+#[test]
+fn open_recovers_torn_tail_and_strict_refuses() {
+    let dir = TempDir::new("torn");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    for i in 0..10 {
+        w.append(i, &[i as u8; 40]).unwrap();
+    }
+    w.close().unwrap();
+    // Corrupt event 7's payload: the content is events 0..7.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let entry = 56u64; // pad8(16 + 40)
+    let off7 = 24 + 7 * entry;
+    bytes[off7 as usize + 20] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let err = small_opts()
+        .recovery(RecoveryMode::Strict)
+        .open(&path)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Damaged { offset, reason: DamageReason::Checksum, .. } if offset == off7),
+        "{err:?}"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "strict open must not modify the file"
+    );
+
+    let mut w = small_opts().open(&path).unwrap();
+    assert_eq!((w.events(), w.write_offset()), (7, off7));
+    w.append(100, b"new").unwrap();
+    w.close().unwrap();
+    let all = read_all(&path);
+    assert_eq!(all.len(), 8);
+    assert_eq!(all[6], (6, vec![6u8; 40]));
+    assert_eq!(all[7], (100, b"new".to_vec()));
+}
+
+#[test]
+fn open_zeroes_stale_bytes_past_write_offset() {
+    let dir = TempDir::new("stale");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    w.append(1, b"one").unwrap();
+    w.append(2, b"two").unwrap();
+    w.close().unwrap();
+    // Simulate a writer killed after writing event 2 but before publishing it: lower write_offset
+    // so that a complete, valid entry sits past it.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..8].copy_from_slice(&48u64.to_le_bytes());
+    bytes[8..16].copy_from_slice(&1u64.to_le_bytes());
+    bytes.resize(8192, 0);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(
+        read_all(&path),
+        vec![(1, b"one".to_vec())],
+        "bytes past write_offset are not content"
+    );
+    let w = small_opts().open(&path).unwrap();
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after[48..].iter().all(|&b| b == 0),
+        "recovery must zero the stale entry"
+    );
+    drop(w);
+    assert_eq!(read_all(&path), vec![(1, b"one".to_vec())]);
+}
+
+#[test]
+fn open_or_create_initializes_missing_and_empty_files() {
+    let dir = TempDir::new("ooc");
+    let path = dir.join("j");
+    let mut w = WriterOptions::new().open_or_create(&path).unwrap();
+    w.append(1, b"a").unwrap();
+    drop(w);
+    let mut w = WriterOptions::new().open_or_create(&path).unwrap();
+    assert_eq!(w.append(2, b"b").unwrap(), 1);
+    drop(w);
+    let empty = dir.join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let mut w = WriterOptions::new()
+        .start_timestamp(77)
+        .open_or_create(&empty)
+        .unwrap();
+    w.append(3, b"c").unwrap();
+    drop(w);
+    let r = Reader::open(&empty).unwrap();
+    assert_eq!(r.header().unwrap().start_timestamp, 77);
+    assert_eq!(read_all(&empty), vec![(3, b"c".to_vec())]);
+}
+
+#[test]
+fn not_a_journal_is_refused_by_reader_and_writer() {
+    let dir = TempDir::new("nota");
+    let text = dir.join("text");
+    std::fs::write(&text, b"hello world, this is certainly not a journal\n").unwrap();
+    for p in [text.as_path(), dir.path()] {
+        assert!(
+            matches!(Reader::open(p), Err(Error::NotAJournal { .. })),
+            "{p:?}"
+        );
+    }
+    assert!(matches!(
+        Writer::open(&text),
+        Err(Error::NotAJournal { .. })
+    ));
+    assert_eq!(
+        std::fs::read(&text).unwrap(),
+        b"hello world, this is certainly not a journal\n",
+        "a refused file must be left untouched"
+    );
+    let missing = dir.join("missing");
+    assert!(matches!(Reader::open(&missing), Err(Error::Io { .. })));
+    assert!(matches!(Writer::open(&missing), Err(Error::Io { .. })));
+}
+
+#[test]
+fn seek_by_index_and_time() {
+    let dir = TempDir::new("seek");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    for i in 0..50u64 {
+        w.append(i as i64 * 10, &i.to_le_bytes()).unwrap();
+    }
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let first = |it: journal::Iter<'_>| it.map(|e| e.unwrap().index).next();
+    assert_eq!(first(r.iter_from_index(0).unwrap()), Some(0));
+    assert_eq!(first(r.iter_from_index(37).unwrap()), Some(37));
+    assert_eq!(first(r.iter_from_index(50).unwrap()), None);
+    assert_eq!(first(r.iter_from_index(1000).unwrap()), None);
+    assert_eq!(first(r.iter_from_time(i64::MIN).unwrap()), Some(0));
+    assert_eq!(first(r.iter_from_time(200).unwrap()), Some(20));
+    assert_eq!(first(r.iter_from_time(201).unwrap()), Some(21));
+    assert_eq!(first(r.iter_from_time(491).unwrap()), None);
+    // A tailer from a seek position continues from there.
+    let it = r.iter_from_index(48).unwrap();
+    let mut t = r.tail_from(&it);
+    assert_eq!(t.poll().unwrap().unwrap().index, 48);
+    assert_eq!(t.poll().unwrap().unwrap().index, 49);
+    assert!(t.poll().unwrap().is_none());
+    let mut t = r.tail_from_end().unwrap();
+    assert_eq!(t.index(), 50);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
+    assert!(t
+        .wait(WaitStrategy::default(), Some(deadline))
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn tailer_follows_growth_in_same_process() {
+    let dir = TempDir::new("tailgrow");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let mut t = r.tail();
+    assert!(t.poll().unwrap().is_none());
+    for i in 0..2000u64 {
+        // 1000-byte events: the file grows by a 4 KiB chunk every few events.
+        w.append(i as i64, &[i as u8; 1000]).unwrap();
+        let e = t
+            .poll()
+            .unwrap()
+            .expect("published event is visible at once");
+        assert_eq!((e.index, e.payload.len(), e.payload[0]), (i, 1000, i as u8));
+        assert!(t.poll().unwrap().is_none());
+    }
+}
+
+/// Regression: the lock lived on in children forked by other threads (they hold a copy of the open
+/// file description until exec), so a writer reopening right after a close could get `Locked`.
+#[test]
+fn close_releases_the_lock_even_while_other_threads_fork() {
+    let dir = TempDir::new("forklock");
+    let path = dir.join("j");
+    Writer::create(&path).unwrap().close().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::process::Command::new("true").status();
+            }
+        })
+    };
+    for i in 0..100 {
+        let mut w = Writer::open(&path).unwrap_or_else(|e| panic!("reopen {i}: {e}"));
+        w.append(i, b"x").unwrap();
+        w.close().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spawner.join().unwrap();
+    assert_eq!(read_all(&path).len(), 100);
+}
