@@ -45,6 +45,6 @@ pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
 pub use reader::{Event, HeaderInfo, Iter, Reader, Report};
-pub use recovery::{Damage, RecoveryMode};
+pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use tail::{Tailer, WaitStrategy};
 pub use writer::{now_ns, Claim, SyncPolicy, Writer, WriterOptions};

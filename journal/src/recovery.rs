@@ -61,3 +61,20 @@ pub enum RecoveryMode {
     /// Refuse to open a damaged journal ([`Error::Damaged`](crate::Error::Damaged)); leave it as is.
     Strict,
 }
+
+/// What a writer's recovery changed when it opened a journal (FORMAT.md 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// The header's `write_offset` before recovery.
+    pub previous_write_offset: u64,
+    /// The header's `event_count` before recovery.
+    pub previous_event_count: u64,
+    /// The `write_offset` after recovery: the end of the content.
+    pub write_offset: u64,
+    /// Events in the content.
+    pub events: u64,
+    /// Bytes below the old `write_offset` (and inside the file) that were cut off as not content.
+    pub dropped_bytes: u64,
+    /// The damage that ended the content, if any (a header that was merely stale has none).
+    pub damage: Option<Damage>,
+}

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
-use crate::recovery::{scan, RecoveryMode};
+use crate::recovery::{scan, Recovered, RecoveryMode};
 use crate::sys::{self, WriteMap};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
@@ -257,6 +257,14 @@ impl WriterOptions {
             });
         }
         let header_wrong = content.end != wo || content.events != count;
+        let recovered = header_wrong.then_some(Recovered {
+            previous_write_offset: wo,
+            previous_event_count: count,
+            write_offset: content.end,
+            events: content.events,
+            dropped_bytes: wo.min(len) - content.end,
+            damage: content.damage,
+        });
         if header_wrong {
             map.cut_back(content.end, content.events);
         }
@@ -268,7 +276,9 @@ impl WriterOptions {
                 .sync_all()
                 .map_err(|e| Error::io(path, "fsync", e))?;
         }
-        Writer::new(map, path, self.clone(), content.end, content.events)
+        let mut w = Writer::new(map, path, self.clone(), content.end, content.events)?;
+        w.recovered = recovered;
+        Ok(w)
     }
 }
 
@@ -342,6 +352,7 @@ pub struct Writer {
     prefaulted: u64,
     poisoned: Option<String>,
     fail_next_sync: bool,
+    recovered: Option<Recovered>,
     closed: bool,
 }
 
@@ -387,6 +398,7 @@ impl Writer {
             last_sync: Instant::now(),
             poisoned: None,
             fail_next_sync: false,
+            recovered: None,
             closed: false,
         };
         w.prefault_allocated()?;
@@ -406,6 +418,12 @@ impl Writer {
     /// Number of published events.
     pub fn events(&self) -> u64 {
         self.events
+    }
+
+    /// What recovery changed when this writer opened the journal: `None` when the header was exact
+    /// (a clean close, or a new journal).
+    pub fn recovered(&self) -> Option<&Recovered> {
+        self.recovered.as_ref()
     }
 
     /// Number of events made durable by a completed sync (FORMAT.md 9).

@@ -71,6 +71,7 @@ fn reopen_appends_after_existing_events() {
     drop(w);
     let mut w = small_opts().open(&path).unwrap();
     assert_eq!(w.events(), 100);
+    assert_eq!(w.recovered(), None, "a clean close needs no recovery");
     assert_eq!(w.append(100, b"more").unwrap(), 100);
     w.close().unwrap();
     let all = read_all(&path);
@@ -274,6 +275,21 @@ fn open_recovers_torn_tail_and_strict_refuses() {
 
     let mut w = small_opts().open(&path).unwrap();
     assert_eq!((w.events(), w.write_offset()), (7, off7));
+    let rec = *w.recovered().expect("recovery cut the tail");
+    assert_eq!(
+        (
+            rec.previous_write_offset,
+            rec.previous_event_count,
+            rec.write_offset,
+            rec.events
+        ),
+        (24 + 10 * entry, 10, off7, 7)
+    );
+    assert_eq!(rec.dropped_bytes, 3 * entry);
+    assert_eq!(
+        rec.damage.map(|d| (d.offset, d.reason)),
+        Some((off7, DamageReason::Checksum))
+    );
     w.append(100, b"new").unwrap();
     w.close().unwrap();
     let all = read_all(&path);
