@@ -255,6 +255,37 @@ fn library_writes_many_events_as_the_spec_encodes_them() {
     assert_library_agrees(&dir.file("lib.journal"), &spec_impl::decode(&bytes));
 }
 
+/// Regression: a header whose `write_offset` is far past both the file and any reader's mapping, but
+/// at most 2^48, is a damaged journal (section 3: truncated at the first entry that does not fit in
+/// the file), not an I/O error. The library once failed `verify` with "journal grew ... past this
+/// reader's mapping; reopen it" here; found by `damage_is_judged_identically` (one flipped bit in an
+/// empty journal's header).
+#[test]
+fn write_offset_far_past_the_file_is_truncation_not_an_error() {
+    let dir = TempDir::new("far-offset");
+    let one = [(5, b"five".to_vec())];
+    for (events, write_offset) in [
+        (&[][..], 24 + (1u64 << 40)),
+        (&one[..], 48 + (1u64 << 40)),
+        (&one[..], spec_impl::MAX_WRITE_OFFSET),
+    ] {
+        let mut bytes = spec_impl::encode(0, events);
+        bytes[0..8].copy_from_slice(&write_offset.to_le_bytes());
+        let path = dir.file(&format!("far-{write_offset}.journal"));
+        fs::write(&path, &bytes).unwrap();
+        let want = spec_impl::decode(&bytes);
+        let end = bytes.len();
+        assert_eq!(
+            want.outcome(),
+            format!(
+                "damaged events={} end={end} offset={end} reason=truncated",
+                events.len()
+            )
+        );
+        assert_library_agrees(&path, &want);
+    }
+}
+
 /// One change to a file.
 #[derive(Debug, Clone)]
 enum Mutation {
