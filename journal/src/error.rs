@@ -81,6 +81,52 @@ pub enum Error {
         /// The file length it found.
         file_len: u64,
     },
+    /// The file is not a ring of this version, or its size does not match its header
+    /// (spec/RING.md 2).
+    NotARing {
+        /// The file's path.
+        path: PathBuf,
+        /// Which field or property is wrong.
+        field: &'static str,
+        /// What was expected.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// Another live process is attached to the ring in this role (spec/RING.md 7).
+    AlreadyAttached {
+        /// The ring's path.
+        path: PathBuf,
+        /// "producer" or "consumer".
+        role: &'static str,
+        /// The other process.
+        pid: u32,
+    },
+    /// A record is larger than the ring allows (half its capacity, spec/RING.md 3).
+    RecordTooLarge {
+        /// The record's length in bytes (header, payload, padding).
+        len: u64,
+        /// The largest allowed.
+        max: u64,
+    },
+    /// The process on the other side of the ring died without ending the stream (spec/RING.md 7).
+    PeerDied {
+        /// The ring's path.
+        path: PathBuf,
+        /// "producer" or "consumer".
+        role: &'static str,
+        /// Its pid.
+        pid: u32,
+    },
+    /// A ring's data area holds a record that breaks spec/RING.md 5.
+    CorruptRing {
+        /// The ring's path.
+        path: PathBuf,
+        /// The consumer position of the bad record.
+        position: u64,
+        /// What is wrong, for a person.
+        reason: String,
+    },
     /// An argument is outside its allowed range.
     InvalidArgument(String),
 }
@@ -141,6 +187,35 @@ impl fmt::Display for Error {
                 "{}: file is {file_len} bytes but write_offset is {write_offset}: truncated or replaced under the reader",
                 path.display()
             ),
+            Error::NotARing {
+                path,
+                field,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{}: not a ring: {field} is {found}, expected {expected}",
+                path.display()
+            ),
+            Error::AlreadyAttached { path, role, pid } => write!(
+                f,
+                "{}: a {role} is already attached (pid {pid})",
+                path.display()
+            ),
+            Error::RecordTooLarge { len, max } => write!(
+                f,
+                "record of {len} bytes is larger than this ring allows ({max} bytes, half its capacity)"
+            ),
+            Error::PeerDied { path, role, pid } => write!(
+                f,
+                "{}: the {role} (pid {pid}) died without ending the stream",
+                path.display()
+            ),
+            Error::CorruptRing {
+                path,
+                position,
+                reason,
+            } => write!(f, "{}: corrupt ring at position {position}: {reason}", path.display()),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
         }
     }

@@ -171,6 +171,8 @@ pub(crate) struct RawEntry<'a> {
     pub payload: &'a [u8],
     /// Length of the whole entry (header, payload, padding).
     pub len: u64,
+    /// The whole entry's bytes, as stored.
+    pub bytes: &'a [u8],
 }
 
 /// Checks the entry at absolute offset `pos` (FORMAT.md 6.1, in the spec's order).
@@ -223,6 +225,7 @@ pub(crate) fn check_entry(
         timestamp,
         payload,
         len,
+        bytes: &body[rel..rel + len as usize],
     })
 }
 

@@ -2,7 +2,9 @@
 //!
 //! One process appends timestamped events at memory speed (no system call and no page fault on the
 //! steady-state path); any number of processes read the same file while it grows. The file format is
-//! specified in `spec/FORMAT.md`; this crate is one implementation of it.
+//! specified in `spec/FORMAT.md`; this crate is one implementation of it. Journals are replayed into
+//! a cross-process shared-memory ring ([`Producer`], [`Consumer`], [`replay`]) specified in
+//! `spec/RING.md`.
 //!
 //! ```
 //! use journal::{Reader, Writer};
@@ -36,6 +38,8 @@ mod error;
 mod format;
 mod reader;
 mod recovery;
+mod replay;
+mod ring;
 mod sys;
 mod tail;
 mod writer;
@@ -46,5 +50,10 @@ pub use format::{
 };
 pub use reader::{Event, HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
+pub use replay::{replay, Pacing, ReplayOptions, ReplayStats};
+pub use ring::{
+    create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
+    RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
+};
 pub use tail::{Tailer, WaitStrategy};
 pub use writer::{now_ns, Claim, SyncPolicy, Writer, WriterOptions};

@@ -25,12 +25,24 @@ pub struct Event<'a> {
     pub timestamp: i64,
     /// The payload, borrowed from the file's mapping (no copy).
     pub payload: &'a [u8],
+    /// The whole entry as stored: header, payload and padding (FORMAT.md 4).
+    pub entry: &'a [u8],
 }
 
 impl Event<'_> {
     /// The offset just past this entry (where the next one starts).
     pub fn end(&self) -> u64 {
-        self.offset + crate::format::entry_len(self.payload.len() as u32)
+        self.offset + self.entry.len() as u64
+    }
+
+    /// The entry's stored CRC-32 (FORMAT.md 5).
+    pub fn checksum(&self) -> u32 {
+        u32::from_le_bytes([
+            self.entry[12],
+            self.entry[13],
+            self.entry[14],
+            self.entry[15],
+        ])
     }
 }
 
@@ -316,6 +328,7 @@ impl<'r> Iterator for Iter<'r> {
                     offset: self.pos,
                     timestamp: e.timestamp,
                     payload: e.payload,
+                    entry: e.bytes,
                 };
                 self.pos += e.len;
                 self.index += 1;

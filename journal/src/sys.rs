@@ -383,3 +383,106 @@ impl Drop for WriteMap {
         let _ = self.unlock();
     }
 }
+
+/// A ring file's mapping: the 4096-byte header and the data area (spec/RING.md 1, 2).
+///
+/// INVARIANTS: `raw` maps the whole file, `header_len + capacity` bytes, and the file is exactly that
+/// long and fully allocated; `capacity` is a power of two. The header words are accessed only
+/// atomically. In the data area, the producer writes only bytes in `[producer_position,
+/// consumer_position + capacity)` and the consumer reads only bytes in `[consumer_position,
+/// producer_position)` (positions modulo capacity), so the two never touch the same byte at once
+/// (spec/RING.md 6).
+pub(crate) struct RingMap {
+    raw: MmapRaw,
+    header_len: u64,
+    capacity: u64,
+}
+
+impl RingMap {
+    /// Maps `file`, which is `header_len + capacity` bytes long (checked by the caller).
+    pub(crate) fn new(file: &File, header_len: u64, capacity: u64) -> io::Result<RingMap> {
+        let len = usize::try_from(header_len + capacity)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "ring too large"))?;
+        let raw = MmapOptions::new().len(len).map_raw(file)?;
+        // Fault every page in now, so pushes and reads take no page fault (best effort: kernels
+        // before 5.14 lack MADV_POPULATE_WRITE, and then the first pass faults as usual).
+        let _ = raw.advise(Advice::PopulateWrite);
+        Ok(RingMap {
+            raw,
+            header_len,
+            capacity,
+        })
+    }
+
+    /// The header word at byte `offset` (8-aligned, inside the header).
+    #[inline]
+    pub(crate) fn word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset % 8 == 0 && (offset as u64) + 8 <= self.header_len);
+        // SAFETY: the offset is 8-aligned inside the page-aligned header, which is mapped and backed
+        // for the mapping's lifetime (the borrow's); header words are only accessed atomically.
+        unsafe { AtomicU64::from_ptr(self.raw.as_mut_ptr().add(offset).cast::<u64>()) }
+    }
+
+    /// Bytes `[offset, offset + len)` of the data area, for the consumer: the range must lie in
+    /// the published, unreleased part of the ring. Panics if it is outside the data area.
+    #[inline]
+    pub(crate) fn data(&self, offset: u64, len: u64) -> &[u8] {
+        assert!(
+            offset + len <= self.capacity,
+            "ring read outside the data area"
+        );
+        // SAFETY: in bounds of the mapping (checked above); by the ring protocol the producer does
+        // not write these bytes until the consumer releases them, which it does only after the
+        // borrows handed out for the batch have ended (`Consumer::read` ties them to the callback).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.raw.as_ptr().add((self.header_len + offset) as usize),
+                len as usize,
+            )
+        }
+    }
+
+    /// Bytes `[offset, offset + len)` of the data area, for the producer to fill: the range must lie
+    /// in the free part of the ring. Panics if it is outside the data area.
+    #[inline]
+    pub(crate) fn data_mut(&mut self, offset: u64, len: u64) -> &mut [u8] {
+        assert!(
+            offset + len <= self.capacity,
+            "ring write outside the data area"
+        );
+        // SAFETY: in bounds (checked above); by the ring protocol the consumer does not read free
+        // bytes, and `&mut self` makes this the only reference the producer holds into them.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.raw
+                    .as_mut_ptr()
+                    .add((self.header_len + offset) as usize),
+                len as usize,
+            )
+        }
+    }
+}
+
+/// Liveness without a clock: a process's state letter and start time (`/proc/PID/stat`
+/// fields 3 and 22), or `None` if it does not exist (spec/RING.md 7).
+pub(crate) fn process_identity(pid: u32) -> Option<(u8, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// Sets this thread's timer slack (how late the kernel may wake a sleeper, 50 µs by default) and
+/// returns the previous value, so paced replay can sleep accurately.
+pub(crate) fn set_timer_slack_ns(ns: u64) -> u64 {
+    // SAFETY: prctl with PR_GET_TIMERSLACK / PR_SET_TIMERSLACK takes plain integers and affects only
+    // the calling thread.
+    unsafe {
+        let old = libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0);
+        libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0);
+        old.max(1) as u64
+    }
+}

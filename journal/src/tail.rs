@@ -26,6 +26,31 @@ pub enum WaitStrategy {
     },
 }
 
+impl WaitStrategy {
+    /// One round of waiting: the `round`-th since the wait began.
+    pub(crate) fn idle(self, round: u32) {
+        match self {
+            WaitStrategy::BusySpin => std::hint::spin_loop(),
+            WaitStrategy::Yield => std::thread::yield_now(),
+            WaitStrategy::Backoff {
+                spins,
+                yields,
+                max_sleep,
+            } => {
+                if round < spins {
+                    std::hint::spin_loop();
+                } else if round < spins.saturating_add(yields) {
+                    std::thread::yield_now();
+                } else {
+                    // 1 µs, doubling each round, up to max_sleep.
+                    let n = (round - spins - yields).min(20);
+                    std::thread::sleep(Duration::from_micros(1u64 << n).min(max_sleep));
+                }
+            }
+        }
+    }
+}
+
 impl Default for WaitStrategy {
     /// Backoff: 100 spins, 10 yields, sleeps up to 1 ms.
     fn default() -> Self {
@@ -95,6 +120,7 @@ impl<'r> Tailer<'r> {
                     offset: self.pos,
                     timestamp: e.timestamp,
                     payload: e.payload,
+                    entry: e.bytes,
                 };
                 self.pos += e.len;
                 self.index += 1;
@@ -132,39 +158,14 @@ impl<'r> Tailer<'r> {
         deadline: Option<Instant>,
     ) -> Result<Option<Event<'r>>> {
         let mut round: u32 = 0;
-        let mut sleep = Duration::from_micros(1);
         loop {
-            // A fresh borrow per round: `poll` returns data tied to 'r, not to this loop.
-            let pos = self.pos;
             if let Some(e) = self.poll()? {
                 return Ok(Some(e));
             }
-            debug_assert_eq!(pos, self.pos);
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            match strategy {
-                WaitStrategy::BusySpin => std::hint::spin_loop(),
-                WaitStrategy::Yield => std::thread::yield_now(),
-                WaitStrategy::Backoff {
-                    spins,
-                    yields,
-                    max_sleep,
-                } => {
-                    if round < spins {
-                        std::hint::spin_loop();
-                    } else if round < spins.saturating_add(yields) {
-                        std::thread::yield_now();
-                    } else {
-                        let mut s = sleep.min(max_sleep);
-                        if let Some(d) = deadline {
-                            s = s.min(d.saturating_duration_since(Instant::now()));
-                        }
-                        std::thread::sleep(s);
-                        sleep = (sleep * 2).min(max_sleep);
-                    }
-                }
-            }
+            strategy.idle(round);
             round = round.saturating_add(1);
         }
     }

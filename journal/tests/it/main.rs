@@ -7,6 +7,7 @@ mod alloc;
 mod cross;
 mod damage;
 mod process;
+mod ring;
 mod spec_impl;
 mod support;
 mod vectors;

@@ -17,7 +17,7 @@ use crate::support::{mix, payload_for, timestamp_for, TempDir};
 
 const MAX_PAYLOAD_LEN: usize = 600;
 
-fn child(role: &str, path: &Path) -> Child {
+pub(crate) fn child(role: &str, path: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -36,7 +36,7 @@ fn child(role: &str, path: &Path) -> Child {
 }
 
 /// Lines from a child's stdout that carry our protocol, delivered through a channel.
-fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+pub(crate) fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -57,7 +57,7 @@ fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
     rx
 }
 
-fn say(out: &mut impl Write, line: String) {
+pub(crate) fn say(out: &mut impl Write, line: String) {
     out.write_all(line.as_bytes()).unwrap();
     out.write_all(b"\n").unwrap();
     out.flush().unwrap();
@@ -114,7 +114,7 @@ fn child_entry() {
             };
             say(&mut out, format!("RES {res}"));
         }
-        other => panic!("unknown child role {other}"),
+        other => crate::ring::child_role(other, &path, &mut out),
     }
 }
 

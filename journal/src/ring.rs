@@ -1,0 +1,759 @@
+//! The cross-process shared-memory SPSC ring (spec/RING.md).
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use zerocopy::byteorder::little_endian::{U32, U64};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::{Error, Result};
+use crate::format::{checksum, entry_len, MAX_PAYLOAD};
+use crate::sys::{self, RingMap};
+use crate::tail::WaitStrategy;
+
+/// Length of the ring header (spec/RING.md 2).
+pub const RING_HEADER_LEN: u64 = 4096;
+/// Smallest ring capacity.
+pub const RING_MIN_CAPACITY: u64 = 4096;
+/// Largest ring capacity.
+pub const RING_MAX_CAPACITY: u64 = 1 << 40;
+const MAGIC: u64 = u64::from_le_bytes(*b"JRNLRING");
+const VERSION: u32 = 1;
+
+/// The ring header's first line as stored (spec/RING.md 2); written once at creation.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
+#[repr(C)]
+struct RingStatic {
+    magic: U64,
+    version: U32,
+    header_len: U32,
+    capacity: U64,
+}
+
+// Offsets of the header words that change (spec/RING.md 2), each on its own 128-byte line.
+const OFF_PRODUCER_POS: usize = 128;
+const OFF_CONSUMER_POS: usize = 256;
+const OFF_PRODUCER_PID: usize = 384;
+const OFF_PRODUCER_START: usize = 392;
+const OFF_CONSUMER_PID: usize = 512;
+const OFF_CONSUMER_START: usize = 520;
+
+const CONTROL: u32 = 1 << 31;
+const KIND_PADDING: u32 = 1 << 24;
+const KIND_END: u32 = 2 << 24;
+const KIND_MASK: u32 = 0x7F << 24;
+
+/// How often a waiting side checks that the other side is still alive.
+const LIVENESS_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The fields of a ring's header, for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingInfo {
+    /// Data area size in bytes.
+    pub capacity: u64,
+    /// Bytes published by the producer, ever.
+    pub producer_position: u64,
+    /// Bytes consumed, ever.
+    pub consumer_position: u64,
+    /// Pid of the attached producer (0 if none).
+    pub producer_pid: u32,
+    /// Whether that producer is alive.
+    pub producer_alive: bool,
+    /// Pid of the attached consumer (0 if none).
+    pub consumer_pid: u32,
+    /// Whether that consumer is alive.
+    pub consumer_alive: bool,
+}
+
+/// Creates a ring file of `capacity` data bytes (a power of two, 4 KiB to 1 TiB), mode 0600, not
+/// following a symlink at the path; fails if the path exists.
+pub fn create_ring(path: impl AsRef<Path>, capacity: u64) -> Result<()> {
+    let path = path.as_ref();
+    if !capacity.is_power_of_two() || !(RING_MIN_CAPACITY..=RING_MAX_CAPACITY).contains(&capacity) {
+        return Err(Error::InvalidArgument(format!(
+            "ring capacity {capacity} must be a power of two from {RING_MIN_CAPACITY} to {RING_MAX_CAPACITY}"
+        )));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                path: path.to_path_buf(),
+            },
+            _ => Error::io(path, "create", e),
+        })?;
+    let setup = || -> io::Result<()> {
+        sys::allocate(&file, 0, RING_HEADER_LEN + capacity)?;
+        // The magic goes last, so a half-created ring is never attached to.
+        let head = RingStatic {
+            magic: U64::new(0),
+            version: U32::new(VERSION),
+            header_len: U32::new(RING_HEADER_LEN as u32),
+            capacity: U64::new(capacity),
+        };
+        file.write_all_at(head.as_bytes(), 0)?;
+        file.write_all_at(&MAGIC.to_le_bytes(), 0)
+    };
+    setup().map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        Error::io(path, "create ring", e)
+    })
+}
+
+/// Maps an existing ring after validating its header and size (spec/RING.md 2).
+fn open_ring(path: &Path) -> Result<(RingMap, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    let mismatch = |field, expected: String, found: String| Error::NotARing {
+        path: path.to_path_buf(),
+        field,
+        expected,
+        found,
+    };
+    if !meta.is_file() {
+        return Err(mismatch(
+            "type",
+            "a regular file".into(),
+            "something else".into(),
+        ));
+    }
+    let len = meta.len();
+    let mut head = RingStatic::new_zeroed();
+    if len < RING_HEADER_LEN {
+        return Err(mismatch(
+            "file size",
+            format!(">= {RING_HEADER_LEN}"),
+            len.to_string(),
+        ));
+    }
+    file.read_exact_at(head.as_mut_bytes(), 0)
+        .map_err(|e| Error::io(path, "read", e))?;
+    let (magic, version) = (head.magic.get(), head.version.get());
+    let (header_len, capacity) = (head.header_len.get() as u64, head.capacity.get());
+    if magic != MAGIC {
+        return Err(mismatch(
+            "magic",
+            "\"JRNLRING\"".into(),
+            format!("{:?}", String::from_utf8_lossy(&magic.to_le_bytes())),
+        ));
+    }
+    if version != VERSION {
+        return Err(mismatch(
+            "version",
+            VERSION.to_string(),
+            version.to_string(),
+        ));
+    }
+    if header_len != RING_HEADER_LEN {
+        return Err(mismatch(
+            "header_len",
+            RING_HEADER_LEN.to_string(),
+            header_len.to_string(),
+        ));
+    }
+    if !capacity.is_power_of_two() || !(RING_MIN_CAPACITY..=RING_MAX_CAPACITY).contains(&capacity) {
+        return Err(mismatch(
+            "capacity",
+            "a power of two from 4096 to 2^40".into(),
+            capacity.to_string(),
+        ));
+    }
+    if len != RING_HEADER_LEN + capacity {
+        return Err(mismatch(
+            "file size",
+            (RING_HEADER_LEN + capacity).to_string(),
+            len.to_string(),
+        ));
+    }
+    let map =
+        RingMap::new(&file, RING_HEADER_LEN, capacity).map_err(|e| Error::io(path, "mmap", e))?;
+    Ok((map, capacity))
+}
+
+/// Reads a ring's header (validating it as attach does) without attaching.
+pub fn ring_info(path: impl AsRef<Path>) -> Result<RingInfo> {
+    let (map, capacity) = open_ring(path.as_ref())?;
+    let pid = |off| map.word(off).load(Ordering::Acquire) as u32;
+    let (pp, cp) = (pid(OFF_PRODUCER_PID), pid(OFF_CONSUMER_PID));
+    Ok(RingInfo {
+        capacity,
+        producer_position: map.word(OFF_PRODUCER_POS).load(Ordering::Acquire),
+        consumer_position: map.word(OFF_CONSUMER_POS).load(Ordering::Acquire),
+        producer_pid: pp,
+        producer_alive: pp != 0 && alive(pp, map.word(OFF_PRODUCER_START).load(Ordering::Acquire)),
+        consumer_pid: cp,
+        consumer_alive: cp != 0 && alive(cp, map.word(OFF_CONSUMER_START).load(Ordering::Acquire)),
+    })
+}
+
+/// Whether process `pid` with start time `start` is alive (spec/RING.md 7).
+fn alive(pid: u32, start: u64) -> bool {
+    match sys::process_identity(pid) {
+        Some((state, s)) => state != b'Z' && state != b'X' && s == start,
+        None => false,
+    }
+}
+
+/// Claims the owner line at `pid_off` for this process (spec/RING.md 7).
+fn attach_as(map: &RingMap, path: &Path, role: &'static str, pid_off: usize) -> Result<()> {
+    let me = std::process::id();
+    let (_, my_start) = sys::process_identity(me).ok_or_else(|| {
+        Error::io(
+            path,
+            "read /proc/self/stat",
+            io::Error::other("no /proc entry for this process"),
+        )
+    })?;
+    let pid_word = map.word(pid_off);
+    let start_word = map.word(pid_off + 8);
+    loop {
+        let cur = pid_word.load(Ordering::Acquire);
+        if cur != 0 {
+            let cur_start = start_word.load(Ordering::Acquire);
+            if alive(cur as u32, cur_start) {
+                return Err(Error::AlreadyAttached {
+                    path: path.to_path_buf(),
+                    role,
+                    pid: cur as u32,
+                });
+            }
+        }
+        // Stale or free: take it. The start time is written before the pid becomes visible.
+        start_word.store(my_start, Ordering::Release);
+        if pid_word
+            .compare_exchange(cur, me as u64, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether the peer recorded at `pid_off` is recorded and dead.
+fn peer_dead(map: &RingMap, pid_off: usize) -> Option<u32> {
+    let pid = map.word(pid_off).load(Ordering::Acquire) as u32;
+    let start = map.word(pid_off + 8).load(Ordering::Acquire);
+    (pid != 0 && !alive(pid, start)).then_some(pid)
+}
+
+/// The producing side of a ring. At most one per ring; see spec/RING.md 4.
+pub struct Producer {
+    map: RingMap,
+    path: PathBuf,
+    capacity: u64,
+    /// Private position: bytes written (published or staged).
+    position: u64,
+    /// Last published position.
+    published: u64,
+    cached_consumer: u64,
+    wait: WaitStrategy,
+    full_waits: u64,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("path", &self.path)
+            .field("position", &self.position)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// Attaches to an existing ring as its producer.
+    pub fn attach(path: impl AsRef<Path>) -> Result<Producer> {
+        let path = path.as_ref();
+        let (map, capacity) = open_ring(path)?;
+        attach_as(&map, path, "producer", OFF_PRODUCER_PID)?;
+        let position = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
+        let cached_consumer = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
+        Ok(Producer {
+            map,
+            path: path.to_path_buf(),
+            capacity,
+            position,
+            published: position,
+            cached_consumer,
+            wait: WaitStrategy::default(),
+            full_waits: 0,
+        })
+    }
+
+    /// How [`Producer::push`] waits while the ring is full. By default [`WaitStrategy::default`].
+    pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
+        self.wait = wait;
+    }
+
+    /// How many times a write found the ring full and waited for the consumer (backpressure).
+    pub fn full_waits(&self) -> u64 {
+        self.full_waits
+    }
+
+    /// The ring's data capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The largest record this ring takes (header, payload and padding): half its capacity.
+    pub fn max_record_len(&self) -> u64 {
+        self.capacity / 2
+    }
+
+    /// Bytes needed at the current position for a record of `len` bytes (padding included), or an
+    /// error if the record can never fit.
+    #[inline]
+    fn needed(&self, len: u64) -> Result<u64> {
+        if len > self.capacity / 2 {
+            return Err(Error::RecordTooLarge {
+                len,
+                max: self.capacity / 2,
+            });
+        }
+        let room = self.capacity - (self.position & (self.capacity - 1));
+        Ok(if room < len { room + len } else { len })
+    }
+
+    /// Whether `need` bytes are free, refreshing the cached consumer position only if needed.
+    #[inline]
+    fn has_room(&mut self, need: u64) -> bool {
+        if self.capacity - (self.position - self.cached_consumer) >= need {
+            return true;
+        }
+        self.cached_consumer = self.map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
+        self.capacity - (self.position - self.cached_consumer) >= need
+    }
+
+    /// Waits until `need` bytes are free (publishing staged records first, so the consumer can make
+    /// room). Fails if the consumer died.
+    fn wait_for_room(&mut self, need: u64) -> Result<()> {
+        if self.has_room(need) {
+            return Ok(());
+        }
+        self.publish();
+        self.full_waits += 1;
+        let mut last_check = Instant::now();
+        let mut round = 0u32;
+        while !self.has_room(need) {
+            self.wait.idle(round);
+            round = round.saturating_add(1);
+            if last_check.elapsed() >= LIVENESS_INTERVAL {
+                last_check = Instant::now();
+                if let Some(pid) = peer_dead(&self.map, OFF_CONSUMER_PID) {
+                    return Err(Error::PeerDied {
+                        path: self.path.clone(),
+                        role: "consumer",
+                        pid,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves `len` contiguous bytes for a record (writing the wrap padding first if needed) and
+    /// returns its offset in the data area. The caller fills the bytes, then advances `position`.
+    #[inline]
+    fn reserve(&mut self, len: u64, block: bool) -> Result<Option<u64>> {
+        let need = self.needed(len)?;
+        if block {
+            self.wait_for_room(need)?;
+        } else if !self.has_room(need) {
+            return Ok(None);
+        }
+        let mut off = self.position & (self.capacity - 1);
+        if need != len {
+            // Not enough room before the wrap point: pad to it (spec/RING.md 3).
+            let room = need - len;
+            if room >= 16 {
+                let size = CONTROL | KIND_PADDING;
+                let head = control_header(0, size);
+                self.map.data_mut(off, 16).copy_from_slice(&head);
+            }
+            self.position += room;
+            off = 0;
+        }
+        Ok(Some(off))
+    }
+
+    /// Stages one record (not yet visible to the consumer until [`Producer::publish`]); waits while
+    /// the ring is full.
+    #[inline]
+    pub fn write(&mut self, timestamp: i64, payload: &[u8]) -> Result<()> {
+        let size = check_payload(payload.len())?;
+        let len = entry_len(size);
+        let off = self.reserve(len, true)?.expect("blocking reserve");
+        crate::format::encode_entry(self.map.data_mut(off, len), timestamp, payload);
+        self.position += len;
+        Ok(())
+    }
+
+    /// Writes one record and publishes it; waits while the ring is full (lossless backpressure).
+    #[inline]
+    pub fn push(&mut self, timestamp: i64, payload: &[u8]) -> Result<()> {
+        self.write(timestamp, payload)?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Writes and publishes one record if there is room now; `Ok(false)` if the ring is full.
+    #[inline]
+    pub fn try_push(&mut self, timestamp: i64, payload: &[u8]) -> Result<bool> {
+        let size = check_payload(payload.len())?;
+        let len = entry_len(size);
+        let Some(off) = self.reserve(len, false)? else {
+            return Ok(false);
+        };
+        crate::format::encode_entry(self.map.data_mut(off, len), timestamp, payload);
+        self.position += len;
+        self.publish();
+        Ok(true)
+    }
+
+    /// Stages a journal entry verbatim (header, payload and padding, with its CRC, as
+    /// [`Event::entry`](crate::Event::entry) gives it): the replay path. Waits while the ring is full.
+    #[inline]
+    pub fn write_entry(&mut self, entry: &[u8]) -> Result<()> {
+        let len = entry.len() as u64;
+        let size = if entry.len() >= 16 {
+            u32::from_le_bytes([entry[8], entry[9], entry[10], entry[11]])
+        } else {
+            u32::MAX
+        };
+        if size > MAX_PAYLOAD || entry_len(size) != len {
+            return Err(Error::InvalidArgument(format!(
+                "not a journal entry: {len} bytes with size field {size}"
+            )));
+        }
+        let off = self.reserve(len, true)?.expect("blocking reserve");
+        self.map.data_mut(off, len).copy_from_slice(entry);
+        self.position += len;
+        Ok(())
+    }
+
+    /// Reserves room for a payload of `capacity` bytes, to fill in place (zero-copy). Waits while the
+    /// ring is full. Nothing is visible until [`RingClaim::commit`].
+    pub fn claim(&mut self, capacity: usize) -> Result<RingClaim<'_>> {
+        let size = check_payload(capacity)?;
+        let len = entry_len(size);
+        let off = self.reserve(len, true)?.expect("blocking reserve");
+        Ok(RingClaim {
+            producer: self,
+            offset: off,
+            size,
+        })
+    }
+
+    /// Makes every staged record visible to the consumer with one release store (spec/RING.md 4).
+    #[inline]
+    pub fn publish(&mut self) {
+        if self.published != self.position {
+            self.map
+                .word(OFF_PRODUCER_POS)
+                .store(self.position, Ordering::Release);
+            self.published = self.position;
+        }
+    }
+
+    /// Writes the end-of-stream record and publishes (spec/RING.md 3).
+    pub fn end_of_stream(&mut self, timestamp: i64) -> Result<()> {
+        let off = self.reserve(16, true)?.expect("blocking reserve");
+        let head = control_header(timestamp, CONTROL | KIND_END);
+        self.map.data_mut(off, 16).copy_from_slice(&head);
+        self.position += 16;
+        self.publish();
+        Ok(())
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.publish();
+        let me = std::process::id() as u64;
+        let _ = self.map.word(OFF_PRODUCER_PID).compare_exchange(
+            me,
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+fn check_payload(len: usize) -> Result<u32> {
+    if len as u64 > MAX_PAYLOAD as u64 {
+        return Err(Error::PayloadTooLarge {
+            len: len as u64,
+            max: MAX_PAYLOAD as u64,
+        });
+    }
+    Ok(len as u32)
+}
+
+fn control_header(timestamp: i64, size: u32) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[..8].copy_from_slice(&timestamp.to_le_bytes());
+    h[8..12].copy_from_slice(&size.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&h[..12]);
+    h[12..].copy_from_slice(&crc.finalize().to_le_bytes());
+    h
+}
+
+/// Room for one record's payload inside the ring, from [`Producer::claim`].
+pub struct RingClaim<'p> {
+    producer: &'p mut Producer,
+    offset: u64,
+    size: u32,
+}
+
+impl RingClaim<'_> {
+    /// The payload area.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.producer
+            .map
+            .data_mut(self.offset + 16, self.size as u64)
+    }
+
+    /// Writes the record header (CRC over the filled payload) and publishes the record.
+    pub fn commit(self, timestamp: i64) -> Result<()> {
+        let len = entry_len(self.size);
+        let entry = self.producer.map.data_mut(self.offset, len);
+        let (head, rest) = entry.split_at_mut(16);
+        let (payload, pad) = rest.split_at_mut(self.size as usize);
+        pad.fill(0);
+        let crc = checksum(timestamp, payload);
+        head[..8].copy_from_slice(&timestamp.to_le_bytes());
+        head[8..12].copy_from_slice(&self.size.to_le_bytes());
+        head[12..].copy_from_slice(&crc.to_le_bytes());
+        self.producer.position += len;
+        self.producer.publish();
+        Ok(())
+    }
+}
+
+/// One record handed to a consumer's callback, borrowed from the ring.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    /// The record's timestamp.
+    pub timestamp: i64,
+    /// The payload.
+    pub payload: &'a [u8],
+    /// The whole record as stored (a journal entry, FORMAT.md 4).
+    pub entry: &'a [u8],
+}
+
+impl Record<'_> {
+    /// The stored CRC-32.
+    pub fn checksum(&self) -> u32 {
+        u32::from_le_bytes([
+            self.entry[12],
+            self.entry[13],
+            self.entry[14],
+            self.entry[15],
+        ])
+    }
+
+    /// Whether the stored CRC-32 matches the timestamp, size and payload.
+    pub fn checksum_ok(&self) -> bool {
+        checksum(self.timestamp, self.payload) == self.checksum()
+    }
+}
+
+/// What one [`Consumer::read`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadStatus {
+    /// Data records handed to the callback.
+    pub records: usize,
+    /// Whether the end-of-stream record was reached (and consumed).
+    pub end_of_stream: bool,
+}
+
+/// The consuming side of a ring. At most one per ring; see spec/RING.md 5.
+pub struct Consumer {
+    map: RingMap,
+    path: PathBuf,
+    capacity: u64,
+    position: u64,
+    cached_producer: u64,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("path", &self.path)
+            .field("position", &self.position)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// Attaches to an existing ring as its consumer.
+    pub fn attach(path: impl AsRef<Path>) -> Result<Consumer> {
+        let path = path.as_ref();
+        let (map, capacity) = open_ring(path)?;
+        attach_as(&map, path, "consumer", OFF_CONSUMER_PID)?;
+        let position = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
+        let cached_producer = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
+        Ok(Consumer {
+            map,
+            path: path.to_path_buf(),
+            capacity,
+            position,
+            cached_producer,
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> Error {
+        Error::CorruptRing {
+            path: self.path.clone(),
+            position: self.position,
+            reason,
+        }
+    }
+
+    /// Hands up to `limit` published records to `handler`, then releases them with one release
+    /// store (spec/RING.md 5). Never blocks; `records == 0` means the ring was empty.
+    #[inline]
+    pub fn read(
+        &mut self,
+        limit: usize,
+        mut handler: impl FnMut(Record<'_>),
+    ) -> Result<ReadStatus> {
+        let mut status = ReadStatus::default();
+        if self.position == self.cached_producer {
+            self.cached_producer = self.map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
+            if self.position == self.cached_producer {
+                return Ok(status);
+            }
+        }
+        let mask = self.capacity - 1;
+        let mut pos = self.position;
+        let end = self.cached_producer;
+        if end - pos > self.capacity || pos % 8 != 0 || end % 8 != 0 {
+            return Err(self.corrupt(format!("producer position {end} is impossible")));
+        }
+        while pos < end && status.records < limit {
+            let off = pos & mask;
+            let room = self.capacity - off;
+            if room < 16 {
+                pos += room; // implicit padding
+                continue;
+            }
+            let avail = (end - pos).min(room);
+            if avail < 16 {
+                return Err(self.corrupt(format!("{avail} bytes published at a record boundary")));
+            }
+            let head = self.map.data(off, 16);
+            let timestamp = i64::from_le_bytes(head[..8].try_into().expect("8"));
+            let size = u32::from_le_bytes(head[8..12].try_into().expect("4"));
+            if size & CONTROL != 0 {
+                match size & KIND_MASK {
+                    KIND_PADDING if size & !(CONTROL | KIND_MASK) == 0 => {
+                        if end - pos < room {
+                            return Err(
+                                self.corrupt("padding record past the published end".into())
+                            );
+                        }
+                        pos += room;
+                    }
+                    KIND_END if size & !(CONTROL | KIND_MASK) == 0 => {
+                        pos += 16;
+                        status.end_of_stream = true;
+                        break;
+                    }
+                    _ => return Err(self.corrupt(format!("unknown control record {size:#x}"))),
+                }
+                continue;
+            }
+            let len = if size <= MAX_PAYLOAD {
+                entry_len(size)
+            } else {
+                u64::MAX
+            };
+            if len > avail {
+                return Err(self.corrupt(format!(
+                    "record of size {size} runs past the published end or the wrap point"
+                )));
+            }
+            let entry = self.map.data(off, len);
+            handler(Record {
+                timestamp,
+                payload: &entry[16..16 + size as usize],
+                entry,
+            });
+            pos += len;
+            status.records += 1;
+        }
+        self.position = pos;
+        self.map
+            .word(OFF_CONSUMER_POS)
+            .store(pos, Ordering::Release);
+        Ok(status)
+    }
+
+    /// Like [`Consumer::read`], but waits with `strategy` until at least one record or the end of
+    /// stream arrives, or `deadline` passes (then `records == 0`). Fails with [`Error::PeerDied`] if
+    /// the producer dies without ending the stream (checked every 10 ms of waiting).
+    pub fn read_wait(
+        &mut self,
+        limit: usize,
+        mut handler: impl FnMut(Record<'_>),
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+    ) -> Result<ReadStatus> {
+        let mut round = 0u32;
+        let mut last_check = Instant::now();
+        loop {
+            let s = self.read(limit, &mut handler)?;
+            if s.records > 0 || s.end_of_stream {
+                return Ok(s);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(s);
+            }
+            if now.duration_since(last_check) >= LIVENESS_INTERVAL {
+                last_check = now;
+                if let Some(pid) = peer_dead(&self.map, OFF_PRODUCER_PID) {
+                    // Anything it published before dying is still delivered first.
+                    let s = self.read(limit, &mut handler)?;
+                    if s.records > 0 || s.end_of_stream {
+                        return Ok(s);
+                    }
+                    return Err(Error::PeerDied {
+                        path: self.path.clone(),
+                        role: "producer",
+                        pid,
+                    });
+                }
+            }
+            strategy.idle(round);
+            round = round.saturating_add(1);
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let me = std::process::id() as u64;
+        let _ = self.map.word(OFF_CONSUMER_PID).compare_exchange(
+            me,
+            0,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+}
