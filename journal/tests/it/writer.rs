@@ -455,3 +455,48 @@ fn close_releases_the_lock_even_while_other_threads_fork() {
     spawner.join().unwrap();
     assert_eq!(read_all(&path).len(), 100);
 }
+
+/// Minor and major page faults taken by the calling thread so far.
+fn thread_faults() -> u64 {
+    // SAFETY: getrusage writes one rusage struct, which we own, and nothing else.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0);
+    (ru.ru_minflt + ru.ru_majflt) as u64
+}
+
+#[test]
+fn steady_state_appends_take_no_page_faults_after_pretouch() {
+    let dir = TempDir::new("faults");
+    let path = dir.join("j");
+    let chunk = 4 << 20;
+    let mut w = WriterOptions::new()
+        .chunk_size(chunk)
+        .create(&path)
+        .unwrap();
+    let payload = [0x42u8; 1000];
+    // Warm the code path, then keep a chunk ready ahead of the writer.
+    w.append_now(&payload).unwrap();
+    w.pretouch().unwrap();
+    let before = thread_faults();
+    let mut n = 0u64;
+    // Stay inside the pre-faulted chunk: about 3.5 MiB of entries.
+    while w.write_offset() + 1024 < chunk - 512 * 1024 {
+        w.append_now(&payload).unwrap();
+        n += 1;
+    }
+    let faults = thread_faults() - before;
+    assert!(n > 3000, "only {n} appends");
+    assert_eq!(
+        faults, 0,
+        "{faults} page faults in {n} steady-state appends"
+    );
+    let r = Reader::open(&path).unwrap();
+    let rep = r.verify().unwrap();
+    assert_eq!(rep.events, n + 1);
+    // append_now stamps events with the current time, in order.
+    let ts: Vec<i64> = r.iter().map(|e| e.unwrap().timestamp).collect();
+    assert!(ts.windows(2).all(|p| p[0] <= p[1]));
+    assert!((journal::now_ns() - ts[0]).abs() < 600_000_000_000);
+}
