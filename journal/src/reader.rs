@@ -163,6 +163,9 @@ impl Reader {
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {
         let obs = self.map.observe().map_err(|e| self.io("stat", e))?;
+        if self.map.shrunk() {
+            return Err(self.shrunk_error(obs));
+        }
         if obs.write_offset.min(obs.file_len) > self.map.reserved() {
             return Err(Error::InvalidArgument(format!(
                 "{}: journal grew to {} bytes, past this reader's mapping of {} bytes; reopen it",
@@ -182,7 +185,25 @@ impl Reader {
         self.verify
     }
 
+    fn shrunk_error(&self, obs: sys::Observed) -> Error {
+        let file_len = self.map.file().metadata().map_or(0, |m| m.len());
+        Error::FileShrunk {
+            path: self.path.clone(),
+            write_offset: obs.write_offset,
+            file_len,
+        }
+    }
+
+    /// The error for an invalid entry at `offset`: [`Error::FileShrunk`] if the file was truncated
+    /// under the mapping (the bytes read as zeros), else [`Error::Damaged`].
     pub(crate) fn damaged(&self, offset: u64, reason: DamageReason) -> Error {
+        if self.map.shrunk() {
+            let obs = sys::Observed {
+                write_offset: offset,
+                file_len: 0,
+            };
+            return self.shrunk_error(obs);
+        }
         Error::Damaged {
             path: self.path.clone(),
             offset,
@@ -196,6 +217,10 @@ impl Reader {
         let obs = self.observe()?;
         let end = obs.write_offset.min(obs.file_len);
         let s = scan(self.map.body(end), obs.write_offset, obs.file_len, true);
+        if self.map.shrunk() {
+            // The file was cut under the walk: what it read as zeros was never the journal's.
+            return Err(self.shrunk_error(obs));
+        }
         Ok(Report {
             events: s.events,
             end: s.end,

@@ -460,7 +460,7 @@ impl Producer {
     /// Makes every staged record visible to the consumer with one release store (spec/RING.md 4).
     #[inline]
     pub fn publish(&mut self) {
-        if self.published != self.position {
+        if self.published != self.position && !self.map.shrunk() {
             self.map
                 .word(OFF_PRODUCER_POS)
                 .store(self.position, Ordering::Release);
@@ -632,6 +632,9 @@ impl Consumer {
         limit: usize,
         mut handler: impl FnMut(Record<'_>),
     ) -> Result<ReadStatus> {
+        if self.map.shrunk() {
+            return Err(self.corrupt("the ring file was truncated under the consumer".into()));
+        }
         let mut status = ReadStatus::default();
         if self.position == self.cached_producer {
             self.cached_producer = self.map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);

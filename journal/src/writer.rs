@@ -480,6 +480,9 @@ impl Writer {
 
     #[inline]
     fn publish(&mut self, new_offset: u64) -> Result<u64> {
+        if self.map.shrunk() {
+            return Err(self.file_shrunk());
+        }
         let index = self.events;
         self.events += 1;
         self.write_offset = new_offset;
@@ -504,6 +507,21 @@ impl Writer {
             }
         }
         Ok(index)
+    }
+
+    /// The file was truncated under the mapping by someone else: the bytes just written went to a
+    /// private zero page, not the file. Poisons the writer.
+    #[cold]
+    fn file_shrunk(&mut self) -> Error {
+        let file_len = self.map.file().metadata().map_or(0, |m| m.len());
+        self.poisoned = Some(format!(
+            "file truncated under the writer to {file_len} bytes"
+        ));
+        Error::FileShrunk {
+            path: self.path.clone(),
+            write_offset: self.write_offset,
+            file_len,
+        }
     }
 
     /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk).

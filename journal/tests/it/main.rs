@@ -6,6 +6,7 @@
 mod alloc;
 mod cross;
 mod damage;
+mod hostile;
 mod process;
 mod ring;
 mod spec_impl;
