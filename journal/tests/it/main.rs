@@ -4,6 +4,7 @@
 //! (see `process.rs`).
 
 mod alloc;
+mod crash;
 mod cross;
 mod damage;
 mod hostile;

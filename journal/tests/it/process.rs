@@ -160,7 +160,7 @@ fn sigkilled_writer_loses_no_published_event() {
     let kills: u64 = std::env::var("JOURNAL_KILLS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(200);
     let dir = TempDir::new("kill");
     let path = dir.join("j");
     let mut checked = 0;

@@ -1,0 +1,280 @@
+//! Power-loss crash states, and a full disk.
+//!
+//! The crash-state simulator runs random workloads under each sync policy. After every completed
+//! sync it snapshots the file (the state a power cut can no longer go behind). At crash points it
+//! builds images: that snapshot, plus an arbitrary subset of the 4 KiB pages that changed since
+//! (the kernel may have written any of them back), one of them possibly torn at 512-byte sector
+//! granularity, with the file length of either moment. Opening each image must recover a prefix of
+//! the appended events that includes every event acknowledged durable, and show nothing damaged.
+
+use std::path::{Path, PathBuf};
+
+use journal::{Reader, SyncPolicy, Writer, WriterOptions};
+
+use crate::support::{mix, TempDir};
+
+const PAGE: usize = 4096;
+const SECTOR: usize = 512;
+
+/// A scratch directory in memory when possible: recovery fsyncs, and the images are many.
+fn scratch(name: &str) -> (Option<TempDir>, PathBuf) {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        let p = shm.join(format!("journal-crash-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        if std::fs::create_dir_all(&p).is_ok() {
+            return (None, p);
+        }
+    }
+    let t = TempDir::new(name);
+    let p = t.path().to_path_buf();
+    (Some(t), p)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = mix(self.0);
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Checks one crash image against the model: returns nothing, panics with the image's story.
+fn check_image(image: &[u8], path: &Path, model: &[(i64, Vec<u8>)], durable: u64, what: &str) {
+    std::fs::write(path, image).unwrap();
+    // A reader sees a prefix of the model, and never an event that differs from it.
+    let r = Reader::open(path).unwrap_or_else(|e| panic!("{what}: not openable: {e}"));
+    let mut seen = 0u64;
+    for e in r.iter() {
+        let Ok(e) = e else { break };
+        let want = &model[e.index as usize];
+        assert_eq!(
+            (e.timestamp, e.payload),
+            (want.0, &want.1[..]),
+            "{what}: event {}",
+            e.index
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= durable,
+        "{what}: {seen} events readable, {durable} were durable"
+    );
+    drop(r);
+    // Recovery keeps that prefix, and afterwards the journal is intact.
+    let w = WriterOptions::new()
+        .open(path)
+        .unwrap_or_else(|e| panic!("{what}: recovery failed: {e}"));
+    assert_eq!(w.events(), seen, "{what}: recovery kept a different prefix");
+    drop(w);
+    let rep = Reader::open(path).unwrap().verify().unwrap();
+    assert!(rep.is_intact(), "{what}: damaged after recovery: {rep:?}");
+    assert_eq!(rep.events, seen);
+}
+
+/// Builds `count` crash images between `synced` and `current` and checks each.
+#[allow(clippy::too_many_arguments)]
+fn crash_states(
+    rng: &mut Rng,
+    synced: &[u8],
+    current: &[u8],
+    model: &[(i64, Vec<u8>)],
+    durable: u64,
+    path: &Path,
+    count: usize,
+    what: &str,
+) -> usize {
+    let len = synced.len().max(current.len());
+    let pages = len.div_ceil(PAGE);
+    let dirty: Vec<usize> = (0..pages)
+        .filter(|&p| {
+            let r = p * PAGE..((p + 1) * PAGE).min(len);
+            synced.get(r.clone()) != current.get(r)
+        })
+        .collect();
+    for k in 0..count {
+        let mut image = synced.to_vec();
+        image.resize(len, 0);
+        for &p in &dirty {
+            if rng.below(2) == 0 {
+                continue;
+            }
+            let end = ((p + 1) * PAGE).min(current.len());
+            let start = p * PAGE;
+            if start >= end {
+                continue;
+            }
+            if rng.below(4) == 0 {
+                // A torn page: only some of its sectors reached the disk.
+                let mut s = start;
+                while s < end {
+                    let e = (s + SECTOR).min(end);
+                    if rng.below(2) == 0 {
+                        image[s..e].copy_from_slice(&current[s..e]);
+                    }
+                    s = e;
+                }
+            } else {
+                image[start..end].copy_from_slice(&current[start..end]);
+            }
+        }
+        // The file's length as of either moment (the size change may not have reached the disk).
+        image.truncate(
+            if rng.below(2) == 0 {
+                synced.len()
+            } else {
+                current.len()
+            }
+            .max(24),
+        );
+        let story = format!("{what}, image {k} ({} dirty pages)", dirty.len());
+        check_image(&image, path, model, durable, &story);
+    }
+    count
+}
+
+#[test]
+fn power_loss_crash_states_recover_every_durable_event() {
+    let target: usize = std::env::var("JOURNAL_CRASH_STATES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4_000);
+    let (_keep, dir) = scratch("power");
+    let policies = [
+        SyncPolicy::EveryAppend,
+        SyncPolicy::EveryEvents(3),
+        SyncPolicy::EveryBytes(5_000),
+        SyncPolicy::Never, // with explicit syncs
+    ];
+    let mut rng = Rng(0xC0FFEE ^ std::process::id() as u64);
+    let mut checked = 0usize;
+    let mut workload = 0u64;
+    while checked < target {
+        let policy = policies[(workload % 4) as usize];
+        workload += 1;
+        let path = dir.join("live");
+        let _ = std::fs::remove_file(&path);
+        let image_path = dir.join("image");
+        let mut w = WriterOptions::new()
+            .chunk_size(8192)
+            .sync_policy(policy)
+            .create(&path)
+            .unwrap();
+        let mut model: Vec<(i64, Vec<u8>)> = Vec::new();
+        let mut synced = std::fs::read(&path).unwrap();
+        let mut durable = 0u64;
+        for step in 0..24 {
+            let len = match rng.below(4) {
+                0 => rng.below(16),
+                1 => rng.below(600),
+                2 => 4000 + rng.below(200), // crosses pages
+                _ => rng.below(9000),
+            } as usize;
+            let payload: Vec<u8> = (0..len).map(|i| (i as u64 ^ rng.0) as u8 | 1).collect();
+            let ts = rng.next() as i64;
+            w.append(ts, &payload).unwrap();
+            model.push((ts, payload));
+            if policy == SyncPolicy::Never && rng.below(5) == 0 {
+                w.sync().unwrap();
+            }
+            if w.durable_events() != durable {
+                durable = w.durable_events();
+                synced = std::fs::read(&path).unwrap();
+            }
+            // A crash point: the state between this sync point and the last one.
+            if step % 3 == 2 || rng.below(3) == 0 {
+                let current = std::fs::read(&path).unwrap();
+                let what = format!("workload {workload} {policy:?} step {step}");
+                checked += crash_states(
+                    &mut rng,
+                    &synced,
+                    &current,
+                    &model,
+                    durable,
+                    &image_path,
+                    4,
+                    &what,
+                );
+            }
+        }
+        drop(w);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("crash states checked: {checked} over {workload} workloads");
+    assert!(checked >= target);
+}
+
+#[test]
+fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
+    if !nix_is_root() {
+        eprintln!("skipped: mounting a tiny tmpfs needs root");
+        return;
+    }
+    let t = TempDir::new("fulldisk");
+    let mnt = t.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        eprintln!("skipped: could not mount a tmpfs ({status:?})");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let filler = mnt.join("filler");
+    std::fs::write(&filler, vec![1u8; 400 << 10]).unwrap();
+    let path = mnt.join("j");
+    let mut w = WriterOptions::new()
+        .chunk_size(64 << 10)
+        .create(&path)
+        .unwrap();
+    let mut n = 0u64;
+    let err = loop {
+        match w.append(n as i64, &[n as u8; 1000]) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 10_000, "the disk never filled");
+    };
+    assert!(
+        matches!(
+            err,
+            journal::Error::Io {
+                op: "fallocate",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert!(n > 100);
+    // Everything appended before the error is intact, and the writer is still usable.
+    let rep = Reader::open(&path).unwrap().verify().unwrap();
+    assert!(rep.is_intact());
+    assert_eq!(rep.events, n);
+    std::fs::remove_file(&filler).unwrap();
+    for i in 0..100 {
+        w.append(i, b"after space was freed").unwrap();
+    }
+    w.close().unwrap();
+    let rep = Reader::open(&path).unwrap().verify().unwrap();
+    assert!(rep.is_intact());
+    assert_eq!(rep.events, n + 100);
+    drop(Writer::open(&path).unwrap());
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
