@@ -634,6 +634,13 @@ impl Writer {
         Ok(())
     }
 
+    /// Test hook: drops the writer as a killed process would (no sync, no cut-back of the file,
+    /// header as it stands); the lock is released and the mapping unmapped.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.closed = true;
+    }
+
     /// Test hook: makes the next sync fail as if `msync` had returned `EIO`.
     #[doc(hidden)]
     pub fn inject_sync_failure(&mut self) {

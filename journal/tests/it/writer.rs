@@ -500,3 +500,28 @@ fn steady_state_appends_take_no_page_faults_after_pretouch() {
     assert!(ts.windows(2).all(|p| p[0] <= p[1]));
     assert!((journal::now_ns() - ts[0]).abs() < 600_000_000_000);
 }
+
+#[test]
+fn abandoned_writer_leaves_a_recoverable_journal_like_a_killed_one() {
+    let dir = TempDir::new("abandon");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    w.append(1, b"one").unwrap();
+    let claim = {
+        let mut c = w.claim(10).unwrap();
+        c.as_mut_slice().fill(7);
+        std::mem::forget(c); // the process "dies" mid-claim
+        w.write_offset()
+    };
+    w.abandon();
+    // No clean close: the preallocated tail is still there.
+    assert!(std::fs::metadata(&path).unwrap().len() > claim);
+    let mut w = small_opts().open(&path).unwrap();
+    assert_eq!(w.events(), 1);
+    w.append(2, b"two").unwrap();
+    w.close().unwrap();
+    assert_eq!(
+        read_all(&path),
+        vec![(1, b"one".to_vec()), (2, b"two".to_vec())]
+    );
+}
