@@ -1,0 +1,71 @@
+//! One module per subcommand, each an `Args` struct (clap) and a `run` that first validates the
+//! arguments into a plain `Config`, then does the work.
+
+pub mod append;
+pub mod dump;
+pub mod info;
+pub mod repair;
+pub mod tail;
+pub mod verify;
+
+use std::path::Path;
+
+use journal::Reader;
+
+/// Opens a journal for reading, naming the file in the error.
+pub fn open_reader(path: &Path) -> anyhow::Result<Reader> {
+    // The library's errors already name the path.
+    Reader::open(path).map_err(anyhow::Error::new)
+}
+
+/// Says, on one line, how much of a damaged journal is still good.
+pub fn damage_message(
+    path: &Path,
+    offset: u64,
+    reason: journal::DamageReason,
+    events: u64,
+) -> String {
+    format!(
+        "{}: damaged at offset {offset}: {} ({}); the {events} events before it ({offset} bytes) are valid",
+        path.display(),
+        reason.describe(),
+        reason.as_str(),
+    )
+}
+
+/// A sync-policy or count argument `N` that must be positive.
+pub fn positive(s: &str, what: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err(format!("{what} must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{what} '{s}': {e}")),
+    }
+}
+
+/// The `error` object of the JSON outputs: where the first bad entry is and why (FORMAT.md 6.1).
+#[derive(Debug, serde::Serialize)]
+pub struct DamageJson {
+    /// Offset of the first entry that is not valid.
+    pub offset: u64,
+    /// `truncated`, `bad_header`, `overrun`, `checksum` or `bad_padding`.
+    pub reason: &'static str,
+}
+
+impl From<journal::Damage> for DamageJson {
+    fn from(d: journal::Damage) -> Self {
+        DamageJson {
+            offset: d.offset,
+            reason: d.reason.as_str(),
+        }
+    }
+}
+
+/// Writes `value` as one line of JSON to stdout.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = crate::output::stdout();
+    serde_json::to_writer(&mut out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,1151 @@
+//! Runs the real `journal` binary against real files: every subcommand, its exact output and exit
+//! status, bad input of every kind, and a live writer in this process.
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use journal::{Reader, Writer};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_journal");
+/// 2023-11-14T22:13:20Z, the start of every test journal (FORMAT.md 12).
+const T0: i64 = 1_700_000_000_000_000_000;
+const SUBCOMMANDS: [&str; 6] = ["info", "verify", "dump", "tail", "append", "repair"];
+
+/// What a run of the binary did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_with(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let feeder = std::thread::spawn(move || {
+        // The binary may stop reading early (a malformed line): ignore the broken pipe.
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    Run {
+        code: out.status.code().expect("exited, not killed by a signal"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_with(args, b"")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Asserts a failure: the status, nothing on stdout, one `journal: error:` line containing `needle`.
+#[track_caller]
+fn assert_error(r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.code, code, "{r:?}");
+    assert_eq!(r.stdout, "", "{r:?}");
+    assert!(r.stderr.starts_with("journal: error: "), "{r:?}");
+    assert!(
+        r.stderr.ends_with('\n') && r.stderr.lines().count() == 1,
+        "{r:?}"
+    );
+    assert!(r.stderr.contains(needle), "expected {needle:?} in {r:?}");
+}
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../spec/vectors")
+        .join(name)
+}
+
+/// A closed journal holding `events`, created at [`T0`].
+fn make(dir: &TempDir, name: &str, events: &[(i64, &[u8])]) -> PathBuf {
+    let path = dir.path().join(name);
+    let mut w = Writer::options()
+        .chunk_size(4096)
+        .start_timestamp(T0)
+        .create(&path)
+        .unwrap();
+    for (ts, payload) in events {
+        w.append(*ts, payload).unwrap();
+    }
+    w.close().unwrap();
+    path
+}
+
+/// `n` events at T0 + i µs with payloads "event i".
+fn numbered(n: usize) -> Vec<(i64, Vec<u8>)> {
+    (0..n)
+        .map(|i| (T0 + i as i64 * 1000, format!("event {i}").into_bytes()))
+        .collect()
+}
+
+fn make_numbered(dir: &TempDir, name: &str, n: usize) -> PathBuf {
+    let events = numbered(n);
+    let refs: Vec<(i64, &[u8])> = events.iter().map(|(t, p)| (*t, &p[..])).collect();
+    make(dir, name, &refs)
+}
+
+fn json(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+}
+
+fn payloads(path: &Path) -> Vec<Vec<u8>> {
+    let r = Reader::open(path).unwrap();
+    r.iter().map(|e| e.unwrap().payload.to_vec()).collect()
+}
+
+/// Flips one bit of the file at `offset`.
+fn flip(path: &Path, offset: u64) {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, offset).unwrap();
+    f.write_all_at(&[b[0] ^ 1], offset).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage
+
+#[test]
+fn every_subcommand_has_help_with_examples() {
+    for sub in SUBCOMMANDS {
+        for flag in ["--help", "-h"] {
+            let r = run(&[sub, flag]);
+            assert_eq!(r.code, 0, "{sub} {flag}: {r:?}");
+            assert!(r.stdout.contains(&format!("Usage: journal {sub}")), "{r:?}");
+            assert!(
+                r.stdout.contains(&format!("Examples:\n  journal {sub}"))
+                    || r.stdout.contains("Examples:\n  printf"),
+                "{sub} {flag}: {r:?}"
+            );
+            assert_eq!(r.stderr, "");
+        }
+    }
+    let r = run(&["--help"]);
+    assert_eq!(r.code, 0);
+    for sub in SUBCOMMANDS {
+        assert!(r.stdout.contains(&format!("\n  {sub} ")), "{sub}: {r:?}");
+    }
+    assert!(r.stdout.contains("Examples:"));
+}
+
+#[test]
+fn usage_errors_are_one_line_with_status_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[],
+            "no command given: one of info, verify, dump, tail, append, repair",
+        ),
+        (
+            &["frob"],
+            "unrecognized subcommand 'frob' (see 'journal --help')",
+        ),
+        (
+            &["dump"],
+            "required arguments were not provided: <FILE> (see 'journal dump --help')",
+        ),
+        (&["dump", "--bogus", "f"], "unexpected argument '--bogus'"),
+        (
+            &["dump", "--limit", "x", "f"],
+            "invalid value 'x' for '--limit <N>'",
+        ),
+        (
+            &["dump", "--format", "xml", "f"],
+            "invalid value 'xml' for '--format <FORMAT>'",
+        ),
+        (
+            &["dump", "--from-time", "yesterday", "f"],
+            "neither nanoseconds since the epoch nor an RFC 3339 time",
+        ),
+        (
+            &["dump", "--from-time", "10", "--to-time", "5", "f"],
+            "--from-time (1970-01-01T00:00:00.000000010Z) is after --to-time",
+        ),
+        (
+            &["tail", "-n", "x", "f"],
+            "'x' is not N or +K with N, K whole numbers",
+        ),
+        (
+            &["append", "--sync", "events:0", "f"],
+            "events must be at least 1",
+        ),
+        (
+            &["append", "--sync", "sometimes", "f"],
+            "'sometimes' is not a sync policy",
+        ),
+        (&["append", "--format", "csv", "f"], "invalid value 'csv'"),
+        (
+            &["append", "--start-time", "soon", "f"],
+            "'soon' is neither",
+        ),
+    ];
+    for (args, needle) in cases {
+        assert_error(&run(args), 2, needle);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that are not journals
+
+#[test]
+fn missing_directory_empty_and_text_files_are_refused_with_status_2() {
+    let dir = TempDir::new().unwrap();
+    let missing = dir.path().join("missing.journal");
+    let empty = dir.path().join("empty");
+    fs::write(&empty, b"").unwrap();
+    let text = dir.path().join("notes.txt");
+    fs::write(&text, b"these are my notes, not a journal\n").unwrap();
+    let cases = [
+        (
+            s(&missing),
+            "missing.journal: open failed: No such file or directory",
+        ),
+        // Readers say "not a regular file"; a writer's open(2) fails first.
+        (s(dir.path()), "directory-or-not-regular"),
+        (
+            s(&empty),
+            "not a journal: file is 0 bytes, shorter than the 24-byte header",
+        ),
+        (s(&text), "notes.txt: not a journal: header write_offset"),
+    ];
+    for (file, needle) in cases {
+        for args in [
+            vec!["info", file],
+            vec!["info", "--json", file],
+            vec!["verify", file],
+            vec!["verify", "--json", file],
+            vec!["dump", file],
+            vec!["tail", file],
+            vec!["tail", "-f", file],
+            vec!["repair", file],
+            vec!["repair", "--dry-run", file],
+        ] {
+            let r = run(&args);
+            if needle == "directory-or-not-regular" {
+                assert_error(&r, 2, "");
+                assert!(
+                    r.stderr.contains("not a journal: not a regular file")
+                        || r.stderr.contains("open failed: Is a directory"),
+                    "{r:?}"
+                );
+            } else {
+                assert_error(&r, 2, needle);
+            }
+        }
+    }
+    // `append` creates a missing file and initializes an empty one; it refuses the others and
+    // leaves them alone.
+    assert_error(&run(&["append", s(dir.path())]), 2, "Is a directory");
+    assert_error(&run_with(&["append", s(&text)], b"x\n"), 2, "not a journal");
+    assert_eq!(
+        fs::read(&text).unwrap(),
+        b"these are my notes, not a journal\n"
+    );
+    let r = run_with(&["append", s(&empty)], b"x\n");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(payloads(&empty), [b"x".to_vec()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+
+/// Every spec vector gets the verdict `spec/vectors/expected.txt` gives it.
+#[test]
+fn verify_gives_every_spec_vector_its_expected_verdict() {
+    let expected = fs::read_to_string(vector("expected.txt")).unwrap();
+    let mut checked = 0;
+    for line in expected.lines().filter(|l| !l.trim().is_empty()) {
+        let mut words = line.split_whitespace();
+        let (name, verdict) = (words.next().unwrap(), words.next().unwrap());
+        let fields: std::collections::HashMap<&str, &str> =
+            words.filter_map(|w| w.split_once('=')).collect();
+        let file = vector(name);
+        let r = run(&["verify", "--json", s(&file)]);
+        match verdict {
+            "not_a_journal" => assert_error(&r, 2, "not a journal"),
+            "intact" | "damaged" => {
+                let v = json(&r.stdout);
+                assert_eq!(r.stderr, "", "{name}");
+                assert_eq!(
+                    v["events"],
+                    fields["events"].parse::<u64>().unwrap(),
+                    "{name}"
+                );
+                assert_eq!(
+                    v["valid_bytes"],
+                    fields["end"].parse::<u64>().unwrap(),
+                    "{name}"
+                );
+                if verdict == "intact" {
+                    assert_eq!(r.code, 0, "{name}");
+                    assert_eq!(v["valid"], true, "{name}");
+                    assert_eq!(v["error"], Value::Null, "{name}");
+                } else {
+                    assert_eq!(r.code, 1, "{name}");
+                    assert_eq!(v["valid"], false, "{name}");
+                    let offset = fields["offset"].parse::<u64>().unwrap();
+                    assert_eq!(v["error"]["offset"], offset, "{name}");
+                    assert_eq!(v["error"]["reason"], fields["reason"], "{name}");
+                }
+            }
+            other => panic!("unknown verdict {other}"),
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} vectors");
+}
+
+#[test]
+fn verify_text_names_the_damage_and_the_valid_prefix() {
+    let file = vector("zeroed_tail.journal");
+    let r = run(&["verify", s(&file)]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}: damaged at offset 80: CRC-32 mismatch (checksum)\n\
+             valid before it: 2 events, 80 bytes\n\
+             not content: 56 bytes from offset 80 to 136 (write_offset 136, file size 200); 'journal repair' cuts them\n\
+             note: the header's event_count hint is 4, not 2 (a hint, not damage)\n",
+            file.display()
+        )
+    );
+
+    let file = vector("event_count_lags.journal");
+    let r = run(&["verify", s(&file)]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{}: intact: 3 events, 96 bytes\n\
+             note: the header's event_count hint is 2, not 3 (a hint, not damage)\n",
+            file.display()
+        )
+    );
+    let v = json(&run(&["verify", "--json", s(&file)]).stdout);
+    assert_eq!(v["event_count_hint"], 2);
+    assert_eq!(v["events"], 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// info
+
+#[test]
+fn info_reports_header_extent_times_and_the_live_writer() {
+    let dir = TempDir::new().unwrap();
+    let path = make(&dir, "q.journal", &[(T0 + 5, b"a"), (T0 + 9, b"bb")]);
+    let r = run(&["info", "--json", s(&path)]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let v = json(&r.stdout);
+    let expected = serde_json::json!({
+        "path": s(&path),
+        "file_size": 72,
+        "write_offset": 72,
+        "used_bytes": 72,
+        "preallocated_bytes": 0,
+        "event_count_hint": 2,
+        "events": 2,
+        "start_timestamp": T0,
+        "first_timestamp": T0 + 5,
+        "last_timestamp": T0 + 9,
+        "writer_present": false,
+        "valid": true,
+        "error": null,
+    });
+    assert_eq!(v, expected);
+
+    let r = run(&["info", s(&path)]);
+    assert_eq!(r.code, 0);
+    for line in [
+        "size:             72 bytes (72 used, 0 preallocated)",
+        "start_timestamp:  2023-11-14T22:13:20.000000000Z (1700000000000000000)",
+        "events:           2",
+        "first event:      2023-11-14T22:13:20.000000005Z (1700000000000000005)",
+        "last event:       2023-11-14T22:13:20.000000009Z (1700000000000000009)",
+        "writer:           none",
+        "content:          intact",
+    ] {
+        assert!(
+            r.stdout.contains(&format!("{line}\n")),
+            "{line:?} in {}",
+            r.stdout
+        );
+    }
+
+    // A writer in this process holds the journal open, with its preallocated chunk.
+    let mut w = Writer::options().chunk_size(4096).open(&path).unwrap();
+    w.append(T0 + 20, b"ccc").unwrap();
+    let v = json(&run(&["info", "--json", s(&path)]).stdout);
+    assert_eq!(v["writer_present"], true);
+    assert_eq!(v["events"], 3);
+    assert_eq!(v["write_offset"], 96);
+    assert_eq!(v["file_size"], 4096);
+    assert_eq!(v["preallocated_bytes"], 4096 - 96);
+    let r = run(&["info", s(&path)]);
+    assert!(r
+        .stdout
+        .contains("writer:           a writer holds the lock (the journal is being written)\n"));
+    w.close().unwrap();
+    assert_eq!(
+        json(&run(&["info", "--json", s(&path)]).stdout)["writer_present"],
+        false
+    );
+
+    // A damaged journal is described, not refused.
+    let v = json(&run(&["info", "--json", s(&vector("zeroed_tail.journal"))]).stdout);
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["events"], 2);
+    assert_eq!(v["event_count_hint"], 4);
+    assert_eq!(
+        v["error"],
+        serde_json::json!({"offset": 80, "reason": "checksum"})
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// dump
+
+#[test]
+fn dump_writes_each_format_exactly() {
+    // FORMAT.md 12's worked example.
+    let file = vector("example.journal");
+    let f = s(&file);
+    let r = run(&["dump", f]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        "index=0 time=2023-11-14T22:13:20.000000123Z size=5 text=hello\n\
+         index=1 time=2023-11-14T22:13:20.000004567Z size=0 text=\n"
+    );
+    let r = run(&["dump", "--format", "jsonl", f]);
+    assert_eq!(
+        r.stdout,
+        "{\"index\":0,\"offset\":24,\"timestamp\":1700000000000000123,\"size\":5,\"crc32\":2723780466,\"payload\":\"aGVsbG8=\"}\n\
+         {\"index\":1,\"offset\":48,\"timestamp\":1700000000000004567,\"size\":0,\"crc32\":704076831,\"payload\":\"\"}\n"
+    );
+    for line in r.stdout.lines() {
+        let v = json(line);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            ["crc32", "index", "offset", "payload", "size", "timestamp"]
+        );
+    }
+    assert_eq!(0xA259_9772u32, 2_723_780_466, "FORMAT.md 12's checksum");
+    let r = run(&["dump", "--format", "hex", f]);
+    assert_eq!(
+        r.stdout,
+        "index=0 offset=24 time=2023-11-14T22:13:20.000000123Z timestamp=1700000000000000123 size=5 crc32=a2599772\n  \
+         00000000  68 65 6c 6c 6f                                    |hello|\n\
+         index=1 offset=48 time=2023-11-14T22:13:20.000004567Z timestamp=1700000000000004567 size=0 crc32=29f75c1f\n"
+    );
+    let r = run(&["dump", "--format", "raw", f]);
+    assert_eq!(r.stdout, "hello");
+
+    // Text shows a payload that is not printable as hex.
+    let dir = TempDir::new().unwrap();
+    let path = make(
+        &dir,
+        "bin",
+        &[
+            (-1, b"\x00\xffA"),
+            (0, b"two\nlines"),
+            (1, "ünï".as_bytes()),
+        ],
+    );
+    assert_eq!(
+        run(&["dump", s(&path)]).stdout,
+        "index=0 time=1969-12-31T23:59:59.999999999Z size=3 hex=00ff41\n\
+         index=1 time=1970-01-01T00:00:00.000000000Z size=9 hex=74776f0a6c696e6573\n\
+         index=2 time=1970-01-01T00:00:00.000000001Z size=5 text=ünï\n"
+    );
+}
+
+#[test]
+fn dump_slices_by_index_time_and_limit() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "n", 10);
+    let f = s(&path);
+    let indices = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["dump", "--format", "jsonl", f];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+        r.stdout
+            .lines()
+            .map(|l| json(l)["index"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(indices(&[]), (0..10).collect::<Vec<_>>());
+    assert_eq!(indices(&["--from-index", "3", "--limit", "2"]), [3, 4]);
+    assert_eq!(indices(&["--from-index", "10"]), [] as [u64; 0]);
+    assert_eq!(indices(&["--limit", "0"]), [] as [u64; 0]);
+    let t = |i: i64| (T0 + i * 1000).to_string();
+    assert_eq!(indices(&["--from-time", &t(7)]), [7, 8, 9]);
+    assert_eq!(
+        indices(&["--from-time", &(T0 + 6500).to_string()]),
+        [7, 8, 9]
+    );
+    assert_eq!(
+        indices(&["--to-time", &t(3)]),
+        [0, 1, 2],
+        "--to-time is exclusive"
+    );
+    assert_eq!(
+        indices(&["--from-time", &t(2), "--to-time", &t(5)]),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        indices(&[
+            "--from-time",
+            &t(2),
+            "--to-time",
+            &t(9),
+            "--limit",
+            "2",
+            "--from-index",
+            "3"
+        ]),
+        [3, 4]
+    );
+    // RFC 3339, in UTC or any offset, means the same instants.
+    assert_eq!(
+        indices(&["--from-time", "2023-11-14T22:13:20.000007Z"]),
+        [7, 8, 9]
+    );
+    assert_eq!(
+        indices(&[
+            "--from-time",
+            "2023-11-15T00:13:20.000002+02:00",
+            "--to-time",
+            "2023-11-14T22:13:20.000004000Z"
+        ]),
+        [2, 3]
+    );
+    // Time is searched in file order (FORMAT.md 6.4): timestamps need not be sorted.
+    let path = make(
+        &dir,
+        "unsorted",
+        &[(30, b"a"), (10, b"b"), (40, b"c"), (20, b"d"), (50, b"e")],
+    );
+    let r = run(&[
+        "dump",
+        "--format",
+        "raw",
+        "--from-time",
+        "35",
+        "--to-time",
+        "45",
+        s(&path),
+    ]);
+    assert_eq!(
+        r.stdout, "cd",
+        "from the first >= 35 (c) to before the first >= 45 (e)"
+    );
+}
+
+#[test]
+fn dump_of_a_damaged_journal_prints_the_valid_prefix_then_fails_with_status_1() {
+    let file = vector("zeroed_tail.journal");
+    let r = run(&["dump", "--format", "jsonl", s(&file)]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.stdout.lines().count(), 2);
+    assert_eq!(json(r.stdout.lines().last().unwrap())["index"], 1);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "journal: error: {}: damaged at offset 80: CRC-32 mismatch (checksum); \
+             the 2 events before it (80 bytes) are valid\n",
+            file.display()
+        )
+    );
+    // A slice that ends before the damage never reaches it.
+    let r = run(&["dump", "--limit", "1", s(&file)]);
+    assert_eq!(
+        (r.code, r.stderr.as_str(), r.stdout.lines().count()),
+        (0, "", 1)
+    );
+}
+
+#[test]
+fn dump_into_a_closed_pipe_exits_0_quietly() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("big");
+    let mut w = Writer::options().chunk_size(1 << 20).create(&path).unwrap();
+    for i in 0..20_000 {
+        w.append(T0 + i, &[b'x'; 100]).unwrap();
+    }
+    w.close().unwrap();
+    // Several megabytes of output, far more than a pipe holds.
+    for format in ["text", "jsonl", "hex", "raw"] {
+        // The read end closed before the first write...
+        let mut child = Command::new(BIN)
+            .args(["dump", "--format", format, s(&path)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{format}");
+
+        // ...and after a little was read, as `| head -c 100` does.
+        let mut child = Command::new(BIN)
+            .args(["dump", "--format", format, s(&path)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut head = [0u8; 100];
+        stdout.read_exact(&mut head).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{format}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tail
+
+#[test]
+fn tail_prints_the_last_n_or_from_the_kth() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "n", 12);
+    let f = s(&path);
+    let raw = |args: &[&str]| {
+        let mut all = vec!["tail", "--format", "raw", f];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+        r.stdout
+    };
+    let events = |r: std::ops::Range<usize>| r.map(|i| format!("event {i}")).collect::<String>();
+    assert_eq!(raw(&[]), events(2..12), "10 by default");
+    assert_eq!(raw(&["-n", "3"]), events(9..12));
+    assert_eq!(raw(&["--events", "3"]), events(9..12));
+    assert_eq!(raw(&["-n", "100"]), events(0..12));
+    assert_eq!(raw(&["-n", "0"]), "");
+    assert_eq!(raw(&["-n", "+1"]), events(0..12));
+    assert_eq!(raw(&["-n", "+0"]), events(0..12));
+    assert_eq!(raw(&["-n", "+11"]), events(10..12));
+    assert_eq!(raw(&["-n", "+13"]), "");
+    let r = run(&["tail", "-n", "1", "--format", "jsonl", f]);
+    let v = json(&r.stdout);
+    assert_eq!(
+        (v["index"].as_u64(), v["timestamp"].as_i64()),
+        (Some(11), Some(T0 + 11_000))
+    );
+
+    // A damaged journal: the last valid events, then the damage.
+    let file = vector("zeroed_tail.journal");
+    let r = run(&["tail", "-n", "1", "--format", "jsonl", s(&file)]);
+    assert_eq!(r.code, 1);
+    assert_eq!(json(&r.stdout)["index"], 1);
+    assert!(r.stderr.contains("damaged at offset 80"), "{r:?}");
+}
+
+/// A running `journal tail -f`, its stdout lines arriving on a channel.
+struct Follower {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(args: &[&str]) -> Follower {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower { child, lines }
+    }
+
+    #[track_caller]
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line from tail -f")
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits for the exit: status and stderr.
+    fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "tail -f did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status.code().expect("exited, not killed"), err)
+    }
+}
+
+#[test]
+fn tail_follow_prints_a_live_writers_appends_until_a_signal() {
+    let dir = TempDir::new().unwrap();
+    let path = make(&dir, "live", &[(T0, b"before\n")]);
+    for (sig, last) in [("-TERM", "before"), ("-INT", "three")] {
+        let mut w = Writer::options().chunk_size(4096).open(&path).unwrap();
+        // `raw` with newline-terminated payloads gives one line per event. The backlog's last
+        // line says the follower is running, so the appends below are new to it.
+        let tail = Follower::start(&["tail", "-f", "-n", "1", "--format", "raw", s(&path)]);
+        assert_eq!(tail.line(), last);
+        w.append(T0 + 1, b"one\n").unwrap();
+        assert_eq!(tail.line(), "one");
+        w.append(T0 + 2, b"two\n").unwrap();
+        w.append(T0 + 3, b"three\n").unwrap();
+        assert_eq!(tail.line(), "two");
+        assert_eq!(tail.line(), "three");
+        tail.signal(sig);
+        assert_eq!(tail.finish(), (0, String::new()), "{sig}");
+        w.close().unwrap();
+    }
+
+    // JSON Lines, from the start, with the writer appending in bursts across chunk boundaries.
+    let mut w = Writer::options().chunk_size(4096).open(&path).unwrap();
+    let tail = Follower::start(&["tail", "-f", "-n", "+1", "--format", "jsonl", s(&path)]);
+    let before = json(&tail.line());
+    assert_eq!(
+        (before["index"].as_u64(), before["payload"].as_str()),
+        (Some(0), Some("YmVmb3JlCg=="))
+    );
+    for _ in 0..6 {
+        assert!(tail.line().starts_with("{\"index\":"));
+    }
+    for i in 0..300u64 {
+        w.append(T0 + 100 + i as i64, &[b'p'; 40]).unwrap();
+    }
+    for i in 0..300u64 {
+        let v = json(&tail.line());
+        assert_eq!(v["index"], 7 + i);
+        assert_eq!(v["timestamp"], T0 + 100 + i as i64);
+        assert_eq!(v["size"], 40);
+    }
+    tail.signal("-TERM");
+    assert_eq!(tail.finish(), (0, String::new()));
+    w.close().unwrap();
+}
+
+#[test]
+fn tail_follow_stops_with_an_error_when_the_file_is_replaced_truncated_or_removed() {
+    let dir = TempDir::new().unwrap();
+    let path = make(&dir, "f", &[(T0, b"a\n")]);
+    let other = make(&dir, "other", &[(T0, b"b\n"), (T0 + 1, b"c\n")]);
+    let follow = || {
+        let t = Follower::start(&["tail", "-f", "--format", "raw", s(&path)]);
+        assert_eq!(t.line(), "a");
+        t
+    };
+
+    let tail = follow();
+    fs::rename(&other, &path).unwrap();
+    let (code, err) = tail.finish();
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "journal: error: {}: replaced by another file while it was followed\n",
+            s(&path)
+        )
+    );
+
+    let path = make(&dir, "g", &[(T0, b"a\n")]);
+    let tail = Follower::start(&["tail", "-f", "--format", "raw", s(&path)]);
+    assert_eq!(tail.line(), "a");
+    // Truncated to nothing: an error, never SIGBUS. Whichever notices first says so: the
+    // follower's own check of the file, or the library's tailer.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let (code, err) = tail.finish();
+    assert_eq!(code, 2);
+    let ours = format!(
+        "journal: error: {}: truncated to 0 bytes while it was followed (at offset 48)\n",
+        s(&path)
+    );
+    let library = format!(
+        "journal: error: {}: file is 0 bytes but write_offset is ",
+        s(&path)
+    );
+    assert!(
+        err == ours || (err.starts_with(&library) && err.lines().count() == 1),
+        "{err}"
+    );
+
+    let path = make(&dir, "h", &[(T0, b"a\n")]);
+    let tail = Follower::start(&["tail", "-f", "--format", "raw", s(&path)]);
+    assert_eq!(tail.line(), "a");
+    fs::remove_file(&path).unwrap();
+    let (code, err) = tail.finish();
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("removed or renamed while it was followed"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// append
+
+#[test]
+fn append_lines_creates_the_journal_and_stamps_now() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("new.journal");
+    let before = journal::now_ns();
+    let r = run_with(
+        &["append", s(&path)],
+        b"hello\nworld\n\nno newline at the end",
+    );
+    let after = journal::now_ns();
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert_eq!(
+        payloads(&path),
+        [&b"hello"[..], b"world", b"", b"no newline at the end"]
+    );
+    let reader = Reader::open(&path).unwrap();
+    let header = reader.header().unwrap();
+    assert_eq!(header.file_len, header.write_offset, "closed cleanly");
+    assert!((before..=after).contains(&header.start_timestamp));
+    let mut last = before;
+    for e in reader.iter() {
+        let ts = e.unwrap().timestamp;
+        assert!(ts >= last && ts <= after);
+        last = ts;
+    }
+
+    // Appending again adds after what is there.
+    let r = run_with(&["append", "--sync", "always", s(&path)], b"more\n");
+    assert_eq!(r.code, 0);
+    assert_eq!(payloads(&path).len(), 5);
+}
+
+#[test]
+fn append_accepts_every_sync_policy() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("s");
+    for policy in ["never", "always", "events:2", "bytes:64", "interval:1"] {
+        let r = run_with(&["append", "--sync", policy, s(&path)], b"a\nb\nc\n");
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{policy}");
+    }
+    assert_eq!(payloads(&path).len(), 15);
+    assert!(Reader::open(&path).unwrap().verify().unwrap().is_intact());
+}
+
+/// `dump --format jsonl | append --format jsonl --start-time` rebuilds the journal byte for byte.
+#[test]
+fn jsonl_dump_and_append_round_trip_byte_for_byte() {
+    let dir = TempDir::new().unwrap();
+    let big: Vec<u8> = (0..5000u32).map(|i| (i * 7 + 3) as u8).collect();
+    let events: Vec<(i64, &[u8])> = vec![
+        (T0 + 1, b"hello"),
+        (T0 + 1, b""),
+        (-42, b"\x00\x01\x02\xff\xfe"),
+        (i64::MAX, b"max"),
+        (i64::MIN, b"min"),
+        (T0 + 2, &big),
+        (T0 + 3, b"1234567"),
+        (T0 + 4, b"12345678"),
+        (T0 + 5, "ünïcødé \n\t\"quoted\"".as_bytes()),
+    ];
+    let original = make(&dir, "original", &events);
+    let dump = run(&["dump", "--format", "jsonl", s(&original)]);
+    assert_eq!((dump.code, dump.stderr.as_str()), (0, ""));
+    assert_eq!(dump.stdout.lines().count(), events.len());
+
+    let copy = dir.path().join("copy");
+    let start = T0.to_string();
+    let r = run_with(
+        &[
+            "append",
+            "--format",
+            "jsonl",
+            "--start-time",
+            &start,
+            s(&copy),
+        ],
+        dump.stdout.as_bytes(),
+    );
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(fs::read(&copy).unwrap(), fs::read(&original).unwrap());
+
+    // RFC 3339 works for --start-time too.
+    let copy2 = dir.path().join("copy2");
+    let r = run_with(
+        &[
+            "append",
+            "--format",
+            "jsonl",
+            "--start-time",
+            "2023-11-14T22:13:20Z",
+            s(&copy2),
+        ],
+        dump.stdout.as_bytes(),
+    );
+    assert_eq!(r.code, 0);
+    assert_eq!(fs::read(&copy2).unwrap(), fs::read(&original).unwrap());
+
+    // --start-time only applies to a new journal.
+    assert_error(
+        &run_with(&["append", "--start-time", "5", s(&copy)], b"x\n"),
+        2,
+        "--start-time sets the header of a new journal, but",
+    );
+    assert_eq!(fs::read(&copy).unwrap(), fs::read(&original).unwrap());
+}
+
+#[test]
+fn append_stops_at_a_malformed_line_keeping_every_line_before_it() {
+    let dir = TempDir::new().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "{\"payload\":\"!!\"}",
+            "line 3: \"payload\" is not standard base64",
+        ),
+        (
+            "not json",
+            "line 3: invalid JSON: expected ident at column 2",
+        ),
+        ("[1,2]", "line 3: expected a JSON object"),
+        ("{\"timestamp\":5}", "line 3: missing \"payload\""),
+        (
+            "{\"payload\":\"\",\"paylod\":\"\"}",
+            "line 3: unknown key \"paylod\"",
+        ),
+        (
+            "{\"payload\":\"aGk=\",\"size\":3}",
+            "line 3: \"size\" is 3 but the payload is 2 bytes",
+        ),
+        (
+            "{\"payload\":\"aGk=\",\"timestamp\":1,\"crc32\":7}",
+            "line 3: \"crc32\" is 7 but timestamp and payload give",
+        ),
+        (
+            "{\"payload\":\"\",\"timestamp\":1e3}",
+            "line 3: \"timestamp\" 1000.0 is not a whole number",
+        ),
+        (
+            "{\"payload\":\"\",\"timestamp\":\"noon\"}",
+            "line 3: \"timestamp\": 'noon' is neither",
+        ),
+    ];
+    for (i, (bad, message)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("j{i}"));
+        // Line 2 is blank (skipped, still counted); line 4 is good but comes after the bad one.
+        let input = format!(
+            "{{\"timestamp\":1,\"payload\":\"Zmlyc3Q=\"}}\n\n{bad}\n{{\"timestamp\":2,\"payload\":\"bGF0ZXI=\"}}\n"
+        );
+        let r = run_with(&["append", "--format", "jsonl", s(&path)], input.as_bytes());
+        assert_error(&r, 1, message);
+        assert!(
+            r.stderr.starts_with(&format!("journal: error: {message}")),
+            "{r:?}"
+        );
+        assert_eq!(payloads(&path), [b"first".to_vec()], "{bad}");
+        let header = Reader::open(&path).unwrap().header().unwrap();
+        assert_eq!(
+            header.file_len, header.write_offset,
+            "closed cleanly after {bad}"
+        );
+        assert_eq!(header.event_count, 1);
+    }
+}
+
+#[test]
+fn append_refuses_a_locked_or_damaged_journal() {
+    let dir = TempDir::new().unwrap();
+    let path = make(&dir, "j", &[(T0, b"a")]);
+    let w = Writer::open(&path).unwrap();
+    let r = run_with(&["append", s(&path)], b"x\n");
+    assert_error(&r, 2, "locked: another writer has this journal open");
+    drop(w);
+    assert_eq!(payloads(&path), [b"a".to_vec()]);
+
+    let damaged = dir.path().join("damaged");
+    fs::copy(vector("zeroed_tail.journal"), &damaged).unwrap();
+    let r = run_with(&["append", s(&damaged)], b"x\n");
+    assert_error(
+        &r,
+        1,
+        "damaged at offset 80: CRC-32 mismatch (checksum); refusing to append ('journal repair",
+    );
+    assert_eq!(
+        fs::read(&damaged).unwrap(),
+        fs::read(vector("zeroed_tail.journal")).unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// repair
+
+#[test]
+fn repair_cuts_the_damaged_tail_and_keeps_every_valid_event_before_it() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "j", 5);
+    // Entries are pad8(16 + 7) = 24 bytes ("event i"): event 3 starts at 24 + 3 * 24 = 96.
+    assert_eq!(journal::entry_len(7), 24);
+    flip(&path, 96 + 16 + 2);
+    let f = s(&path);
+    let valid_before = run(&["dump", "--format", "jsonl", "--limit", "3", f]).stdout;
+    let pristine = fs::read(&path).unwrap();
+
+    let r = run(&["repair", "--dry-run", f]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        format!("{f}: would cut at offset 96: CRC-32 mismatch (checksum); would drop 48 bytes, keep 3 events (96 bytes)\n")
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        pristine,
+        "--dry-run changes nothing"
+    );
+
+    let r = run(&["repair", f]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{f}: cut at offset 96: CRC-32 mismatch (checksum); dropped 48 bytes, kept 3 events (96 bytes)\n\
+             file size: 144 -> 96 bytes\n"
+        )
+    );
+    assert_eq!(
+        run(&["verify", f]).stdout,
+        format!("{f}: intact: 3 events, 96 bytes\n")
+    );
+    assert_eq!(run(&["dump", "--format", "jsonl", f]).stdout, valid_before);
+    assert_eq!(fs::read(&path).unwrap()[24..], pristine[24..96]);
+
+    let r = run(&["repair", f]);
+    assert_eq!(
+        r.stdout,
+        format!("{f}: intact, 3 events (96 bytes); nothing to repair\n")
+    );
+    let r = run(&["repair", "--dry-run", f]);
+    assert_eq!(
+        r.stdout,
+        format!("{f}: intact, 3 events; nothing to repair\n")
+    );
+}
+
+#[test]
+fn repair_cuts_a_torn_tail_and_fixes_a_stale_hint() {
+    let dir = TempDir::new().unwrap();
+    // A copy cut short inside event 4's payload: write_offset points past the end (truncated).
+    let path = make_numbered(&dir, "torn", 5);
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(130)
+        .unwrap();
+    let f = s(&path);
+    assert_eq!(
+        json(&run(&["verify", "--json", f]).stdout)["error"],
+        serde_json::json!({"offset": 120, "reason": "truncated"})
+    );
+    let r = run(&["repair", f]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert_eq!(
+        r.stdout,
+        format!(
+            "{f}: cut at offset 120: entry is cut short by write_offset or the end of the file (truncated); \
+             dropped 10 bytes, kept 4 events (120 bytes)\nfile size: 130 -> 120 bytes\n"
+        )
+    );
+    assert_eq!(payloads(&path).len(), 4);
+
+    let lags = dir.path().join("lags");
+    fs::copy(vector("event_count_lags.journal"), &lags).unwrap();
+    let r = run(&["repair", s(&lags)]);
+    assert_eq!(
+        r.stdout,
+        format!("{}: intact, 3 events; corrected the header's event_count hint from 2; dropped nothing\n", s(&lags))
+    );
+    assert_eq!(
+        Reader::open(&lags).unwrap().header().unwrap().event_count,
+        3
+    );
+}
+
+#[test]
+fn repair_refuses_while_a_writer_holds_the_lock() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "j", 3);
+    let mut w = Writer::options().chunk_size(4096).open(&path).unwrap();
+    w.append(T0 + 9, b"live").unwrap();
+    let before = fs::read(&path).unwrap();
+    let r = run(&["repair", s(&path)]);
+    assert_error(
+        &r,
+        2,
+        "locked: another writer has this journal open; refusing to repair",
+    );
+    assert_eq!(fs::read(&path).unwrap(), before);
+    let r = run(&["repair", "--dry-run", s(&path)]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.ends_with(
+        "note: a writer has the journal open now; repair would refuse until it closes\n"
+    ));
+    w.append(T0 + 10, b"still mine").unwrap();
+    w.close().unwrap();
+    assert_eq!(payloads(&path).len(), 5);
+}
