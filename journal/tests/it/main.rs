@@ -7,6 +7,8 @@ mod alloc;
 mod crash;
 mod cross;
 mod damage;
+mod fuzz_corpus;
+mod fuzz_harness;
 mod hostile;
 mod process;
 mod ring;
