@@ -1,5 +1,5 @@
 //! The `journal` command-line tool: inspect, verify, dump, follow, append to and repair journals
-//! (spec/FORMAT.md).
+//! (spec/FORMAT.md), and replay them through shared-memory rings (spec/RING.md).
 //!
 //! Exit status: 0 success, 1 the data is bad (a damaged journal, a malformed input line), 2 usage or
 //! I/O error or a file that is not a journal. Errors are one line on stderr, `journal: error: ...`.
@@ -27,11 +27,15 @@ Examples:
   journal tail -f quotes.journal
   printf 'hello\\nworld\\n' | journal append quotes.journal
   journal repair --dry-run quotes.journal
+  journal ring create /dev/shm/md.ring --capacity 4M
+  journal replay quotes.journal --ring /dev/shm/md.ring --speed 1
+  journal demo
 
 Exit status: 0 success, 1 the data is bad (damage found, malformed input),
 2 usage or I/O error, or the file is not a journal.";
 
-/// Inspect, verify, dump, follow, append to and repair append-only event journals.
+/// Inspect, verify, dump, follow, append to and repair append-only event journals, and replay them
+/// through shared-memory rings.
 #[derive(Debug, Parser)]
 #[command(name = "journal", version, after_help = EXAMPLES)]
 struct Cli {
@@ -39,7 +43,7 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands. The shared-memory ring's `ring` and `replay`, and `demo`, join this list.
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
     Info(commands::info::Args),
@@ -48,6 +52,9 @@ enum Command {
     Tail(commands::tail::Args),
     Append(commands::append::Args),
     Repair(commands::repair::Args),
+    Ring(commands::ring::Args),
+    Replay(commands::replay::Args),
+    Demo(commands::demo::Args),
 }
 
 impl Command {
@@ -59,6 +66,9 @@ impl Command {
             Command::Tail(args) => commands::tail::run(args),
             Command::Append(args) => commands::append::run(args),
             Command::Repair(args) => commands::repair::run(args),
+            Command::Ring(args) => commands::ring::run(args),
+            Command::Replay(args) => commands::replay::run(args),
+            Command::Demo(args) => commands::demo::run(args),
         }
     }
 }

@@ -16,7 +16,9 @@ use tempfile::TempDir;
 const BIN: &str = env!("CARGO_BIN_EXE_journal");
 /// 2023-11-14T22:13:20Z, the start of every test journal (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
-const SUBCOMMANDS: [&str; 6] = ["info", "verify", "dump", "tail", "append", "repair"];
+const SUBCOMMANDS: [&str; 9] = [
+    "info", "verify", "dump", "tail", "append", "repair", "ring", "replay", "demo",
+];
 
 /// What a run of the binary did.
 #[derive(Debug)]
@@ -1148,4 +1150,234 @@ fn repair_refuses_while_a_writer_holds_the_lock() {
     w.append(T0 + 10, b"still mine").unwrap();
     w.close().unwrap();
     assert_eq!(payloads(&path).len(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ring, replay, demo
+
+/// Starts `journal ring consume ARGS RING`, waits until it has attached, and collects its output
+/// on a thread (so a full stdout pipe never stalls it, and with it the ring's producer).
+fn consume(ring: &Path, args: &[&str]) -> std::thread::JoinHandle<Run> {
+    let mut child = Command::new(BIN)
+        .args(["ring", "consume"])
+        .args(args)
+        .arg(ring)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Attached, or already done (a ring that held the whole stream, end included).
+    while journal::ring_info(ring).unwrap().consumer_pid == 0 && child.try_wait().unwrap().is_none()
+    {
+        assert!(Instant::now() < deadline, "consumer never attached");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::spawn(move || {
+        let out = child.wait_with_output().unwrap();
+        Run {
+            code: out.status.code().expect("exited, not killed by a signal"),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+}
+
+fn finish(consumer: std::thread::JoinHandle<Run>) -> Run {
+    consumer.join().unwrap()
+}
+
+#[test]
+fn ring_create_info_and_consume_across_processes() {
+    let dir = TempDir::new().unwrap();
+    let ring = dir.path().join("md.ring");
+    let r = run(&["ring", "create", s(&ring), "--capacity", "64K"]);
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    let info = run(&["ring", "info", "--json", s(&ring)]);
+    assert_eq!(info.code, 0, "{info:?}");
+    let v = json(info.stdout.trim());
+    assert_eq!(v["capacity"], 65536);
+    assert_eq!(v["producer_pid"], 0);
+    let text = run(&["ring", "info", s(&ring)]);
+    assert!(
+        text.stdout.contains("capacity:          65536 bytes"),
+        "{text:?}"
+    );
+
+    let child = consume(&ring, &["--format", "jsonl"]);
+    let mut p = journal::Producer::attach(&ring).unwrap();
+    for (ts, payload) in numbered(1000) {
+        p.push(ts, &payload).unwrap();
+    }
+    p.end_of_stream(0).unwrap();
+    let out = finish(child);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{out:?}");
+    let lines: Vec<_> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1000);
+    let last = json(lines[999]);
+    assert_eq!(last["index"], 999);
+    assert_eq!(last["timestamp"], T0 + 999_000);
+    assert_eq!(last["payload"], "ZXZlbnQgOTk5"); // base64("event 999")
+    assert_eq!(
+        last.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["crc32", "index", "offset", "payload", "size", "timestamp"]
+    );
+    // Existing path, bad capacities.
+    assert_error(
+        &run(&["ring", "create", s(&ring), "--capacity", "64K"]),
+        2,
+        "already exists",
+    );
+    for cap in ["1000", "2K", "3M", "x", "0"] {
+        let r = run(&[
+            "ring",
+            "create",
+            s(&dir.path().join("b")),
+            "--capacity",
+            cap,
+        ]);
+        assert_error(&r, 2, "capacity");
+    }
+}
+
+#[test]
+fn ring_commands_refuse_files_that_are_not_rings() {
+    let dir = TempDir::new().unwrap();
+    let journal = make_numbered(&dir, "j.journal", 3);
+    let text = dir.path().join("notes.txt");
+    fs::write(&text, "not a ring\n".repeat(1000)).unwrap();
+    for f in [&journal, &text] {
+        assert_error(&run(&["ring", "info", s(f)]), 2, "not a ring");
+        assert_error(&run(&["ring", "consume", s(f)]), 2, "not a ring");
+    }
+    assert_error(
+        &run(&["ring", "consume", s(&dir.path().join("missing"))]),
+        2,
+        "No such file",
+    );
+}
+
+#[test]
+fn replay_feeds_a_consumer_process_byte_for_byte() {
+    let dir = TempDir::new().unwrap();
+    let journal = make_numbered(&dir, "j.journal", 5000);
+    let ring = dir.path().join("r.ring");
+    assert_eq!(
+        run(&["ring", "create", s(&ring), "--capacity", "16K"]).code,
+        0
+    );
+    let child = consume(&ring, &["--format", "jsonl"]);
+    let r = run(&["replay", s(&journal), "--ring", s(&ring), "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let stats = json(r.stdout.trim());
+    assert_eq!(stats["events"], 5000);
+    let out = finish(child);
+    assert_eq!(out.code, 0, "{out:?}");
+    let dumped = run(&["dump", "--format", "jsonl", s(&journal)]);
+    // The same events, CRCs and payloads as the journal's own dump (offsets are ring positions).
+    let strip = |l: &str| {
+        let mut v = json(l);
+        v.as_object_mut().unwrap().remove("offset");
+        v
+    };
+    let a: Vec<_> = out.stdout.lines().map(strip).collect();
+    let b: Vec<_> = dumped.stdout.lines().map(strip).collect();
+    assert_eq!(a.len(), 5000);
+    assert_eq!(a, b);
+    // A time range, into a ring created on the spot; then count it.
+    let ring2 = dir.path().join("r2.ring");
+    let r = run(&[
+        "replay",
+        s(&journal),
+        "--ring",
+        s(&ring2),
+        "--capacity",
+        "1M",
+        "--from-time",
+        &(T0 + 100_000).to_string(),
+        "--to-time",
+        &(T0 + 200_000).to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("replayed 100 events"), "{r:?}");
+    let out = finish(consume(&ring2, &["--count"]));
+    assert_eq!(
+        out.stdout.trim_end(),
+        format!("100 records, {} bytes", 100 * 32)
+    );
+}
+
+#[test]
+fn replay_paces_by_timestamps_and_validates_arguments() {
+    let dir = TempDir::new().unwrap();
+    // 50 events 4 ms apart: 196 ms of history, replayed at 2x: about 98 ms.
+    let events: Vec<(i64, Vec<u8>)> = (0..50)
+        .map(|i| (T0 + i * 4_000_000, b"tick".to_vec()))
+        .collect();
+    let refs: Vec<(i64, &[u8])> = events.iter().map(|(t, p)| (*t, &p[..])).collect();
+    let journal = make(&dir, "paced.journal", &refs);
+    let ring = dir.path().join("p.ring");
+    let r = run(&[
+        "replay",
+        s(&journal),
+        "--ring",
+        s(&ring),
+        "--speed",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v = json(r.stdout.trim());
+    assert_eq!(v["events"], 50);
+    assert!(v["elapsed_ns"].as_u64().unwrap() >= 98_000_000, "{v}");
+    for speed in ["0", "-1", "fast", "NaN", "inf"] {
+        let arg = format!("--speed={speed}");
+        assert_error(
+            &run(&["replay", s(&journal), "--ring", s(&ring), &arg]),
+            2,
+            "speed",
+        );
+    }
+    assert_error(
+        &run(&["replay", s(&dir.path().join("missing")), "--ring", s(&ring)]),
+        2,
+        "No such file",
+    );
+    let text = dir.path().join("t");
+    fs::write(&text, b"hello there, not a journal at all\n").unwrap();
+    assert_error(
+        &run(&["replay", s(&text), "--ring", s(&ring)]),
+        2,
+        "not a journal",
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end_and_keeps_its_files_with_dir() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("demo");
+    let r = run(&["demo", "--events", "20000", "--dir", s(&out)]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    for needle in [
+        "journal demo: 20000 market-data events",
+        "append",
+        "verify",
+        "replay -> ring -> second process",
+        "one-way latency",
+        "p99.9",
+    ] {
+        assert!(r.stdout.contains(needle), "{needle}: {r:?}");
+    }
+    let journal = out.join("md.journal");
+    let v = run(&["verify", "--json", s(&journal)]);
+    assert_eq!(v.code, 0);
+    assert_eq!(json(v.stdout.trim())["events"], 20000);
+    // A second run into the same directory refuses rather than mixing files.
+    assert_error(
+        &run(&["demo", "--events", "10", "--dir", s(&out)]),
+        2,
+        "exists",
+    );
+    assert_error(&run(&["demo", "--events", "0"]), 2, "events");
 }

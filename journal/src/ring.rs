@@ -553,6 +553,8 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
     /// The whole record as stored (a journal entry, FORMAT.md 4).
     pub entry: &'a [u8],
+    /// The ring position of the record's first byte (bytes published before it, ever).
+    pub position: u64,
 }
 
 impl Record<'_> {
@@ -696,6 +698,7 @@ impl Consumer {
                 timestamp,
                 payload: &entry[16..16 + size as usize],
                 entry,
+                position: pos,
             });
             pos += len;
             status.records += 1;

@@ -2,9 +2,12 @@
 //! arguments into a plain `Config`, then does the work.
 
 pub mod append;
+pub mod demo;
 pub mod dump;
 pub mod info;
 pub mod repair;
+pub mod replay;
+pub mod ring;
 pub mod tail;
 pub mod verify;
 
