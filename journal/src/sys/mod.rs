@@ -16,6 +16,9 @@ use memmap2::{Advice, MmapOptions, MmapRaw};
 
 use crate::format::HEADER_LEN;
 
+#[allow(dead_code)] // reason: filled by the capture work (issue 7)
+pub(crate) mod net;
+
 /// The system page size.
 pub(crate) fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions; _SC_PAGESIZE is a valid name.
