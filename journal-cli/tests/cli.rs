@@ -1381,3 +1381,100 @@ fn demo_runs_end_to_end_and_keeps_its_files_with_dir() {
     );
     assert_error(&run(&["demo", "--events", "0"]), 2, "events");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `journal verify` against an independent decoder of spec/FORMAT.md
+
+/// The decoder written from the spec alone (shared with the library's tests, not copied).
+#[path = "../../journal/tests/it/spec_impl.rs"]
+#[allow(dead_code)] // reason: the CLI tests use only its decoder and encoder
+mod spec_impl;
+
+#[test]
+fn verify_judges_random_damage_exactly_as_an_independent_decoder() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("damaged.journal");
+    let mut x = 0x00DD_BA11_u64;
+    let mut next = move || {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for case in 0..300 {
+        let events: Vec<(i64, Vec<u8>)> = (0..1 + next() % 12)
+            .map(|i| {
+                let len = (next() % 300) as usize;
+                (
+                    next() as i64,
+                    (0..len).map(|k| (k as u64 ^ i) as u8).collect(),
+                )
+            })
+            .collect();
+        let mut bytes = spec_impl::encode(T0, &events);
+        // One to three kinds of damage, anywhere.
+        for _ in 0..1 + next() % 3 {
+            let n = bytes.len() as u64;
+            match next() % 5 {
+                0 => bytes.truncate((next() % (n + 1)) as usize),
+                1 if n > 0 => {
+                    let bit = next() % (n * 8);
+                    bytes[(bit / 8) as usize] ^= 1 << (bit % 8);
+                }
+                2 if n > 0 => {
+                    let at = (next() % n) as usize;
+                    let len = (1 + next() % 16) as usize;
+                    let end = (at + len).min(bytes.len());
+                    bytes[at..end].fill(next() as u8);
+                }
+                3 if n >= 8 => {
+                    let wo = 24 + (next() % (n + 64)) / 8 * 8;
+                    bytes[..8].copy_from_slice(&wo.to_le_bytes());
+                }
+                _ if n >= 24 + 12 => {
+                    // A size field of the first entry.
+                    bytes[32..36].copy_from_slice(&(next() as u32).to_le_bytes());
+                }
+                _ => {}
+            }
+        }
+        fs::write(&path, &bytes).unwrap();
+        let r = run(&["verify", "--json", s(&path)]);
+        let story = format!("case {case}: {r:?}");
+        match spec_impl::decode(&bytes) {
+            spec_impl::Decoded::NotAJournal => {
+                assert_error(&r, 2, "not a journal");
+                seen.insert("not_a_journal");
+            }
+            spec_impl::Decoded::Journal(j) => {
+                let v = json(r.stdout.trim());
+                assert_eq!(v["events"], j.events.len() as u64, "{story}");
+                match j.damage {
+                    None => {
+                        assert_eq!((r.code, &v["valid"]), (0, &Value::Bool(true)), "{story}");
+                        assert!(v["error"].is_null(), "{story}");
+                        seen.insert("intact");
+                    }
+                    Some((offset, reason)) => {
+                        assert_eq!((r.code, &v["valid"]), (1, &Value::Bool(false)), "{story}");
+                        assert_eq!(v["error"]["offset"], offset, "{story}");
+                        assert_eq!(v["error"]["reason"], reason, "{story}");
+                        seen.insert(reason);
+                    }
+                }
+            }
+        }
+    }
+    // The generator reached the verdicts that matter.
+    for outcome in [
+        "intact",
+        "not_a_journal",
+        "checksum",
+        "truncated",
+        "overrun",
+    ] {
+        assert!(seen.contains(outcome), "never produced {outcome}: {seen:?}");
+    }
+}
