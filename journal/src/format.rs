@@ -61,6 +61,12 @@ pub fn checksum(timestamp: i64, payload: &[u8]) -> u32 {
     h.finalize()
 }
 
+/// The CRC-32 stored in an entry's header (`entry` holds at least the 16-byte header).
+#[inline]
+pub(crate) fn stored_checksum(entry: &[u8]) -> u32 {
+    u32::from_le_bytes([entry[12], entry[13], entry[14], entry[15]])
+}
+
 /// Why a stream header is not structurally valid (FORMAT.md 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HeaderFault {

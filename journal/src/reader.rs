@@ -37,12 +37,7 @@ impl Event<'_> {
 
     /// The entry's stored CRC-32 (FORMAT.md 5).
     pub fn checksum(&self) -> u32 {
-        u32::from_le_bytes([
-            self.entry[12],
-            self.entry[13],
-            self.entry[14],
-            self.entry[15],
-        ])
+        crate::format::stored_checksum(self.entry)
     }
 }
 
@@ -251,8 +246,7 @@ impl Reader {
             body,
             write_offset: wo,
             file_len: len,
-            pos,
-            index,
+            cursor: Cursor { pos, index },
             done: false,
         }
     }
@@ -261,7 +255,7 @@ impl Reader {
     /// entries before it: O(index) hops, each checked as iteration would.
     pub fn iter_from_index(&self, index: u64) -> Result<Iter<'_>> {
         let mut it = self.iter();
-        while it.index < index {
+        while it.cursor.index < index {
             match it.next() {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
@@ -276,7 +270,7 @@ impl Reader {
     pub fn iter_from_time(&self, ts: i64) -> Result<Iter<'_>> {
         let mut it = self.iter();
         loop {
-            let (pos, index) = (it.pos, it.index);
+            let (pos, index) = (it.cursor.pos, it.cursor.index);
             match it.next() {
                 Some(Ok(e)) if e.timestamp >= ts => return Ok(self.iter_at(pos, index)),
                 Some(Ok(_)) => {}
@@ -294,7 +288,7 @@ impl Reader {
     /// A live tailer starting at the end of the journal as published now.
     pub fn tail_from_end(&self) -> Result<Tailer<'_>> {
         let it = self.iter();
-        let (mut pos, mut index) = (it.pos, it.index);
+        let (mut pos, mut index) = (it.cursor.pos, it.cursor.index);
         for e in it {
             let e = e?;
             pos = e.end();
@@ -305,7 +299,39 @@ impl Reader {
 
     /// A live tailer that starts where `iter` stands.
     pub fn tail_from<'r>(&'r self, iter: &Iter<'r>) -> Tailer<'r> {
-        Tailer::new(self, iter.pos, iter.index)
+        Tailer::new(self, iter.cursor.pos, iter.cursor.index)
+    }
+}
+
+/// A position in the content: the next entry's offset and index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    pub pos: u64,
+    pub index: u64,
+}
+
+impl Cursor {
+    /// Checks the entry at the cursor against `body` (FORMAT.md 6.1) and, if valid, returns it as
+    /// an event and moves past it.
+    #[inline]
+    pub(crate) fn step<'a>(
+        &mut self,
+        body: &'a [u8],
+        write_offset: u64,
+        file_len: u64,
+        verify: bool,
+    ) -> Result<Event<'a>, DamageReason> {
+        let e = check_entry(body, self.pos, write_offset, file_len, verify)?;
+        let ev = Event {
+            index: self.index,
+            offset: self.pos,
+            timestamp: e.timestamp,
+            payload: e.payload,
+            entry: e.bytes,
+        };
+        self.pos += e.len;
+        self.index += 1;
+        Ok(ev)
     }
 }
 
@@ -315,20 +341,19 @@ pub struct Iter<'r> {
     body: &'r [u8],
     write_offset: u64,
     file_len: u64,
-    pos: u64,
-    index: u64,
+    cursor: Cursor,
     done: bool,
 }
 
 impl<'r> Iter<'r> {
     /// Offset of the next entry.
     pub fn offset(&self) -> u64 {
-        self.pos
+        self.cursor.pos
     }
 
     /// Index of the next event.
     pub fn index(&self) -> u64 {
-        self.index
+        self.cursor.index
     }
 }
 
@@ -337,31 +362,19 @@ impl<'r> Iterator for Iter<'r> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos >= self.write_offset {
+        if self.done || self.cursor.pos >= self.write_offset {
             return None;
         }
-        match check_entry(
+        match self.cursor.step(
             self.body,
-            self.pos,
             self.write_offset,
             self.file_len,
             self.reader.verify,
         ) {
-            Ok(e) => {
-                let ev = Event {
-                    index: self.index,
-                    offset: self.pos,
-                    timestamp: e.timestamp,
-                    payload: e.payload,
-                    entry: e.bytes,
-                };
-                self.pos += e.len;
-                self.index += 1;
-                Some(Ok(ev))
-            }
+            Ok(ev) => Some(Ok(ev)),
             Err(reason) => {
                 self.done = true;
-                Some(Err(self.reader.damaged(self.pos, reason)))
+                Some(Err(self.reader.damaged(self.cursor.pos, reason)))
             }
         }
     }

@@ -78,19 +78,7 @@ pub fn create_ring(path: impl AsRef<Path>, capacity: u64) -> Result<()> {
             "ring capacity {capacity} must be a power of two from {RING_MIN_CAPACITY} to {RING_MAX_CAPACITY}"
         )));
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                path: path.to_path_buf(),
-            },
-            _ => Error::io(path, "create", e),
-        })?;
+    let file = crate::writer::create_exclusive(path, 0o600)?;
     let setup = || -> io::Result<()> {
         sys::allocate(&file, 0, RING_HEADER_LEN + capacity)?;
         // The magic goes last, so a half-created ring is never attached to.
@@ -560,12 +548,7 @@ pub struct Record<'a> {
 impl Record<'_> {
     /// The stored CRC-32.
     pub fn checksum(&self) -> u32 {
-        u32::from_le_bytes([
-            self.entry[12],
-            self.entry[13],
-            self.entry[14],
-            self.entry[15],
-        ])
+        crate::format::stored_checksum(self.entry)
     }
 
     /// Whether the stored CRC-32 matches the timestamp, size and payload.

@@ -3,8 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::format::check_entry;
-use crate::reader::{Event, Reader};
+use crate::reader::{Cursor, Event, Reader};
 
 /// How [`Tailer::wait`] waits for the next event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +71,7 @@ pub struct Tailer<'r> {
     body: &'r [u8],
     write_offset: u64,
     file_len: u64,
-    pos: u64,
-    index: u64,
+    cursor: Cursor,
 }
 
 impl<'r> Tailer<'r> {
@@ -83,19 +81,18 @@ impl<'r> Tailer<'r> {
             body: &[],
             write_offset: pos,
             file_len: pos,
-            pos,
-            index,
+            cursor: Cursor { pos, index },
         }
     }
 
     /// Offset of the next entry.
     pub fn offset(&self) -> u64 {
-        self.pos
+        self.cursor.pos
     }
 
     /// Index of the next event.
     pub fn index(&self) -> u64 {
-        self.index
+        self.cursor.index
     }
 
     /// The next event if one is published, without blocking.
@@ -104,29 +101,17 @@ impl<'r> Tailer<'r> {
     /// [`Error::FileShrunk`] if the journal was cut back or truncated below the tailer's position.
     #[inline]
     pub fn poll(&mut self) -> Result<Option<Event<'r>>> {
-        if self.pos >= self.write_offset && !self.refresh()? {
+        if self.cursor.pos >= self.write_offset && !self.refresh()? {
             return Ok(None);
         }
-        match check_entry(
+        match self.cursor.step(
             self.body,
-            self.pos,
             self.write_offset,
             self.file_len,
             self.reader.verifies(),
         ) {
-            Ok(e) => {
-                let ev = Event {
-                    index: self.index,
-                    offset: self.pos,
-                    timestamp: e.timestamp,
-                    payload: e.payload,
-                    entry: e.bytes,
-                };
-                self.pos += e.len;
-                self.index += 1;
-                Ok(Some(ev))
-            }
-            Err(reason) => Err(self.reader.damaged(self.pos, reason)),
+            Ok(ev) => Ok(Some(ev)),
+            Err(reason) => Err(self.reader.damaged(self.cursor.pos, reason)),
         }
     }
 
@@ -134,7 +119,7 @@ impl<'r> Tailer<'r> {
     #[cold]
     fn refresh(&mut self) -> Result<bool> {
         let obs = self.reader.observe()?;
-        if obs.write_offset < self.pos {
+        if obs.write_offset < self.cursor.pos {
             return Err(Error::FileShrunk {
                 path: self.reader.path().to_path_buf(),
                 write_offset: obs.write_offset,
@@ -147,7 +132,7 @@ impl<'r> Tailer<'r> {
         self.write_offset = obs.write_offset;
         self.file_len = obs.file_len;
         self.body = self.reader.map().body(obs.write_offset.min(obs.file_len));
-        Ok(self.pos < self.write_offset)
+        Ok(self.cursor.pos < self.write_offset)
     }
 
     /// Waits for the next event with `strategy`, until `deadline` (forever if `None`). Returns

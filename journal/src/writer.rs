@@ -128,19 +128,7 @@ impl WriterOptions {
     /// planted at the path is not followed).
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                    path: path.to_path_buf(),
-                },
-                _ => Error::io(path, "create", e),
-            })?;
+        let file = create_exclusive(path, 0o644)?;
         lock(&file, path)?;
         let w = self.initialize(file, path)?;
         // Make the new directory entry durable too.
@@ -295,6 +283,23 @@ fn zero_tail(map: &mut WriteMap, from: u64, len: u64) -> io::Result<()> {
         map.unpublished_mut(partial_end, len - partial_end).fill(0);
     }
     Ok(())
+}
+
+/// Creates a file that must not exist, without following a symlink planted at the path.
+pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                path: path.to_path_buf(),
+            },
+            _ => Error::io(path, "create", e),
+        })
 }
 
 fn open_rw(path: &Path) -> Result<File> {
