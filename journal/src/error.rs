@@ -129,6 +129,15 @@ pub enum Error {
     },
     /// An argument is outside its allowed range.
     InvalidArgument(String),
+    /// A socket call made by a capture failed.
+    Socket {
+        /// The address the socket is bound (or being bound) to.
+        addr: std::net::SocketAddr,
+        /// What was being done ("bind", "join multicast group", "recvmmsg", ...).
+        op: &'static str,
+        /// The operating system's error.
+        source: io::Error,
+    },
 }
 
 impl Error {
@@ -217,6 +226,7 @@ impl fmt::Display for Error {
                 reason,
             } => write!(f, "{}: corrupt ring at position {position}: {reason}", path.display()),
             Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::Socket { addr, op, source } => write!(f, "{addr}: {op} failed: {source}"),
         }
     }
 }
@@ -224,7 +234,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::Socket { source, .. } => Some(source),
             _ => None,
         }
     }

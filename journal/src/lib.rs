@@ -4,7 +4,8 @@
 //! steady-state path); any number of processes read the same file while it grows. The file format is
 //! specified in `spec/FORMAT.md`; this crate is one implementation of it. Journals are replayed into
 //! a cross-process shared-memory ring ([`Producer`], [`Consumer`], [`replay`]) specified in
-//! `spec/RING.md`.
+//! `spec/RING.md`. [`UdpCapture`] records UDP (multicast) datagrams into a journal, one event per
+//! datagram stamped with the kernel's receive time.
 //!
 //! ```
 //! use journal::{Reader, Writer};
@@ -34,6 +35,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 
+mod capture;
 mod error;
 mod format;
 mod reader;
@@ -44,6 +46,7 @@ mod sys;
 mod tail;
 mod writer;
 
+pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCapture};
 pub use error::{Error, Result};
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,

@@ -436,13 +436,19 @@ impl Writer {
         self.synced_events
     }
 
+    #[inline(always)]
     fn check_poison(&self) -> Result<()> {
         match &self.poisoned {
             None => Ok(()),
-            Some(cause) => Err(Error::Poisoned {
-                path: self.path.clone(),
-                cause: cause.clone(),
-            }),
+            Some(cause) => Err(self.poisoned_error(cause)),
+        }
+    }
+
+    #[cold]
+    fn poisoned_error(&self, cause: &str) -> Error {
+        Error::Poisoned {
+            path: self.path.clone(),
+            cause: cause.to_string(),
         }
     }
 
@@ -576,17 +582,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Flushes every published event to stable storage (`msync(MS_SYNC)` of the dirty range, then
-    /// of the header page). On failure the writer is poisoned (FORMAT.md 9).
+    /// Flushes every published event to stable storage: one `msync(MS_SYNC)` from the start of the
+    /// file to `write_offset`, which writes only the dirty pages (the header and what was appended
+    /// since the last sync) and flushes the device once. On failure the writer is poisoned
+    /// (FORMAT.md 9).
     pub fn sync(&mut self) -> Result<()> {
         self.check_poison()?;
-        let (from, to) = (self.synced_offset, self.write_offset);
+        let to = self.write_offset;
         let result = if std::mem::take(&mut self.fail_next_sync) {
             Err(io::Error::from_raw_os_error(libc::EIO))
         } else {
-            self.map
-                .sync_range(from, to - from)
-                .and_then(|()| self.map.sync_range(0, HEADER_LEN))
+            self.map.sync_range(0, to)
         };
         if let Err(e) = result {
             self.poisoned = Some(e.to_string());

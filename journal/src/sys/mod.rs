@@ -1,5 +1,5 @@
 //! The only module with `unsafe`: shared mappings, header atomics, and the file system calls the
-//! writer needs (fallocate, locks, msync, mlock).
+//! writer needs (fallocate, locks, msync, mlock); the socket calls of capture are in [`net`].
 //!
 //! Memory that another process may write is reached only through atomics (the stream header) or, for
 //! the writer, through `&mut` slices of bytes above the published `write_offset`, which no other
@@ -16,7 +16,6 @@ use memmap2::{Advice, MmapOptions, MmapRaw};
 
 use crate::format::HEADER_LEN;
 
-#[allow(dead_code)] // reason: filled by the capture work (issue 7)
 pub(crate) mod net;
 
 /// The system page size.
