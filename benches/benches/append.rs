@@ -1,8 +1,426 @@
-//! Append benchmarks.
-#![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented public items
-use criterion::{criterion_group, criterion_main, Criterion};
+//! Append throughput (BENCHMARKS.md, "Append").
+//!
+//! Copying append and zero-copy claim at 64 B, 256 B and 1 KiB, on a prefaulted journal and on a
+//! fresh file whose growth is timed, under three sync policies; in the same groups the raw limit
+//! (copy plus CRC-32 into a prefaulted buffer) and the peers `seglog` and `khata-rs`.
+//!
+//! Each benchmark writes into files of at most [`FILE_CAP`] bytes: when one is full the timer
+//! stops, the file is closed and removed, and a new one is created before the timer restarts. So
+//! file creation and removal are never timed; growth (allocation and pre-faulting of each 16 MiB
+//! chunk after the first) is, in the "fresh" runs.
+#![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
-fn append(_c: &mut Criterion) {}
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-criterion_group!(benches, append);
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
+use journal::{entry_len, SyncPolicy, Writer, WriterOptions};
+use journal_benches::{limit_store, payload, prefaulted, Scratch, SIZES};
+
+/// Bytes written into one file before it is replaced (untimed).
+const FILE_CAP: u64 = 256 << 20;
+const ONE_MIB: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug)]
+enum Sync {
+    Never,
+    EveryMiB,
+    Every1000,
+}
+
+impl Sync {
+    const ALL: [Sync; 3] = [Sync::Never, Sync::EveryMiB, Sync::Every1000];
+
+    fn group(self) -> &'static str {
+        match self {
+            Sync::Never => "append-sync-never",
+            Sync::EveryMiB => "append-sync-1MiB",
+            Sync::Every1000 => "append-sync-1000ev",
+        }
+    }
+
+    fn policy(self) -> SyncPolicy {
+        match self {
+            Sync::Never => SyncPolicy::Never,
+            Sync::EveryMiB => SyncPolicy::EveryBytes(ONE_MIB),
+            Sync::Every1000 => SyncPolicy::EveryEvents(1000),
+        }
+    }
+}
+
+/// The same policy for a peer: whether a sync is due after a record of `bytes` bytes.
+struct PeerSync {
+    sync: Sync,
+    bytes: u64,
+    events: u64,
+}
+
+impl PeerSync {
+    fn new(sync: Sync) -> Self {
+        PeerSync {
+            sync,
+            bytes: 0,
+            events: 0,
+        }
+    }
+
+    #[inline]
+    fn due(&mut self, bytes: u64) -> bool {
+        match self.sync {
+            Sync::Never => false,
+            Sync::EveryMiB => {
+                self.bytes += bytes;
+                if self.bytes >= ONE_MIB {
+                    self.bytes = 0;
+                    true
+                } else {
+                    false
+                }
+            }
+            Sync::Every1000 => {
+                self.events += 1;
+                if self.events >= 1000 {
+                    self.events = 0;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum State {
+    /// The whole file allocated and pre-faulted at creation (untimed).
+    Prefaulted,
+    /// Default options: the file grows by 16 MiB chunks as appends need them (timed).
+    Fresh,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Prefaulted => "prefaulted",
+            State::Fresh => "fresh",
+        }
+    }
+}
+
+fn journal_options(state: State, sync: Sync) -> WriterOptions {
+    let mut o = Writer::options();
+    o.sync_policy(sync.policy());
+    if let State::Prefaulted = state {
+        o.chunk_size(FILE_CAP + ONE_MIB);
+    }
+    o
+}
+
+/// One contender's open file, kept across criterion's calls so that a call with few iterations is
+/// timed on a warm writer, and replaced (untimed) once [`FILE_CAP`] bytes went into it.
+trait Sink {
+    /// Bytes one event takes in the file.
+    fn event_len(&self) -> u64;
+    /// Opens a new file (untimed).
+    fn open(&mut self);
+    /// Writes `n` events into the open file (which has room for them); returns the time taken.
+    fn write(&mut self, n: u64) -> Duration;
+    /// Closes and removes the open file, if any (untimed).
+    fn close(&mut self);
+}
+
+/// A sink and how full its open file is. The file is opened before criterion's first call (each
+/// call of a benchmark's closure would otherwise start from a new, cold file) and replaced,
+/// untimed, whenever the next events would not fit.
+struct Rotating<S: Sink> {
+    sink: S,
+    per_file: u64,
+    used: u64,
+}
+
+impl<S: Sink> Rotating<S> {
+    fn new(mut sink: S) -> Self {
+        sink.open();
+        Rotating {
+            per_file: FILE_CAP / sink.event_len(),
+            sink,
+            used: 0,
+        }
+    }
+
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut left = iters;
+        let mut total = Duration::ZERO;
+        while left > 0 {
+            if self.used == self.per_file {
+                self.sink.close();
+                self.sink.open();
+                self.used = 0;
+            }
+            let n = left.min(self.per_file - self.used);
+            total += self.sink.write(n);
+            self.used += n;
+            left -= n;
+        }
+        total
+    }
+}
+
+impl<S: Sink> Drop for Rotating<S> {
+    fn drop(&mut self) {
+        self.sink.close();
+    }
+}
+
+fn bench_sink<S: Sink>(g: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, sink: S) {
+    let mut r = Rotating::new(sink);
+    g.bench_function(id, |b| b.iter_custom(|iters| r.run(iters)));
+}
+
+struct JournalSink<'a> {
+    scratch: &'a Scratch,
+    opts: WriterOptions,
+    data: Vec<u8>,
+    claim: bool,
+    open: Option<(Writer, PathBuf)>,
+    ts: i64,
+}
+
+impl Sink for JournalSink<'_> {
+    fn event_len(&self) -> u64 {
+        entry_len(self.data.len() as u32)
+    }
+
+    fn open(&mut self) {
+        let path = self.scratch.fresh("journal");
+        let w = self.opts.create(&path).expect("create journal");
+        self.open = Some((w, path));
+    }
+
+    fn write(&mut self, n: u64) -> Duration {
+        let (w, _) = self.open.as_mut().expect("an open journal");
+        let data = &self.data[..];
+        let mut ts = self.ts;
+        let start = Instant::now();
+        if self.claim {
+            for _ in 0..n {
+                let mut c = w.claim(data.len()).expect("claim");
+                c.as_mut_slice().copy_from_slice(black_box(data));
+                c.commit(ts).expect("commit");
+                ts += 1;
+            }
+        } else {
+            for _ in 0..n {
+                w.append(ts, black_box(data)).expect("append");
+                ts += 1;
+            }
+        }
+        let took = start.elapsed();
+        self.ts = ts;
+        took
+    }
+
+    fn close(&mut self) {
+        if let Some((w, path)) = self.open.take() {
+            w.close().expect("close journal");
+            std::fs::remove_file(path).expect("remove journal");
+        }
+    }
+}
+
+struct SeglogSink<'a> {
+    scratch: &'a Scratch,
+    sync: Sync,
+    data: Vec<u8>,
+    open: Option<(seglog::write::Writer<0>, PathBuf, PeerSync)>,
+}
+
+impl Sink for SeglogSink<'_> {
+    fn event_len(&self) -> u64 {
+        (seglog::RECORD_HEAD_SIZE + self.data.len()) as u64
+    }
+
+    fn open(&mut self) {
+        let path = self.scratch.fresh("seglog");
+        let w = seglog::write::Writer::<0>::create(&path, (FILE_CAP + ONE_MIB) as usize, 0)
+            .expect("create seglog segment");
+        self.open = Some((w, path, PeerSync::new(self.sync)));
+    }
+
+    fn write(&mut self, n: u64) -> Duration {
+        let (w, _, policy) = self.open.as_mut().expect("an open segment");
+        let data = &self.data[..];
+        let start = Instant::now();
+        for _ in 0..n {
+            let (_, len) = w.append_data(black_box(data)).expect("seglog append");
+            if policy.due(len as u64) {
+                w.sync().expect("seglog sync");
+            }
+        }
+        // Its records wait in a 16 KiB user-space buffer: push them to the page cache, where the
+        // journal's are when its append returns.
+        w.flush_writer().expect("seglog flush");
+        start.elapsed()
+    }
+
+    fn close(&mut self) {
+        if let Some((w, path, _)) = self.open.take() {
+            drop(w);
+            std::fs::remove_file(path).expect("remove seglog segment");
+        }
+    }
+}
+
+struct KhataSink<'a> {
+    scratch: &'a Scratch,
+    sync: Sync,
+    data: Vec<u8>,
+    open: Option<KhataOpen>,
+}
+
+/// An open khata-rs queue and its writer, which borrows it.
+///
+/// INVARIANTS: `queue` comes from `Box::into_raw` and is freed only in [`KhataSink::close`], after
+/// `writer` (the only borrow of it) was dropped.
+struct KhataOpen {
+    dir: PathBuf,
+    queue: *mut khata_rs::Queue,
+    writer: Option<khata_rs::Writer<'static>>,
+    policy: PeerSync,
+}
+
+impl Sink for KhataSink<'_> {
+    fn event_len(&self) -> u64 {
+        8 + self.data.len() as u64
+    }
+
+    fn open(&mut self) {
+        let dir = self.scratch.fresh("khata");
+        let queue = khata_rs::Queue::new(&dir)
+            .block_size((FILE_CAP + ONE_MIB) as usize)
+            .checksums(true)
+            .build()
+            .expect("create khata queue");
+        let queue = Box::into_raw(Box::new(queue));
+        // SAFETY: the pointer is valid until `close` frees it, which drops the writer first (see
+        // the invariant); the 'static borrow never escapes this sink.
+        let writer = unsafe { &*queue }.writer().expect("khata writer");
+        self.open = Some(KhataOpen {
+            dir,
+            queue,
+            writer: Some(writer),
+            policy: PeerSync::new(self.sync),
+        });
+    }
+
+    fn write(&mut self, n: u64) -> Duration {
+        let o = self.open.as_mut().expect("an open queue");
+        let w = o.writer.as_mut().expect("a khata writer");
+        let data = &self.data[..];
+        let start = Instant::now();
+        for _ in 0..n {
+            w.write(black_box(data)).expect("khata write");
+            if o.policy.due(8 + data.len() as u64) {
+                w.flush().expect("khata flush");
+            }
+        }
+        start.elapsed()
+    }
+
+    fn close(&mut self) {
+        let Some(mut o) = self.open.take() else {
+            return;
+        };
+        // The writer msyncs its whole mapping when dropped; cutting the files to zero first leaves
+        // it nothing to write, so that the run does not wait for the disk here.
+        for entry in std::fs::read_dir(&o.dir).expect("read khata dir").flatten() {
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .open(entry.path())
+                .and_then(|f| f.set_len(0));
+        }
+        drop(o.writer.take());
+        // SAFETY: by the invariant the pointer came from Box::into_raw and its only borrow, the
+        // writer, is gone.
+        drop(unsafe { Box::from_raw(o.queue) });
+        std::fs::remove_dir_all(&o.dir).expect("remove khata queue");
+    }
+}
+
+/// The raw limit: the entry header, a copy of the payload and a CRC-32 of it, into consecutive
+/// slots of a buffer whose pages were all touched before timing.
+fn limit(c: &mut Criterion) {
+    let mut g = c.benchmark_group(Sync::Never.group());
+    g.throughput(Throughput::Elements(1));
+    let mut buf = prefaulted(64 << 20);
+    for size in SIZES {
+        let data = payload(size);
+        let slot = entry_len(size as u32) as usize;
+        g.bench_with_input(BenchmarkId::new("limit", size), &data, |b, data| {
+            let mut at = 0usize;
+            let mut ts = 0i64;
+            b.iter(|| {
+                if at + slot > buf.len() {
+                    at = 0;
+                }
+                let data = black_box(&data[..]);
+                let crc = crc32fast::hash(data);
+                limit_store(&mut buf[at..at + slot], ts, data, crc);
+                at += slot;
+                ts += 1;
+            });
+        });
+    }
+    g.finish();
+}
+
+fn append(c: &mut Criterion) {
+    let scratch = Scratch::new("append");
+    for sync in Sync::ALL {
+        let mut g = c.benchmark_group(sync.group());
+        g.throughput(Throughput::Elements(1));
+        for size in SIZES {
+            let data = payload(size);
+            for state in [State::Prefaulted, State::Fresh] {
+                for (name, claim) in [("journal-copy", false), ("journal-claim", true)] {
+                    let id = BenchmarkId::new(format!("{name}/{}", state.name()), size);
+                    let sink = JournalSink {
+                        scratch: &scratch,
+                        opts: journal_options(state, sync),
+                        data: data.clone(),
+                        claim,
+                        open: None,
+                        ts: 0,
+                    };
+                    bench_sink(&mut g, id, sink);
+                }
+            }
+            let sink = SeglogSink {
+                scratch: &scratch,
+                sync,
+                data: data.clone(),
+                open: None,
+            };
+            bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
+            let sink = KhataSink {
+                scratch: &scratch,
+                sync,
+                data: data.clone(),
+                open: None,
+            };
+            bench_sink(&mut g, BenchmarkId::new("khata-rs", size), sink);
+        }
+        g.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = journal_benches::criterion();
+    targets = limit, append
+}
 criterion_main!(benches);

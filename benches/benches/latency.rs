@@ -1,0 +1,531 @@
+//! One-way latency between two processes (BENCHMARKS.md, "Cross-process latency").
+//!
+//! Method: round trip / 2. The benchmark process sends a message; an echo child (this same binary,
+//! re-executed with `JOURNAL_BENCH_ROLE`) sends the same payload back as soon as it sees it; the
+//! parent times the round trip with its own monotonic clock, so no clock is shared between
+//! processes. Both sides spin (with a pause hint) and are pinned to different cores.
+//!
+//! - floor: a counter bounced in one cache line of a `MAP_SHARED` file in `/dev/shm` (parent
+//!   stores an odd value, the child answers with the next even one).
+//! - floor-2lines: each direction stores a data line and then a position line, and the reader
+//!   loads the data after it saw the position: the cache-line traffic of a ring that publishes
+//!   positions, without any copy or checksum (a reference for the ring's design, not a goal).
+//! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, publish) and
+//!   the child echoes the payload with its own `push`.
+//! - iceoryx2: two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
+//!   `write_payload` (a copy of the payload) and `send`; the child copies the received payload
+//!   into its own sample.
+//!
+//! Criterion reports the mean one-way time; a second pass of `JOURNAL_BENCH_ROUNDS` round trips
+//! (default 500,000, after 50,000 to warm up) records every one in an HDR histogram for the
+//! percentiles, which go to the results file for `bench-summary`.
+#![allow(missing_docs)] // reason: criterion macros and helpers generate undocumented items
+
+use std::hint::black_box;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion};
+use iceoryx2::prelude::*;
+use journal::{create_ring, Consumer, Producer, WaitStrategy};
+use journal_benches::results::{self, OneWay};
+use journal_benches::{
+    child, env_u64, payload, pin_to_cpu, selected, SharedWords, ShmFile, RING_SIZES,
+};
+use serde_json::json;
+
+const GROUP: &str = "latency";
+const RING_CAPACITY: u64 = 64 << 10;
+/// The floor's stop value (even, so never mistaken for a request).
+const STOP: u64 = u64::MAX - 1;
+/// First payload byte of the message that stops an iceoryx2 echo child (payload() never makes it).
+const IOX_STOP: u8 = 0xFE;
+
+/// Something that does one timed round trip.
+trait RoundTrip {
+    fn round_trip(&mut self) -> Duration;
+}
+
+/// Runs criterion (mean one-way time) and then the HDR pass for `pair`, and records the result.
+fn measure(c: &mut Criterion, id: &str, pair: &mut impl RoundTrip) {
+    let mut g = c.benchmark_group(GROUP);
+    g.bench_function(BenchmarkId::from_parameter(id), |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| pair.round_trip()).sum::<Duration>() / 2)
+    });
+    g.finish();
+    let warm = env_u64("JOURNAL_BENCH_WARMUP_ROUNDS", 50_000);
+    let rounds = env_u64("JOURNAL_BENCH_ROUNDS", 500_000);
+    for _ in 0..warm {
+        pair.round_trip();
+    }
+    let mut h = results::rtt_histogram();
+    for _ in 0..rounds {
+        h.saturating_record(pair.round_trip().as_nanos() as u64);
+    }
+    let one_way = OneWay::from_round_trips(&h);
+    println!(
+        "{GROUP}/{id}: one-way p50 {:.0} ns, p99 {:.0} ns, p99.9 {:.0} ns, max {:.0} ns ({} round trips)",
+        one_way.p50, one_way.p99, one_way.p999, one_way.max, one_way.count
+    );
+    results::record(GROUP, id, one_way.to_json());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The floor: one cache line.
+
+struct Floor {
+    _file: ShmFile,
+    words: SharedWords,
+    next: u64,
+    child: Option<std::process::Child>,
+}
+
+impl Floor {
+    fn start() -> Floor {
+        let file = ShmFile::new("floor");
+        let words = SharedWords::create(file.path()).expect("create floor line");
+        let child = child::spawn(
+            "floor-echo",
+            [("JOURNAL_BENCH_WORDS", file.path().as_os_str())],
+        );
+        Floor {
+            _file: file,
+            words,
+            next: 1,
+            child: Some(child),
+        }
+    }
+}
+
+impl RoundTrip for Floor {
+    #[inline]
+    fn round_trip(&mut self) -> Duration {
+        let line = self.words.word(0);
+        let (ask, answer) = (self.next, self.next + 1);
+        self.next += 2;
+        let start = Instant::now();
+        line.store(ask, Ordering::Release);
+        while line.load(Ordering::Acquire) != answer {
+            std::hint::spin_loop();
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.words.word(0).store(STOP, Ordering::Release);
+        if let Some(c) = self.child.take() {
+            child::join(c, "floor echo");
+        }
+    }
+}
+
+fn floor_echo() {
+    pin_to_cpu(1);
+    let words = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref()).expect("open line");
+    let line = words.word(0);
+    loop {
+        let v = line.load(Ordering::Acquire);
+        if v == STOP {
+            break;
+        }
+        if v % 2 == 1 {
+            line.store(v + 1, Ordering::Release);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two-line floor: the least a position-published ring can do.
+
+/// Word indexes of the two-line floor, each on its own cache line (words are 8 bytes, lines 64).
+const REQ_DATA: usize = 16;
+const REQ_POS: usize = 32;
+const RESP_DATA: usize = 48;
+const RESP_POS: usize = 64;
+
+/// Like [`Floor`], but each direction writes a data line and then publishes a position on a
+/// second line, and the reader reads the data line after it saw the position: the cache-line
+/// traffic of an SPSC ring that publishes positions (spec/RING.md 4, 5), without copy or CRC.
+struct Floor2 {
+    _file: ShmFile,
+    words: SharedWords,
+    next: u64,
+    child: Option<std::process::Child>,
+}
+
+impl Floor2 {
+    fn start() -> Floor2 {
+        let file = ShmFile::new("floor2");
+        let words = SharedWords::create(file.path()).expect("create floor lines");
+        let child = child::spawn(
+            "floor2-echo",
+            [("JOURNAL_BENCH_WORDS", file.path().as_os_str())],
+        );
+        Floor2 {
+            _file: file,
+            words,
+            next: 1,
+            child: Some(child),
+        }
+    }
+}
+
+impl RoundTrip for Floor2 {
+    #[inline]
+    fn round_trip(&mut self) -> Duration {
+        let w = &self.words;
+        let k = self.next;
+        self.next += 1;
+        let start = Instant::now();
+        w.word(REQ_DATA).store(k ^ 0x5555, Ordering::Relaxed);
+        w.word(REQ_POS).store(k, Ordering::Release);
+        while w.word(RESP_POS).load(Ordering::Acquire) != k {
+            std::hint::spin_loop();
+        }
+        black_box(w.word(RESP_DATA).load(Ordering::Relaxed));
+        start.elapsed()
+    }
+}
+
+impl Drop for Floor2 {
+    fn drop(&mut self) {
+        self.words.word(REQ_POS).store(STOP, Ordering::Release);
+        if let Some(c) = self.child.take() {
+            child::join(c, "two-line floor echo");
+        }
+    }
+}
+
+fn floor2_echo() {
+    pin_to_cpu(1);
+    let words = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref()).expect("open lines");
+    let mut seen = 0;
+    loop {
+        let k = words.word(REQ_POS).load(Ordering::Acquire);
+        if k == STOP {
+            break;
+        }
+        if k != seen {
+            let data = words.word(REQ_DATA).load(Ordering::Relaxed);
+            words.word(RESP_DATA).store(data, Ordering::Relaxed);
+            words.word(RESP_POS).store(k, Ordering::Release);
+            seen = k;
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal's ring.
+
+struct RingPair {
+    _files: (ShmFile, ShmFile),
+    producer: Producer,
+    consumer: Consumer,
+    data: Vec<u8>,
+    ts: i64,
+    child: Option<std::process::Child>,
+}
+
+impl RingPair {
+    fn start(size: usize) -> RingPair {
+        let (a, b) = (ShmFile::new("lat-a"), ShmFile::new("lat-b"));
+        create_ring(a.path(), RING_CAPACITY).expect("create ring a");
+        create_ring(b.path(), RING_CAPACITY).expect("create ring b");
+        let mut producer = Producer::attach(a.path()).expect("attach producer");
+        producer.set_wait_strategy(WaitStrategy::BusySpin);
+        let consumer = Consumer::attach(b.path()).expect("attach consumer");
+        let child = child::spawn(
+            "ring-echo",
+            [
+                ("JOURNAL_BENCH_RING_A", a.path().as_os_str()),
+                ("JOURNAL_BENCH_RING_B", b.path().as_os_str()),
+            ],
+        );
+        RingPair {
+            _files: (a, b),
+            producer,
+            consumer,
+            data: payload(size),
+            ts: 0,
+            child: Some(child),
+        }
+    }
+}
+
+impl RoundTrip for RingPair {
+    #[inline]
+    fn round_trip(&mut self) -> Duration {
+        self.ts += 1;
+        let start = Instant::now();
+        self.producer
+            .push(self.ts, black_box(&self.data))
+            .expect("push");
+        loop {
+            let s = self
+                .consumer
+                .read(1, |r| {
+                    black_box(r.payload);
+                })
+                .expect("read");
+            if s.records == 1 {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for RingPair {
+    fn drop(&mut self) {
+        let _ = self.producer.end_of_stream(0);
+        if let Some(c) = self.child.take() {
+            child::join(c, "ring echo");
+        }
+    }
+}
+
+fn ring_echo() {
+    pin_to_cpu(1);
+    let mut consumer = Consumer::attach(child::env("JOURNAL_BENCH_RING_A")).expect("attach a");
+    let mut producer = Producer::attach(child::env("JOURNAL_BENCH_RING_B")).expect("attach b");
+    producer.set_wait_strategy(WaitStrategy::BusySpin);
+    loop {
+        let s = consumer
+            .read(1, |r| producer.push(r.timestamp, r.payload).expect("echo"))
+            .expect("read");
+        if s.end_of_stream {
+            break;
+        }
+        if s.records == 0 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// iceoryx2.
+
+type Error = Box<dyn std::error::Error>;
+type IoxPublisher<const N: usize> = iceoryx2::port::publisher::Publisher<ipc::Service, [u8; N], ()>;
+type IoxSubscriber<const N: usize> =
+    iceoryx2::port::subscriber::Subscriber<ipc::Service, [u8; N], ()>;
+
+fn iox_node() -> Result<Node<ipc::Service>, Error> {
+    Ok(NodeBuilder::new()
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<ipc::Service>()?)
+}
+
+/// One direction: a service both sides open with the same settings, a small subscriber buffer
+/// (one message is in flight at a time), no history.
+fn iox_ports<const N: usize>(
+    node: &Node<ipc::Service>,
+    send_on: &str,
+    receive_on: &str,
+) -> Result<(IoxPublisher<N>, IoxSubscriber<N>), Error> {
+    let service = |name: &str| -> Result<_, Error> {
+        Ok(node
+            .service_builder(&ServiceName::new(name)?)
+            .publish_subscribe::<[u8; N]>()
+            .max_publishers(1)
+            .max_subscribers(1)
+            .history_size(0)
+            .subscriber_max_buffer_size(4)
+            .open_or_create()?)
+    };
+    let publisher = service(send_on)?
+        .publisher_builder()
+        .max_loaned_samples(1)
+        .create()?;
+    let subscriber = service(receive_on)?
+        .subscriber_builder()
+        .buffer_size(4)
+        .create()?;
+    Ok((publisher, subscriber))
+}
+
+struct IoxPair<const N: usize> {
+    publisher: IoxPublisher<N>,
+    subscriber: IoxSubscriber<N>,
+    data: [u8; N],
+    child: Option<std::process::Child>,
+    ready: SharedWords,
+    _ready_file: ShmFile,
+    _node: Node<ipc::Service>,
+}
+
+impl<const N: usize> IoxPair<N> {
+    fn start() -> Result<IoxPair<N>, Error> {
+        let node = iox_node()?;
+        let base = journal_benches::unique_name("iox");
+        let (a, b) = (format!("{base}-a"), format!("{base}-b"));
+        let (publisher, subscriber) = iox_ports::<N>(&node, &a, &b)?;
+        let ready_file = ShmFile::new("iox-ready");
+        let ready = SharedWords::create(ready_file.path())?;
+        let size = N.to_string();
+        let child = child::spawn(
+            "iox-echo",
+            [
+                ("JOURNAL_BENCH_IOX_A", a.as_str()),
+                ("JOURNAL_BENCH_IOX_B", b.as_str()),
+                ("JOURNAL_BENCH_SIZE", size.as_str()),
+                (
+                    "JOURNAL_BENCH_WORDS",
+                    ready_file.path().to_str().expect("utf-8"),
+                ),
+            ],
+        );
+        let mut pair = IoxPair {
+            publisher,
+            subscriber,
+            data: payload(N).try_into().expect("N bytes"),
+            child: Some(child),
+            ready,
+            _ready_file: ready_file,
+            _node: node,
+        };
+        // Wait for the child's ports, then until a message makes it there and back (a publisher
+        // reaches a subscriber once it has seen it connect), then drain any duplicate replies.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while pair.ready.word(0).load(Ordering::Acquire) == 0 {
+            if Instant::now() > deadline {
+                return Err("iceoryx2 echo child did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        'handshake: loop {
+            pair.send()?;
+            let wait = Instant::now() + Duration::from_millis(50);
+            while Instant::now() < wait {
+                if pair.subscriber.receive()?.is_some() {
+                    break 'handshake;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("iceoryx2 echo child never answered".into());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        while pair.subscriber.receive()?.is_some() {}
+        Ok(pair)
+    }
+
+    #[inline]
+    fn send(&mut self) -> Result<(), Error> {
+        let sample = self.publisher.loan_uninit()?;
+        let sample = sample.write_payload(*black_box(&self.data));
+        sample.send()?;
+        Ok(())
+    }
+}
+
+impl<const N: usize> RoundTrip for IoxPair<N> {
+    #[inline]
+    fn round_trip(&mut self) -> Duration {
+        let start = Instant::now();
+        self.send().expect("iceoryx2 send");
+        loop {
+            if let Some(sample) = self.subscriber.receive().expect("iceoryx2 receive") {
+                black_box(sample.payload());
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        start.elapsed()
+    }
+}
+
+impl<const N: usize> Drop for IoxPair<N> {
+    fn drop(&mut self) {
+        self.data[0] = IOX_STOP;
+        let _ = self.send();
+        if let Some(c) = self.child.take() {
+            child::join(c, "iceoryx2 echo");
+        }
+    }
+}
+
+fn iox_echo_n<const N: usize>() -> Result<(), Error> {
+    pin_to_cpu(1);
+    let node = iox_node()?;
+    let (publisher, subscriber) = iox_ports::<N>(
+        &node,
+        &child::env("JOURNAL_BENCH_IOX_B"),
+        &child::env("JOURNAL_BENCH_IOX_A"),
+    )?;
+    let ready = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
+    ready.word(0).store(1, Ordering::Release);
+    loop {
+        match subscriber.receive()? {
+            Some(sample) => {
+                if sample.payload()[0] == IOX_STOP {
+                    return Ok(());
+                }
+                let reply = publisher.loan_uninit()?;
+                reply.write_payload(*sample.payload()).send()?;
+            }
+            None => std::hint::spin_loop(),
+        }
+    }
+}
+
+fn iox_echo() {
+    let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
+        "64" => iox_echo_n::<64>(),
+        "1024" => iox_echo_n::<1024>(),
+        other => panic!("no iceoryx2 echo for {other} bytes"),
+    };
+    if let Err(e) = result {
+        eprintln!("iceoryx2 echo child: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn measure_iox<const N: usize>(c: &mut Criterion) {
+    let id = format!("iceoryx2/{N}");
+    if !selected(&format!("{GROUP}/{id}")) {
+        return;
+    }
+    match IoxPair::<N>::start() {
+        Ok(mut pair) => measure(c, &id, &mut pair),
+        Err(e) => {
+            eprintln!("{GROUP}/{id}: iceoryx2 unavailable: {e}");
+            results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+        }
+    }
+}
+
+fn main() {
+    match child::role().as_deref() {
+        Some("floor-echo") => return floor_echo(),
+        Some("floor2-echo") => return floor2_echo(),
+        Some("ring-echo") => return ring_echo(),
+        Some("iox-echo") => return iox_echo(),
+        Some(other) => panic!("unknown role {other}"),
+        None => {}
+    }
+    pin_to_cpu(0);
+    let mut c = journal_benches::criterion();
+    if selected(&format!("{GROUP}/floor")) {
+        measure(&mut c, "floor", &mut Floor::start());
+    }
+    if selected(&format!("{GROUP}/floor-2lines")) {
+        measure(&mut c, "floor-2lines", &mut Floor2::start());
+    }
+    for size in RING_SIZES {
+        let id = format!("journal-ring/{size}");
+        if selected(&format!("{GROUP}/{id}")) {
+            measure(&mut c, &id, &mut RingPair::start(size));
+        }
+    }
+    measure_iox::<64>(&mut c);
+    measure_iox::<1024>(&mut c);
+    c.final_summary();
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs the whole benchmark suite (issue 6) on this machine and prints the tables of BENCHMARKS.md.
+#
+#   benches/run.sh            full run (about ten minutes on two cores)
+#   benches/run.sh --smoke    short run to check that everything works; its figures are indicative
+#   benches/run.sh --update   also rewrite the tables section of BENCHMARKS.md with this run
+#
+# Anything after `--` goes to every bench binary (criterion flags, or a filter).
+# Environment: TMPDIR moves the journal files (default /tmp); JOURNAL_BENCH_PIN=0 stops pinning the
+# two sides of the cross-thread and cross-process benchmarks to CPUs 0 and 1;
+# JOURNAL_BENCH_ROUNDS sets the round trips of each latency histogram (default 500000).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+out="$root/target/journal-bench"
+smoke=0
+update=0
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --smoke) smoke=1 ;;
+        --update) update=1 ;;
+        --) shift; extra=("$@"); break ;;
+        *) echo "usage: benches/run.sh [--smoke] [--update] [-- criterion args]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+export CRITERION_HOME="$out/criterion"
+export JOURNAL_BENCH_RESULTS="$out/results.jsonl"
+rm -rf "$CRITERION_HOME" "$JOURNAL_BENCH_RESULTS"
+mkdir -p "$out"
+
+args=()
+label="Full run, $(date -u +%Y-%m-%d)"
+command="benches/run.sh"
+if [ "$smoke" = 1 ]; then
+    args=(--warm-up-time 0.2 --measurement-time 0.4)
+    export JOURNAL_BENCH_ROUNDS="${JOURNAL_BENCH_ROUNDS:-50000}"
+    export JOURNAL_BENCH_WARMUP_ROUNDS="${JOURNAL_BENCH_WARMUP_ROUNDS:-5000}"
+    label="SMOKE RUN, $(date -u +%Y-%m-%d): 0.2 s warm-up, 0.4 s measurement, 50,000 round trips per histogram. Indicative only; replace with a full run."
+    command="benches/run.sh --smoke"
+fi
+
+start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+cargo bench -p journal-benches --no-run
+for bench in append mmap_table read ring latency replay; do
+    echo "=== $bench" >&2
+    cargo bench -p journal-benches --bench "$bench" -- "${args[@]}" "${extra[@]}"
+done
+took=$(( $(date +%s) - start ))
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "=== suite took $took s" >&2
+label="$label Suite time ${took} s; load average (1, 5, 15 min) at start ${load_start}, at end ${load_end}."
+
+summary=(--criterion "$CRITERION_HOME" --results "$JOURNAL_BENCH_RESULTS" --label "$label" --command "$command")
+if [ "$update" = 1 ]; then
+    summary+=(--update "$root/BENCHMARKS.md")
+fi
+cargo run --release -q -p journal-benches --bin bench-summary -- "${summary[@]}" | tee "$out/tables.md"
+echo "tables written to $out/tables.md" >&2

@@ -1,0 +1,670 @@
+//! Turns one run of the benchmark suite into the markdown tables of BENCHMARKS.md.
+//!
+//! Reads criterion's estimates (`<criterion>/**/new/{benchmark,estimates}.json`, the median of each
+//! benchmark) and the suite's own results file (latency percentiles, file sizes), and prints the
+//! machine, one table per group, and the goals with their verdicts. With `--update FILE` it also
+//! replaces the text between `<!-- tables:begin -->` and `<!-- tables:end -->` in FILE.
+//!
+//! ```text
+//! bench-summary [--criterion DIR] [--results FILE] [--label TEXT] [--command TEXT] [--update FILE]
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+const BEGIN: &str = "<!-- tables:begin -->";
+const END: &str = "<!-- tables:end -->";
+
+/// The median of one criterion benchmark.
+#[derive(Clone, Copy, Debug)]
+struct Est {
+    /// Median time of one iteration, nanoseconds.
+    ns: f64,
+    /// Elements per iteration, if the group declared them.
+    elements: Option<u64>,
+    /// Bytes per iteration, if the group declared them.
+    bytes: Option<u64>,
+}
+
+#[derive(Default)]
+struct Data {
+    /// (group, function, parameter) -> estimate.
+    crit: HashMap<(String, String, String), Est>,
+    /// (group, id) -> the last result line.
+    results: HashMap<(String, String), Value>,
+}
+
+impl Data {
+    fn est(&self, group: &str, function: &str, param: &str) -> Option<Est> {
+        self.crit
+            .get(&(group.to_string(), function.to_string(), param.to_string()))
+            .copied()
+    }
+
+    /// Median nanoseconds per event (per element when the group declared elements).
+    fn ns_per_event(&self, group: &str, function: &str, param: &str) -> Option<f64> {
+        let e = self.est(group, function, param)?;
+        Some(e.ns / e.elements.unwrap_or(1).max(1) as f64)
+    }
+
+    fn result(&self, group: &str, id: &str) -> Option<&Value> {
+        self.results.get(&(group.to_string(), id.to_string()))
+    }
+}
+
+fn load_criterion(dir: &Path, out: &mut HashMap<(String, String, String), Est>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "new") {
+                if let Some((key, est)) = read_estimate(&path) {
+                    out.insert(key, est);
+                }
+            } else {
+                load_criterion(&path, out);
+            }
+        }
+    }
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn read_estimate(new_dir: &Path) -> Option<((String, String, String), Est)> {
+    let bench = read_json(&new_dir.join("benchmark.json"))?;
+    let est = read_json(&new_dir.join("estimates.json"))?;
+    let s = |k: &str| {
+        bench
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let ns = est.get("median")?.get("point_estimate")?.as_f64()?;
+    let tp = bench.get("throughput");
+    let elements = tp.and_then(|t| t.get("Elements")).and_then(Value::as_u64);
+    let bytes = tp
+        .and_then(|t| t.get("Bytes").or_else(|| t.get("BytesDecimal")))
+        .and_then(Value::as_u64);
+    Some((
+        (s("group_id"), s("function_id"), s("value_str")),
+        Est {
+            ns,
+            elements,
+            bytes,
+        },
+    ))
+}
+
+fn load_results(path: &Path) -> HashMap<(String, String), Value> {
+    let mut out = HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let g = v.get("group").and_then(Value::as_str).map(str::to_string);
+        let i = v.get("id").and_then(Value::as_str).map(str::to_string);
+        if let (Some(g), Some(i)) = (g, i) {
+            out.insert((g, i), v);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting.
+
+fn ns(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if v < 1_000.0 => format!("{v:.1} ns"),
+        Some(v) if v < 1_000_000.0 => format!("{:.2} µs", v / 1e3),
+        Some(v) if v < 1_000_000_000.0 => format!("{:.2} ms", v / 1e6),
+        Some(v) => format!("{:.2} s", v / 1e9),
+    }
+}
+
+/// Events per second from nanoseconds per event, in millions.
+fn mevs(ns_per_event: Option<f64>) -> String {
+    match ns_per_event {
+        Some(v) if v > 0.0 => format!("{:.2} M/s", 1e3 / v),
+        _ => "—".into(),
+    }
+}
+
+/// Payload bytes per second (decimal GB/s) from nanoseconds per event.
+fn gbs(ns_per_event: Option<f64>, bytes_per_event: f64) -> String {
+    match ns_per_event {
+        Some(v) if v > 0.0 => format!("{:.2} GB/s", bytes_per_event / v),
+        _ => "—".into(),
+    }
+}
+
+/// How many times faster `ours` is than `other` (both in time per event): other / ours.
+fn speedup(ours: Option<f64>, other: Option<f64>) -> Option<f64> {
+    match (ours, other) {
+        (Some(o), Some(t)) if o > 0.0 => Some(t / o),
+        _ => None,
+    }
+}
+
+fn x(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:.2}×"))
+}
+
+fn min_opt(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "not measured",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine.
+
+fn first_line_with(text: &str, key: &str) -> Option<String> {
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+fn fs_type(path: &Path) -> String {
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return "?".into();
+    };
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let mut best: Option<(usize, String)> = None;
+    for line in mounts.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() >= 3 && path.starts_with(f[1]) {
+            let len = f[1].len();
+            if !matches!(&best, Some((l, _)) if *l >= len) {
+                best = Some((len, format!("{} ({})", f[2], f[0])));
+            }
+        }
+    }
+    best.map_or("?".into(), |(_, s)| s)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let cpu = first_line_with(&cpuinfo, "model name").unwrap_or_else(|| "?".into());
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let mem_gib = first_line_with(&meminfo, "MemTotal")
+        .and_then(|v| {
+            v.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .map_or("?".into(), |kib| {
+            format!("{:.0} GiB", kib / 1024.0 / 1024.0)
+        });
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or("?".into(), |s| s.trim().to_string());
+    let clock =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .map_or("?".into(), |s| s.trim().to_string());
+    let rustc = std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .ok()
+        .map_or("?".into(), |o| {
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        });
+    let tmp = std::env::temp_dir();
+    format!(
+        "- CPU: {cpu}, {cpus} logical CPUs; memory {mem_gib}; Linux {kernel}; clocksource {clock}\n\
+         - Files: {} on {}; rings and shared words: /dev/shm on {}\n\
+         - {rustc}; release profile (opt-level 3, debug = 1)\n",
+        tmp.display(),
+        fs_type(&tmp),
+        fs_type(Path::new("/dev/shm")),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables.
+
+const SIZES: [&str; 3] = ["64", "256", "1024"];
+const RING_SIZES: [&str; 2] = ["64", "1024"];
+
+fn append_tables(d: &Data, out: &mut String) {
+    for (group, title) in [
+        ("append-sync-never", "sync never"),
+        ("append-sync-1MiB", "sync every 1 MiB (msync of the range)"),
+        ("append-sync-1000ev", "sync every 1,000 events"),
+    ] {
+        let _ = writeln!(out, "\n#### Append, {title} (`{group}`)\n");
+        let with_limit = group == "append-sync-never";
+        out.push_str("| payload | file | append | append rate | append payload | claim |");
+        if with_limit {
+            out.push_str(" limit | append / limit |");
+        }
+        out.push_str(" seglog | khata-rs | ours / best peer |\n|---|---|---:|---:|---:|---:|");
+        if with_limit {
+            out.push_str("---:|---:|");
+        }
+        out.push_str("---:|---:|---:|\n");
+        for size in SIZES {
+            let bytes: f64 = size.parse().unwrap_or(0.0);
+            for state in ["prefaulted", "fresh"] {
+                let copy = d.ns_per_event(group, &format!("journal-copy/{state}"), size);
+                let claim = d.ns_per_event(group, &format!("journal-claim/{state}"), size);
+                let limit = d.ns_per_event(group, "limit", size);
+                let (seglog, khata) = if state == "fresh" {
+                    (
+                        d.ns_per_event(group, "seglog", size),
+                        d.ns_per_event(group, "khata-rs", size),
+                    )
+                } else {
+                    (None, None)
+                };
+                let best_peer = min_opt(seglog, khata);
+                let _ = write!(
+                    out,
+                    "| {size} B | {state} | {} | {} | {} | {} |",
+                    ns(copy),
+                    mevs(copy),
+                    gbs(copy, bytes),
+                    ns(claim)
+                );
+                if with_limit {
+                    let _ = write!(out, " {} | {} |", ns(limit), x(speedup(copy, limit)));
+                }
+                let peer_ratio = if state == "fresh" {
+                    x(speedup(copy, best_peer))
+                } else {
+                    "(peers: fresh only)".into()
+                };
+                let _ = writeln!(
+                    out,
+                    " {} | {} | {} |",
+                    if state == "fresh" {
+                        ns(seglog)
+                    } else {
+                        "—".into()
+                    },
+                    if state == "fresh" {
+                        ns(khata)
+                    } else {
+                        "—".into()
+                    },
+                    peer_ratio
+                );
+            }
+        }
+    }
+}
+
+fn table_10k(d: &Data, out: &mut String) {
+    let g = "table-10k-1KiB";
+    out.push_str("\n#### 10,000 events × 1 KiB, new file each time (`table-10k-1KiB`)\n\n");
+    out.push_str("| contender | time for 10,000 | events/s | payload bytes/s | limit / this |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    let limit = d.est(g, "limit (memcpy+crc32)", "").map(|e| e.ns);
+    for f in [
+        "limit (memcpy+crc32)",
+        "journal (append only)",
+        "journal (create+append+close)",
+        "journal (create+close only)",
+        "write() per event",
+        "BufWriter (64 KiB)",
+        "channel to writer thread",
+    ] {
+        let t = d.est(g, f, "").map(|e| e.ns);
+        let per = t.map(|t| t / 10_000.0);
+        let _ = writeln!(
+            out,
+            "| {f} | {} | {} | {} | {} |",
+            ns(t),
+            mevs(per),
+            gbs(per, 1024.0),
+            x(speedup(limit, t).map(|v| 1.0 / v))
+        );
+    }
+}
+
+fn read_tables(d: &Data, out: &mut String) {
+    out.push_str("\n#### Sequential read of 64 MiB of entries (`read`)\n\n");
+    out.push_str("| payload | journal, CRC | journal, no CRC | seglog (CRC-32) | khata-rs (no check) | khata-rs + CRC-16 | ours / best checking peer | ours (no CRC) / khata-rs |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for size in SIZES {
+        let bytes: f64 = size.parse().unwrap_or(0.0);
+        let e = |f: &str| d.ns_per_event("read", f, size);
+        let cell = |v: Option<f64>| format!("{} ({})", mevs(v), gbs(v, bytes));
+        let (crc, nocrc) = (e("journal-crc"), e("journal-nocrc"));
+        let (seg, kh, khc) = (e("seglog-crc32"), e("khata-rs"), e("khata-rs+crc16"));
+        let _ = writeln!(
+            out,
+            "| {size} B | {} | {} | {} | {} | {} | {} | {} |",
+            cell(crc),
+            cell(nocrc),
+            cell(seg),
+            cell(kh),
+            cell(khc),
+            x(speedup(crc, min_opt(seg, khc))),
+            x(speedup(nocrc, kh))
+        );
+    }
+
+    out.push_str(
+        "\n#### Verify of a 1 GiB journal of 1 KiB events in the page cache (`verify-1GiB`)\n\n",
+    );
+    out.push_str("| how | time | file bytes/s |\n|---|---:|---:|\n");
+    for f in ["journal (reader open)", "journal (open+verify)"] {
+        let e = d.est("verify-1GiB", f, "");
+        let rate = e.and_then(|e| e.bytes.map(|b| b as f64 / e.ns));
+        let _ = writeln!(
+            out,
+            "| {f} | {} | {} |",
+            ns(e.map(|e| e.ns)),
+            rate.map_or("—".into(), |r| format!("{r:.2} GB/s"))
+        );
+    }
+
+    out.push_str("\n#### Timestamp seek to the middle of a 64 MiB journal (`seek`)\n\n");
+    out.push_str("| payload | CRC | time per seek | events skipped/s |\n|---|---|---:|---:|\n");
+    for size in ["64", "1024"] {
+        for (f, crc) in [("journal-crc", "on"), ("journal-nocrc", "off")] {
+            let e = d.est("seek", f, size);
+            let _ = writeln!(
+                out,
+                "| {size} B | {crc} | {} | {} |",
+                ns(e.map(|e| e.ns)),
+                mevs(d.ns_per_event("seek", f, size))
+            );
+        }
+    }
+}
+
+fn ring_table(d: &Data, out: &mut String) {
+    out.push_str("\n#### Ring in one process (`ring-1proc`)\n\n");
+    out.push_str("| payload | journal ring, 2 threads | rtrb, 2 threads | ours / rtrb | journal ring, 1 thread | rtrb, 1 thread | ours / rtrb |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for size in RING_SIZES {
+        let e = |f: &str| d.ns_per_event("ring-1proc", f, size);
+        let (j2, r2) = (e("journal-ring (2 threads)"), e("rtrb (2 threads)"));
+        let (j1, r1) = (e("journal-ring (1 thread)"), e("rtrb (1 thread)"));
+        let cell = |v: Option<f64>| format!("{} ({})", ns(v), mevs(v));
+        let _ = writeln!(
+            out,
+            "| {size} B | {} | {} | {} | {} | {} | {} |",
+            cell(j2),
+            cell(r2),
+            x(speedup(j2, r2)),
+            cell(j1),
+            cell(r1),
+            x(speedup(j1, r1))
+        );
+    }
+}
+
+fn pct(v: &Value, k: &str) -> Option<f64> {
+    v.get(k).and_then(Value::as_f64)
+}
+
+fn latency_table(d: &Data, out: &mut String) {
+    out.push_str("\n#### One-way latency between two processes, round trip / 2 (`latency`)\n\n");
+    out.push_str("| path | p50 | p99 | p99.9 | max | p50 / floor | p99 / floor | round trips |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    let floor = d.result("latency", "floor");
+    let fp = |k: &str| floor.and_then(|f| pct(f, k));
+    for id in [
+        "floor",
+        "floor-2lines",
+        "journal-ring/64",
+        "journal-ring/1024",
+        "iceoryx2/64",
+        "iceoryx2/1024",
+    ] {
+        let Some(v) = d.result("latency", id) else {
+            let _ = writeln!(out, "| {id} | — | — | — | — | — | — | not run |");
+            continue;
+        };
+        if let Some(why) = v.get("unavailable").and_then(Value::as_str) {
+            let _ = writeln!(out, "| {id} | — | — | — | — | — | — | unavailable: {why} |");
+            continue;
+        }
+        let ratio = |k: &str| match (pct(v, k), fp(k)) {
+            (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {id} | {} | {} | {} | {} | {} | {} | {} |",
+            ns(pct(v, "p50_ns")),
+            ns(pct(v, "p99_ns")),
+            ns(pct(v, "p999_ns")),
+            ns(pct(v, "max_ns")),
+            x(ratio("p50_ns")),
+            x(ratio("p99_ns")),
+            v.get("count").and_then(Value::as_u64).unwrap_or(0)
+        );
+    }
+}
+
+fn replay_table(d: &Data, out: &mut String) {
+    out.push_str("\n#### Replay journal → ring → consumer process (`replay`)\n\n");
+    out.push_str("| payload | journal → ring, CRC checked | journal → ring, no CRC | khata-rs → iceoryx2 | ours (CRC) / peer |\n");
+    out.push_str("|---|---:|---:|---:|---:|\n");
+    for size in RING_SIZES {
+        let bytes: f64 = size.parse().unwrap_or(0.0);
+        let e = |f: &str| d.ns_per_event("replay", f, size);
+        let (crc, nocrc, peer) = (
+            e("journal-ring-crc"),
+            e("journal-ring-nocrc"),
+            e("khata-rs+iceoryx2"),
+        );
+        let cell = |v: Option<f64>| format!("{} ({})", mevs(v), gbs(v, bytes));
+        let _ = writeln!(
+            out,
+            "| {size} B | {} | {} | {} | {} |",
+            cell(crc),
+            cell(nocrc),
+            cell(peer),
+            x(speedup(crc, peer))
+        );
+    }
+}
+
+fn goals(d: &Data, out: &mut String) {
+    out.push_str("\n#### Goals\n\n| goal | measured | verdict |\n|---|---|---|\n");
+    let never = "append-sync-never";
+    // 1. 1 KiB fresh append >= 0.85 x limit.
+    let copy = d.ns_per_event(never, "journal-copy/fresh", "1024");
+    let limit = d.ns_per_event(never, "limit", "1024");
+    let r = speedup(copy, limit);
+    let _ = writeln!(
+        out,
+        "| 1 KiB append, fresh file, growth included ≥ 0.85 × limit | {} ({} vs limit {}) | {} |",
+        x(r),
+        ns(copy),
+        ns(limit),
+        verdict(r.map(|r| r >= 0.85))
+    );
+    // 2. 64 B append <= 25 ns.
+    for state in ["prefaulted", "fresh"] {
+        let v = d.ns_per_event(never, &format!("journal-copy/{state}"), "64");
+        let _ = writeln!(
+            out,
+            "| 64 B append ≤ 25 ns ({state}) | {} | {} |",
+            ns(v),
+            verdict(v.map(|v| v <= 25.0))
+        );
+    }
+    // 3. verify >= 10 GB/s.
+    for f in ["journal (reader open)", "journal (open+verify)"] {
+        let rate = d
+            .est("verify-1GiB", f, "")
+            .and_then(|e| e.bytes.map(|b| b as f64 / e.ns));
+        let _ = writeln!(
+            out,
+            "| verify ≥ 10 GB/s, cached file, {f} | {} | {} |",
+            rate.map_or("—".into(), |r| format!("{r:.2} GB/s")),
+            verdict(rate.map(|r| r >= 10.0))
+        );
+    }
+    // 4. latency within 1.3 x (p50) and 2 x (p99) of the floor.
+    let floor = d.result("latency", "floor");
+    for size in RING_SIZES {
+        let v = d.result("latency", &format!("journal-ring/{size}"));
+        for (k, bound, name) in [("p50_ns", 1.3, "p50"), ("p99_ns", 2.0, "p99")] {
+            let ratio = match (v.and_then(|v| pct(v, k)), floor.and_then(|f| pct(f, k))) {
+                (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+                _ => None,
+            };
+            let _ = writeln!(
+                out,
+                "| cross-process ring {name} ≤ {bound} × floor, {size} B | {} | {} |",
+                x(ratio),
+                verdict(ratio.map(|r| r <= bound))
+            );
+        }
+    }
+    // 5. replay >= 10 M events/s at 64 B.
+    let v = d.ns_per_event("replay", "journal-ring-crc", "64");
+    let _ = writeln!(
+        out,
+        "| replay journal → ring ≥ 10 M events/s at 64 B (CRC checked) | {} | {} |",
+        mevs(v),
+        verdict(v.map(|v| 1e3 / v >= 10.0))
+    );
+    // 6. append and replay >= 2 x the fastest peer at every size.
+    for (group, label) in [
+        ("append-sync-never", "sync never"),
+        ("append-sync-1MiB", "sync 1 MiB"),
+        ("append-sync-1000ev", "sync 1,000 events"),
+    ] {
+        for size in SIZES {
+            let ours = d.ns_per_event(group, "journal-copy/fresh", size);
+            let peer = min_opt(
+                d.ns_per_event(group, "seglog", size),
+                d.ns_per_event(group, "khata-rs", size),
+            );
+            let r = speedup(ours, peer);
+            let _ = writeln!(
+                out,
+                "| append ≥ 2 × fastest peer, {size} B, fresh, {label} | {} | {} |",
+                x(r),
+                verdict(r.map(|r| r >= 2.0))
+            );
+        }
+    }
+    for size in RING_SIZES {
+        let r = speedup(
+            d.ns_per_event("replay", "journal-ring-crc", size),
+            d.ns_per_event("replay", "khata-rs+iceoryx2", size),
+        );
+        let _ = writeln!(
+            out,
+            "| replay ≥ 2 × peer pipeline, {size} B | {} | {} |",
+            x(r),
+            verdict(r.map(|r| r >= 2.0))
+        );
+    }
+}
+
+fn render(d: &Data, label: &str, command: &str) -> String {
+    let mut out = String::new();
+    if !label.is_empty() {
+        let _ = writeln!(out, "**{label}**\n");
+    }
+    out.push_str("Machine:\n\n");
+    out.push_str(&machine());
+    if !command.is_empty() {
+        let _ = writeln!(out, "- Command: `{command}`");
+    }
+    out.push_str(
+        "\nAll figures are criterion medians (HDR percentiles for latency). \"M/s\" is millions of \
+         events per second; GB/s counts payload bytes (10^9), except for verify (file bytes). \
+         Ratios are throughput ratios: above 1× means ours is faster.\n",
+    );
+    goals(d, &mut out);
+    append_tables(d, &mut out);
+    table_10k(d, &mut out);
+    read_tables(d, &mut out);
+    ring_table(d, &mut out);
+    latency_table(d, &mut out);
+    replay_table(d, &mut out);
+    out
+}
+
+fn main() {
+    let mut criterion = PathBuf::from("target/criterion");
+    let mut results = PathBuf::from("target/journal-bench/results.jsonl");
+    let (mut label, mut command, mut update) = (String::new(), String::new(), None);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || {
+            args.next().unwrap_or_else(|| {
+                eprintln!("bench-summary: {a} needs a value");
+                std::process::exit(2);
+            })
+        };
+        match a.as_str() {
+            "--criterion" => criterion = PathBuf::from(value()),
+            "--results" => results = PathBuf::from(value()),
+            "--label" => label = value(),
+            "--command" => command = value(),
+            "--update" => update = Some(PathBuf::from(value())),
+            _ => {
+                eprintln!("usage: bench-summary [--criterion DIR] [--results FILE] [--label TEXT] [--command TEXT] [--update FILE]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let mut data = Data::default();
+    load_criterion(&criterion, &mut data.crit);
+    data.results = load_results(&results);
+    if data.crit.is_empty() {
+        eprintln!(
+            "bench-summary: no criterion estimates under {}",
+            criterion.display()
+        );
+        std::process::exit(2);
+    }
+    let text = render(&data, &label, &command);
+    print!("{text}");
+    if let Some(path) = update {
+        let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            eprintln!("bench-summary: {}: {e}", path.display());
+            std::process::exit(2);
+        });
+        let (Some(b), Some(e)) = (doc.find(BEGIN), doc.find(END)) else {
+            eprintln!(
+                "bench-summary: {} has no {BEGIN} ... {END} section",
+                path.display()
+            );
+            std::process::exit(2);
+        };
+        let new = format!("{}{BEGIN}\n{text}\n{}", &doc[..b], &doc[e..]);
+        if let Err(e) = std::fs::write(&path, new) {
+            eprintln!("bench-summary: {}: {e}", path.display());
+            std::process::exit(2);
+        }
+        eprintln!("bench-summary: updated {}", path.display());
+    }
+}
