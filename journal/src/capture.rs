@@ -309,7 +309,7 @@ pub struct Datagram<'a> {
     pub payload: &'a [u8],
 }
 
-/// A UDP socket that records every datagram it receives; see the [module documentation](self).
+/// A UDP socket that records every datagram it receives; see the module documentation.
 ///
 /// It implements [`AsFd`], so it can wait in the caller's own `epoll` set; then call
 /// [`UdpCapture::try_recv_batch`] when it is readable.
