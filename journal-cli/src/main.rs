@@ -1,5 +1,6 @@
 //! The `journal` command-line tool: inspect, verify, dump, follow, append to and repair journals
-//! (spec/FORMAT.md), and replay them through shared-memory rings (spec/RING.md).
+//! (spec/FORMAT.md), record UDP feeds and pcap captures into them, and replay them through
+//! shared-memory rings (spec/RING.md).
 //!
 //! Exit status: 0 success, 1 the data is bad (a damaged journal, a malformed input line), 2 usage or
 //! I/O error or a file that is not a journal. Errors are one line on stderr, `journal: error: ...`.
@@ -30,12 +31,14 @@ Examples:
   journal ring create /dev/shm/md.ring --capacity 4M
   journal replay quotes.journal --ring /dev/shm/md.ring --speed 1
   journal demo
+  journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 feed.journal
+  journal import-pcap feed.pcap feed.journal
 
 Exit status: 0 success, 1 the data is bad (damage found, malformed input),
 2 usage or I/O error, or the file is not a journal.";
 
-/// Inspect, verify, dump, follow, append to and repair append-only event journals, and replay them
-/// through shared-memory rings.
+/// Inspect, verify, dump, follow, append to and repair append-only event journals, record UDP feeds
+/// and pcap captures into them, and replay them through shared-memory rings.
 #[derive(Debug, Parser)]
 #[command(name = "journal", version, after_help = EXAMPLES)]
 struct Cli {
@@ -55,6 +58,8 @@ enum Command {
     Ring(commands::ring::Args),
     Replay(commands::replay::Args),
     Demo(commands::demo::Args),
+    Capture(commands::capture::Args),
+    ImportPcap(commands::import_pcap::Args),
 }
 
 impl Command {
@@ -65,6 +70,8 @@ impl Command {
             Command::Dump(args) => commands::dump::run(args),
             Command::Tail(args) => commands::tail::run(args),
             Command::Append(args) => commands::append::run(args),
+            Command::Capture(args) => commands::capture::run(args),
+            Command::ImportPcap(args) => commands::import_pcap::run(args),
             Command::Repair(args) => commands::repair::run(args),
             Command::Ring(args) => commands::ring::run(args),
             Command::Replay(args) => commands::replay::run(args),

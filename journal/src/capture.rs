@@ -1,63 +1,6 @@
 //! UDP capture: every datagram becomes one event, byte for byte, stamped with the time the kernel
-//! received it.
-//!
-//! Exchanges publish market data as UDP (usually multicast). [`UdpCapture`] is the receiving end of
-//! a recorder, usable inside a feed handler's own process:
-//!
-//! - [`UdpCapture::bind`] creates the socket with what capture needs: a large receive buffer
-//!   ([`CaptureOptions::recv_buffer`], through `SO_RCVBUFFORCE` when the process may, else
-//!   `SO_RCVBUF` up to `net.core.rmem_max`), kernel receive timestamps (`SO_TIMESTAMPNS`), the
-//!   socket's drop counter on every datagram (`SO_RXQ_OVFL`), and the multicast group joined
-//!   ([`CaptureOptions::multicast`], or implied by binding to a group address).
-//! - [`UdpCapture::recv_batch`] receives a burst with **one** `recvmmsg(2)` call (up to
-//!   [`CaptureOptions::batch`] datagrams, 64 by default) and appends each datagram to a [`Writer`]
-//!   as one event whose timestamp is the kernel receive time (`CLOCK_REALTIME`, ns since the
-//!   epoch, FORMAT.md 2). [`UdpCapture::recv_with`] hands the same datagrams to a closure instead,
-//!   for a handler that decodes them in place.
-//! - [`UdpCapture::stats`] counts datagrams, bytes, the kernel's drops for this socket, receive
-//!   calls, and gaps in time between consecutive datagrams.
-//!
-//! The receive path allocates nothing: the buffers (one slot of [`CaptureOptions::max_datagram`]
-//! bytes per datagram of the batch, with room for its control messages) are allocated once, in
-//! `bind`. Datagrams are received into those slots and then copied into the journal by
-//! [`Writer::append`], whose CRC pass reads every byte anyway; they are not received straight into
-//! [`Writer::claim`]s because an entry's place in the journal depends on the lengths of the
-//! datagrams before it, which `recvmmsg` reports only once it has returned.
-//!
-//! A datagram longer than `max_datagram` (65,536 bytes by default, so none over IPv4 or IPv6) would
-//! be cut by the kernel; it is not recorded but counted in [`CaptureStats::truncated`], so that
-//! every recorded event is a whole datagram.
-//!
-//! ```
-//! use std::net::UdpSocket;
-//! use journal::{CaptureOptions, Reader, UdpCapture, Writer};
-//!
-//! # fn main() -> journal::Result<()> {
-//! # let dir = std::env::temp_dir().join(format!("journal-capture-doc-{}", std::process::id()));
-//! # std::fs::create_dir_all(&dir).unwrap();
-//! let path = dir.join("feed.journal");
-//! # let _ = std::fs::remove_file(&path);
-//! let mut w = Writer::create(&path)?;
-//! let mut cap = UdpCapture::bind("127.0.0.1:0".parse().unwrap(), &CaptureOptions::new())?;
-//!
-//! // Somewhere, an exchange.
-//! let exchange = UdpSocket::bind("127.0.0.1:0").unwrap();
-//! exchange.send_to(b"BTC-USD 42000.5 x 1.2", cap.local_addr()).unwrap();
-//!
-//! // Waits up to the read timeout (100 ms by default) for the first datagram of a burst.
-//! while cap.stats().datagrams < 1 {
-//!     cap.recv_batch(&mut w)?;
-//! }
-//! w.close()?;
-//!
-//! let r = Reader::open(&path)?;
-//! let event = r.iter().next().unwrap()?;
-//! assert_eq!(event.payload, b"BTC-USD 42000.5 x 1.2");
-//! assert!(event.timestamp > 1_700_000_000_000_000_000); // when the kernel received it
-//! # std::fs::remove_dir_all(&dir).unwrap();
-//! # Ok(())
-//! # }
-//! ```
+//! received it. The API is [`UdpCapture`] (described there), [`CaptureOptions`] and
+//! [`CaptureStats`]; the system calls are in `sys/net.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -309,7 +252,66 @@ pub struct Datagram<'a> {
     pub payload: &'a [u8],
 }
 
-/// A UDP socket that records every datagram it receives; see the module documentation.
+/// A UDP socket that records every datagram it receives: one event per datagram, byte for byte,
+/// stamped with the kernel's receive time.
+///
+/// Exchanges publish market data as UDP (usually multicast). [`UdpCapture`] is the receiving end of
+/// a recorder, usable inside a feed handler's own process:
+///
+/// - [`UdpCapture::bind`] creates the socket with what capture needs: a large receive buffer
+///   ([`CaptureOptions::recv_buffer`], through `SO_RCVBUFFORCE` when the process may, else
+///   `SO_RCVBUF` up to `net.core.rmem_max`), kernel receive timestamps (`SO_TIMESTAMPNS`), the
+///   socket's drop counter on every datagram (`SO_RXQ_OVFL`), and the multicast group joined
+///   ([`CaptureOptions::multicast`], or implied by binding to a group address).
+/// - [`UdpCapture::recv_batch`] receives a burst with **one** `recvmmsg(2)` call (up to
+///   [`CaptureOptions::batch`] datagrams, 64 by default) and appends each datagram to a [`Writer`]
+///   as one event whose timestamp is the kernel receive time (`CLOCK_REALTIME`, ns since the
+///   epoch, FORMAT.md 2). [`UdpCapture::recv_with`] hands the same datagrams to a closure instead,
+///   for a handler that decodes them in place.
+/// - [`UdpCapture::stats`] counts datagrams, bytes, the kernel's drops for this socket, receive
+///   calls, and gaps in time between consecutive datagrams.
+///
+/// The receive path allocates nothing: the buffers (one slot of [`CaptureOptions::max_datagram`]
+/// bytes per datagram of the batch, with room for its control messages) are allocated once, in
+/// `bind`. Datagrams are received into those slots and then copied into the journal by
+/// [`Writer::append`], whose CRC pass reads every byte anyway; they are not received straight into
+/// [`Writer::claim`]s because an entry's place in the journal depends on the lengths of the
+/// datagrams before it, which `recvmmsg` reports only once it has returned.
+///
+/// A datagram longer than `max_datagram` (65,536 bytes by default, so none over IPv4 or IPv6) would
+/// be cut by the kernel; it is not recorded but counted in [`CaptureStats::truncated`], so that
+/// every recorded event is a whole datagram.
+///
+/// ```
+/// use std::net::UdpSocket;
+/// use journal::{CaptureOptions, Reader, UdpCapture, Writer};
+///
+/// # fn main() -> journal::Result<()> {
+/// # let dir = std::env::temp_dir().join(format!("journal-capture-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("feed.journal");
+/// # let _ = std::fs::remove_file(&path);
+/// let mut w = Writer::create(&path)?;
+/// let mut cap = UdpCapture::bind("127.0.0.1:0".parse().unwrap(), &CaptureOptions::new())?;
+///
+/// // Somewhere, an exchange.
+/// let exchange = UdpSocket::bind("127.0.0.1:0").unwrap();
+/// exchange.send_to(b"BTC-USD 42000.5 x 1.2", cap.local_addr()).unwrap();
+///
+/// // Waits up to the read timeout (100 ms by default) for the first datagram of a burst.
+/// while cap.stats().datagrams < 1 {
+///     cap.recv_batch(&mut w)?;
+/// }
+/// w.close()?;
+///
+/// let r = Reader::open(&path)?;
+/// let event = r.iter().next().unwrap()?;
+/// assert_eq!(event.payload, b"BTC-USD 42000.5 x 1.2");
+/// assert!(event.timestamp > 1_700_000_000_000_000_000); // when the kernel received it
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// It implements [`AsFd`], so it can wait in the caller's own `epoll` set; then call
 /// [`UdpCapture::try_recv_batch`] when it is readable.

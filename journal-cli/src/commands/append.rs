@@ -61,7 +61,7 @@ pub enum InputFormat {
     Jsonl,
 }
 
-fn parse_sync(s: &str) -> Result<SyncPolicy, String> {
+pub(crate) fn parse_sync(s: &str) -> Result<SyncPolicy, String> {
     let (kind, n) = match s.split_once(':') {
         Some((kind, n)) => (kind, Some(n)),
         None => (s, None),

@@ -2,8 +2,10 @@
 //! arguments into a plain `Config`, then does the work.
 
 pub mod append;
+pub mod capture;
 pub mod demo;
 pub mod dump;
+pub mod import_pcap;
 pub mod info;
 pub mod repair;
 pub mod replay;

@@ -288,32 +288,36 @@ impl RecvBatch {
     /// an empty queue and a signal are `Ok(0)`.
     pub(crate) fn recv(&mut self, sock: &UdpSocket, block: bool) -> io::Result<usize> {
         self.received = 0;
-        let data = self.data.as_mut_ptr();
-        for i in 0..self.hdrs.len() {
-            self.iov[i] = libc::iovec {
-                // SAFETY: i * slot + slot <= data.len() (INVARIANTS), so the offset stays inside
-                // the allocation.
-                iov_base: unsafe { data.add(i * self.slot) }.cast(),
-                iov_len: self.slot,
+        // Every pointer is derived from its buffer's base pointer, after the last write through
+        // a reference to that buffer, so none is invalidated before the call uses it.
+        let (slot, data) = (self.slot, self.data.as_mut_ptr());
+        for (i, v) in self.iov.iter_mut().enumerate() {
+            *v = libc::iovec {
+                iov_base: data.wrapping_add(i * slot).cast(),
+                iov_len: slot,
             };
-            let h = &mut self.hdrs[i].msg_hdr;
+        }
+        let (iov, control) = (self.iov.as_mut_ptr(), self.control.as_mut_ptr());
+        for (i, m) in self.hdrs.iter_mut().enumerate() {
+            let h = &mut m.msg_hdr;
             h.msg_name = std::ptr::null_mut();
             h.msg_namelen = 0;
-            h.msg_iov = &mut self.iov[i];
+            h.msg_iov = iov.wrapping_add(i);
             h.msg_iovlen = 1;
-            h.msg_control = self.control[i].as_mut_ptr().cast();
+            h.msg_control = control.wrapping_add(i).cast();
             h.msg_controllen = size_of::<[u64; CONTROL_WORDS]>() as _;
             h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
+            m.msg_len = 0;
         }
         let flags = if block {
             libc::MSG_WAITFORONE
         } else {
             libc::MSG_DONTWAIT
         };
-        // SAFETY: every header points at its own iovec and control buffer, and every iovec at its
-        // own slot of `data`, all owned by `self` and exclusively borrowed for the call; the
-        // lengths given are those of the buffers. The kernel writes at most `hdrs.len()` headers.
+        // SAFETY: header i points at iovec i and control buffer i, and iovec i at slot i of
+        // `data` (i < batch, so all in bounds: INVARIANTS), all owned by `self` and exclusively
+        // borrowed for the call; the lengths given are those of the buffers. The kernel writes at
+        // most `hdrs.len()` headers and, through them, only into those buffers.
         let n = unsafe {
             libc::recvmmsg(
                 sock.as_raw_fd(),
@@ -395,6 +399,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore = "real sockets")]
     fn recv_on_an_empty_socket_is_zero_and_a_sent_datagram_arrives_with_a_timestamp() {
         let rx = udp_socket("127.0.0.1:0".parse().unwrap(), false).unwrap();
         enable_receive_info(&rx).unwrap();

@@ -4,6 +4,7 @@
 //! (see `process.rs`).
 
 mod alloc;
+mod capture;
 mod crash;
 mod cross;
 mod damage;
