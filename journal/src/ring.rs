@@ -601,10 +601,18 @@ impl Consumer {
         })
     }
 
-    fn corrupt(&self, reason: String) -> Error {
+    /// Releases the records before `pos` (already handed out) and reports corruption at `pos`.
+    #[cold]
+    fn corrupt(&mut self, pos: u64, reason: String) -> Error {
+        if pos > self.position && pos <= self.cached_producer {
+            self.position = pos;
+            self.map
+                .word(OFF_CONSUMER_POS)
+                .store(pos, Ordering::Release);
+        }
         Error::CorruptRing {
             path: self.path.clone(),
-            position: self.position,
+            position: pos,
             reason,
         }
     }
@@ -618,7 +626,8 @@ impl Consumer {
         mut handler: impl FnMut(Record<'_>),
     ) -> Result<ReadStatus> {
         if self.map.shrunk() {
-            return Err(self.corrupt("the ring file was truncated under the consumer".into()));
+            let pos = self.position;
+            return Err(self.corrupt(pos, "the ring file was truncated under the consumer".into()));
         }
         let mut status = ReadStatus::default();
         if self.position == self.cached_producer {
@@ -630,8 +639,12 @@ impl Consumer {
         let mask = self.capacity - 1;
         let mut pos = self.position;
         let end = self.cached_producer;
-        if end - pos > self.capacity || pos % 8 != 0 || end % 8 != 0 {
-            return Err(self.corrupt(format!("producer position {end} is impossible")));
+        // Checked before any arithmetic on the pair: a hostile header may put either anywhere.
+        if end < pos || end - pos > self.capacity || pos % 8 != 0 || end % 8 != 0 {
+            return Err(self.corrupt(
+                pos,
+                format!("producer position {end} is impossible for consumer position {pos}"),
+            ));
         }
         while pos < end && status.records < limit {
             let off = pos & mask;
@@ -642,7 +655,9 @@ impl Consumer {
             }
             let avail = (end - pos).min(room);
             if avail < 16 {
-                return Err(self.corrupt(format!("{avail} bytes published at a record boundary")));
+                return Err(
+                    self.corrupt(pos, format!("{avail} bytes published at a record boundary"))
+                );
             }
             let head = self.map.data(off, 16);
             let timestamp = i64::from_le_bytes(head[..8].try_into().expect("8"));
@@ -652,7 +667,7 @@ impl Consumer {
                     KIND_PADDING if size & !(CONTROL | KIND_MASK) == 0 => {
                         if end - pos < room {
                             return Err(
-                                self.corrupt("padding record past the published end".into())
+                                self.corrupt(pos, "padding record past the published end".into())
                             );
                         }
                         pos += room;
@@ -662,7 +677,7 @@ impl Consumer {
                         status.end_of_stream = true;
                         break;
                     }
-                    _ => return Err(self.corrupt(format!("unknown control record {size:#x}"))),
+                    _ => return Err(self.corrupt(pos, format!("unknown control record {size:#x}"))),
                 }
                 continue;
             }
@@ -672,9 +687,10 @@ impl Consumer {
                 u64::MAX
             };
             if len > avail {
-                return Err(self.corrupt(format!(
-                    "record of size {size} runs past the published end or the wrap point"
-                )));
+                return Err(self.corrupt(
+                    pos,
+                    format!("record of size {size} runs past the published end or the wrap point"),
+                ));
             }
             let entry = self.map.data(off, len);
             handler(Record {

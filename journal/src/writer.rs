@@ -607,6 +607,7 @@ impl Writer {
     /// Syncs if the [`SyncPolicy::Interval`] has elapsed (or events are pending under any policy
     /// other than `Never`). For an idle loop, so an interval policy holds without appends.
     pub fn sync_if_due(&mut self) -> Result<()> {
+        self.check_poison()?;
         let due = match self.opts.sync {
             SyncPolicy::Never => false,
             SyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
@@ -712,10 +713,19 @@ impl Claim<'_> {
                 self.capacity
             )));
         }
+        let capacity = self.capacity as u64;
         let mut this = std::mem::ManuallyDrop::new(self);
         let w = &mut *this.writer;
         let at = w.write_offset;
         let elen = entry_len(len as u32);
+        // The unused part of the claim is zeroed, as an abandoned claim is, so that bytes the caller
+        // wrote there can never pass for an entry after the new write_offset (FORMAT.md 7.5).
+        let claim_end = at + ENTRY_HEADER_LEN + capacity;
+        if claim_end > at + elen {
+            w.map
+                .unpublished_mut(at + elen, claim_end - at - elen)
+                .fill(0);
+        }
         let entry = w.map.unpublished_mut(at, elen);
         let (head, rest) = entry.split_at_mut(ENTRY_HEADER_LEN as usize);
         let (payload, pad) = rest.split_at_mut(len);

@@ -27,25 +27,26 @@ use journal::{
 };
 
 // ---------------------------------------------------------------------------------------------
-// Known library bugs, each kept out of reach of the fuzzers until it is fixed, so that fuzzing can
-// go on looking for others. Set a switch to `false` once the library is fixed: the target then
-// reaches the case again and must pass on it. Each is described in RELIABILITY.md (section "Open
-// findings") with its reproducer.
+// Cases kept out of the fuzzers' reach, so that fuzzing can go on looking for other failures. Each
+// is described in RELIABILITY.md ("Open findings") with its reproducer, which is committed in
+// fuzz/regressions/ and passes while its switch is on. Set a switch to `false` once the library
+// changes: the target then reaches the case again and must pass on it.
 // ---------------------------------------------------------------------------------------------
 
-/// `Consumer::read` computes `producer_position - consumer_position` before checking that the
-/// producer is not behind the consumer: with `consumer_position > producer_position` in the shared
-/// header it panics on overflow (debug and fuzz builds) instead of reporting a corrupt ring. While
-/// `true`, [`ring_bytes`] does not attach a consumer to such a header.
-const KNOWN_BUG_RING_CONSUMER_AHEAD: bool = true;
+/// A library bug. `Consumer::read` computes `producer_position - consumer_position` before checking
+/// that the producer is not behind the consumer: with `consumer_position > producer_position` in
+/// the shared header it panics on overflow (debug and fuzz builds) instead of reporting a corrupt
+/// ring. While `true`, [`ring_bytes`] does not attach a consumer to such a header.
+const KNOWN_BUG_RING_CONSUMER_AHEAD: bool = false;
 
-/// `Claim::commit_len` with fewer bytes than the claim's capacity leaves the rest of the claimed
-/// area as the caller filled it, past the new `write_offset` (FORMAT.md 7.5 "Stale bytes" says the
-/// writer never leaves a valid-looking entry there). If that area held bytes that form an entry,
-/// a later header that points past them (a power cut that wrote the header page but not the data
-/// page; here, a flipped `write_offset` bit) shows an event nobody appended. While `true`,
-/// [`model`] fills only the committed part of a claim with entry-shaped bytes.
-const KNOWN_BUG_CLAIM_TAIL_NOT_ZEROED: bool = true;
+/// The residual case of FORMAT.md 7.5 ("Stale bytes"): `Claim::commit_len` with fewer bytes than
+/// the claim's capacity leaves the rest of the claimed area as the caller filled it, past the new
+/// `write_offset`. If those bytes form an entry, a header that later points past them (a power cut
+/// that wrote the header page but not the data page; here, a flipped `write_offset` bit) shows an
+/// event nobody appended. The spec leaves it to the caller ("commit exactly what it claims"), so
+/// while `true`, [`model`] writes entry-shaped bytes only into the part of a claim it commits.
+/// Set it to `false` if the library starts zeroing the unused part of a short commit.
+const RESIDUAL_SHORT_COMMIT_TAIL: bool = false;
 
 // ---------------------------------------------------------------------------------------------
 // Scratch files
@@ -788,12 +789,16 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
                 }
             }
             (Err(Error::CorruptRing { position, .. }), Err(_)) => {
-                // The batch's start (documented as the bad record's; see RELIABILITY.md).
-                assert!(position >= start, "round {round}: corrupt at {position}");
+                // The bad record's own position; the good records handed out before it are
+                // released (and so never handed out twice), nothing from it on is.
+                assert!(
+                    position >= start && position <= spec.producer.max(start),
+                    "round {round}: corrupt at {position}"
+                );
                 assert_eq!(
                     consumer_position(),
-                    start,
-                    "round {round}: released a bad batch"
+                    position,
+                    "round {round}: released up to the bad record"
                 );
                 return;
             }
@@ -946,7 +951,7 @@ pub fn model(data: &[u8]) {
                     _ => cap + 1 + seed as usize % 9,
                 };
                 let area = c.as_mut_slice();
-                if KNOWN_BUG_CLAIM_TAIL_NOT_ZEROED && len < cap {
+                if RESIDUAL_SHORT_COMMIT_TAIL && len < cap {
                     area.copy_from_slice(&pattern(seed, cap));
                     fill_with_entries(&mut area[..len], seed);
                 } else {

@@ -499,3 +499,59 @@ fn push_read_and_replay_do_not_allocate_per_event() {
         "replay allocations grew with the number of events"
     );
 }
+
+/// Regression (found by the ring_decoder fuzzer): a header whose consumer position is ahead of the
+/// producer's made `Consumer::read` subtract with overflow; it must report a corrupt ring.
+#[test]
+fn consumer_ahead_of_producer_is_a_corrupt_ring_not_a_panic() {
+    use std::os::unix::fs::FileExt;
+    let dir = TempDir::new("ahead");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), 128).unwrap(); // producer position
+    f.write_all_at(&8u64.to_le_bytes(), 256).unwrap(); // consumer position
+    let mut c = Consumer::attach(&ring).unwrap();
+    let err = c.read(10, |_| panic!("no record")).unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptRing { position: 8, .. }),
+        "{err:?}"
+    );
+}
+
+/// Corruption after some good records: the error names the bad record's position, and the good
+/// ones handed out before it are released (not handed out again).
+#[test]
+fn corrupt_record_is_reported_at_its_own_position() {
+    use std::os::unix::fs::FileExt;
+    let dir = TempDir::new("badrec");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    p.push(1, b"good").unwrap(); // 24 bytes at 0
+    p.push(2, b"good").unwrap(); // 24 bytes at 24
+    p.push(3, b"soon bad").unwrap(); // at 48
+    drop(p);
+    let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+    // An unknown control kind in the third record's size field.
+    f.write_all_at(
+        &(0x8000_0000u32 | (0x33 << 24)).to_le_bytes(),
+        4096 + 48 + 8,
+    )
+    .unwrap();
+    let mut c = Consumer::attach(&ring).unwrap();
+    let mut seen = 0;
+    let err = c.read(10, |_| seen += 1).unwrap_err();
+    assert_eq!(seen, 2);
+    assert!(
+        matches!(err, Error::CorruptRing { position: 48, .. }),
+        "{err:?}"
+    );
+    let err = c
+        .read(10, |_| panic!("records handed out twice"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptRing { position: 48, .. }),
+        "{err:?}"
+    );
+}
