@@ -15,44 +15,11 @@ use journal::{Reader, Writer};
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_journal");
+mod common;
+use common::{assert_error, json, run, s, Run, BIN};
+
 /// No test waits longer than this for the binary.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// What a finished run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(args: &[&str]) -> Run {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn json(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-}
-
-/// Asserts a failure: the status, nothing on stdout, one `journal: error:` line containing `needle`.
-#[track_caller]
-fn assert_error(r: &Run, code: i32, needle: &str) {
-    assert_eq!(r.code, code, "{r:?}");
-    assert_eq!(r.stdout, "", "{r:?}");
-    assert!(r.stderr.starts_with("journal: error: "), "{r:?}");
-    assert_eq!(r.stderr.lines().count(), 1, "{r:?}");
-    assert!(r.stderr.contains(needle), "expected {needle:?} in {r:?}");
-}
 
 fn events(path: &Path) -> Vec<(i64, Vec<u8>)> {
     let r = Reader::open(path).unwrap();

@@ -2,7 +2,7 @@
 //! status, bad input of every kind, and a live writer in this process.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,64 +13,14 @@ use journal::{Reader, Writer};
 use serde_json::Value;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_journal");
+mod common;
+use common::{assert_error, json, run, run_with, s, Run, BIN};
+
 /// 2023-11-14T22:13:20Z, the start of every test journal (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
 const SUBCOMMANDS: [&str; 9] = [
     "info", "verify", "dump", "tail", "append", "repair", "ring", "replay", "demo",
 ];
-
-/// What a run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_with(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let data = stdin.to_vec();
-    let feeder = std::thread::spawn(move || {
-        // The binary may stop reading early (a malformed line): ignore the broken pipe.
-        let _ = input.write_all(&data);
-    });
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    Run {
-        code: out.status.code().expect("exited, not killed by a signal"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn run(args: &[&str]) -> Run {
-    run_with(args, b"")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Asserts a failure: the status, nothing on stdout, one `journal: error:` line containing `needle`.
-#[track_caller]
-fn assert_error(r: &Run, code: i32, needle: &str) {
-    assert_eq!(r.code, code, "{r:?}");
-    assert_eq!(r.stdout, "", "{r:?}");
-    assert!(r.stderr.starts_with("journal: error: "), "{r:?}");
-    assert!(
-        r.stderr.ends_with('\n') && r.stderr.lines().count() == 1,
-        "{r:?}"
-    );
-    assert!(r.stderr.contains(needle), "expected {needle:?} in {r:?}");
-}
 
 fn vector(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -104,10 +54,6 @@ fn make_numbered(dir: &TempDir, name: &str, n: usize) -> PathBuf {
     let events = numbered(n);
     let refs: Vec<(i64, &[u8])> = events.iter().map(|(t, p)| (*t, &p[..])).collect();
     make(dir, name, &refs)
-}
-
-fn json(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
 }
 
 fn payloads(path: &Path) -> Vec<Vec<u8>> {
@@ -1174,14 +1120,7 @@ fn consume(ring: &Path, args: &[&str]) -> std::thread::JoinHandle<Run> {
         assert!(Instant::now() < deadline, "consumer never attached");
         std::thread::sleep(Duration::from_millis(2));
     }
-    std::thread::spawn(move || {
-        let out = child.wait_with_output().unwrap();
-        Run {
-            code: out.status.code().expect("exited, not killed by a signal"),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
+    std::thread::spawn(move || child.wait_with_output().unwrap().into())
 }
 
 fn finish(consumer: std::thread::JoinHandle<Run>) -> Run {
