@@ -187,7 +187,10 @@ impl ReadMap {
             self.file_len.store(file_len, Ordering::Relaxed);
         }
         let end = wo.min(file_len).min(self.reserved());
-        self.limit.fetch_max(end, Ordering::Relaxed);
+        // A plain load first: an idle tailer polls here continuously, and the limit rarely moves.
+        if end > self.limit.load(Ordering::Relaxed) {
+            self.limit.fetch_max(end, Ordering::Relaxed);
+        }
         Ok(Observed {
             write_offset: wo,
             file_len,

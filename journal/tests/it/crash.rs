@@ -139,10 +139,7 @@ fn crash_states(
 
 #[test]
 fn power_loss_crash_states_recover_every_durable_event() {
-    let target: usize = std::env::var("JOURNAL_CRASH_STATES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4_000);
+    let target = crate::support::env_count("JOURNAL_CRASH_STATES", 4_000) as usize;
     let (_keep, dir) = scratch("power");
     let policies = [
         SyncPolicy::EveryAppend,

@@ -157,10 +157,7 @@ fn check_after_kill(path: &Path, reported: u64, checked_up_to: &mut u64) -> u64 
 
 #[test]
 fn sigkilled_writer_loses_no_published_event() {
-    let kills: u64 = std::env::var("JOURNAL_KILLS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let kills = crate::support::env_count("JOURNAL_KILLS", 200);
     let dir = TempDir::new("kill");
     let path = dir.join("j");
     let mut checked = 0;

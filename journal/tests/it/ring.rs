@@ -78,10 +78,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
 
 #[test]
 fn ten_million_records_between_two_processes() {
-    let n: u64 = std::env::var("JOURNAL_RING_RECORDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10_000_000);
+    let n = crate::support::env_count("JOURNAL_RING_RECORDS", 10_000_000);
     let dir = TempDir::new("ring2p");
     let path = dir.join("ring");
     let capacity = 64 << 10;

@@ -33,6 +33,14 @@ impl Drop for TempDir {
     }
 }
 
+/// A count from the environment variable `name` (to scale a test up), or `default`.
+pub fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// SplitMix64: a small deterministic generator, so a child process and its parent agree on data.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
