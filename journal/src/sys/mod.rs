@@ -277,14 +277,17 @@ impl WriteMap {
     #[inline]
     pub(crate) fn publish(&mut self, write_offset: u64, event_count: u64) {
         debug_assert!(write_offset >= self.published && write_offset <= self.allocated);
-        header_word(&self.raw, 0).store(write_offset.to_le(), Ordering::Release);
-        header_word(&self.raw, 1).store(event_count.to_le(), Ordering::Release);
-        self.published = write_offset;
+        self.store_header(write_offset, event_count);
     }
 
     /// Recovery only (FORMAT.md 8 step 3): lowers `write_offset` to the end of the content.
     pub(crate) fn cut_back(&mut self, write_offset: u64, event_count: u64) {
         debug_assert!(write_offset <= self.published);
+        self.store_header(write_offset, event_count);
+    }
+
+    #[inline]
+    fn store_header(&mut self, write_offset: u64, event_count: u64) {
         header_word(&self.raw, 0).store(write_offset.to_le(), Ordering::Release);
         header_word(&self.raw, 1).store(event_count.to_le(), Ordering::Release);
         self.published = write_offset;
