@@ -13,7 +13,7 @@ use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
 use crate::recovery::{scan, Recovered, RecoveryMode};
-use crate::sys::{self, WriteMap};
+use crate::sys::{self, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -129,8 +129,8 @@ impl WriterOptions {
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         let file = create_exclusive(path, 0o644)?;
-        lock(&file, path)?;
-        let w = self.initialize(file, path)?;
+        let lock = lock(&file, path)?;
+        let w = self.initialize(file, lock, path)?;
         // Make the new directory entry durable too.
         if let Some(dir) = path.parent() {
             let dir = if dir.as_os_str().is_empty() {
@@ -149,8 +149,8 @@ impl WriterOptions {
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         let file = open_rw(path)?;
-        lock(&file, path)?;
-        self.recover(file, path)
+        let lock = lock(&file, path)?;
+        self.recover(file, lock, path)
     }
 
     /// Opens the journal at `path` for append, creating it if it does not exist. An existing
@@ -159,15 +159,15 @@ impl WriterOptions {
         let path = path.as_ref();
         match open_rw(path) {
             Ok(file) => {
-                lock(&file, path)?;
+                let lock = lock(&file, path)?;
                 let len = file
                     .metadata()
                     .map_err(|e| Error::io(path, "stat", e))?
                     .len();
                 if len == 0 {
-                    self.initialize(file, path)
+                    self.initialize(file, lock, path)
                 } else {
-                    self.recover(file, path)
+                    self.recover(file, lock, path)
                 }
             }
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -186,7 +186,7 @@ impl WriterOptions {
     }
 
     /// Writes the header of a new journal into a locked, empty file and maps it.
-    fn initialize(&self, file: File, path: &Path) -> Result<Writer> {
+    fn initialize(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
         let chunk = self.page_chunk().min(self.max_size);
         if self.max_size < HEADER_LEN {
             return Err(Error::InvalidArgument(format!(
@@ -209,11 +209,11 @@ impl WriterOptions {
         file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
         let map = WriteMap::new(file, chunk, HEADER_LEN, self.max_size)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        Writer::new(map, path, self.clone(), HEADER_LEN, 0)
+        Writer::new(map, lock, path, self.clone(), HEADER_LEN, 0)
     }
 
     /// FORMAT.md 8: validate, cut back a damaged tail, recount, zero the rest, fsync.
-    fn recover(&self, file: File, path: &Path) -> Result<Writer> {
+    fn recover(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
         let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
         if !meta.is_file() {
             return Err(not_a_journal(path, "not a regular file".into()));
@@ -264,7 +264,7 @@ impl WriterOptions {
                 .sync_all()
                 .map_err(|e| Error::io(path, "fsync", e))?;
         }
-        let mut w = Writer::new(map, path, self.clone(), content.end, content.events)?;
+        let mut w = Writer::new(map, lock, path, self.clone(), content.end, content.events)?;
         w.recovered = recovered;
         Ok(w)
     }
@@ -311,10 +311,10 @@ fn open_rw(path: &Path) -> Result<File> {
         .map_err(|e| Error::io(path, "open", e))
 }
 
-fn lock(file: &File, path: &Path) -> Result<()> {
-    match sys::try_lock_writer(file) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::Locked {
+fn lock(file: &File, path: &Path) -> Result<WriterLock> {
+    match WriterLock::try_lock(file) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(Error::Locked {
             path: path.to_path_buf(),
         }),
         Err(e) => Err(Error::io(path, "lock", e)),
@@ -346,6 +346,8 @@ pub fn now_ns() -> i64 {
 /// Dropping the writer closes it cleanly (as [`Writer::close`], ignoring errors).
 pub struct Writer {
     map: WriteMap,
+    /// Dropped after `map` (fields drop in order), so the lock outlives every store.
+    _lock: WriterLock,
     path: PathBuf,
     opts: WriterOptions,
     chunk: u64,
@@ -388,9 +390,17 @@ impl Writer {
         WriterOptions::new()
     }
 
-    fn new(map: WriteMap, path: &Path, opts: WriterOptions, wo: u64, events: u64) -> Result<Self> {
+    fn new(
+        map: WriteMap,
+        lock: WriterLock,
+        path: &Path,
+        opts: WriterOptions,
+        wo: u64,
+        events: u64,
+    ) -> Result<Self> {
         let chunk = opts.page_chunk();
         let mut w = Writer {
+            _lock: lock,
             prefaulted: wo,
             map,
             path: path.to_path_buf(),

@@ -85,7 +85,7 @@ fn ofd_lock(kind: libc::c_short) -> libc::flock {
 
 /// Takes the writer's exclusive open-file-description lock (FORMAT.md 10) without waiting.
 /// Returns `Ok(false)` when another open file description holds a conflicting lock.
-pub(crate) fn try_lock_writer(file: &File) -> io::Result<bool> {
+fn try_lock_writer(file: &File) -> io::Result<bool> {
     let mut fl = ofd_lock(libc::F_WRLCK as libc::c_short);
     // SAFETY: `fl` is a valid, exclusively borrowed flock for the duration of the call.
     let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
@@ -96,9 +96,37 @@ pub(crate) fn try_lock_writer(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Releases the writer's lock. Closing the descriptor is not enough: a child forked by another
-/// thread holds a copy of the open file description (and so the lock) until it execs.
-pub(crate) fn unlock_writer(file: &File) -> io::Result<()> {
+/// The writer's lock, held for as long as this guard lives, released explicitly on drop: closing
+/// the descriptor is not enough, because a child forked by another thread holds a copy of the open
+/// file description (and so the lock) until it execs. The guard holds its own duplicate of the
+/// descriptor, so it releases the lock on every path: a writer's close, and an open that fails
+/// after locking.
+pub(crate) struct WriterLock(File);
+
+impl WriterLock {
+    /// Takes the lock on `file` without waiting; `Ok(None)` if another writer holds it.
+    pub(crate) fn try_lock(file: &File) -> io::Result<Option<WriterLock>> {
+        if !try_lock_writer(file)? {
+            return Ok(None);
+        }
+        let dup = file.try_clone();
+        match dup {
+            Ok(dup) => Ok(Some(WriterLock(dup))),
+            Err(e) => {
+                let _ = unlock_writer(file);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        let _ = unlock_writer(&self.0);
+    }
+}
+
+fn unlock_writer(file: &File) -> io::Result<()> {
     let mut fl = ofd_lock(libc::F_UNLCK as libc::c_short);
     // SAFETY: `fl` is a valid, exclusively borrowed flock for the duration of the call.
     cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) })
@@ -388,23 +416,12 @@ impl WriteMap {
         self.raw.flush_range(off as usize, len as usize)
     }
 
-    /// Releases the writer's lock (also done on drop).
-    pub(crate) fn unlock(&self) -> io::Result<()> {
-        unlock_writer(&self.file)
-    }
-
     /// Cuts the file to `len` bytes (clean close). `len >= published`.
     pub(crate) fn truncate(&mut self, len: u64) -> io::Result<()> {
         assert!(len >= self.published);
         self.file.set_len(len)?;
         self.allocated = len;
         Ok(())
-    }
-}
-
-impl Drop for WriteMap {
-    fn drop(&mut self) {
-        let _ = self.unlock();
     }
 }
 

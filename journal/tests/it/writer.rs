@@ -535,3 +535,42 @@ fn abandoned_writer_leaves_a_recoverable_journal_like_a_killed_one() {
         vec![(1, b"one".to_vec()), (2, b"two".to_vec())]
     );
 }
+
+/// Regression (seen in CI): an open that took the lock and then failed (here, strict recovery of a
+/// damaged journal) released it only by closing its descriptor, so a child forked by another
+/// thread at that moment kept the lock and the next open got `Locked`.
+#[test]
+fn a_failed_open_releases_the_lock_even_while_other_threads_fork() {
+    let dir = TempDir::new("failopen");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    w.append(1, b"one").unwrap();
+    w.append(2, b"two").unwrap();
+    w.close().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x55; // damage the last entry's padding
+    std::fs::write(&path, &bytes).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spawner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::process::Command::new("true").status();
+            }
+        })
+    };
+    // For a second (thousands of opens), so that forks land inside the window.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut i = 0;
+    while std::time::Instant::now() < until {
+        let err = small_opts()
+            .recovery(RecoveryMode::Strict)
+            .open(&path)
+            .unwrap_err();
+        assert!(matches!(err, Error::Damaged { .. }), "open {i}: {err:?}");
+        i += 1;
+    }
+    assert!(i > 100, "only {i} opens");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spawner.join().unwrap();
+}
