@@ -247,6 +247,7 @@ fn recv_with_hands_whole_datagrams_to_a_handler_and_counts_truncated_ones() {
     opts.max_datagram(16).batch(4);
     let mut cap = UdpCapture::bind(loopback_v4(), &opts).unwrap();
     let tx = UdpSocket::bind(loopback_v4()).unwrap();
+    let from = tx.local_addr().unwrap();
     let t0 = now_ns();
     for d in [&b"short"[..], &[1u8; 100], b"", &[2u8; 16], &[3u8; 17]] {
         tx.send_to(d, cap.local_addr()).unwrap();
@@ -255,8 +256,11 @@ fn recv_with_hands_whole_datagrams_to_a_handler_and_counts_truncated_ones() {
     let deadline = Instant::now() + PATIENCE;
     while cap.stats().datagrams + cap.stats().truncated < 5 {
         assert!(Instant::now() < deadline);
-        cap.recv_with(|d| got.push((d.timestamp, d.payload.to_vec())))
-            .unwrap();
+        cap.recv_with(|d| {
+            assert_eq!(d.source, Some(from), "the sender's address");
+            got.push((d.timestamp, d.payload.to_vec()))
+        })
+        .unwrap();
     }
     let payloads: Vec<&[u8]> = got.iter().map(|(_, p)| &p[..]).collect();
     assert_eq!(payloads, [&b"short"[..], b"", &[2u8; 16]]);
