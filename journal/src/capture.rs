@@ -250,6 +250,9 @@ pub struct Datagram<'a> {
     pub timestamp: i64,
     /// The datagram's payload, whole.
     pub payload: &'a [u8],
+    /// The sender's address and port, as the kernel reported it with the datagram (it always
+    /// does for UDP; `None` would mean it did not).
+    pub source: Option<SocketAddr>,
 }
 
 /// A UDP socket that records every datagram it receives: one event per datagram, byte for byte,
@@ -511,6 +514,7 @@ impl UdpCapture {
             f(Datagram {
                 timestamp,
                 payload: r.payload,
+                source: r.source,
             })?;
             self.stats
                 .note(timestamp, r.payload.len(), self.gap_threshold);

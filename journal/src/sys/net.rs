@@ -1,17 +1,19 @@
 //! Socket system calls for capture (recvmmsg, SO_TIMESTAMPNS, SO_RXQ_OVFL): the `unsafe` of the
 //! capture module lives here.
 //!
-//! Everything here is a thin, safe wrapper: a socket created and bound with the options capture
-//! needs, a few `setsockopt`/`getsockopt` calls, and [`RecvBatch`], a preallocated set of buffers
-//! that one `recvmmsg(2)` call fills with up to `batch` datagrams and their control messages.
+//! Socket creation, the bind and the options `socket2` covers (`SO_REUSEADDR`, `SO_RCVBUF`,
+//! multicast joins, `IP_MULTICAST_ALL`) go through `socket2`. What it does not cover is here as
+//! thin, safe wrappers: `SO_RCVBUFFORCE`, the receive-information options, `SO_MEMINFO`, and
+//! [`RecvBatch`], a preallocated set of buffers that one `recvmmsg(2)` call fills with up to
+//! `batch` datagrams, their control messages and their source addresses.
 
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, MaybeUninit};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 
-use super::cvt;
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, SockRef, Socket, Type};
 
 /// Sets an option whose value is the plain C value `value`.
 fn setsockopt<T: Copy>(
@@ -30,87 +32,19 @@ fn setsockopt<T: Copy>(
             size_of::<T>() as libc::socklen_t,
         )
     };
-    cvt(rc)
+    super::cvt(rc)
 }
 
-/// Reads an `int` option.
-fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live, exclusively borrowed locals; `len` holds the size of
-    // `value`, and the kernel writes at most that many bytes.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    cvt(rc)?;
-    Ok(value)
-}
-
-/// A UDP socket bound to `addr`, close-on-exec. With `reuse`, `SO_REUSEADDR` is set before the
-/// bind, so that several processes can receive the same multicast group and port.
+/// A UDP socket bound to `addr`, close-on-exec (`socket2` sets it on creation). With `reuse`,
+/// `SO_REUSEADDR` is set before the bind, so that several processes can receive the same multicast
+/// group and port.
 pub(crate) fn udp_socket(addr: SocketAddr, reuse: bool) -> io::Result<UdpSocket> {
-    let domain = match addr {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    // SAFETY: plain system call; no memory is passed.
-    let fd = unsafe {
-        libc::socket(
-            domain,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_UDP,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by socket(2), is open, and nothing else owns it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if reuse {
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &1 as &libc::c_int)?;
+        socket.set_reuse_address(true)?;
     }
-    let rc = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_in is a plain C struct for which all-zero bytes are a valid value.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_port = a.port().to_be();
-            sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            // SAFETY: `sa` is a live sockaddr_in and the length passed is its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: sockaddr_in6 is a plain C struct for which all-zero bytes are a valid value.
-            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_port = a.port().to_be();
-            sa.sin6_flowinfo = a.flowinfo();
-            sa.sin6_addr.s6_addr = a.ip().octets();
-            sa.sin6_scope_id = a.scope_id();
-            // SAFETY: `sa` is a live sockaddr_in6 and the length passed is its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
-    cvt(rc)?;
-    Ok(UdpSocket::from(owned))
+    socket.bind(&SockAddr::from(addr))?;
+    Ok(socket.into())
 }
 
 /// Asks for a receive buffer of `bytes`: first with `SO_RCVBUFFORCE` (which may exceed
@@ -118,13 +52,20 @@ pub(crate) fn udp_socket(addr: SocketAddr, reuse: bool) -> io::Result<UdpSocket>
 /// Returns the size the kernel granted, as `SO_RCVBUF` reports it (twice the request: the kernel
 /// counts its bookkeeping too).
 pub(crate) fn set_recv_buffer(sock: &UdpSocket, bytes: usize) -> io::Result<usize> {
-    let fd = sock.as_raw_fd();
     // The kernel doubles the value, and keeps it in an int.
     let want = bytes.min((libc::c_int::MAX / 2) as usize) as libc::c_int;
-    if setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &want).is_err() {
-        setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &want)?;
+    let s = SockRef::from(sock);
+    if setsockopt(
+        sock.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        &want,
+    )
+    .is_err()
+    {
+        s.set_recv_buffer_size(want as usize)?;
     }
-    Ok(getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)?.max(0) as usize)
+    s.recv_buffer_size()
 }
 
 /// Turns on the two control messages every received datagram then carries: its kernel receive
@@ -145,12 +86,13 @@ pub(crate) fn enable_receive_info(sock: &UdpSocket) -> io::Result<()> {
 /// wildcard address receives every group any socket of the host joined on its port, not only its
 /// own. Kernels without the option (before 4.20 for IPv6) are left as they are.
 pub(crate) fn receive_own_groups_only(sock: &UdpSocket, v6: bool) -> io::Result<()> {
-    let (level, name) = if v6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL)
+    let s = SockRef::from(sock);
+    let set = if v6 {
+        s.set_multicast_all_v6(false)
     } else {
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL)
+        s.set_multicast_all_v4(false)
     };
-    match setsockopt(sock.as_raw_fd(), level, name, &0 as &libc::c_int) {
+    match set {
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
         other => other,
     }
@@ -180,19 +122,7 @@ pub(crate) fn socket_drops(sock: &UdpSocket) -> Option<u32> {
 /// Joins the IPv4 multicast `group` on the interface with index `index` (`IP_ADD_MEMBERSHIP` with
 /// an `ip_mreqn`; the standard library joins by interface address only).
 pub(crate) fn join_v4_on_index(sock: &UdpSocket, group: Ipv4Addr, index: u32) -> io::Result<()> {
-    let mreq = libc::ip_mreqn {
-        imr_multiaddr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(group.octets()),
-        },
-        imr_address: libc::in_addr { s_addr: 0 },
-        imr_ifindex: index as libc::c_int,
-    };
-    setsockopt(
-        sock.as_raw_fd(),
-        libc::IPPROTO_IP,
-        libc::IP_ADD_MEMBERSHIP,
-        &mreq,
-    )
+    SockRef::from(sock).join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(index))
 }
 
 /// The index of the network interface called `name` (`if_nametoindex(3)`).
@@ -223,21 +153,26 @@ pub(crate) struct Received<'a> {
     pub drops: Option<u32>,
     /// The datagram was longer than the slot and was cut (`MSG_TRUNC`).
     pub truncated: bool,
+    /// Where it came from (`msg_name`), if the kernel said (it always does for UDP).
+    pub source: Option<SocketAddr>,
 }
 
 /// Preallocated buffers for `recvmmsg(2)`: `batch` slots of `slot` bytes, each with its `iovec`,
-/// control-message buffer and `mmsghdr`.
+/// control-message buffer, source-address buffer and `mmsghdr`.
 ///
-/// INVARIANTS: `data.len() == slot * batch`; `iov`, `control` and `hdrs` have `batch` elements;
+/// INVARIANTS: `data.len() == slot * batch`; `iov`, `control`, `names` and `hdrs` have `batch`
+/// elements;
 /// `received <= batch`, and for `i < received`, `hdrs[i]` holds what the last successful
 /// `recvmmsg` wrote for slot `i` (`msg_len <= slot`, `msg_controllen <= size_of` one control
-/// buffer). The raw pointers in `iov` and `hdrs` are rewritten from the owned buffers before every
+/// buffer, `msg_namelen` the length of the address the kernel wrote into `names[i]`, which may
+/// exceed the buffer only if the address was cut). The raw pointers in `iov` and `hdrs` are rewritten from the owned buffers before every
 /// call and are not used at any other time.
 pub(crate) struct RecvBatch {
     data: Box<[u8]>,
     slot: usize,
     iov: Box<[libc::iovec]>,
     control: Box<[[u64; CONTROL_WORDS]]>,
+    names: Box<[libc::sockaddr_storage]>,
     hdrs: Box<[libc::mmsghdr]>,
     received: usize,
 }
@@ -267,11 +202,14 @@ impl RecvBatch {
         // SAFETY: mmsghdr is a plain C struct (integers and raw pointers) for which all-zero
         // bytes are a valid value.
         let hdr: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: sockaddr_storage is a plain C struct for which all-zero bytes are a valid value.
+        let name: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
         RecvBatch {
             data: vec![0u8; batch * slot].into_boxed_slice(),
             slot,
             iov: vec![iov; batch].into_boxed_slice(),
             control: vec![[0u64; CONTROL_WORDS]; batch].into_boxed_slice(),
+            names: vec![name; batch].into_boxed_slice(),
             hdrs: vec![hdr; batch].into_boxed_slice(),
             received: 0,
         }
@@ -298,10 +236,11 @@ impl RecvBatch {
             };
         }
         let (iov, control) = (self.iov.as_mut_ptr(), self.control.as_mut_ptr());
+        let names = self.names.as_mut_ptr();
         for (i, m) in self.hdrs.iter_mut().enumerate() {
             let h = &mut m.msg_hdr;
-            h.msg_name = std::ptr::null_mut();
-            h.msg_namelen = 0;
+            h.msg_name = names.wrapping_add(i).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = iov.wrapping_add(i);
             h.msg_iovlen = 1;
             h.msg_control = control.wrapping_add(i).cast();
@@ -314,7 +253,7 @@ impl RecvBatch {
         } else {
             libc::MSG_DONTWAIT
         };
-        // SAFETY: header i points at iovec i and control buffer i, and iovec i at slot i of
+        // SAFETY: header i points at iovec i, control buffer i and name buffer i, and iovec i at slot i of
         // `data` (i < batch, so all in bounds: INVARIANTS), all owned by `self` and exclusively
         // borrowed for the call; the lengths given are those of the buffers. The kernel writes at
         // most `hdrs.len()` headers and, through them, only into those buffers.
@@ -352,6 +291,7 @@ impl RecvBatch {
             timestamp: None,
             drops: None,
             truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            source: socket_addr(&self.names[i], h.msg_hdr.msg_namelen as usize),
         };
         let controllen = (h.msg_hdr.msg_controllen as usize).min(size_of::<[u64; CONTROL_WORDS]>());
         // Walk a copy of the header whose control pointer is derived from a shared borrow of the
@@ -394,6 +334,32 @@ impl RecvBatch {
     }
 }
 
+/// The address in `name`, of which the kernel wrote `len` bytes; `None` for a family other than
+/// IPv4 and IPv6 or a cut address.
+fn socket_addr(name: &libc::sockaddr_storage, len: usize) -> Option<SocketAddr> {
+    let family = libc::c_int::from(name.ss_family);
+    if family == libc::AF_INET && len >= size_of::<libc::sockaddr_in>() {
+        // SAFETY: sockaddr_storage is large and aligned enough for every socket address type, the
+        // family says the kernel wrote a sockaddr_in, and all its bit patterns are valid.
+        let a = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+        Some(SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes()),
+            u16::from_be(a.sin_port),
+        )))
+    } else if family == libc::AF_INET6 && len >= size_of::<libc::sockaddr_in6>() {
+        // SAFETY: as above, for a sockaddr_in6.
+        let a = unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+        Some(SocketAddr::V6(SocketAddrV6::new(
+            Ipv6Addr::from(a.sin6_addr.s6_addr),
+            u16::from_be(a.sin6_port),
+            a.sin6_flowinfo,
+            a.sin6_scope_id,
+        )))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +373,7 @@ mod tests {
         assert_eq!(b.capacity(), 4);
         assert_eq!(b.recv(&rx, false).unwrap(), 0);
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let from = tx.local_addr().unwrap();
         let before = crate::writer::now_ns();
         tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
         tx.send_to(&[7u8; 100], rx.local_addr().unwrap()).unwrap();
@@ -420,6 +387,7 @@ mod tests {
                 let ts = r.timestamp.expect("SCM_TIMESTAMPNS");
                 assert!(ts >= before && ts <= crate::writer::now_ns());
                 assert_eq!(r.drops, None);
+                assert_eq!(r.source, Some(from));
                 if got + i == 0 {
                     assert_eq!((r.payload, r.truncated), (&b"hello"[..], false));
                 } else {

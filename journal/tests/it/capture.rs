@@ -1,6 +1,7 @@
 //! UDP capture on loopback: every datagram recorded, in order, byte for byte, with kernel receive
 //! timestamps; bursts in few system calls; kernel drops counted, never silent; no allocation per
-//! datagram; multicast and IPv6 where the host allows them (skipped with a printed reason).
+//! datagram; IPv6 multicast where the host allows it (skipped with a printed reason; IPv4
+//! multicast and IPv6 unicast on loopback are required under `CI=true`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use journal::{now_ns, CaptureOptions, Error, Interface, Reader, UdpCapture, Writer};
 
-use crate::support::{count_allocs, mix, read_all, small_opts, TempDir};
+use crate::support::{
+    count_allocs, mix, read_all, skip, small_opts, wait_for, InCi, TempDir, PATIENCE,
+};
 
 /// The datagrams in flight (sent, not yet recorded) that a paced sender allows: small enough that
 /// even a default-sized receive buffer (`rmem_default`, about 200 KiB) holds them all.
 const WINDOW: u64 = 64;
-/// No test waits longer than this for datagrams.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Datagram `i`: its index (4 bytes, little-endian) and then `mix`-derived bytes, 4 to 1,400 bytes
 /// long; every 997th is empty and datagram 1,000 is the largest IPv4 payload.
@@ -162,12 +163,27 @@ fn a_burst_is_received_in_few_system_calls() {
     for i in 0..k {
         tx.send_to(&[i as u8; 100], cap.local_addr()).unwrap();
     }
-    // Loopback delivers inside send_to; give a deferred softirq time to finish all the same.
-    thread::sleep(Duration::from_millis(50));
-    while cap.try_recv_batch(&mut w).unwrap() > 0 {}
+    // Loopback delivers inside send_to, unless the kernel deferred it: once a datagram sent after
+    // the burst has arrived elsewhere, the burst is queued (barring a move to another CPU).
+    let sentinel = UdpSocket::bind(loopback_v4()).unwrap();
+    sentinel.set_read_timeout(Some(PATIENCE)).unwrap();
+    tx.send_to(b"after", sentinel.local_addr().unwrap())
+        .unwrap();
+    sentinel.recv(&mut [0u8; 8]).expect("the sentinel datagram");
+    let mut largest = 0;
+    wait_for("the burst", || {
+        largest = largest.max(cap.recv_batch(&mut w).unwrap());
+        cap.stats().datagrams >= k
+    });
     let stats = cap.stats();
     assert_eq!((stats.datagrams, stats.kernel_drops), (k, 0), "{stats:?}");
-    assert_eq!(stats.receive_calls, k.div_ceil(64), "{stats:?}");
+    // Full batches of 64: as few calls as possible when the whole burst was queued, and in any
+    // case far fewer than one per datagram.
+    assert_eq!(largest, 64, "{stats:?}");
+    assert!(
+        (k.div_ceil(64)..=2 * k.div_ceil(64)).contains(&stats.receive_calls),
+        "{stats:?}"
+    );
     w.close().unwrap();
     let events = read_all(&path);
     assert!(events
@@ -192,8 +208,14 @@ fn kernel_drops_are_counted_so_that_recorded_plus_dropped_is_sent() {
         d[..4].copy_from_slice(&(i as u32).to_le_bytes());
         tx.send_to(&d, cap.local_addr()).unwrap();
     }
-    thread::sleep(Duration::from_millis(50));
-    while cap.try_recv_batch(&mut w).unwrap() > 0 {}
+    // Until every datagram is recorded or counted as dropped by the socket; or, once the queue
+    // has stayed empty for a read timeout, short by no more than the host's backlog drops.
+    wait_for("every datagram recorded or counted", || {
+        let n = cap.recv_batch(&mut w).unwrap();
+        let s = cap.stats();
+        let accounted = s.datagrams + s.kernel_drops;
+        accounted == SENT || (n == 0 && accounted + backlog_drops() - backlog_before >= SENT)
+    });
     let backlog = backlog_drops() - backlog_before;
     let stats = cap.stats();
     w.close().unwrap();
@@ -247,6 +269,7 @@ fn recv_with_hands_whole_datagrams_to_a_handler_and_counts_truncated_ones() {
     opts.max_datagram(16).batch(4);
     let mut cap = UdpCapture::bind(loopback_v4(), &opts).unwrap();
     let tx = UdpSocket::bind(loopback_v4()).unwrap();
+    let from = tx.local_addr().unwrap();
     let t0 = now_ns();
     for d in [&b"short"[..], &[1u8; 100], b"", &[2u8; 16], &[3u8; 17]] {
         tx.send_to(d, cap.local_addr()).unwrap();
@@ -254,9 +277,12 @@ fn recv_with_hands_whole_datagrams_to_a_handler_and_counts_truncated_ones() {
     let mut got: Vec<(i64, Vec<u8>)> = Vec::new();
     let deadline = Instant::now() + PATIENCE;
     while cap.stats().datagrams + cap.stats().truncated < 5 {
-        assert!(Instant::now() < deadline);
-        cap.recv_with(|d| got.push((d.timestamp, d.payload.to_vec())))
-            .unwrap();
+        assert!(Instant::now() < deadline, "{:?}", cap.stats());
+        cap.recv_with(|d| {
+            assert_eq!(d.source, Some(from), "the sender's address");
+            got.push((d.timestamp, d.payload.to_vec()))
+        })
+        .unwrap();
     }
     let payloads: Vec<&[u8]> = got.iter().map(|(_, p)| &p[..]).collect();
     assert_eq!(payloads, [&b"short"[..], b"", &[2u8; 16]]);
@@ -278,14 +304,24 @@ fn a_timeout_returns_zero_and_try_recv_never_waits() {
     let mut cap = UdpCapture::bind(loopback_v4(), &opts).unwrap();
     let t = Instant::now();
     assert_eq!(cap.recv_batch(&mut w).unwrap(), 0);
+    // The kernel rounds the timeout up to its tick, never down.
     assert!(
-        t.elapsed() >= Duration::from_millis(25),
+        t.elapsed() >= Duration::from_millis(30),
         "{:?}",
         t.elapsed()
     );
+    assert_eq!(cap.stats().receive_calls, 0);
+    // With a read timeout far longer than any scheduling delay, a try that waited would show.
+    let mut opts = CaptureOptions::new();
+    opts.read_timeout(Some(PATIENCE));
+    let mut cap = UdpCapture::bind(loopback_v4(), &opts).unwrap();
     let t = Instant::now();
     assert_eq!(cap.try_recv_batch(&mut w).unwrap(), 0);
-    assert!(t.elapsed() < Duration::from_millis(25), "{:?}", t.elapsed());
+    assert_eq!(
+        cap.try_recv_with(|_| panic!("nothing is queued")).unwrap(),
+        0
+    );
+    assert!(t.elapsed() < PATIENCE / 2, "{:?}", t.elapsed());
     assert_eq!(cap.stats().receive_calls, 0);
 }
 
@@ -321,13 +357,13 @@ fn multicast_capture(group: IpAddr, port: u16, iface: Interface) -> Result<UdpCa
     UdpCapture::bind((group, port).into(), &opts).map_err(|e| e.to_string())
 }
 
-/// Sends one probe to `to` from `from` and waits briefly for it: whether this host delivers
+/// Sends one probe to `to` from `from` and waits a few seconds for it: whether this host delivers
 /// multicast on loopback at all.
 fn probe(cap: &mut UdpCapture, from: SocketAddr, to: SocketAddr) -> Result<(), String> {
     let tx = UdpSocket::bind(from).map_err(|e| format!("bind {from}: {e}"))?;
     tx.send_to(b"probe", to)
         .map_err(|e| format!("send to {to}: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if cap.recv_with(|_| {}).map_err(|e| e.to_string())? > 0 {
             return Ok(());
@@ -342,7 +378,8 @@ fn probe(cap: &mut UdpCapture, from: SocketAddr, to: SocketAddr) -> Result<(), S
 fn ipv4_multicast_on_loopback_reaches_every_joined_capture() {
     const N: u64 = 5_000;
     let group: IpAddr = "239.255.77.1".parse().unwrap();
-    let skip = |why: String| eprintln!("SKIPPED ipv4 multicast on loopback: {why}");
+    // IPv4 multicast on lo works on every Linux host CI runs on: there a failure is a failure.
+    let skip = |why: String| skip("IPv4 multicast on loopback", why, InCi::Required);
     // Two captures share the group and port (SO_REUSEADDR), joined by address and by name.
     let mut a = match multicast_capture(group, 0, Interface::Addr(Ipv4Addr::LOCALHOST)) {
         Ok(c) => c,
@@ -358,7 +395,7 @@ fn ipv4_multicast_on_loopback_reaches_every_joined_capture() {
     if let Err(why) = probe(&mut a, loopback_v4(), to) {
         return skip(why);
     }
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + PATIENCE;
     while b.stats().datagrams == 0 {
         assert!(Instant::now() < deadline, "the second capture got no probe");
         b.recv_with(|_| {}).unwrap();
@@ -400,11 +437,10 @@ fn ipv4_multicast_on_loopback_reaches_every_joined_capture() {
 
 #[test]
 fn ipv6_loopback_unicast_and_multicast() {
-    let skip = |what: &str, why: String| eprintln!("SKIPPED {what}: {why}");
     let any6: SocketAddr = "[::1]:0".parse().unwrap();
     let mut cap = match UdpCapture::bind(any6, &CaptureOptions::new()) {
         Ok(c) => c,
-        Err(e) => return skip("ipv6 on loopback", e.to_string()),
+        Err(e) => return skip("IPv6 on loopback (::1)", e, InCi::Required),
     };
     let dir = TempDir::new("capture-v6");
     let path = dir.join("j");
@@ -423,7 +459,7 @@ fn ipv6_loopback_unicast_and_multicast() {
         .all(|(i, (_, p))| *p == datagram(i as u64 + 5_000)));
 
     // Multicast over IPv6 needs lo to carry multicast (`ip link set lo multicast on`), which many
-    // hosts do not. A link-local group, so the scope id picks lo for the sender.
+    // hosts, CI's among them, do not: a property of the host, so it may skip under CI too. A link-local group, so the scope id picks lo for the sender.
     let group: IpAddr = "ff12::7:1".parse().unwrap();
     let e = UdpCapture::bind(
         "[::1]:0".parse().unwrap(),
@@ -437,7 +473,7 @@ fn ipv6_loopback_unicast_and_multicast() {
     );
     let mut mc = match multicast_capture(group, 0, Interface::Name("lo".into())) {
         Ok(c) => c,
-        Err(why) => return skip("ipv6 multicast on loopback", why),
+        Err(why) => return skip("IPv6 multicast on loopback", why, InCi::MaySkip),
     };
     let mut to = match mc.local_addr() {
         SocketAddr::V6(a) => a,
@@ -446,7 +482,7 @@ fn ipv6_loopback_unicast_and_multicast() {
     to.set_scope_id(1); // lo
     let from: SocketAddr = "[::]:0".parse().unwrap();
     if let Err(why) = probe(&mut mc, from, to.into()) {
-        return skip("ipv6 multicast on loopback", why);
+        return skip("IPv6 multicast on loopback", why, InCi::MaySkip);
     }
     assert_eq!(mc.stats().datagrams, 1);
 }

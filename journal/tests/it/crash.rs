@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
-use crate::support::{mix, TempDir};
+use crate::support::{mix, InCi, TempDir};
 
 const PAGE: usize = 4096;
 const SECTOR: usize = 512;
@@ -208,8 +208,7 @@ fn power_loss_crash_states_recover_every_durable_event() {
 #[test]
 fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
     if !nix_is_root() {
-        eprintln!("skipped: mounting a tiny tmpfs needs root");
-        return;
+        return crate::support::skip("root (to mount a tiny tmpfs)", "not root", InCi::Required);
     }
     let t = TempDir::new("fulldisk");
     let mnt = t.join("mnt");
@@ -219,8 +218,7 @@ fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
         .arg(&mnt)
         .status();
     if !matches!(status, Ok(s) if s.success()) {
-        eprintln!("skipped: could not mount a tmpfs ({status:?})");
-        return;
+        return crate::support::skip("a tmpfs mount", format!("{status:?}"), InCi::Required);
     }
     struct Unmount(PathBuf);
     impl Drop for Unmount {

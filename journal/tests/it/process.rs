@@ -7,18 +7,19 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use journal::{Error, Reader, WaitStrategy, Writer, WriterOptions};
 
-use crate::support::{mix, payload_for, timestamp_for, TempDir};
+use crate::support::{mix, payload_for, timestamp_for, KillOnDrop, TempDir};
 
 const MAX_PAYLOAD_LEN: usize = 600;
 
-pub(crate) fn child(role: &str, path: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
+/// Starts a child in `role`; it is killed if the test ends (or fails) without waiting for it.
+pub(crate) fn child(role: &str, path: &Path) -> KillOnDrop {
+    let child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
             "--exact",
@@ -32,7 +33,8 @@ pub(crate) fn child(role: &str, path: &Path) -> Child {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .unwrap()
+        .unwrap();
+    KillOnDrop(child)
 }
 
 /// Lines from a child's stdout that carry our protocol, delivered through a channel.
