@@ -1,7 +1,6 @@
 //! `journal tail`: the last events, like tail(1), and with `--follow` the events another process
 //! appends, until SIGINT or SIGTERM.
 
-use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -102,35 +101,47 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let (reader, file) = open_followed(&cfg.path)?;
     let mut out = EventWriter::new(output::stdout(), cfg.format);
 
-    // The backlog: one walk over the content, keeping the last N events (borrowed from the
-    // mapping, so N costs N small structs, not N payloads).
+    // The backlog, in memory independent of the journal and of N: for the last N events, a first
+    // walk counts the valid events (stopping at damage), then the output starts at event
+    // count - N (0 if N is larger). Nothing is kept per event. The second walk covers the same
+    // snapshot plus whatever was appended meanwhile; it stops after the counted events, so a
+    // follower picks up exactly where they end.
+    let (first, end, damaged) = match cfg.start {
+        Start::From(k) => (k, u64::MAX, false),
+        Start::Last(n) => {
+            let (mut count, mut damaged) = (0u64, false);
+            for item in reader.iter() {
+                if item.is_err() {
+                    damaged = true;
+                    break;
+                }
+                count += 1;
+            }
+            (count.saturating_sub(n), count, damaged)
+        }
+    };
     let mut it = reader.iter();
-    let mut last = VecDeque::new();
     let mut valid = 0;
     let mut damage = None;
-    for item in it.by_ref() {
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(e) => {
+    while it.index() < end {
+        let ev = match it.next() {
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => {
                 damage = Some(damage_or(e, &cfg.path, valid));
                 break;
             }
+            None => break,
         };
         valid = ev.index + 1;
-        match cfg.start {
-            Start::Last(0) => {}
-            Start::Last(n) => {
-                if last.len() as u64 == n {
-                    last.pop_front();
-                }
-                last.push_back(ev);
-            }
-            Start::From(k) if ev.index >= k => out.write(&ev)?,
-            Start::From(_) => {}
+        if ev.index >= first {
+            out.write(&ev)?;
         }
     }
-    for ev in &last {
-        out.write(ev)?;
+    if damaged && damage.is_none() {
+        // The first walk ended at damage: the entry after the counted ones.
+        if let Some(Err(e)) = it.next() {
+            damage = Some(damage_or(e, &cfg.path, valid));
+        }
     }
     out.flush()?;
     // As `dump`: the valid events first, then the damage (a damaged entry stays damaged, so
@@ -161,27 +172,21 @@ fn open_followed(path: &Path) -> anyhow::Result<(Reader, File)> {
 
 /// Fails if `path` no longer names `file`, or `file` is shorter than `pos`.
 fn check_same_file(path: &Path, file: &File, pos: u64) -> anyhow::Result<()> {
+    let shown = output::path(path);
     let ours = file
         .metadata()
-        .with_context(|| format!("{}: stat failed", path.display()))?;
+        .with_context(|| format!("{shown}: stat failed"))?;
     match fs::metadata(path) {
         Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => {}
-        Ok(_) => bail!(
-            "{}: replaced by another file while it was followed",
-            path.display()
-        ),
+        Ok(_) => bail!("{shown}: replaced by another file while it was followed"),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            bail!(
-                "{}: removed or renamed while it was followed",
-                path.display()
-            )
+            bail!("{shown}: removed or renamed while it was followed")
         }
-        Err(e) => return Err(e).with_context(|| format!("{}: stat failed", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("{shown}: stat failed")),
     }
     if ours.len() < pos {
         bail!(
-            "{}: truncated to {} bytes while it was followed (at offset {pos})",
-            path.display(),
+            "{shown}: truncated to {} bytes while it was followed (at offset {pos})",
             ours.len()
         );
     }
