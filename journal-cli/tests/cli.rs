@@ -1716,3 +1716,61 @@ fn output_escapes_paths_and_invisible_characters_and_counts_in_words() {
         "{r:?}"
     );
 }
+
+/// `tail` takes the same time range as `dump`: -n counts within it, and --to-time ends --follow.
+#[test]
+fn tail_selects_by_time_range_and_to_time_ends_follow() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "n", 12);
+    let f = s(&path);
+    let t = |i: i64| (T0 + i * 1000).to_string();
+    let raw = |args: &[&str]| {
+        let mut all = vec!["tail", "--format", "raw", f];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+        r.stdout
+    };
+    let events = |r: std::ops::Range<usize>| r.map(|i| format!("event {i}")).collect::<String>();
+    assert_eq!(raw(&["-n", "2", "--to-time", &t(5)]), events(3..5));
+    assert_eq!(raw(&["-n", "100", "--to-time", &t(5)]), events(0..5));
+    assert_eq!(
+        raw(&["-n", "3", "--from-time", &t(2), "--to-time", &t(9)]),
+        events(6..9)
+    );
+    assert_eq!(
+        raw(&["-n", "+4", "--from-time", &t(6), "--to-time", &t(9)]),
+        events(6..9)
+    );
+    assert_eq!(raw(&["-n", "+8", "--from-time", &t(2)]), events(7..12));
+    // Past --to-time there is nothing to follow: the backlog ends the run.
+    assert_eq!(raw(&["-f", "-n", "1", "--to-time", &t(5)]), events(4..5));
+    assert_error(
+        &run(&["tail", "--from-time", "2", "--to-time", "1", f]),
+        2,
+        "is after --to-time",
+    );
+
+    // Following: events before --to-time are printed; the first at or after it ends the run.
+    let live = make(&dir, "live", &[(T0, b"before\n")]);
+    let mut w = Writer::options().chunk_size(4096).open(&live).unwrap();
+    let end = (T0 + 100).to_string();
+    let tail = Follower::start(&[
+        "tail",
+        "-f",
+        "-n",
+        "1",
+        "--format",
+        "raw",
+        "--to-time",
+        &end,
+        s(&live),
+    ]);
+    assert_eq!(tail.line(), "before");
+    w.append(T0 + 50, b"inside\n").unwrap();
+    assert_eq!(tail.line(), "inside");
+    w.append(T0 + 100, b"the end\n").unwrap();
+    w.append(T0 + 1, b"after the end\n").unwrap();
+    assert_eq!(tail.finish(), (0, String::new()));
+    w.close().unwrap();
+}
