@@ -12,6 +12,7 @@ mod exit;
 mod output;
 mod progress;
 mod time;
+mod units;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -33,12 +33,8 @@ pub struct Args {
     /// `max`, or a positive factor (1 = real time, 10 = ten times faster).
     #[arg(long, default_value = "max", value_parser = parse_speed)]
     speed: Speed,
-    /// Start at the first event at or after this time (ns since the epoch, or RFC 3339).
-    #[arg(long, value_parser = time::parse)]
-    from_time: Option<i64>,
-    /// Stop before the first event at or after this time.
-    #[arg(long, value_parser = time::parse)]
-    to_time: Option<i64>,
+    #[command(flatten)]
+    time: time::RangeArgs,
     /// Capacity of the ring if it has to be created (power of two; K, M, G suffixes).
     #[arg(long, default_value = "4M", value_parser = super::ring::parse_capacity)]
     capacity: u64,
@@ -75,6 +71,7 @@ struct StatsJson {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
+    let range = args.time.range()?;
     let reader = super::open_reader(&args.file)?;
     if !args.ring.exists() {
         match journal::create_ring(&args.ring, args.capacity) {
@@ -88,8 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             Speed::Max => Pacing::Max,
             Speed::Factor(f) => Pacing::Speed(f),
         },
-        from_time: args.from_time,
-        to_time: args.to_time,
+        from_time: range.from,
+        to_time: range.to,
         ..ReplayOptions::default()
     };
     let s = journal::replay(&reader, &mut producer, &opts)?;
