@@ -632,11 +632,17 @@ impl Index {
         if self.checkpoint_events == 0 {
             return Ok(());
         }
-        let first = self.entry_at(reader, HEADER_LEN)?;
-        if first.1 != self.first_entry_checksum {
+        let first = match self.entry_at(reader, HEADER_LEN) {
+            Ok(first) => first.1,
+            Err(IndexFault::EntryMismatch { why, .. }) => {
+                return Err(IndexFault::OtherJournal(format!("first {why}")))
+            }
+            Err(f) => return Err(f),
+        };
+        if first != self.first_entry_checksum {
             return Err(IndexFault::OtherJournal(format!(
-                "first entry checksum {:#010x} is not the index's {:#010x}",
-                first.1, self.first_entry_checksum
+                "first entry checksum {first:#010x} is not the index's {:#010x}",
+                self.first_entry_checksum
             )));
         }
         let (ts, sum, end) = self.entry_at(reader, self.last_entry_offset)?;
