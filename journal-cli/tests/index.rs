@@ -28,8 +28,11 @@ fn make(dir: &TempDir, name: &str, start: i64, from: u64, n: u64) -> PathBuf {
     };
     for i in from..from + n {
         let back = if i % 5 == 3 { 7_000 } else { 0 };
-        w.append(T0 + i as i64 * 1_000 - back, format!("event {i}").as_bytes())
-            .unwrap();
+        w.append(
+            T0 + i as i64 * 1_000 - back,
+            format!("event {i}").as_bytes(),
+        )
+        .unwrap();
     }
     w.close().unwrap();
     path
@@ -43,7 +46,14 @@ fn idx(path: &Path) -> PathBuf {
 fn index_builds_the_file_and_check_accepts_it() {
     let dir = TempDir::new().unwrap();
     let j = make(&dir, "q.journal", T0, 0, 500);
-    let r = run(&["index", "--interval-bytes", "256", "--interval-events", "8", s(&j)]);
+    let r = run(&[
+        "index",
+        "--interval-bytes",
+        "256",
+        "--interval-events",
+        "8",
+        s(&j),
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
     let reader = Reader::open(&j).unwrap();
     let built = Index::load(&reader).unwrap();
@@ -57,7 +67,14 @@ fn index_builds_the_file_and_check_accepts_it() {
         )
     );
     // Exactly what the library builds with the same intervals.
-    let lib = Index::from_reader(&reader, index::Intervals { bytes: 256, events: 8 }).unwrap();
+    let lib = Index::from_reader(
+        &reader,
+        index::Intervals {
+            bytes: 256,
+            events: 8,
+        },
+    )
+    .unwrap();
     assert_eq!(std::fs::read(idx(&j)).unwrap(), lib.encode());
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(
@@ -83,11 +100,18 @@ fn check_says_stale_after_an_append_and_a_rebuild_makes_it_current() {
     make(&dir, "q.journal", T0, 300, 50);
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(c.code, 1, "{c:?}");
-    assert!(c.stdout.contains(": stale: covers the journal up to offset"), "{c:?}");
+    assert!(
+        c.stdout
+            .contains(": stale: covers the journal up to offset"),
+        "{c:?}"
+    );
     assert_eq!(run(&["index", s(&j)]).code, 0);
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(c.code, 0, "{c:?}");
-    assert!(c.stdout.contains("current: ") && c.stdout.contains(" 350 events"), "{c:?}");
+    assert!(
+        c.stdout.contains("current: ") && c.stdout.contains(" 350 events"),
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -96,7 +120,10 @@ fn check_says_why_a_missing_damaged_or_foreign_index_is_unusable() {
     let j = make(&dir, "q.journal", T0, 0, 200);
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(c.code, 1, "{c:?}");
-    assert!(c.stdout.contains("unusable (missing): no index file"), "{c:?}");
+    assert!(
+        c.stdout.contains("unusable (missing): no index file"),
+        "{c:?}"
+    );
 
     assert_eq!(run(&["index", s(&j)]).code, 0);
     let good = std::fs::read(idx(&j)).unwrap();
@@ -105,7 +132,11 @@ fn check_says_why_a_missing_damaged_or_foreign_index_is_unusable() {
     std::fs::write(idx(&j), &bad).unwrap();
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(c.code, 1, "{c:?}");
-    assert!(c.stdout.contains("unusable (record_checksum): index record 0"), "{c:?}");
+    assert!(
+        c.stdout
+            .contains("unusable (record_checksum): index record 0"),
+        "{c:?}"
+    );
 
     std::fs::write(idx(&j), &good[..good.len() - 3]).unwrap();
     let c = run(&["index", "--check", s(&j)]);
@@ -125,15 +156,22 @@ fn check_finds_damage_below_the_checkpoint() {
     let dir = TempDir::new().unwrap();
     let j = make(&dir, "q.journal", T0, 0, 100);
     assert_eq!(run(&["index", s(&j)]).code, 0);
-    let victim = Reader::open(&j).unwrap().iter().nth(40).unwrap().unwrap().offset;
+    let victim = Reader::open(&j)
+        .unwrap()
+        .iter()
+        .nth(40)
+        .unwrap()
+        .unwrap()
+        .offset;
     let mut bytes = std::fs::read(&j).unwrap();
     bytes[victim as usize + 17] ^= 0x20;
     std::fs::write(&j, &bytes).unwrap();
     let c = run(&["index", "--check", s(&j)]);
     assert_eq!(c.code, 1, "{c:?}");
     assert!(
-        c.stdout
-            .contains(&format!("unusable (journal_damaged): the journal's content ends at offset {victim}")),
+        c.stdout.contains(&format!(
+            "unusable (journal_damaged): the journal's content ends at offset {victim}"
+        )),
         "{c:?}"
     );
     // Rebuilding indexes the content before the damage and says so.

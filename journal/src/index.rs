@@ -261,7 +261,10 @@ impl fmt::Display for IndexFault {
                 "the journal holds {available} bytes, below the index's checkpoint {checkpoint}"
             ),
             IndexFault::EntryMismatch { offset, why } => {
-                write!(f, "journal entry at offset {offset} does not match the index: {why}")
+                write!(
+                    f,
+                    "journal entry at offset {offset} does not match the index: {why}"
+                )
             }
             IndexFault::JournalDamaged { offset } => write!(
                 f,
@@ -520,7 +523,9 @@ impl Index {
         let count = h.record_count.get();
         let last_off = h.last_entry_offset.get();
         if !(HEADER_LEN..=MAX_WRITE_OFFSET).contains(&checkpoint) || checkpoint % 8 != 0 {
-            return bad(format!("checkpoint {checkpoint} is not a valid journal offset"));
+            return bad(format!(
+                "checkpoint {checkpoint} is not a valid journal offset"
+            ));
         }
         if events > (checkpoint - HEADER_LEN) / ENTRY_HEADER_LEN {
             return bad(format!(
@@ -687,7 +692,11 @@ impl Index {
 
     /// Trusts a record only once the entry it points at passes the entry checks, carries the
     /// recorded checksum and a timestamp not above the recorded maximum (INDEX.md 6.2).
-    fn verify_record(&self, reader: &Reader, r: &Record) -> std::result::Result<Position, IndexFault> {
+    fn verify_record(
+        &self,
+        reader: &Reader,
+        r: &Record,
+    ) -> std::result::Result<Position, IndexFault> {
         let (ts, sum, _) = self.entry_at(reader, r.offset)?;
         if sum != r.entry_checksum {
             return Err(IndexFault::EntryMismatch {
@@ -701,7 +710,10 @@ impl Index {
         if ts > r.max_timestamp || (r.event_index == 0 && ts != r.max_timestamp) {
             return Err(IndexFault::EntryMismatch {
                 offset: r.offset,
-                why: format!("timestamp {ts} is above the recorded maximum {}", r.max_timestamp),
+                why: format!(
+                    "timestamp {ts} is above the recorded maximum {}",
+                    r.max_timestamp
+                ),
             });
         }
         Ok(Position {
@@ -804,7 +816,10 @@ fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>,
         };
         let bad = |why: String| Err(IndexFault::BadRecord { record, why });
         if r.offset % 8 != 0 || r.offset > idx.last_entry_offset {
-            return bad(format!("offset {} is not an entry below the checkpoint", r.offset));
+            return bad(format!(
+                "offset {} is not an entry below the checkpoint",
+                r.offset
+            ));
         }
         if r.event_index >= idx.checkpoint_events {
             return bad(format!(
@@ -830,10 +845,15 @@ fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>,
                 }
                 let gap = r.event_index - p.event_index;
                 if gap > idx.intervals.events {
-                    return bad(format!("{gap} events after the previous record, above interval_events"));
+                    return bad(format!(
+                        "{gap} events after the previous record, above interval_events"
+                    ));
                 }
                 if (r.offset - p.offset) / ENTRY_HEADER_LEN < gap {
-                    return bad(format!("{gap} events cannot fit in {} bytes", r.offset - p.offset));
+                    return bad(format!(
+                        "{gap} events cannot fit in {} bytes",
+                        r.offset - p.offset
+                    ));
                 }
                 if r.max_timestamp < p.max_timestamp {
                     return bad("max_timestamp decreases".into());
@@ -899,7 +919,9 @@ pub fn check(reader: &Reader, idx: &Index) -> Result<Verdict> {
     }
     let n = idx.records.len().max(fresh.records.len());
     if let Some(k) = (0..n).find(|&k| idx.records.get(k) != fresh.records.get(k)) {
-        return Ok(Verdict::Unusable(IndexFault::RecordMismatch { record: k as u64 }));
+        return Ok(Verdict::Unusable(IndexFault::RecordMismatch {
+            record: k as u64,
+        }));
     }
     let fields: [(&'static str, bool); 4] = [
         (

@@ -81,7 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         let shown = idx_path.display();
         let status = match verdict {
             Verdict::Current { records, events } => {
-                writeln!(out, "{shown}: current: {records} records for {events} events")?;
+                writeln!(
+                    out,
+                    "{shown}: current: {records} records for {events} events"
+                )?;
                 Status::Success
             }
             Verdict::Stale {

@@ -40,12 +40,19 @@ fn random_events(rng: &mut Rng, n: u64) -> Vec<(i64, Vec<u8>)> {
                 3..=5 => -(rng.below(1_000) as i64),
                 _ => rng.below(3_000) as i64,
             };
-            let len = if rng.below(4) == 0 { 0 } else { rng.below(200) as usize };
+            let len = if rng.below(4) == 0 {
+                0
+            } else {
+                rng.below(200) as usize
+            };
             let payload = (0..len).map(|_| rng.next() as u8).collect();
             (t, payload)
         })
         .collect()
 }
+
+/// Events as (timestamp, payload).
+type Events = Vec<(i64, Vec<u8>)>;
 
 fn append_all(w: &mut Writer, events: &[(i64, Vec<u8>)]) {
     for (ts, p) in events {
@@ -76,9 +83,10 @@ type At = Result<(u64, u64, Option<Result<(u64, u64, i64), String>>), String>;
 fn at(r: journal::Result<journal::Iter<'_>>) -> At {
     let mut it = r.map_err(|e| e.to_string())?;
     let (index, offset) = (it.index(), it.offset());
-    let first = it
-        .next()
-        .map(|e| e.map(|e| (e.index, e.offset, e.timestamp)).map_err(|e| e.to_string()));
+    let first = it.next().map(|e| {
+        e.map(|e| (e.index, e.offset, e.timestamp))
+            .map_err(|e| e.to_string())
+    });
     Ok((index, offset, first))
 }
 
@@ -115,7 +123,11 @@ fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64
 /// A journal of random events at `dir/name` with its index built with random intervals.
 fn indexed_journal(dir: &TempDir, name: &str, rng: &mut Rng, n: u64) -> (PathBuf, Intervals) {
     let path = dir.join(name);
-    write_journal(&path, T0 + rng.below(1_000_000) as i64, &random_events(rng, n));
+    write_journal(
+        &path,
+        T0 + rng.below(1_000_000) as i64,
+        &random_events(rng, n),
+    );
     let iv = random_intervals(rng);
     index::build_with(&path, iv).unwrap();
     (path, iv)
@@ -195,13 +207,20 @@ fn another_journals_index_is_refused_and_seeks_still_match() {
     let events = random_events(&mut rng, 400);
     let a = dir.join("a.journal");
     write_journal(&a, T0, &events);
-    index::build_with(&a, Intervals { bytes: 256, events: 8 }).unwrap();
+    index::build_with(
+        &a,
+        Intervals {
+            bytes: 256,
+            events: 8,
+        },
+    )
+    .unwrap();
     let a_idx = std::fs::read(index::index_path(&a)).unwrap();
     // b: another creation time; c: same creation time, other events; d: same creation time and
     // the same first 100 events, then others (a copy that diverged).
     let mut d_events = events[..100].to_vec();
     d_events.extend(random_events(&mut rng, 400));
-    let cases: [(&str, i64, Vec<(i64, Vec<u8>)>); 3] = [
+    let cases: [(&str, i64, Events); 3] = [
         ("b", T0 + 1, events.clone()),
         ("c", T0, random_events(&mut rng, 400)),
         ("d", T0, d_events),
@@ -247,11 +266,17 @@ fn a_stale_index_answers_exactly_and_extends_to_the_bytes_of_a_rebuild() {
     assert_eq!(idx.extend(&r).unwrap(), 300);
     let rebuilt = Index::from_reader(&r, iv).unwrap();
     assert_eq!(idx.encode(), rebuilt.encode());
-    assert!(matches!(index::check(&r, &idx).unwrap(), Verdict::Current { events: 800, .. }));
+    assert!(matches!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Current { events: 800, .. }
+    ));
     // The file-level extension does the same and writes it.
     let written = index::extend(&path).unwrap();
     assert_eq!(written.encode(), rebuilt.encode());
-    assert_eq!(std::fs::read(index::index_path(&path)).unwrap(), rebuilt.encode());
+    assert_eq!(
+        std::fs::read(index::index_path(&path)).unwrap(),
+        rebuilt.encode()
+    );
 }
 
 #[test]
@@ -276,9 +301,15 @@ fn a_journal_cut_back_below_the_checkpoint_makes_the_index_unusable() {
     append_all(&mut w, &random_events(&mut rng, 200));
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
-    assert!(r.verify().unwrap().end > report.end, "the journal grew past the old checkpoint");
+    assert!(
+        r.verify().unwrap().end > report.end,
+        "the journal grew past the old checkpoint"
+    );
     let loaded = Index::load(&r);
-    assert!(matches!(loaded, Err(IndexFault::EntryMismatch { .. })), "{loaded:?}");
+    assert!(
+        matches!(loaded, Err(IndexFault::EntryMismatch { .. })),
+        "{loaded:?}"
+    );
     assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 1000, "cut-back journal");
 }
 
@@ -288,9 +319,22 @@ fn damage_below_the_checkpoint_is_found_by_the_full_check_only() {
     let mut rng = Rng(11);
     let path = dir.join("j.journal");
     write_journal(&path, T0, &random_events(&mut rng, 200));
-    let idx = index::build_with(&path, Intervals { bytes: 1 << 20, events: 100 }).unwrap();
+    let idx = index::build_with(
+        &path,
+        Intervals {
+            bytes: 1 << 20,
+            events: 100,
+        },
+    )
+    .unwrap();
     assert_eq!(idx.records().len(), 2);
-    let victim = Reader::open(&path).unwrap().iter().nth(50).unwrap().unwrap().offset;
+    let victim = Reader::open(&path)
+        .unwrap()
+        .iter()
+        .nth(50)
+        .unwrap()
+        .unwrap()
+        .offset;
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[victim as usize] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
@@ -326,10 +370,16 @@ fn library_and_independent_decoder_build_the_same_bytes_and_seek_alike() {
         for _ in 0..300 {
             let k = rng.below(n + 3);
             let lib_pos = idx.seek_index(&r, k).map(|p| (p.index, p.offset));
-            assert_eq!(lib_pos.map_err(|f| f.as_str()), spec_idx::seek_index(&spec, &journal, k));
+            assert_eq!(
+                lib_pos.map_err(|f| f.as_str()),
+                spec_idx::seek_index(&spec, &journal, k)
+            );
             let t = T0 - 60_000 + rng.below(n * 2_000 + 120_000) as i64;
             let lib_pos = idx.seek_time(&r, t).map(|p| (p.index, p.offset));
-            assert_eq!(lib_pos.map_err(|f| f.as_str()), spec_idx::seek_time(&spec, &journal, t));
+            assert_eq!(
+                lib_pos.map_err(|f| f.as_str()),
+                spec_idx::seek_time(&spec, &journal, t)
+            );
         }
     }
 }
@@ -357,7 +407,9 @@ fn library_outcomes(journal: &Path, seeks: &[(String, String)]) -> Outcomes {
     let seeks = seeks
         .iter()
         .map(|(kind, arg)| {
-            let idx = loaded.as_ref().expect("seeks are given for loadable vectors");
+            let idx = loaded
+                .as_ref()
+                .expect("seeks are given for loadable vectors");
             let pos = if kind == "seek_index" {
                 idx.seek_index(&r, arg.parse().unwrap())
             } else {
@@ -400,12 +452,18 @@ fn spec_outcomes(journal: &[u8], idx: &[u8], seeks: &[(String, String)]) -> Outc
     }
 }
 
+/// One `vector` line of expected.txt: name, journal, index, load, check, and its seek lines as
+/// (kind, argument, expected).
+type Vector = (String, String, String, String, String, Vec<[String; 3]>);
+
 #[test]
 fn every_index_vector_gives_its_expected_outcome_in_the_library_and_the_spec_decoder() {
     let text = std::fs::read_to_string(vectors_dir().join("expected.txt")).unwrap();
-    // (name, journal, index, load, check, [(kind, arg, expected)])
-    let mut vectors: Vec<(String, String, String, String, String, Vec<[String; 3]>)> = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    let mut vectors: Vec<Vector> = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let w: Vec<&str> = line.split_whitespace().collect();
         match w[0] {
             "vector" => {
@@ -453,9 +511,21 @@ fn every_index_vector_gives_its_expected_outcome_in_the_library_and_the_spec_dec
     }
     // Every outcome of INDEX.md 3, 4, 6.1 and 7 that a file can show has a vector.
     for f in [
-        "ok", "current", "stale", "truncated", "bad_magic", "unsupported_version",
-        "header_checksum", "bad_header", "record_checksum", "bad_record", "other_journal",
-        "journal_shorter", "entry_mismatch", "journal_damaged", "record_mismatch",
+        "ok",
+        "current",
+        "stale",
+        "truncated",
+        "bad_magic",
+        "unsupported_version",
+        "header_checksum",
+        "bad_header",
+        "record_checksum",
+        "bad_record",
+        "other_journal",
+        "journal_shorter",
+        "entry_mismatch",
+        "journal_damaged",
+        "record_mismatch",
     ] {
         assert!(seen_faults.contains(f), "no vector shows {f}");
     }
@@ -469,10 +539,25 @@ fn the_worked_example_decodes_as_index_md_12_says() {
         .iter()
         .map(|r| (r.event_index, r.offset, r.max_timestamp - T0))
         .collect();
-    assert_eq!(recs, [(0, 24, 100), (3, 72, 300), (4, 152, 600), (7, 208, 900)]);
-    assert_eq!(idx.checkpoint(), index::Position { index: 8, offset: 232 });
+    assert_eq!(
+        recs,
+        [(0, 24, 100), (3, 72, 300), (4, 152, 600), (7, 208, 900)]
+    );
+    assert_eq!(
+        idx.checkpoint(),
+        index::Position {
+            index: 8,
+            offset: 232
+        }
+    );
     assert_eq!(idx.checkpoint_max_timestamp(), T0 + 900);
-    assert_eq!(idx.intervals(), Intervals { bytes: 64, events: 3 });
+    assert_eq!(
+        idx.intervals(),
+        Intervals {
+            bytes: 64,
+            events: 3
+        }
+    );
     assert_eq!(idx.records()[0].entry_checksum, 0x45FF_CC00);
 }
 
@@ -514,7 +599,12 @@ fn write_index_fuzz_seeds() {
         seeds.push((format!("fixed-{bytes}-{events}"), idx.encode()));
     }
     let empty = dir.join("empty.journal");
-    Writer::options().start_timestamp(harness::T0).create(&empty).unwrap().close().unwrap();
+    Writer::options()
+        .start_timestamp(harness::T0)
+        .create(&empty)
+        .unwrap()
+        .close()
+        .unwrap();
     let e = Index::from_reader(&Reader::open(&empty).unwrap(), Intervals::default()).unwrap();
     seeds.push(("empty".into(), e.encode()));
     let good = seeds[1].1.clone();

@@ -54,14 +54,19 @@ fn queries() -> (Vec<u64>, Vec<i64>) {
 }
 
 fn at(r: journal::Result<journal::Iter<'_>>) -> Result<(u64, u64), String> {
-    r.map(|it| (it.index(), it.offset())).map_err(|e| e.to_string())
+    r.map(|it| (it.index(), it.offset()))
+        .map_err(|e| e.to_string())
 }
 
 /// The fuzz body, with the fixed journal kept in `dir`.
 pub fn index_bytes_in(dir: &Path, data: &[u8]) {
     if let Ok(idx) = Index::decode(data) {
         let need = (INDEX_HEADER_LEN + INDEX_RECORD_LEN * idx.records().len() as u64) as usize;
-        assert_eq!(idx.encode(), &data[..need], "decode then encode changed the bytes");
+        assert_eq!(
+            idx.encode(),
+            &data[..need],
+            "decode then encode changed the bytes"
+        );
     }
     let journal = fixed_journal(dir);
     std::fs::write(index::index_path(&journal), data).unwrap();

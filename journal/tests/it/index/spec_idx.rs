@@ -76,9 +76,14 @@ fn header(b: &[u8]) -> Result<(Idx, u64), &'static str> {
         || h.events > (h.checkpoint - 24) / 16
         || (h.events == 0) != (h.checkpoint == 24)
         || (h.events == 0
-            && (count != 0 || h.last_off != 0 || h.first_crc != 0 || h.last_crc != 0 || h.max != i64::MIN))
+            && (count != 0
+                || h.last_off != 0
+                || h.first_crc != 0
+                || h.last_crc != 0
+                || h.max != i64::MIN))
         || (h.events > 0 && (count == 0 || count > h.events))
-        || (h.events > 0 && (h.last_off < 24 || h.last_off % 8 != 0 || h.last_off + 16 > h.checkpoint));
+        || (h.events > 0
+            && (h.last_off < 24 || h.last_off % 8 != 0 || h.last_off + 16 > h.checkpoint));
     if bad {
         return Err("bad_header");
     }
@@ -147,7 +152,9 @@ fn entry(journal: &[u8], offset: u64) -> Option<(i64, u32, u64)> {
     let payload = &journal[p as usize + 16..p as usize + 16 + size as usize];
     let stored = u32_at(journal, p as usize + 12);
     if spec_impl::entry_crc(ts, size, payload) != stored
-        || journal[p as usize + 16 + size as usize..end as usize].iter().any(|&x| x != 0)
+        || journal[p as usize + 16 + size as usize..end as usize]
+            .iter()
+            .any(|&x| x != 0)
     {
         return None;
     }
@@ -218,7 +225,12 @@ pub fn build(journal: &[u8], interval_bytes: u64, interval_events: u64, limit: u
             Some(l) => off - l.offset >= interval_bytes || i - l.index >= interval_events,
         };
         if take {
-            h.recs.push(Rec { index: i, offset: off, max: h.max, crc: c });
+            h.recs.push(Rec {
+                index: i,
+                offset: off,
+                max: h.max,
+                crc: c,
+            });
         }
         if i == 0 {
             h.first_crc = c;
@@ -242,7 +254,13 @@ pub fn encode(h: &Idx) -> Vec<u8> {
     }
     b.extend_from_slice(&h.first_crc.to_le_bytes());
     b.extend_from_slice(&h.last_crc.to_le_bytes());
-    for v in [h.last_off, h.checkpoint, h.events, h.max as u64, h.recs.len() as u64] {
+    for v in [
+        h.last_off,
+        h.checkpoint,
+        h.events,
+        h.max as u64,
+        h.recs.len() as u64,
+    ] {
         b.extend_from_slice(&v.to_le_bytes());
     }
     b.extend_from_slice(&0u32.to_le_bytes());
@@ -273,8 +291,13 @@ pub fn check(idx: &[u8], journal: &[u8]) -> &'static str {
     if fresh.recs != h.recs {
         return "record_mismatch";
     }
-    if (fresh.events, fresh.max, fresh.first_crc, fresh.last_crc, fresh.last_off)
-        != (h.events, h.max, h.first_crc, h.last_crc, h.last_off)
+    if (
+        fresh.events,
+        fresh.max,
+        fresh.first_crc,
+        fresh.last_crc,
+        fresh.last_off,
+    ) != (h.events, h.max, h.first_crc, h.last_crc, h.last_off)
     {
         return "header_mismatch";
     }
