@@ -61,6 +61,7 @@ enum Command {
     Demo(commands::demo::Args),
     Capture(commands::capture::Args),
     ImportPcap(commands::import_pcap::Args),
+    Index(commands::index::Args),
 }
 
 impl Command {
@@ -77,6 +78,7 @@ impl Command {
             Command::Ring(args) => commands::ring::run(args),
             Command::Replay(args) => commands::replay::run(args),
             Command::Demo(args) => commands::demo::run(args),
+            Command::Index(args) => commands::index::run(args),
         }
     }
 }

@@ -38,6 +38,7 @@
 mod capture;
 mod error;
 mod format;
+pub mod index;
 mod reader;
 mod recovery;
 mod replay;

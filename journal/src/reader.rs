@@ -233,7 +233,7 @@ impl Reader {
         self.iter_at(HEADER_LEN, 0)
     }
 
-    fn iter_at(&self, pos: u64, index: u64) -> Iter<'_> {
+    pub(crate) fn iter_at(&self, pos: u64, index: u64) -> Iter<'_> {
         let (wo, len, body) = match self.observe() {
             Ok(obs) => {
                 let end = obs.write_offset.min(obs.file_len);

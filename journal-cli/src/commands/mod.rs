@@ -6,6 +6,7 @@ pub mod capture;
 pub mod demo;
 pub mod dump;
 pub mod import_pcap;
+pub mod index;
 pub mod info;
 pub mod repair;
 pub mod replay;
