@@ -241,7 +241,13 @@ fn capture_prints_stats_while_running_and_a_summary_on_sigterm() {
     // The first line is JSON only with --json; read it in text mode by hand.
     let mut child = KillOnDrop(
         Command::new(BIN)
-            .args(["capture", "--udp", "127.0.0.1:0", "--stats-interval", "100ms"])
+            .args([
+                "capture",
+                "--udp",
+                "127.0.0.1:0",
+                "--stats-interval",
+                "100ms",
+            ])
             .args(["--gap", "500ms", s(&path)])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

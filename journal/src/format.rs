@@ -115,7 +115,7 @@ pub(crate) fn check_header(write_offset: u64, file_len: u64) -> Result<(), Heade
         Err(HeaderFault::Short { len: file_len })
     } else if write_offset < HEADER_LEN {
         Err(HeaderFault::BelowHeader { write_offset })
-    } else if write_offset % 8 != 0 {
+    } else if !write_offset.is_multiple_of(8) {
         Err(HeaderFault::Misaligned { write_offset })
     } else if write_offset > MAX_WRITE_OFFSET {
         Err(HeaderFault::TooLarge { write_offset })
@@ -194,7 +194,7 @@ pub(crate) fn check_entry(
     file_len: u64,
     verify: bool,
 ) -> Result<RawEntry<'_>, DamageReason> {
-    debug_assert!(pos >= HEADER_LEN && pos % 8 == 0);
+    debug_assert!(pos >= HEADER_LEN && pos.is_multiple_of(8));
     let head_end = pos + ENTRY_HEADER_LEN;
     if head_end > write_offset || head_end > file_len {
         return Err(DamageReason::Truncated);

@@ -815,7 +815,7 @@ fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>,
             entry_checksum: raw.entry_checksum.get(),
         };
         let bad = |why: String| Err(IndexFault::BadRecord { record, why });
-        if r.offset % 8 != 0 || r.offset > idx.last_entry_offset {
+        if !r.offset.is_multiple_of(8) || r.offset > idx.last_entry_offset {
             return bad(format!(
                 "offset {} is not an entry below the checkpoint",
                 r.offset

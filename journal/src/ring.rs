@@ -640,7 +640,11 @@ impl Consumer {
         let mut pos = self.position;
         let end = self.cached_producer;
         // Checked before any arithmetic on the pair: a hostile header may put either anywhere.
-        if end < pos || end - pos > self.capacity || pos % 8 != 0 || end % 8 != 0 {
+        if end < pos
+            || end - pos > self.capacity
+            || !pos.is_multiple_of(8)
+            || !end.is_multiple_of(8)
+        {
             return Err(self.corrupt(
                 pos,
                 format!("producer position {end} is impossible for consumer position {pos}"),

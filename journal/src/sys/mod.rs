@@ -466,7 +466,7 @@ impl RingMap {
     /// The header word at byte `offset` (8-aligned, inside the header).
     #[inline]
     pub(crate) fn word(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset % 8 == 0 && (offset as u64) + 8 <= self.header_len);
+        assert!(offset.is_multiple_of(8) && (offset as u64) + 8 <= self.header_len);
         // SAFETY: the offset is 8-aligned inside the page-aligned header, which is mapped and backed
         // for the mapping's lifetime (the borrow's); header words are only accessed atomically.
         unsafe { AtomicU64::from_ptr(self.raw.as_mut_ptr().add(offset).cast::<u64>()) }

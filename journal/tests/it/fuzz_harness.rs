@@ -189,7 +189,7 @@ fn spec_walk(bytes: &[u8], verify: bool) -> Option<SpecWalk> {
         return None;
     }
     let e = le64(bytes, 0);
-    if e < 24 || e % 8 != 0 || e > 1 << 48 {
+    if e < 24 || !e.is_multiple_of(8) || e > 1 << 48 {
         return None;
     }
     let mut walk = SpecWalk {
@@ -576,7 +576,7 @@ impl SpecConsumer<'_> {
             return Ok(false);
         }
         // RING.md 2: 0 <= producer - consumer <= capacity, both multiples of 8.
-        if end < *pos || end - *pos > cap || *pos % 8 != 0 || end % 8 != 0 {
+        if end < *pos || end - *pos > cap || !(*pos).is_multiple_of(8) || end % 8 != 0 {
             return Err(format!("positions {pos}..{end}"));
         }
         while *pos < end && records.len() < limit {
@@ -1267,7 +1267,7 @@ fn flip_and_reopen(m: &mut Model, path: &Path, how: u8, bit: u64) -> Writer {
     let choice = how >> 1;
     if at < 8 {
         let new_wo = wo ^ (1 << bit);
-        if new_wo < 24 || new_wo % 8 != 0 || new_wo > 1 << 48 {
+        if new_wo < 24 || !new_wo.is_multiple_of(8) || new_wo > 1 << 48 {
             assert!(matches!(Reader::open(path), Err(Error::NotAJournal { .. })));
             assert!(matches!(
                 m.options(choice).open(path),

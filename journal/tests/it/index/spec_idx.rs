@@ -72,7 +72,7 @@ fn header(b: &[u8]) -> Result<(Idx, u64), &'static str> {
         || !(1..=lim).contains(&h.interval_events)
         || h.checkpoint < 24
         || h.checkpoint > lim
-        || h.checkpoint % 8 != 0
+        || !h.checkpoint.is_multiple_of(8)
         || h.events > (h.checkpoint - 24) / 16
         || (h.events == 0) != (h.checkpoint == 24)
         || (h.events == 0
@@ -83,7 +83,9 @@ fn header(b: &[u8]) -> Result<(Idx, u64), &'static str> {
                 || h.max != i64::MIN))
         || (h.events > 0 && (count == 0 || count > h.events))
         || (h.events > 0
-            && (h.last_off < 24 || h.last_off % 8 != 0 || h.last_off + 16 > h.checkpoint));
+            && (h.last_off < 24
+                || !h.last_off.is_multiple_of(8)
+                || h.last_off + 16 > h.checkpoint));
     if bad {
         return Err("bad_header");
     }
@@ -104,7 +106,7 @@ fn records(h: &Idx, b: &[u8], count: u64) -> Result<Vec<Rec>, &'static str> {
             max: i64_at(r, 16),
             crc: u32_at(r, 24),
         };
-        let ok = rec.offset % 8 == 0
+        let ok = rec.offset.is_multiple_of(8)
             && rec.offset <= h.last_off
             && rec.index < h.events
             && rec.max <= h.max
