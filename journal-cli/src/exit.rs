@@ -61,7 +61,7 @@ pub fn classify(e: &anyhow::Error) -> Failure {
 }
 
 /// The error and its causes on one line, without repeating a cause the message already quotes
-/// (the library's `Display` includes its `source()`).
+/// (the library's `Display` leaves its `source()` out, but a context message may quote it).
 fn one_line(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {

@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 mod capture;
+mod cursor;
 mod error;
 mod format;
 mod reader;
@@ -44,19 +45,22 @@ mod replay;
 mod ring;
 mod sys;
 mod tail;
+mod wait;
 mod writer;
 
 pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCapture};
+pub use cursor::Event;
 pub use error::{Error, Result};
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
-pub use reader::{Event, HeaderInfo, Iter, Reader, Report};
+pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{replay, Pacing, ReplayOptions, ReplayStats};
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
 };
-pub use tail::{Tailer, WaitStrategy};
+pub use tail::{OwnedTailer, Tailer};
+pub use wait::WaitStrategy;
 pub use writer::{now_ns, Claim, SyncPolicy, Writer, WriterOptions};

@@ -13,7 +13,7 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 use crate::error::{Error, Result};
 use crate::format::{checksum, entry_len, MAX_PAYLOAD};
 use crate::sys::{self, RingMap};
-use crate::tail::WaitStrategy;
+use crate::wait::WaitStrategy;
 
 /// Length of the ring header (spec/RING.md 2).
 pub const RING_HEADER_LEN: u64 = 4096;

@@ -142,7 +142,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (Ok(()), Ok(())) => Ok(Status::Success),
         (Ok(()), Err(c)) => Err(c.into()),
         (Err(e), Ok(())) => Err(e),
-        (Err(e), Err(c)) => Err(e.context(format!("and closing the journal failed: {c}"))),
+        (Err(e), Err(c)) => Err(e.context(format!(
+            "and closing the journal failed: {:#}",
+            anyhow::Error::new(c)
+        ))),
     }
 }
 

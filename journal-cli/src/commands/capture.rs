@@ -300,9 +300,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (Ok(()), Ok(())) => {}
         (Err(e), Ok(())) | (Ok(()), Err(e)) => return Err(e.into()),
         (Err(e), Err(c)) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("and closing the journal failed: {c}"))
-            )
+            return Err(anyhow::Error::new(e).context(format!(
+                "and closing the journal failed: {:#}",
+                anyhow::Error::new(c)
+            )))
         }
     }
     let summary = summarize(&cfg, &cap, &stats, elapsed, events);

@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod fuzz_harness;
 mod hostile;
 mod process;
+mod reader;
 mod ring;
 mod spec_impl;
 mod support;
