@@ -38,7 +38,7 @@
 mod capture;
 mod cursor;
 mod error;
-mod format;
+pub mod format;
 mod reader;
 mod recovery;
 mod replay;

@@ -299,8 +299,7 @@ fn bind_errors_name_the_address_and_the_call() {
         "{e:?}"
     );
     assert!(
-        e.to_string() == format!("{taken}: bind failed")
-            && std::error::Error::source(&e).is_some(),
+        e.to_string() == format!("{taken}: bind failed") && std::error::Error::source(&e).is_some(),
         "{e}"
     );
     assert!(std::error::Error::source(&e).is_some());

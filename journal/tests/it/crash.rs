@@ -256,7 +256,9 @@ fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
     );
     let cause = std::error::Error::source(&err).map(|c| c.to_string());
     assert!(
-        cause.as_deref().is_some_and(|c| c.contains("No space left")),
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("No space left")),
         "{err}: {cause:?}"
     );
     assert!(n > 100);
