@@ -5,7 +5,9 @@
 //! specified in `spec/FORMAT.md`; this crate is one implementation of it. Journals are replayed into
 //! a cross-process shared-memory ring ([`Producer`], [`Consumer`], [`replay`]) specified in
 //! `spec/RING.md`. [`UdpCapture`] records UDP (multicast) datagrams into a journal, one event per
-//! datagram stamped with the kernel's receive time.
+//! datagram stamped with the kernel's receive time. A [`Tailer`] (or an [`OwnedTailer`], which
+//! holds its reader through an `Arc` and can move to another thread) follows a live writer; the
+//! [`format`] module has the on-disk layout, its encoder and decoder.
 //!
 //! ```
 //! use journal::{Reader, Writer};

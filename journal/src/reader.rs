@@ -125,6 +125,27 @@ impl Reader {
         })
     }
 
+    /// Checks that the journal is still the one this reader opened and that its path still names
+    /// it: [`Error::Replaced`] if the header's `start_timestamp` changed, or if the path was removed,
+    /// renamed or now names another file (device and inode differ from the open file's).
+    ///
+    /// Costs two system calls (`stat` of the path, `fstat` of the open file): for a follower to
+    /// call from time to time off its read path, e.g. while a [`Tailer`](crate::Tailer) idles. The
+    /// read path itself notices a rewritten journal without it (FORMAT.md 10).
+    pub fn check_replaced(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        self.check_identity()?;
+        let ours = self.map.file().metadata().map_err(|e| self.io("stat", e))?;
+        match std::fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => Ok(()),
+            Ok(_) => Err(self.replaced("the path now names another file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.replaced("the path was removed or renamed".into()))
+            }
+            Err(e) => Err(self.io("stat", e)),
+        }
+    }
+
     /// Whether a writer currently holds the journal's lock (FORMAT.md 10).
     pub fn writer_present(&self) -> Result<bool> {
         sys::writer_present(self.map.file()).map_err(|e| self.io("lock query", e))

@@ -242,3 +242,31 @@ fn an_owned_tailer_reports_a_replaced_journal() {
     assert!(matches!(e, Error::Replaced { .. }), "{e:?}");
     let _ = Writer::open(&path).unwrap(); // the other journal itself is fine
 }
+
+#[test]
+fn check_replaced_notices_a_file_renamed_over_the_path_or_removed() {
+    let dir = TempDir::new("rename");
+    let path = dir.join("j");
+    journal(&path, 1, &[b"a"]);
+    let other = dir.join("other");
+    // The same start_timestamp and content: only the file's identity differs.
+    journal(&other, 1, &[b"a", b"b"]);
+    let r = Reader::open(&path).unwrap();
+    r.check_replaced().unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    let e = r.check_replaced().unwrap_err();
+    assert!(matches!(e, Error::Replaced { .. }), "{e:?}");
+    assert!(
+        e.to_string().ends_with("the path now names another file"),
+        "{e}"
+    );
+    let r = Reader::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let e = r.check_replaced().unwrap_err();
+    assert!(
+        e.to_string().ends_with("the path was removed or renamed"),
+        "{e}"
+    );
+    // The open file itself is still readable.
+    assert_eq!(r.iter().count(), 2);
+}
