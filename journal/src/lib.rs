@@ -7,7 +7,7 @@
 //! `spec/RING.md`. [`UdpCapture`] records UDP (multicast) datagrams into a journal, one event per
 //! datagram stamped with the kernel's receive time. A [`Tailer`] (or an [`OwnedTailer`], which
 //! holds its reader through an `Arc` and can move to another thread) follows a live writer; the
-//! [`format`] module has the on-disk layout, its encoder and decoder.
+//! [`format`](mod@format) module has the on-disk layout, its encoder and decoder.
 //!
 //! ```
 //! use journal::{Reader, Writer};
