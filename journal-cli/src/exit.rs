@@ -62,10 +62,15 @@ pub fn classify(e: &anyhow::Error) -> Failure {
 }
 
 /// `first`, then `what` failing with `then` while cleaning up after it, as one error: one clean
-/// line (`line 3: ...; closing the journal also failed: ...`) with `first`'s status.
-pub fn also_failed(first: anyhow::Error, what: &str, then: &dyn fmt::Display) -> anyhow::Error {
+/// line (`line 3: ...; closing the journal also failed: ...`, each with its causes) with `first`'s
+/// status.
+pub fn also_failed(first: anyhow::Error, what: &str, then: anyhow::Error) -> anyhow::Error {
     let bad_data = matches!(classify(&first), Failure::Report { code: 1, .. });
-    let msg = format!("{}; {what} also failed: {then}", one_line(&first));
+    let msg = format!(
+        "{}; {what} also failed: {}",
+        one_line(&first),
+        one_line(&then)
+    );
     if bad_data {
         DataError(msg).into()
     } else {
@@ -74,8 +79,9 @@ pub fn also_failed(first: anyhow::Error, what: &str, then: &dyn fmt::Display) ->
 }
 
 /// The error and its causes on one line, without repeating a cause the message already quotes
-/// (the library's `Display` includes its `source()`). A line break or other control character
-/// inside it (a file name can hold one) is escaped, so the message stays one line.
+/// (the library's `Display` leaves its `source()` out, but a context message may quote it). A line
+/// break or other control character inside it (a file name can hold one) is escaped, so the
+/// message stays one line.
 fn one_line(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
@@ -128,7 +134,11 @@ mod tests {
     #[test]
     fn a_second_failure_joins_the_first_on_one_line() {
         let first = anyhow::Error::new(DataError("line 3: bad".into()));
-        let e = also_failed(first, "closing the journal", &"disk on fire");
+        let e = also_failed(
+            first,
+            "closing the journal",
+            anyhow::anyhow!("disk on fire"),
+        );
         match classify(&e) {
             Failure::Report { code, message } => {
                 assert_eq!(code, 1);
@@ -142,7 +152,7 @@ mod tests {
         let first = Err::<(), _>(io::Error::other("read error"))
             .context("reading line 1 of stdin")
             .unwrap_err();
-        let e = also_failed(first, "closing the journal", &"no space");
+        let e = also_failed(first, "closing the journal", anyhow::anyhow!("no space"));
         assert!(matches!(classify(&e), Failure::Report { code: 2, message }
             if message == "reading line 1 of stdin: read error; closing the journal also failed: no space"));
     }

@@ -39,9 +39,10 @@ use std::path::{Path, PathBuf};
 use zerocopy::byteorder::little_endian::{I64, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::format::{check_entry, stored_checksum, ENTRY_HEADER_LEN, HEADER_LEN, MAX_WRITE_OFFSET};
-use crate::reader::{Cursor, Iter, Reader};
+use crate::reader::{Iter, Reader};
 
 /// The index file's magic (INDEX.md 3): the ASCII bytes `JRNL.IDX`.
 pub const INDEX_MAGIC: [u8; 8] = *b"JRNL.IDX";

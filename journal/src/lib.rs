@@ -5,7 +5,9 @@
 //! specified in `spec/FORMAT.md`; this crate is one implementation of it. Journals are replayed into
 //! a cross-process shared-memory ring ([`Producer`], [`Consumer`], [`replay`]) specified in
 //! `spec/RING.md`. [`UdpCapture`] records UDP (multicast) datagrams into a journal, one event per
-//! datagram stamped with the kernel's receive time.
+//! datagram stamped with the kernel's receive time. A [`Tailer`] (or an [`OwnedTailer`], which
+//! holds its reader through an `Arc` and can move to another thread) follows a live writer; the
+//! [`format`](mod@format) module has the on-disk layout, its encoder and decoder.
 //!
 //! ```
 //! use journal::{Reader, Writer};
@@ -36,8 +38,9 @@
 #![deny(missing_docs)]
 
 mod capture;
+mod cursor;
 mod error;
-mod format;
+pub mod format;
 pub mod index;
 mod reader;
 mod recovery;
@@ -45,19 +48,22 @@ mod replay;
 mod ring;
 mod sys;
 mod tail;
+mod wait;
 mod writer;
 
 pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCapture};
+pub use cursor::Event;
 pub use error::{Error, Result};
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
-pub use reader::{Event, HeaderInfo, Iter, Reader, Report};
+pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{replay, Pacing, ReplayOptions, ReplayStats};
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
 };
-pub use tail::{Tailer, WaitStrategy};
+pub use tail::{OwnedTailer, Tailer};
+pub use wait::WaitStrategy;
 pub use writer::{now_ns, Claim, SyncPolicy, Writer, WriterOptions};

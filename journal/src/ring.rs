@@ -11,9 +11,9 @@ use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::{Error, Result};
-use crate::format::{checksum, entry_len, MAX_PAYLOAD};
+use crate::format::{checksum, entry_len, EntryHeader, MAX_PAYLOAD};
 use crate::sys::{self, RingMap};
-use crate::tail::WaitStrategy;
+use crate::wait::WaitStrategy;
 
 /// Length of the ring header (spec/RING.md 2).
 pub const RING_HEADER_LEN: u64 = 4096;
@@ -416,11 +416,7 @@ impl Producer {
     #[inline]
     pub fn write_entry(&mut self, entry: &[u8]) -> Result<()> {
         let len = entry.len() as u64;
-        let size = if entry.len() >= 16 {
-            u32::from_le_bytes([entry[8], entry[9], entry[10], entry[11]])
-        } else {
-            u32::MAX
-        };
+        let size = EntryHeader::decode(entry).map_or(u32::MAX, |h| h.size());
         if size > MAX_PAYLOAD || entry_len(size) != len {
             return Err(Error::InvalidArgument(format!(
                 "not a journal entry: {len} bytes with size field {size}"
@@ -491,13 +487,7 @@ fn check_payload(len: usize) -> Result<u32> {
 }
 
 fn control_header(timestamp: i64, size: u32) -> [u8; 16] {
-    let mut h = [0u8; 16];
-    h[..8].copy_from_slice(&timestamp.to_le_bytes());
-    h[8..12].copy_from_slice(&size.to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&h[..12]);
-    h[12..].copy_from_slice(&crc.finalize().to_le_bytes());
-    h
+    EntryHeader::without_payload(timestamp, size).to_bytes()
 }
 
 /// Room for one record's payload inside the ring, from [`Producer::claim`].
@@ -522,10 +512,7 @@ impl RingClaim<'_> {
         let (head, rest) = entry.split_at_mut(16);
         let (payload, pad) = rest.split_at_mut(self.size as usize);
         pad.fill(0);
-        let crc = checksum(timestamp, payload);
-        head[..8].copy_from_slice(&timestamp.to_le_bytes());
-        head[8..12].copy_from_slice(&self.size.to_le_bytes());
-        head[12..].copy_from_slice(&crc.to_le_bytes());
+        EntryHeader::for_payload(timestamp, payload).write_to(head);
         self.producer.position += len;
         self.producer.publish();
         Ok(())
@@ -663,9 +650,8 @@ impl Consumer {
                     self.corrupt(pos, format!("{avail} bytes published at a record boundary"))
                 );
             }
-            let head = self.map.data(off, 16);
-            let timestamp = i64::from_le_bytes(head[..8].try_into().expect("8"));
-            let size = u32::from_le_bytes(head[8..12].try_into().expect("4"));
+            let head = EntryHeader::decode(self.map.data(off, 16)).expect("16 bytes");
+            let (timestamp, size) = (head.timestamp(), head.size());
             if size & CONTROL != 0 {
                 match size & KIND_MASK {
                     KIND_PADDING if size & !(CONTROL | KIND_MASK) == 0 => {

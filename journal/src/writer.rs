@@ -224,8 +224,8 @@ impl WriterOptions {
             file.read_exact_at(&mut head, 0)
                 .map_err(|e| Error::io(path, "read header", e))?;
         }
-        let wo = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-        let count = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
+        let stored = StreamHeader::decode(&head).expect("24 bytes");
+        let (wo, count) = (stored.write_offset(), stored.event_count());
         check_header(wo, len).map_err(|f| not_a_journal(path, f.to_string()))?;
         if len > self.max_size {
             return Err(Error::Full {
@@ -740,10 +740,7 @@ impl Claim<'_> {
         let (head, rest) = entry.split_at_mut(ENTRY_HEADER_LEN as usize);
         let (payload, pad) = rest.split_at_mut(len);
         pad.fill(0);
-        let crc = crate::format::checksum(timestamp, payload);
-        head[..8].copy_from_slice(&timestamp.to_le_bytes());
-        head[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-        head[12..].copy_from_slice(&crc.to_le_bytes());
+        crate::format::EntryHeader::for_payload(timestamp, payload).write_to(head);
         w.publish(at + elen)
     }
 }

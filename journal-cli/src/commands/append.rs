@@ -148,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (Ok(()), Ok(())) => Ok(Status::Success),
         (Ok(()), Err(c)) => Err(c.into()),
         (Err(e), Ok(())) => Err(e),
-        (Err(e), Err(c)) => Err(exit::also_failed(e, "closing the journal", &c)),
+        (Err(e), Err(c)) => Err(exit::also_failed(e, "closing the journal", c.into())),
     }
 }
 

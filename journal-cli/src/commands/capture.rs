@@ -287,9 +287,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (Ok(()), Ok(())) => {}
         (Err(e), Ok(())) | (Ok(()), Err(e)) => return Err(e.into()),
         (Err(e), Err(c)) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("and closing the journal failed: {c}"))
-            )
+            return Err(crate::exit::also_failed(
+                e.into(),
+                "closing the journal",
+                c.into(),
+            ))
         }
     }
     let summary = summarize(&cfg, &cap, &stats, elapsed, events);

@@ -197,12 +197,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 /// Opens the journal and a second handle on the same file, used to notice the path being
 /// truncated, removed or replaced while it is followed.
 fn open_followed(path: &Path) -> anyhow::Result<(Reader, File)> {
+    // The reader first: it refuses a named pipe or a device without blocking on it.
+    let reader = super::open_reader(path)?;
     let file = File::open(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         op: "open",
         source: e,
     })?;
-    let reader = super::open_reader(path)?;
     check_same_file(path, &file, journal::HEADER_LEN)?;
     Ok((reader, file))
 }

@@ -252,7 +252,13 @@ fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("No space left"), "{err}");
+    let cause = std::error::Error::source(&err).map(|c| c.to_string());
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("No space left")),
+        "{err}: {cause:?}"
+    );
     assert!(n > 100);
     // Everything appended before the error is intact, and the writer is still usable.
     let rep = Reader::open(&path).unwrap().verify().unwrap();

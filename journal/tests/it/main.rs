@@ -13,6 +13,7 @@ mod fuzz_harness;
 mod hostile;
 mod index;
 mod process;
+mod reader;
 mod ring;
 mod spec_impl;
 mod support;
