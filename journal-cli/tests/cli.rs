@@ -2,11 +2,10 @@
 //! status, bad input of every kind, and a live writer in this process.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use journal::{Reader, Writer};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{assert_error, json, run, run_with, s, Run, BIN};
+use common::{assert_error, json, run, run_with, s, Follower, Run, BIN};
 
 /// 2023-11-14T22:13:20Z, the start of every test journal (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
@@ -618,69 +617,6 @@ fn tail_prints_the_last_n_or_from_the_kth() {
     assert_eq!(r.code, 1);
     assert_eq!(json(&r.stdout)["index"], 1);
     assert!(r.stderr.contains("damaged at offset 80"), "{r:?}");
-}
-
-/// A running `journal tail -f`, its stdout lines arriving on a channel.
-struct Follower {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Follower {
-    fn start(args: &[&str]) -> Follower {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        Follower { child, lines }
-    }
-
-    #[track_caller]
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a line from tail -f")
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Waits for the exit: status and stderr.
-    fn finish(mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "tail -f did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.code().expect("exited, not killed"), err)
-    }
 }
 
 #[test]

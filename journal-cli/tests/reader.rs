@@ -2,18 +2,16 @@
 //! a named pipe, a missing file, a journal rewritten in place while `tail -f` follows it. Every
 //! case runs the real binary with a deadline, so a hang fails the test instead of stalling it.
 
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use journal::Writer;
 use tempfile::TempDir;
 
 mod common;
-use common::{assert_error, s, Run, BIN};
+use common::{assert_error, s, Follower, Run, BIN};
 
 /// 2023-11-14T22:13:20Z (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
@@ -108,66 +106,6 @@ fn an_io_error_names_its_cause_exactly_once() {
     }
 }
 
-/// A running `journal tail -f`, its stdout lines arriving on a channel.
-struct Follower {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Follower {
-    fn start(args: &[&str]) -> Follower {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        Follower { child, lines }
-    }
-
-    #[track_caller]
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(DEADLINE)
-            .expect("a line from tail -f")
-    }
-
-    /// Waits (with the deadline) for the exit: status, stderr, and the stdout lines not yet read.
-    fn finish(mut self) -> (i32, String, Vec<String>) {
-        let stderr = self.child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut err = String::new();
-            BufReader::new(stderr).read_to_string(&mut err).unwrap();
-            err
-        });
-        let deadline = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("tail -f did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let err = reader.join().unwrap();
-        let rest = self.lines.iter().collect();
-        (status.code().expect("exited, not killed"), err, rest)
-    }
-}
-
 #[test]
 fn tail_follow_stops_when_the_file_is_rewritten_in_place_with_another_journal() {
     let dir = TempDir::new().unwrap();
@@ -188,7 +126,7 @@ fn tail_follow_stops_when_the_file_is_rewritten_in_place_with_another_journal() 
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.write_all_at(&bytes, 0).unwrap();
     drop(f);
-    let (code, err, rest) = tail.finish();
+    let (code, err, rest) = tail.finish_with_rest();
     assert_eq!(
         rest,
         Vec::<String>::new(),
