@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
-use crate::support::{mix, InCi, TempDir};
+use crate::support::{Rng, InCi, TempDir};
 
 const PAGE: usize = 4096;
 const SECTOR: usize = 512;
@@ -31,17 +31,6 @@ fn scratch(name: &str) -> (Option<TempDir>, PathBuf) {
     (Some(t), p)
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = mix(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Checks one crash image against the model: returns nothing, panics with the image's story.
 fn check_image(image: &[u8], path: &Path, model: &[(i64, Vec<u8>)], durable: u64, what: &str) {

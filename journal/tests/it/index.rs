@@ -11,22 +11,11 @@ use std::path::{Path, PathBuf};
 use journal::index::{self, Index, IndexFault, Intervals, Verdict};
 use journal::{Reader, Writer};
 
-use crate::support::{mix, TempDir};
+use crate::support::{Rng, TempDir};
 
 /// 2023-11-14T22:13:20Z (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = mix(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// `n` events with random payloads (0..200 bytes) and timestamps that wander, often backwards,
 /// sometimes far back, sometimes repeating (FORMAT.md 6.4).
