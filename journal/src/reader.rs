@@ -8,7 +8,6 @@ use crate::format::{check_entry, check_header, DamageReason, HEADER_LEN};
 use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
 use crate::tail::Tailer;
-use crate::writer::not_a_journal;
 
 /// Extra virtual address space a reader maps past the file's length, so that it can follow a growing
 /// journal without remapping (FORMAT.md 10).
@@ -104,15 +103,16 @@ impl Reader {
         let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
         let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
         if !meta.is_file() {
-            return Err(not_a_journal(path, "not a regular file".into()));
+            return Err(Error::not_a_journal(path, "not a regular file".into()));
         }
         let len = meta.len();
-        check_header(HEADER_LEN, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        check_header(HEADER_LEN, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         let page = sys::page_size();
         let reserve = len.div_ceil(page) * page + READER_HEADROOM;
         let map = ReadMap::new(file, len, reserve).map_err(|e| Error::io(path, "mmap", e))?;
         let obs = map.observe().map_err(|e| Error::io(path, "stat", e))?;
-        check_header(obs.write_offset, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        check_header(obs.write_offset, len)
+            .map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         Ok(Reader {
             map,
             path: path.to_path_buf(),

@@ -1,19 +1,20 @@
 //! The single writer: create, open for append (with recovery), append, claim, sync, close.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
 
+pub use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
 use crate::recovery::{scan, Recovered, RecoveryMode};
-use crate::sys::{self, WriteMap, WriterLock};
+use crate::sys::{self, create_exclusive, open_rw, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -216,7 +217,7 @@ impl WriterOptions {
     fn recover(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
         let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
         if !meta.is_file() {
-            return Err(not_a_journal(path, "not a regular file".into()));
+            return Err(Error::not_a_journal(path, "not a regular file".into()));
         }
         let len = meta.len();
         let mut head = [0u8; HEADER_LEN as usize];
@@ -226,7 +227,7 @@ impl WriterOptions {
         }
         let wo = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
         let count = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-        check_header(wo, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        check_header(wo, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         if len > self.max_size {
             return Err(Error::Full {
                 path: path.to_path_buf(),
@@ -285,32 +286,6 @@ fn zero_tail(map: &mut WriteMap, from: u64, len: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates a file that must not exist, without following a symlink planted at the path.
-pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                path: path.to_path_buf(),
-            },
-            _ => Error::io(path, "create", e),
-        })
-}
-
-fn open_rw(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| Error::io(path, "open", e))
-}
-
 fn lock(file: &File, path: &Path) -> Result<WriterLock> {
     match WriterLock::try_lock(file) {
         Ok(Some(lock)) => Ok(lock),
@@ -318,22 +293,6 @@ fn lock(file: &File, path: &Path) -> Result<WriterLock> {
             path: path.to_path_buf(),
         }),
         Err(e) => Err(Error::io(path, "lock", e)),
-    }
-}
-
-pub(crate) fn not_a_journal(path: &Path, reason: String) -> Error {
-    Error::NotAJournal {
-        path: path.to_path_buf(),
-        reason,
-    }
-}
-
-/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`, read through the vDSO: no system call).
-#[inline]
-pub fn now_ns() -> i64 {
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i64,
-        Err(e) => -(e.duration().as_nanos() as i64),
     }
 }
 
@@ -656,14 +615,16 @@ impl Writer {
         Ok(())
     }
 
-    /// Test hook: drops the writer as a killed process would (no sync, no cut-back of the file,
-    /// header as it stands); the lock is released and the mapping unmapped.
+    /// Test hook (feature `test-hooks`): drops the writer as a killed process would (no sync, no
+    /// cut-back of the file, header as it stands); the lock is released and the mapping unmapped.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
     }
 
-    /// Test hook: makes the next sync fail as if `msync` had returned `EIO`.
+    /// Test hook (feature `test-hooks`): makes the next sync fail as if `msync` had returned `EIO`.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_sync_failure(&mut self) {
         self.fail_next_sync = true;
