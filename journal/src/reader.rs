@@ -1,6 +1,7 @@
 //! Zero-copy readers: open read-only (O(1)), iterate, verify, seek by index or time.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -9,9 +10,11 @@ use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
 use crate::tail::Tailer;
 
-/// Extra virtual address space a reader maps past the file's length, so that it can follow a growing
-/// journal without remapping (FORMAT.md 10).
-const READER_HEADROOM: u64 = 256 << 30;
+/// The least address space a reader of a journal with a live writer maps past the content at open,
+/// so that it follows the first appends without growing its view. A reader of a journal no writer
+/// holds maps only the content. Either view grows geometrically when the content passes it
+/// ([`ReadMap`]).
+const READER_HEADROOM: u64 = 64 << 20;
 
 /// One event, borrowed from the mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,10 +110,19 @@ impl Reader {
         }
         let len = meta.len();
         check_header(HEADER_LEN, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
-        let page = sys::page_size();
-        let reserve = len.div_ceil(page) * page + READER_HEADROOM;
+        // Map the content as the header describes it now, and headroom only if a writer is live.
+        let mut wo = [0u8; 8];
+        file.read_exact_at(&mut wo, 0)
+            .map_err(|e| Error::io(path, "read header", e))?;
+        let content = u64::from_le_bytes(wo).min(len);
+        let live = sys::writer_present(&file).map_err(|e| Error::io(path, "lock query", e))?;
+        let reserve = if live {
+            content + content.max(READER_HEADROOM)
+        } else {
+            content
+        };
         let map = ReadMap::new(file, len, reserve).map_err(|e| Error::io(path, "mmap", e))?;
-        let obs = map.observe().map_err(|e| Error::io(path, "stat", e))?;
+        let obs = map.observe().map_err(|(op, e)| Error::io(path, op, e))?;
         check_header(obs.write_offset, len)
             .map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         Ok(Reader {
@@ -157,17 +169,9 @@ impl Reader {
     }
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {
-        let obs = self.map.observe().map_err(|e| self.io("stat", e))?;
+        let obs = self.map.observe().map_err(|(op, e)| self.io(op, e))?;
         if self.map.shrunk() {
             return Err(self.shrunk_error(obs));
-        }
-        if obs.write_offset.min(obs.file_len) > self.map.reserved() {
-            return Err(Error::InvalidArgument(format!(
-                "{}: journal grew to {} bytes, past this reader's mapping of {} bytes; reopen it",
-                self.path.display(),
-                obs.file_len,
-                self.map.reserved()
-            )));
         }
         Ok(obs)
     }

@@ -56,23 +56,6 @@ pub(crate) fn allocate(file: &File, off: u64, len: u64) -> io::Result<()> {
     }
 }
 
-/// Makes `[off, off + len)` read as zeros while keeping its blocks allocated: a hole is punched and
-/// then allocated again, so a later store into it cannot fail for lack of space. Returns `false` when
-/// the file system supports neither, and the caller must write zeros itself.
-pub(crate) fn zero_range(file: &File, off: u64, len: u64) -> io::Result<bool> {
-    if len == 0 {
-        return Ok(true);
-    }
-    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-    // SAFETY: plain system call on an open descriptor; no memory is passed.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off as i64, len as i64) };
-    match cvt(rc) {
-        Ok(()) => allocate(file, off, len).map(|()| true),
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn ofd_lock(kind: libc::c_short) -> libc::flock {
     // SAFETY: `flock` is a plain C struct for which all-zero bytes are a valid value.
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };

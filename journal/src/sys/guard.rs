@@ -4,7 +4,12 @@
 //! handler checks whether the faulting address lies in one of our mappings (registered here); if so
 //! it maps a private zero page over the faulting page and returns, so the access completes (reads
 //! see zeros, which no valid entry or ring record is) and the mapping is flagged as shrunk, which its
-//! owner reports as an error. A fault anywhere else is handed back to the previous disposition.
+//! owner reports as an error.
+//!
+//! The handler is process-wide and installed once, when the first mapping is registered. A fault
+//! anywhere else is passed on to the disposition that was installed before ours, every time: a
+//! handler function is called with the same arguments; the default action (or "ignore", which the
+//! kernel overrides for a fault) is restored, and the faulting access, run again on return, meets it.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
@@ -14,6 +19,9 @@ static STARTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static ENDS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static WRITABLE: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 static SHRUNK: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+/// The slot whose `SHRUNK` flag a fault in this slot's range sets: itself, or for a range added with
+/// [`Guarded::also`], the slot of the registration it was added to.
+static OWNER: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 /// The disposition before ours. INVARIANTS: written once, inside `INSTALL`, before our handler
@@ -36,7 +44,9 @@ fn install() {
     });
 }
 
-/// A registered mapping; unregisters on drop. INVARIANTS: `slot` holds this mapping's range.
+/// A registered mapping; unregisters on drop. INVARIANTS: `slot` holds this mapping's range; a
+/// registration made with [`Guarded::also`] is dropped before the one it was added to (its owner
+/// slot must not be reused while it can still set that slot's flag).
 pub(crate) struct Guarded {
     slot: Option<usize>,
 }
@@ -44,20 +54,38 @@ pub(crate) struct Guarded {
 impl Guarded {
     /// Registers `[start, start + len)`. Without a free slot, the mapping is simply unguarded.
     pub(crate) fn new(start: *const u8, len: usize, writable: bool) -> Guarded {
-        install();
-        for i in 0..SLOTS {
-            if ENDS[i].load(Ordering::Relaxed) == 0
-                && STARTS[i]
-                    .compare_exchange(0, start as usize, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                WRITABLE[i].store(writable, Ordering::Relaxed);
-                SHRUNK[i].store(false, Ordering::Relaxed);
-                ENDS[i].store(start as usize + len, Ordering::Release);
-                return Guarded { slot: Some(i) };
-            }
+        register(start, len, writable, None)
+    }
+
+    /// Registers another mapping `[start, start + len)` of the same file, whose faults set this
+    /// registration's flag ([`Self::shrunk`]). The caller drops the result before `self`.
+    pub(crate) fn also(&self, start: *const u8, len: usize, writable: bool) -> Guarded {
+        match self.slot {
+            Some(owner) => register(start, len, writable, Some(owner)),
+            None => Guarded { slot: None },
         }
-        Guarded { slot: None }
+    }
+
+    /// The mapping now covers `[start, start + len)`: it grew in place (same start, larger length)
+    /// or was moved by `mremap` (which only its owner, holding `&mut`, can do while nothing else
+    /// touches it).
+    pub(crate) fn set_range(&mut self, start: *const u8, len: usize) {
+        let Some(i) = self.slot else { return };
+        let start = start as usize;
+        if STARTS[i].load(Ordering::Relaxed) == start {
+            // Growth in place: the range only widens, so a concurrent fault is never missed.
+            ENDS[i].store(start + len, Ordering::Release);
+        } else {
+            ENDS[i].store(0, Ordering::Release);
+            STARTS[i].store(start, Ordering::Release);
+            ENDS[i].store(start + len, Ordering::Release);
+        }
+    }
+
+    /// A handle on this registration's flag, for an owner that keeps the registration itself
+    /// behind a lock. Valid while the registration lives.
+    pub(crate) fn flag(&self) -> Flag {
+        Flag(self.slot)
     }
 
     /// Whether a page of this mapping was found past the end of its file.
@@ -65,6 +93,36 @@ impl Guarded {
     pub(crate) fn shrunk(&self) -> bool {
         self.slot.is_some_and(|i| SHRUNK[i].load(Ordering::Relaxed))
     }
+}
+
+/// The "shrunk" flag of a registration, see [`Guarded::flag`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flag(Option<usize>);
+
+impl Flag {
+    /// Whether a page of the registration's mappings was found past the end of its file.
+    #[inline]
+    pub(crate) fn is_set(self) -> bool {
+        self.0.is_some_and(|i| SHRUNK[i].load(Ordering::Relaxed))
+    }
+}
+
+fn register(start: *const u8, len: usize, writable: bool, owner: Option<usize>) -> Guarded {
+    install();
+    for i in 0..SLOTS {
+        if ENDS[i].load(Ordering::Relaxed) == 0
+            && STARTS[i]
+                .compare_exchange(0, start as usize, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            WRITABLE[i].store(writable, Ordering::Relaxed);
+            SHRUNK[i].store(false, Ordering::Relaxed);
+            OWNER[i].store(owner.unwrap_or(i), Ordering::Relaxed);
+            ENDS[i].store(start as usize + len, Ordering::Release);
+            return Guarded { slot: Some(i) };
+        }
+    }
+    Guarded { slot: None }
 }
 
 impl Drop for Guarded {
@@ -76,7 +134,7 @@ impl Drop for Guarded {
     }
 }
 
-extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for a SA_SIGINFO handler of SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
@@ -103,16 +161,35 @@ extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
                 )
             };
             if r != libc::MAP_FAILED {
-                SHRUNK[i].store(true, Ordering::Relaxed);
+                SHRUNK[OWNER[i].load(Ordering::Relaxed)].store(true, Ordering::Relaxed);
                 return;
             }
         }
     }
-    // Not ours: restore the previous disposition and return; the faulting access runs again
-    // and meets it (the default one ends the process, as it would have without us).
-    // SAFETY: PREVIOUS was initialized before this handler was installed (INVARIANTS).
-    unsafe {
-        let previous = &raw const PREVIOUS;
-        libc::sigaction(libc::SIGBUS, (*previous).as_ptr(), std::ptr::null_mut());
+    chain(sig, info, ctx);
+}
+
+/// Passes a fault that is not in one of our mappings to the disposition installed before ours.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: PREVIOUS was initialized before our handler was installed and is never written again
+    // (INVARIANTS), so a shared borrow of it is sound here.
+    let previous: &libc::sigaction = unsafe { &*(&raw const PREVIOUS).cast::<libc::sigaction>() };
+    let action = previous.sa_sigaction;
+    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+        // Restore it and return: the faulting access runs again and meets it. The default action
+        // ends the process, as it would have without us; so does "ignore", which the kernel
+        // overrides for a fault.
+        // SAFETY: `previous` is a valid sigaction (above); sigaction is async-signal-safe.
+        unsafe { libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut()) };
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO, `sa_sigaction` is the address of a three-argument handler that
+        // its installer gave the kernel; it is called as the kernel would call it.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(action) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: without SA_SIGINFO, `sa_sigaction` is the address of a one-argument handler.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
+        f(sig);
     }
 }

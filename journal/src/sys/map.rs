@@ -9,9 +9,10 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
+use memmap2::{Advice, MmapOptions, MmapRaw, RemapOptions};
 
 use super::{allocate, cvt, guard, page_size};
 use crate::format::HEADER_LEN;
@@ -28,15 +29,39 @@ fn header_word(raw: &MmapRaw, index: usize) -> &AtomicU64 {
     unsafe { AtomicU64::from_ptr(raw.as_mut_ptr().add(index * 8).cast::<u64>()) }
 }
 
-/// A read-only view of a journal file that may be growing under another process's writer.
-///
-/// INVARIANTS: `raw` maps the file from offset 0 with length `raw.len() >= limit.max(HEADER_LEN)`;
-/// `limit` only grows, and every byte below it is below a `write_offset` this map observed with
-/// acquire ordering and below a file length it observed with `fstat`, so those bytes are published
-/// and immutable (FORMAT.md 7.2).
-pub(crate) struct ReadMap {
+/// One mapping of a file and its SIGBUS registration. The registration is the first field, so it is
+/// dropped (unregistered) before the mapping is unmapped.
+struct Mapping {
     guard: guard::Guarded,
     raw: MmapRaw,
+}
+
+/// A read-only view of a journal file that may be growing under another process's writer.
+///
+/// The view starts with a mapping as long as the caller asks (the content, plus headroom when a
+/// writer is live) and grows geometrically when the published content passes it (in
+/// [`Self::observe`], the cold path of a reader catching up): first in place (`mremap` without
+/// `MREMAP_MAYMOVE`, so the addresses already handed out stay valid), else with a new, larger
+/// mapping of the whole file. A superseded mapping is never unmapped while the view lives: slices
+/// handed out borrow `&self`, and may point into it. Each mapping is at least twice the previous
+/// one, so all of them together take less than twice the address space of the current one.
+///
+/// INVARIANTS:
+/// - `maps` holds every mapping this view made, oldest first; each maps the file from offset 0, and
+///   none is unmapped or shrunk before the view drops. `base` and `reserved` are the address and
+///   length of the newest (the longest); both only change under the `maps` lock, and `reserved` only
+///   grows: a mapping is replaced only by a longer one, and is grown only in place.
+/// - `limit` only grows, and is raised only after `reserved >= limit` was stored (release, then the
+///   release of `limit` itself), so a thread that loads `limit` with acquire and then `base` sees a
+///   mapping at least `limit` bytes long.
+/// - Every byte below `limit` is below a `write_offset` this view observed with acquire ordering and
+///   below a file length it observed with `fstat`, so those bytes are published and immutable
+///   (FORMAT.md 7.2).
+pub(crate) struct ReadMap {
+    maps: Mutex<Vec<Mapping>>,
+    base: AtomicPtr<u8>,
+    reserved: AtomicU64,
+    shrunk: guard::Flag,
     file: File,
     limit: AtomicU64,
     file_len: AtomicU64,
@@ -50,15 +75,20 @@ pub(crate) struct Observed {
 }
 
 impl ReadMap {
-    /// Maps `reserve` bytes of `file` read-only. The caller has checked `file_len >= HEADER_LEN`.
+    /// Maps `reserve` bytes of `file` read-only (at least one page, at least `file_len`). The caller
+    /// has checked `file_len >= HEADER_LEN`.
     pub(crate) fn new(file: File, file_len: u64, reserve: u64) -> io::Result<ReadMap> {
-        let reserve = reserve.max(file_len).max(page_size());
+        let page = page_size();
+        let reserve = reserve.max(page).div_ceil(page) * page;
         let len = usize::try_from(reserve)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
         let raw = MmapOptions::new().len(len).map_raw_read_only(&file)?;
+        let guard = guard::Guarded::new(raw.as_ptr(), raw.len(), false);
         Ok(ReadMap {
-            guard: guard::Guarded::new(raw.as_ptr(), raw.len(), false),
-            raw,
+            base: AtomicPtr::new(raw.as_mut_ptr()),
+            reserved: AtomicU64::new(raw.len() as u64),
+            shrunk: guard.flag(),
+            maps: Mutex::new(vec![Mapping { guard, raw }]),
             file,
             limit: AtomicU64::new(HEADER_LEN),
             file_len: AtomicU64::new(file_len),
@@ -69,30 +99,45 @@ impl ReadMap {
         &self.file
     }
 
-    /// Whether the file was found truncated under this mapping (see [`guard`]).
+    /// Whether the file was found truncated under one of this view's mappings (see [`guard`]).
     #[inline]
     pub(crate) fn shrunk(&self) -> bool {
-        self.guard.shrunk()
+        self.shrunk.is_set()
     }
 
-    /// The mapping's length: the largest file this view can follow.
+    /// The length of the current mapping: the largest file this view follows without growing.
     pub(crate) fn reserved(&self) -> u64 {
-        self.raw.len() as u64
+        self.reserved.load(Ordering::Acquire)
+    }
+
+    /// Header word `index` (FORMAT.md 3), through the current mapping.
+    fn word(&self, index: usize) -> &AtomicU64 {
+        debug_assert!(index < 3);
+        let base = self.base.load(Ordering::Acquire);
+        // SAFETY: `base` is a live mapping of the file (INVARIANTS: never unmapped while `self`
+        // lives, which the borrow cannot outlive), at least one page long and page aligned, so the
+        // word is in bounds, aligned and backed (the caller of `new` checked file_len >= 24). The
+        // header words are accessed only atomically, by every party (FORMAT.md 7).
+        unsafe { AtomicU64::from_ptr(base.add(index * 8).cast::<u64>()) }
     }
 
     /// Loads `write_offset` (acquire) and, only when it passed the file length seen last, re-reads
-    /// the file length. Afterwards bytes below `min(write_offset, file_len)` may be borrowed.
-    pub(crate) fn observe(&self) -> io::Result<Observed> {
-        let wo = u64::from_le(header_word(&self.raw, 0).load(Ordering::Acquire));
+    /// the file length; grows the mapping if the published bytes passed it. Afterwards bytes below
+    /// `min(write_offset, file_len)` may be borrowed. The error names the call that failed.
+    pub(crate) fn observe(&self) -> Result<Observed, (&'static str, io::Error)> {
+        let wo = u64::from_le(self.word(0).load(Ordering::Acquire));
         let mut file_len = self.file_len.load(Ordering::Relaxed);
         if wo > file_len {
-            file_len = self.file.metadata()?.len();
+            file_len = self.file.metadata().map_err(|e| ("stat", e))?.len();
             self.file_len.store(file_len, Ordering::Relaxed);
         }
-        let end = wo.min(file_len).min(self.reserved());
+        let end = wo.min(file_len);
+        if end > self.reserved() {
+            self.grow(end).map_err(|e| ("mmap", e))?;
+        }
         // A plain load first: an idle tailer polls here continuously, and the limit rarely moves.
         if end > self.limit.load(Ordering::Relaxed) {
-            self.limit.fetch_max(end, Ordering::Relaxed);
+            self.limit.fetch_max(end, Ordering::Release);
         }
         Ok(Observed {
             write_offset: wo,
@@ -100,31 +145,71 @@ impl ReadMap {
         })
     }
 
+    /// Makes the current mapping at least `need` bytes long: at least twice as long as it was.
+    #[cold]
+    fn grow(&self, need: u64) -> io::Result<()> {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.reserved.load(Ordering::Acquire);
+        if need <= current {
+            return Ok(()); // another thread grew it meanwhile
+        }
+        let page = page_size();
+        let new_len = need.div_ceil(page).saturating_mul(page).max(2 * current);
+        let len = usize::try_from(new_len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
+        let last = maps.last_mut().expect("a view has a mapping");
+        // SAFETY: without MREMAP_MAYMOVE, mremap either extends the mapping in place, leaving every
+        // address already handed out valid and mapping the same bytes, or fails and changes
+        // nothing. Bytes past the file's end are mapped but never accessed (only bytes below an
+        // observed file length are, INVARIANTS).
+        let in_place = unsafe { last.raw.remap(len, RemapOptions::new()) }.is_ok();
+        if in_place {
+            last.guard.set_range(last.raw.as_ptr(), len);
+        } else {
+            let raw = MmapOptions::new().len(len).map_raw_read_only(&self.file)?;
+            // Registered to set the first mapping's flag; `Drop` unregisters it before that one.
+            let guard = maps[0].guard.also(raw.as_ptr(), len, false);
+            self.base.store(raw.as_mut_ptr(), Ordering::Release);
+            maps.push(Mapping { guard, raw });
+        }
+        self.reserved.store(new_len, Ordering::Release);
+        Ok(())
+    }
+
     /// The header's `event_count` hint.
     pub(crate) fn event_count(&self) -> u64 {
-        u64::from_le(header_word(&self.raw, 1).load(Ordering::Relaxed))
+        u64::from_le(self.word(1).load(Ordering::Relaxed))
     }
 
     /// The header's `start_timestamp`.
     pub(crate) fn start_timestamp(&self) -> i64 {
-        u64::from_le(header_word(&self.raw, 2).load(Ordering::Relaxed)) as i64
+        u64::from_le(self.word(2).load(Ordering::Relaxed)) as i64
     }
 
     /// The published bytes `[HEADER_LEN, end)`. Panics if `end` is past what [`Self::observe`]
     /// proved published.
     pub(crate) fn body(&self, end: u64) -> &[u8] {
-        let limit = self.limit.load(Ordering::Relaxed);
+        let limit = self.limit.load(Ordering::Acquire);
         assert!(end <= limit, "body({end}) past the observed limit {limit}");
         let end = end.max(HEADER_LEN);
-        // SAFETY: by the invariant, [HEADER_LEN, end) lies inside the mapping, inside the file, and
-        // below an acquire-observed write_offset, so the bytes are initialized, backed, and never
-        // written again while this borrow (tied to &self, hence to the mapping) lives.
+        let base = self.base.load(Ordering::Acquire);
+        // SAFETY: by the invariants, `base` maps at least `limit >= end` bytes of the file (loaded
+        // after `limit`, with acquire), and [HEADER_LEN, end) lies inside the file and below an
+        // acquire-observed write_offset, so the bytes are initialized, backed, and never written
+        // again. The mapping is not unmapped while `self` lives, even if a later growth makes
+        // another current, so the borrow (tied to &self) stays valid.
         unsafe {
-            std::slice::from_raw_parts(
-                self.raw.as_ptr().add(HEADER_LEN as usize),
-                (end - HEADER_LEN) as usize,
-            )
+            std::slice::from_raw_parts(base.add(HEADER_LEN as usize), (end - HEADER_LEN) as usize)
         }
+    }
+}
+
+impl Drop for ReadMap {
+    fn drop(&mut self) {
+        // Newest first: the registrations added with `also` go before the first one (guard
+        // INVARIANTS).
+        let maps = self.maps.get_mut().unwrap_or_else(|p| p.into_inner());
+        while maps.pop().is_some() {}
     }
 }
 
@@ -230,6 +315,23 @@ impl WriteMap {
         unsafe {
             std::slice::from_raw_parts_mut(self.raw.as_mut_ptr().add(off as usize), len as usize)
         }
+    }
+
+    /// Makes the reservation (the mapping's length) at least `len` bytes, moving the mapping if it
+    /// cannot grow in place. Cold path: [`crate::Writer`] calls it only when the file outgrows the
+    /// reservation, never on an append that fits.
+    pub(crate) fn reserve(&mut self, len: u64) -> io::Result<()> {
+        if len <= self.reserved() {
+            return Ok(());
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
+        // SAFETY: `&mut self` means no borrow into the mapping is live (every slice handed out
+        // borrows `self`), so the mapping may move; its pages, populated or locked, move with it.
+        // Only bytes below `allocated`, inside the file, are accessed afterwards, as before.
+        unsafe { self.raw.remap(len, RemapOptions::new().may_move(true)) }?;
+        self.guard.set_range(self.raw.as_ptr(), self.raw.len());
+        Ok(())
     }
 
     /// Grows the file to `new_len` bytes with `fallocate` (FORMAT.md 7.3).

@@ -11,6 +11,7 @@ mod damage;
 mod fuzz_corpus;
 mod fuzz_harness;
 mod hostile;
+mod mapping;
 mod process;
 mod ring;
 mod spec_impl;
