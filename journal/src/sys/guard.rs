@@ -136,9 +136,11 @@ impl Drop for Guarded {
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for a SA_SIGINFO handler of SIGBUS.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
     let page = PAGE.load(Ordering::Relaxed);
-    for i in 0..SLOTS {
+    // Only a fault (si_code > 0) has an address; a SIGBUS sent with kill(2) is never ours.
+    let slots = if code > 0 { SLOTS } else { 0 };
+    for i in 0..slots {
         let end = ENDS[i].load(Ordering::Acquire);
         let start = STARTS[i].load(Ordering::Acquire);
         if end != 0 && addr >= start && addr < end {
@@ -178,9 +180,16 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     if action == libc::SIG_DFL || action == libc::SIG_IGN {
         // Restore it and return: the faulting access runs again and meets it. The default action
         // ends the process, as it would have without us; so does "ignore", which the kernel
-        // overrides for a fault.
-        // SAFETY: `previous` is a valid sigaction (above); sigaction is async-signal-safe.
-        unsafe { libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut()) };
+        // overrides for a fault. A signal sent with kill(2) is not raised again by returning, so
+        // it is raised here under the restored disposition.
+        // SAFETY: `previous` is a valid sigaction (above); sigaction, raise and the siginfo read
+        // (valid, from the kernel) are async-signal-safe.
+        unsafe {
+            libc::sigaction(libc::SIGBUS, previous, std::ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(sig);
+            }
+        }
     } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO, `sa_sigaction` is the address of a three-argument handler that
         // its installer gave the kernel; it is called as the kernel would call it.

@@ -75,8 +75,9 @@ pub(crate) struct Observed {
 }
 
 impl ReadMap {
-    /// Maps `reserve` bytes of `file` read-only (at least one page, at least `file_len`). The caller
-    /// has checked `file_len >= HEADER_LEN`.
+    /// Maps `reserve` bytes of `file` read-only (at least one page; `file_len` is the file's length
+    /// now, which may be more: the view grows when the content passes it). The caller has checked
+    /// `file_len >= HEADER_LEN`.
     pub(crate) fn new(file: File, file_len: u64, reserve: u64) -> io::Result<ReadMap> {
         let page = page_size();
         let reserve = reserve.max(page).div_ceil(page) * page;

@@ -47,6 +47,11 @@ fn child_entry() {
     match role.as_str() {
         "writer_under_4g" => writer_under_4g(&path),
         "sigbus_chain" => sigbus_chain(&path),
+        "sigbus_default" => {
+            let _r = Reader::open(&path).unwrap();
+            fault_outside(path.parent().unwrap());
+            println!("survived a SIGBUS outside the journal's mappings");
+        }
         other => panic!("unknown role {other}"),
     }
     println!("RES ok");
@@ -249,4 +254,32 @@ fn a_reader_follows_growth_past_its_first_mapping() {
     assert!(kept.len() > 3000);
     w.close().unwrap();
     assert_eq!(r.verify().unwrap().events, 4000);
+}
+
+/// With the default SIGBUS disposition before ours, a fault outside the journal's mappings ends the
+/// process with SIGBUS, as it would without the journal.
+#[test]
+fn sigbus_outside_our_mappings_keeps_the_default_action() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = TempDir::new("sigbusdfl");
+    let path = dir.join("j");
+    Writer::create(&path).unwrap().close().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "mapping::child_entry",
+            "--nocapture",
+        ])
+        .env("JOURNAL_IT_MAPPING", "sigbus_default")
+        .env("JOURNAL_IT_PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGBUS),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
