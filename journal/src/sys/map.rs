@@ -217,7 +217,8 @@ impl Drop for ReadMap {
 /// The writer's read-write mapping of a journal file it holds the lock for.
 ///
 /// INVARIANTS: `raw` maps the file from offset 0 over `raw.len()` bytes (the reservation; its
-/// address never changes); the file is at least `allocated` bytes long and `allocated <= raw.len()`;
+/// address changes only in [`WriteMap::reserve`], under `&mut self`, so no slice handed out can
+/// point into the old range); the file is at least `allocated` bytes long and `allocated <= raw.len()`;
 /// bytes below `published` are published (immutable); bytes in `[published, allocated)` are written
 /// by this writer only (it holds the lock, and readers never read at or past `write_offset`).
 pub(crate) struct WriteMap {
