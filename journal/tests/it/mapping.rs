@@ -283,3 +283,71 @@ fn sigbus_outside_our_mappings_keeps_the_default_action() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Three hundred writers are open at once in one process: a writer reserves address space for
+/// what it holds and grows the reservation later, instead of reserving its maximum size (1 TiB by
+/// default) up front.
+#[test]
+fn three_hundred_writers_at_once() {
+    let dir = TempDir::new("writers");
+    let mut writers: Vec<Writer> = (0..300)
+        .map(|i| {
+            WriterOptions::new()
+                .chunk_size(64 << 10)
+                .create(dir.join(&format!("j{i}")))
+                .unwrap_or_else(|e| panic!("writer {i}: {e}"))
+        })
+        .collect();
+    for (i, w) in writers.iter_mut().enumerate() {
+        w.append(i as i64, b"one of many").unwrap();
+    }
+    for w in writers {
+        w.close().unwrap();
+    }
+    for i in 0..300 {
+        let rep = Reader::open(dir.join(&format!("j{i}")))
+            .unwrap()
+            .verify()
+            .unwrap();
+        assert_eq!(rep.events, 1);
+    }
+}
+
+/// A writer whose file outgrows its first reservation many times over (4 KiB chunks: the first
+/// reservation is 256 KiB) keeps appending and claiming correctly, with a live reader following.
+#[test]
+fn a_writer_grows_past_its_first_reservation() {
+    let dir = TempDir::new("wgrow");
+    let path = dir.join("j");
+    let mut w = WriterOptions::new().chunk_size(4096).create(&path).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let mut t = r.tail();
+    let payload = |i: u64| vec![(i * 7 % 251) as u8; (i as usize * 37) % 9000];
+    for i in 0..3000u64 {
+        if i % 3 == 0 {
+            let p = payload(i);
+            let mut c = w.claim(p.len()).unwrap();
+            c.as_mut_slice().copy_from_slice(&p);
+            c.commit(i as i64).unwrap();
+        } else {
+            w.append(i as i64, &payload(i)).unwrap();
+        }
+        if i % 500 == 0 {
+            w.pretouch().unwrap();
+        }
+    }
+    assert!(w.write_offset() > 12 << 20);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while t.index() < 3000 {
+        let e = t
+            .wait(WaitStrategy::default(), Some(deadline))
+            .unwrap()
+            .expect("the tailer timed out");
+        assert_eq!(
+            (e.timestamp, e.payload),
+            (e.index as i64, &payload(e.index)[..])
+        );
+    }
+    w.close().unwrap();
+    assert_eq!(Reader::open(&path).unwrap().verify().unwrap().events, 3000);
+}
