@@ -490,3 +490,67 @@ impl RingMap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader's view whose mapping cannot grow in place (the next page is taken) moves to a new,
+    /// longer mapping and keeps the old one: a slice borrowed before the move still reads the same
+    /// published bytes, and the view reads everything appended since.
+    #[test]
+    fn a_view_that_cannot_grow_in_place_keeps_its_old_mapping() {
+        let dir = std::env::temp_dir().join(format!("journal-map-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j");
+        let _ = std::fs::remove_file(&path);
+        let mut w = crate::WriterOptions::new()
+            .chunk_size(4096)
+            .create(&path)
+            .unwrap();
+        w.append(1, &[1u8; 100]).unwrap();
+        let page = page_size() as usize;
+        let file = File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let view = ReadMap::new(file, len, 1).unwrap();
+        let end = view.observe().unwrap().write_offset;
+        let before = view.body(end);
+        let copy = before.to_vec();
+        // Take the page after the view's mapping, so it cannot grow in place.
+        let next = view.base.load(Ordering::Acquire) as usize + page;
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping; the page is unmapped
+        // below.
+        let blocker = unsafe {
+            libc::mmap(
+                next as *mut libc::c_void,
+                page,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        for i in 0..100 {
+            w.append(i, &[i as u8; 300]).unwrap();
+        }
+        let obs = view.observe().unwrap();
+        assert!(obs.write_offset > 4 * page as u64);
+        assert!(
+            view.maps.lock().unwrap().len() >= 2,
+            "the view did not move"
+        );
+        assert!(view.reserved() >= obs.write_offset);
+        assert_eq!(before, &copy[..]);
+        let all = view.body(obs.write_offset);
+        assert_eq!(&all[..copy.len()], &copy[..]);
+        let scanned = crate::recovery::scan(all, obs.write_offset, obs.file_len, true);
+        assert_eq!((scanned.events, scanned.damage), (101, None));
+        if blocker != libc::MAP_FAILED {
+            // SAFETY: the page mapped above, which nothing references.
+            unsafe { libc::munmap(blocker, page) };
+        }
+        drop(view);
+        w.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

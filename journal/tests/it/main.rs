@@ -1,4 +1,4 @@
-//! The `journal` crate's integration tests (one binary; see ../../../shared/STYLE.md).
+//! The `journal` crate's integration tests, in one binary.
 //!
 //! Child processes for the process tests are this same binary re-run on an `#[ignore]`d entry point
 //! (see `process.rs`).
