@@ -578,9 +578,20 @@ impl Writer {
         let target = (end.div_ceil(self.chunk) * self.chunk).min(max);
         if target > self.map.reserved() {
             let reserve = (2 * self.map.reserved()).max(target).min(max);
-            self.map
+            let kept = self
+                .map
                 .reserve(reserve)
                 .map_err(|e| Error::io(&self.path, "mremap", e))?;
+            if !kept {
+                // A fresh mapping: fault in again the header page and everything ahead of
+                // `write_offset` (below), which the next appends write.
+                self.prefaulted = self.write_offset;
+                if self.opts.prefault || self.opts.lock_memory {
+                    self.map
+                        .prefault(0, HEADER_LEN, self.opts.lock_memory, false)
+                        .map_err(|e| Error::io(&self.path, "prefault", e))?;
+                }
+            }
         }
         self.map
             .grow(target)

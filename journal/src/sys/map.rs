@@ -321,18 +321,39 @@ impl WriteMap {
 
     /// Makes the reservation (the mapping's length) at least `len` bytes, moving the mapping if it
     /// cannot grow in place. Cold path: [`crate::Writer`] calls it only when the file outgrows the
-    /// reservation, never on an append that fits.
-    pub(crate) fn reserve(&mut self, len: u64) -> io::Result<()> {
+    /// reservation, never on an append that fits. Returns `false` when the pages already faulted in
+    /// (and locked) did not come along, and the caller must fault in again what it will write.
+    pub(crate) fn reserve(&mut self, len: u64) -> io::Result<bool> {
         if len <= self.reserved() {
-            return Ok(());
+            return Ok(true);
         }
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
         // SAFETY: `&mut self` means no borrow into the mapping is live (every slice handed out
         // borrows `self`), so the mapping may move; its pages, populated or locked, move with it.
         // Only bytes below `allocated`, inside the file, are accessed afterwards, as before.
-        unsafe { self.raw.remap(len, RemapOptions::new().may_move(true)) }?;
-        self.guard.set_range(self.raw.as_ptr(), self.raw.len());
+        match unsafe { self.raw.remap(len, RemapOptions::new().may_move(true)) } {
+            Ok(()) => {
+                self.guard.set_range(self.raw.as_ptr(), self.raw.len());
+                Ok(true)
+            }
+            // Kernels that resize only a single kernel area refuse a mapping that mlock or
+            // huge-page advice split into several.
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => {
+                self.map_afresh(len)?;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the mapping with a new one of `len` bytes (the old one is unmapped: `&mut self`
+    /// means nothing points into it).
+    fn map_afresh(&mut self, len: usize) -> io::Result<()> {
+        let raw = MmapOptions::new().len(len).map_raw(&self.file)?;
+        self.guard.set_range(raw.as_ptr(), raw.len());
+        // The old mapping is unmapped here, after its range left the guard.
+        self.raw = raw;
         Ok(())
     }
 
@@ -551,6 +572,38 @@ mod tests {
         }
         drop(view);
         w.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The writer's fallback when `mremap` refuses: a fresh mapping reads and writes the same file.
+    #[test]
+    fn a_write_map_mapped_afresh_reads_and_writes_the_same_file() {
+        let dir = std::env::temp_dir().join(format!("journal-wmap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        let page = page_size();
+        file.set_len(2 * page).unwrap();
+        let mut map = WriteMap::new(file, 2 * page, HEADER_LEN, 2 * page).unwrap();
+        map.unpublished_mut(HEADER_LEN, 8)
+            .copy_from_slice(b"12345678");
+        map.publish(HEADER_LEN + 8, 1);
+        map.map_afresh(8 * page as usize).unwrap();
+        assert_eq!(map.reserved(), 8 * page);
+        assert_eq!(map.body(HEADER_LEN + 8), b"12345678");
+        map.grow(4 * page).unwrap();
+        map.unpublished_mut(3 * page, 4).copy_from_slice(b"abcd");
+        map.publish(3 * page + 4, 2);
+        drop(map);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], &(3 * page + 4).to_le_bytes());
+        assert_eq!(&bytes[3 * page as usize..3 * page as usize + 4], b"abcd");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

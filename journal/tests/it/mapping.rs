@@ -351,3 +351,27 @@ fn a_writer_grows_past_its_first_reservation() {
     w.close().unwrap();
     assert_eq!(Reader::open(&path).unwrap().verify().unwrap().events, 3000);
 }
+
+/// Growing the reservation works when the mapping was split into several kernel areas by `mlock`
+/// and huge-page advice on each chunk (which `mremap` cannot resize as one).
+#[test]
+fn a_writer_with_locked_and_huge_page_chunks_grows_past_its_first_reservation() {
+    let dir = TempDir::new("wgrowlock");
+    let path = dir.join("j");
+    for (lock, huge) in [(false, true), (true, false), (true, true)] {
+        let _ = std::fs::remove_file(&path);
+        let mut w = WriterOptions::new()
+            .chunk_size(4096)
+            .lock_memory(lock)
+            .huge_pages(huge)
+            .create(&path)
+            .unwrap();
+        for i in 0..400u64 {
+            w.append(i as i64, &[i as u8; 2000])
+                .unwrap_or_else(|e| panic!("lock {lock} huge {huge}: append {i}: {e}"));
+        }
+        w.close().unwrap();
+        let rep = Reader::open(&path).unwrap().verify().unwrap();
+        assert_eq!((rep.events, rep.damage), (400, None));
+    }
+}
