@@ -175,3 +175,13 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// [`Error::NotAJournal`] for `path`, with the reason.
+    pub(crate) fn not_a_journal(path: &std::path::Path, reason: String) -> Error {
+        Error::NotAJournal {
+            path: path.to_path_buf(),
+            reason,
+        }
+    }
+}

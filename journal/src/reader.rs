@@ -1,6 +1,7 @@
 //! Zero-copy readers: open read-only (O(1)), iterate, verify, seek by index or time.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use crate::cursor::Event;
@@ -10,11 +11,12 @@ use crate::error::{Error, Result};
 use crate::format::{check_header, DamageReason, HEADER_LEN};
 use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
-use crate::writer::not_a_journal;
 
-/// Extra virtual address space a reader maps past the file's length, so that it can follow a growing
-/// journal without remapping (FORMAT.md 10).
-const READER_HEADROOM: u64 = 256 << 30;
+/// The least address space a reader of a journal with a live writer maps past the content at open,
+/// so that it follows the first appends without growing its view. A reader of a journal no writer
+/// holds maps only the content. Either view grows geometrically when the content passes it
+/// ([`ReadMap`]).
+const READER_HEADROOM: u64 = 64 << 20;
 
 /// The header fields and file length as a reader sees them now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,12 +86,22 @@ impl Reader {
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
         let path = path.as_ref();
         let (file, len) = open_regular(path)?;
-        check_header(HEADER_LEN, len).map_err(|f| not_a_journal(path, f.to_string()))?;
-        let page = sys::page_size();
-        let reserve = len.div_ceil(page) * page + READER_HEADROOM;
+        check_header(HEADER_LEN, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
+        // Map the content as the header describes it now, and headroom only if a writer is live.
+        let mut wo = [0u8; 8];
+        file.read_exact_at(&mut wo, 0)
+            .map_err(|e| Error::io(path, "read header", e))?;
+        let content = u64::from_le_bytes(wo).min(len);
+        let live = sys::writer_present(&file).map_err(|e| Error::io(path, "lock query", e))?;
+        let reserve = if live {
+            content + content.max(READER_HEADROOM)
+        } else {
+            content
+        };
         let map = ReadMap::new(file, len, reserve).map_err(|e| Error::io(path, "mmap", e))?;
-        let obs = map.observe().map_err(|e| Error::io(path, "stat", e))?;
-        check_header(obs.write_offset, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        let obs = map.observe().map_err(|(op, e)| Error::io(path, op, e))?;
+        check_header(obs.write_offset, len)
+            .map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         Ok(Reader {
             start_timestamp: map.start_timestamp(),
             map,
@@ -156,20 +168,12 @@ impl Reader {
     }
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {
-        let obs = self.map.observe().map_err(|e| self.io("stat", e))?;
+        let obs = self.map.observe().map_err(|(op, e)| self.io(op, e))?;
         if self.map.shrunk() {
             return Err(self.shrunk_error(obs));
         }
         // One more load from the header's cache line: the journal is still the one opened.
         self.check_identity()?;
-        if obs.write_offset.min(obs.file_len) > self.map.reserved() {
-            return Err(Error::InvalidArgument(format!(
-                "{}: journal grew to {} bytes, past this reader's mapping of {} bytes; reopen it",
-                self.path.display(),
-                obs.file_len,
-                self.map.reserved()
-            )));
-        }
         Ok(obs)
     }
 
@@ -352,7 +356,10 @@ pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
         } else {
             "not a file"
         };
-        return Err(not_a_journal(path, format!("not a regular file ({what})")));
+        return Err(Error::not_a_journal(
+            path,
+            format!("not a regular file ({what})"),
+        ));
     }
     Ok((file, meta.len()))
 }

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::reader::{Event, Reader};
 use crate::ring::Producer;
-use crate::writer::now_ns;
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]

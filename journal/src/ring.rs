@@ -78,7 +78,7 @@ pub fn create_ring(path: impl AsRef<Path>, capacity: u64) -> Result<()> {
             "ring capacity {capacity} must be a power of two from {RING_MIN_CAPACITY} to {RING_MAX_CAPACITY}"
         )));
     }
-    let file = crate::writer::create_exclusive(path, 0o600)?;
+    let file = sys::create_exclusive(path, 0o600)?;
     let setup = || -> io::Result<()> {
         sys::allocate(&file, 0, RING_HEADER_LEN + capacity)?;
         // The magic goes last, so a half-created ring is never attached to.

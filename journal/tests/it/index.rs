@@ -16,7 +16,6 @@ use crate::support::{Rng, TempDir};
 /// 2023-11-14T22:13:20Z (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
 
-
 /// `n` events with random payloads (0..200 bytes) and timestamps that wander, often backwards,
 /// sometimes far back, sometimes repeating (FORMAT.md 6.4).
 fn random_events(rng: &mut Rng, n: u64) -> Vec<(i64, Vec<u8>)> {

@@ -12,6 +12,7 @@ mod fuzz_corpus;
 mod fuzz_harness;
 mod hostile;
 mod index;
+mod mapping;
 mod process;
 mod reader;
 mod ring;
