@@ -17,6 +17,7 @@ use memmap2::{Advice, MmapOptions, MmapRaw};
 use crate::format::HEADER_LEN;
 
 pub(crate) mod net;
+pub(crate) mod ringlock;
 
 /// The system page size.
 pub(crate) fn page_size() -> u64 {

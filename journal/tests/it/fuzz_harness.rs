@@ -765,6 +765,7 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
             assert_eq!(rec.position, position, "round {round}: record position");
             assert_eq!(rec.checksum(), le32(rec.entry, 12));
             let _ = rec.checksum_ok();
+            std::ops::ControlFlow::Continue(())
         });
         assert_eq!(
             handed,

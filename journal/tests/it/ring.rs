@@ -1,6 +1,7 @@
 //! The shared-memory ring and replay: two real processes, wrap-around, backpressure, a dying
 //! producer, bad attaches, byte-exact replay and its pacing, and the zero-allocation rule.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,7 @@ fn ten_million_records_between_two_processes() {
                     }
                     bytes += r.entry.len() as u64;
                     next += 1;
+                    ControlFlow::Continue(())
                 },
                 WaitStrategy::default(),
                 Some(deadline),
@@ -147,7 +149,15 @@ fn killed_producer_is_reported_to_the_consumer() {
     );
     let mut seen = 0u64;
     let s = consumer
-        .read_wait(1000, |_| seen += 1, WaitStrategy::default(), None)
+        .read_wait(
+            1000,
+            |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            },
+            WaitStrategy::default(),
+            None,
+        )
         .unwrap();
     assert!(s.records > 0);
     assert!(ring_info(&path).unwrap().producer_alive);
@@ -155,7 +165,15 @@ fn killed_producer_is_reported_to_the_consumer() {
     // Not reaped yet: the producer is a zombie, which must count as dead.
     let killed = Instant::now();
     let err = loop {
-        match consumer.read_wait(1000, |_| seen += 1, WaitStrategy::default(), None) {
+        match consumer.read_wait(
+            1000,
+            |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            },
+            WaitStrategy::default(),
+            None,
+        ) {
             Ok(_) => continue, // records it published before dying are still delivered
             Err(e) => break e,
         }
@@ -215,6 +233,7 @@ fn slow_consumer_makes_the_producer_wait_and_nothing_is_lost() {
                     assert_eq!(r.payload.len(), len_for(next) / 4);
                     assert_eq!(r.payload[..k], next.to_le_bytes()[..k]);
                     next += 1;
+                    ControlFlow::Continue(())
                 },
                 WaitStrategy::default(),
                 None,
@@ -351,6 +370,7 @@ fn replay_and_collect(
                     |r| {
                         assert!(r.checksum_ok());
                         got.push((r.timestamp, r.payload.to_vec()));
+                        ControlFlow::Continue(())
                     },
                     WaitStrategy::default(),
                     None,
@@ -378,30 +398,26 @@ fn replay_delivers_exactly_what_a_reader_sees() {
     assert_eq!(stats.events, 5_000);
     assert_eq!(stats.bytes, std::fs::metadata(&path).unwrap().len() - 24);
     // A range by index, and by time [from, to).
-    let opts = ReplayOptions {
-        from_index: 4_990,
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().from_index(4_990);
     assert_eq!(replay_and_collect(&dir, &path, opts).1, expect[4_990..]);
     let (t0, t1) = (expect[100].0, expect[200].0);
-    let opts = ReplayOptions {
-        from_time: Some(t0),
-        to_time: Some(t1),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().from_time(t0).to_time(t1);
     assert_eq!(replay_and_collect(&dir, &path, opts).1, expect[100..200]);
     // A bad speed is refused before anything is sent.
     let reader = Reader::open(&path).unwrap();
     create_ring(dir.join("r2"), 4096).unwrap();
     let mut p = Producer::attach(dir.join("r2")).unwrap();
-    let bad = ReplayOptions {
-        pacing: Pacing::Speed(0.0),
-        ..ReplayOptions::default()
-    };
-    assert!(matches!(
-        replay(&reader, &mut p, &bad),
-        Err(Error::InvalidArgument(_))
-    ));
+    for speed in [0.0, -1.0, 1e-300, f64::NAN, f64::INFINITY, 1e300] {
+        let bad = ReplayOptions::new().pacing(Pacing::Speed(speed)).to_owned();
+        assert!(
+            matches!(
+                replay(&reader, &mut p, &bad),
+                Err(Error::InvalidArgument(_))
+            ),
+            "speed {speed}"
+        );
+    }
+    assert_eq!(ring_info(dir.join("r2")).unwrap().producer_position, 0);
 }
 
 #[test]
@@ -410,10 +426,7 @@ fn real_time_pacing_follows_the_timestamps() {
     let path = dir.join("j");
     // 500 events over one second.
     journal_over(&path, 500, Duration::from_secs(1));
-    let opts = ReplayOptions {
-        pacing: Pacing::Speed(1.0),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().pacing(Pacing::Speed(1.0));
     let (stats, got) = replay_and_collect(&dir, &path, opts);
     assert_eq!(got.len(), 500);
     // The last event is due 0.998 s after the first; pacing never runs early. The upper bound only
@@ -433,10 +446,7 @@ fn real_time_pacing_follows_the_timestamps() {
         "pacing 1.0: elapsed {:?}, lag p50 {:?} p99 {:?} max {:?}",
         stats.elapsed, stats.lag_p50, stats.lag_p99, stats.lag_max
     );
-    let opts = ReplayOptions {
-        pacing: Pacing::Speed(10.0),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().pacing(Pacing::Speed(10.0));
     let (stats, _) = replay_and_collect(&dir, &path, opts);
     assert!(
         stats.elapsed >= Duration::from_micros(99_800),
@@ -465,7 +475,8 @@ fn push_read_and_replay_do_not_allocate_per_event() {
             c2.commit(0).unwrap();
             let s = c
                 .read(10, |r| {
-                    assert!(r.payload.len() == 200 || r.payload.len() == 30)
+                    assert!(r.payload.len() == 200 || r.payload.len() == 30);
+                    ControlFlow::Continue(())
                 })
                 .unwrap();
             assert_eq!(s.records, 2);
@@ -486,7 +497,14 @@ fn push_read_and_replay_do_not_allocate_per_event() {
         let (stats, allocs, _) =
             count_allocs(|| replay(&reader, &mut p, &ReplayOptions::default()).unwrap());
         let mut got = 0;
-        while !c.read(usize::MAX, |_| got += 1).unwrap().end_of_stream {}
+        while !c
+            .read(usize::MAX, |_| {
+                got += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap()
+            .end_of_stream
+        {}
         assert_eq!((stats.events, got), (n, n));
         allocs
     };
@@ -538,7 +556,12 @@ fn corrupt_record_is_reported_at_its_own_position() {
     .unwrap();
     let mut c = Consumer::attach(&ring).unwrap();
     let mut seen = 0;
-    let err = c.read(10, |_| seen += 1).unwrap_err();
+    let err = c
+        .read(10, |_| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
     assert_eq!(seen, 2);
     assert!(
         matches!(err, Error::CorruptRing { position: 48, .. }),
