@@ -166,7 +166,10 @@ fn consume_releases_only_what_it_wrote_out() {
     let r = finish_with(child, reader);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut got = numbers(&r.stdout);
-    assert!(got.len() < n, "the signal came after everything was printed");
+    assert!(
+        got.len() < n,
+        "the signal came after everything was printed"
+    );
     let mut c = Consumer::attach(&ring).unwrap();
     loop {
         let st = c
@@ -202,7 +205,14 @@ fn replay_without_a_consumer_says_so_and_times_out() {
     let (j, ring) = (dir.path().join("q.journal"), dir.path().join("q.ring"));
     journal_of(&j, &(0..100).collect::<Vec<_>>(), 500);
     let r = finish(spawn(&[
-        "replay", s(&j), "--ring", s(&ring), "--capacity", "4K", "--timeout", "300ms",
+        "replay",
+        s(&j),
+        "--ring",
+        s(&ring),
+        "--capacity",
+        "4K",
+        "--timeout",
+        "300ms",
     ]));
     assert_eq!(r.code, 2, "{r:?}");
     assert_eq!(r.stdout, "");
@@ -226,8 +236,16 @@ fn replay_capacity_must_match_an_existing_ring() {
     journal_of(&j, &[1, 2, 3], 10);
     create_ring(&ring, 64 << 10).unwrap();
     let r = run(&["replay", s(&j), "--ring", s(&ring), "--capacity", "1M"]);
-    common::assert_error(&r, 2, "exists with capacity 65536 bytes; --capacity 1048576");
-    assert_eq!(ring_info(&ring).unwrap().producer_position, 0, "replayed anyway");
+    common::assert_error(
+        &r,
+        2,
+        "exists with capacity 65536 bytes; --capacity 1048576",
+    );
+    assert_eq!(
+        ring_info(&ring).unwrap().producer_position,
+        0,
+        "replayed anyway"
+    );
     for extra in [&["--capacity", "64K"][..], &[]] {
         let mut args = vec!["replay", s(&j), "--ring", s(&ring)];
         args.extend_from_slice(extra);
@@ -244,12 +262,21 @@ fn replay_refuses_speeds_outside_the_sane_range() {
     journal_of(&j, &[0, 1_000_000], 10);
     for speed in ["1e-300", "0", "-1", "nan", "inf", "1e300", "0.0001"] {
         let arg = format!("--speed={speed}");
-        let r = run(&["replay", s(&j), "--ring", s(&ring), &arg]);
+        let r = finish(spawn(&["replay", s(&j), "--ring", s(&ring), &arg]));
         assert_eq!(r.code, 2, "{speed}: {r:?}");
         assert!(r.stderr.contains("from 0.001 to 1000000"), "{speed}: {r:?}");
         assert!(!ring.exists(), "{speed}: the ring was created");
     }
-    let r = run(&["replay", s(&j), "--ring", s(&ring), "--speed", "0.001", "--max-gap", "1ms"]);
+    let r = run(&[
+        "replay",
+        s(&j),
+        "--ring",
+        s(&ring),
+        "--speed",
+        "0.001",
+        "--max-gap",
+        "1ms",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
 }
 
@@ -273,7 +300,9 @@ fn replay_warns_about_a_long_gap_and_max_gap_shortens_it() {
         }
     });
     let warning = loop {
-        let line = rx.recv_timeout(DEADLINE).expect("a warning before the long wait");
+        let line = rx
+            .recv_timeout(DEADLINE)
+            .expect("a warning before the long wait");
         if line.contains("warning") {
             break line;
         }
@@ -281,19 +310,29 @@ fn replay_warns_about_a_long_gap_and_max_gap_shortens_it() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        warning.contains("event 2") && warning.contains("56.0 years") && warning.contains("--max-gap"),
+        warning.contains("event 2")
+            && warning.contains("56.0 years")
+            && warning.contains("--max-gap"),
         "{warning}"
     );
     std::fs::remove_file(&ring).unwrap();
     // With it: done at once, and it says what it did.
     let r = finish(spawn(&[
-        "replay", s(&j), "--ring", s(&ring), "--speed", "1", "--max-gap", "10ms",
+        "replay",
+        s(&j),
+        "--ring",
+        s(&ring),
+        "--speed",
+        "1",
+        "--max-gap",
+        "10ms",
     ]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.starts_with("replayed 4 events"), "{r:?}");
     assert!(r.stderr.contains("shortened to --max-gap"), "{r:?}");
     assert!(
-        r.stderr.contains("1 gaps longer than --max-gap were shortened"),
+        r.stderr
+            .contains("1 gaps longer than --max-gap were shortened"),
         "{r:?}"
     );
     // --max-gap without pacing is a usage error.
@@ -318,7 +357,10 @@ fn replay_into_a_ring_with_impossible_positions_is_refused() {
     assert!(r.stderr.contains("producer_position 4096"), "{r:?}");
     // Positions and data as they were (the attach itself only wrote the owner line).
     let after = std::fs::read(&ring).unwrap();
-    assert!(before[..384] == after[..384], "the header's positions were written");
+    assert!(
+        before[..384] == after[..384],
+        "the header's positions were written"
+    );
     assert!(before[4096..] == after[4096..], "the data area was written");
 }
 
@@ -344,7 +386,10 @@ fn ring_info_reads_only_the_header() {
     let info = ring_info(&ring).unwrap();
     let grown = peak_rss_kib() - before;
     assert_eq!(info.capacity, 128 << 20);
-    assert!(grown < 16 << 10, "ring_info grew the peak RSS by {grown} KiB");
+    assert!(
+        grown < 16 << 10,
+        "ring_info grew the peak RSS by {grown} KiB"
+    );
     // The CLI's view of it.
     let r = run(&["ring", "info", "--json", s(&ring)]);
     assert_eq!(r.code, 0, "{r:?}");
