@@ -51,6 +51,10 @@ const KIND_PADDING: u32 = 1 << 24;
 const KIND_END: u32 = 2 << 24;
 const KIND_MASK: u32 = 0x7F << 24;
 
+/// The largest producer position a producer attaches at (spec/RING.md 4): far enough below 2^64
+/// that its position never overflows (2^63 bytes is 29 years at 10 GB/s).
+const MAX_POSITION: u64 = 1 << 63;
+
 /// How often a waiting side checks that the other side is still alive.
 const LIVENESS_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -335,9 +339,9 @@ impl Producer {
         };
         // Both positions come from a header another process may have written: check them before
         // any arithmetic on them (spec/RING.md 4).
-        if position % 8 != 0 {
+        if position % 8 != 0 || position > MAX_POSITION {
             return Err(producer.corrupt_header(format!(
-                "producer_position {position} is not a multiple of 8"
+                "producer_position {position} is not a multiple of 8 below 2^63"
             )));
         }
         if consumer % 8 != 0 || consumer > position || position - consumer > capacity {

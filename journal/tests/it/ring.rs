@@ -742,7 +742,16 @@ fn producer_refuses_impossible_positions_at_attach_and_on_refresh() {
         ),
         (4, 0, &["producer_position 4", "multiple of 8"]),
         (64, 12, &["consumer_position 12"]),
-        (u64::MAX - 7, 0, &["consumer_position 0"]),
+        (
+            u64::MAX - 7,
+            0,
+            &["producer_position 18446744073709551608", "2^63"],
+        ),
+        (
+            u64::MAX - 7,
+            u64::MAX - 4095,
+            &["producer_position 18446744073709551608"],
+        ),
     ] {
         set_positions(&ring, Some(p), Some(c));
         assert_corrupt_naming(Producer::attach(&ring), words);
