@@ -53,7 +53,9 @@ pub use format::{
 };
 pub use reader::{Event, HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
-pub use replay::{replay, LongGap, Pacing, ReplayOptions, ReplayStats, MAX_SPEED, MIN_SPEED};
+pub use replay::{
+    replay, GapReport, LongGap, Pacing, ReplayOptions, ReplayStats, MAX_SPEED, MIN_SPEED,
+};
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,

@@ -41,6 +41,9 @@ pub struct LongGap {
     pub shortened: bool,
 }
 
+/// A function [`ReplayOptions::on_long_gap`] calls before a long wait.
+pub type GapReport = fn(&LongGap);
+
 /// Which events to replay and how, as a builder.
 ///
 /// By default: all events in file order, as fast as the ring takes them ([`Pacing::Max`]), gaps
@@ -54,7 +57,7 @@ pub struct ReplayOptions {
     to_time: Option<i64>,
     end_of_stream: bool,
     max_gap: Option<Duration>,
-    long_gap: Option<(Duration, fn(&LongGap))>,
+    long_gap: Option<(Duration, GapReport)>,
 }
 
 impl Default for ReplayOptions {
@@ -120,7 +123,7 @@ impl ReplayOptions {
 
     /// With [`Pacing::Speed`]: calls `report` before every wait longer than `threshold` (wall
     /// time) and for every gap shortened by [`max_gap`](Self::max_gap). By default none.
-    pub fn on_long_gap(&mut self, threshold: Duration, report: fn(&LongGap)) -> &mut Self {
+    pub fn on_long_gap(&mut self, threshold: Duration, report: GapReport) -> &mut Self {
         self.long_gap = Some((threshold, report));
         self
     }
