@@ -902,6 +902,13 @@ pub fn ring_producer(data: &[u8]) {
         }
         match inp.u8() % 4 {
             0 | 1 => {
+                // A stored consumer position that was impossible becomes possible once the
+                // producer has published past it: from then on the producer may use it.
+                let stored = get(256);
+                if hostile && stored % 8 == 0 && (released..=published).contains(&stored) {
+                    released = stored;
+                    hostile = false;
+                }
                 let size = inp.u16() as usize % 2033;
                 let len = entry_len(size as u32);
                 let room = RING_CAPACITY - published % RING_CAPACITY;
