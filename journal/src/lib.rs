@@ -90,7 +90,9 @@ pub use format::{
 };
 pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
-pub use replay::{replay, Pacing, ReplayOptions, ReplayStats};
+pub use replay::{
+    replay, GapReport, LongGap, Pacing, ReplayOptions, ReplayStats, MAX_SPEED, MIN_SPEED,
+};
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,

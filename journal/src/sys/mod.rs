@@ -5,6 +5,7 @@
 //! - [`guard`]: the process-wide SIGBUS guard for files truncated under a mapping;
 //! - [`proc`]: `/proc` queries (process liveness);
 //! - [`timer`]: the thread's timer slack;
+//! - [`ringlock`]: the ring roles' ownership locks (RING.md);
 //! - [`net`]: the socket calls of capture.
 
 use std::io;
@@ -14,6 +15,7 @@ pub(crate) mod guard;
 pub(crate) mod map;
 pub(crate) mod net;
 pub(crate) mod proc;
+pub(crate) mod ringlock;
 pub(crate) mod timer;
 
 pub(crate) use file::{allocate, create_exclusive, open_rw, writer_present, WriterLock};
