@@ -420,7 +420,10 @@ impl Producer {
             return Ok(true);
         }
         let consumer = self.map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
-        if consumer < self.cached_consumer || consumer > self.published || !consumer.is_multiple_of(8) {
+        if consumer < self.cached_consumer
+            || consumer > self.published
+            || !consumer.is_multiple_of(8)
+        {
             return Err(self.bad_consumer_position(consumer));
         }
         self.cached_consumer = consumer;

@@ -6,8 +6,7 @@
 //! - random damage to a journal is judged identically by both.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use journal::{Error, Reader, Report, Writer};
@@ -16,33 +15,7 @@ use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 
 use crate::spec_impl::{self, Decoded};
-
-/// A directory under `std::env::temp_dir()`, unique to this process, this call and `name`, removed
-/// when dropped (also when a test panics).
-pub(crate) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "journal-spec-cross-{}-{n}-{name}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub(crate) fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::TempDir;
 
 /// `Reader::verify`, which fails only on an I/O error (damage is reported in the `Report`).
 fn verify(reader: &Reader, path: &Path) -> Report {
@@ -193,7 +166,7 @@ fn now_ns() -> i64 {
 /// indices `append` returns and that `start_timestamp` lies between the times before `create` and
 /// after `close`.
 fn write_with_library(dir: &TempDir, events: &[(i64, Vec<u8>)]) -> Vec<u8> {
-    let path = dir.file("lib.journal");
+    let path = dir.join("lib.journal");
     let before = now_ns();
     let mut w = Writer::create(&path).unwrap();
     for (i, (ts, payload)) in events.iter().enumerate() {
@@ -252,7 +225,7 @@ fn library_writes_many_events_as_the_spec_encodes_them() {
         .collect();
     let bytes = write_with_library(&dir, &events);
     assert_library_wrote(&bytes, &events);
-    assert_library_agrees(&dir.file("lib.journal"), &spec_impl::decode(&bytes));
+    assert_library_agrees(&dir.join("lib.journal"), &spec_impl::decode(&bytes));
 }
 
 /// Regression: a header whose `write_offset` is far past both the file and any reader's mapping, but
@@ -271,7 +244,7 @@ fn write_offset_far_past_the_file_is_truncation_not_an_error() {
     ] {
         let mut bytes = spec_impl::encode(0, events);
         bytes[0..8].copy_from_slice(&write_offset.to_le_bytes());
-        let path = dir.file(&format!("far-{write_offset}.journal"));
+        let path = dir.join(&format!("far-{write_offset}.journal"));
         fs::write(&path, &bytes).unwrap();
         let want = spec_impl::decode(&bytes);
         let end = bytes.len();
@@ -455,7 +428,7 @@ fn damage_case() -> impl Strategy<Value = DamageCase> {
 /// and returns the outcome's verdict and reason (`"intact"`, `"not_a_journal"` or the reason).
 fn check_damage_case(dir: &TempDir, case: &DamageCase) -> &'static str {
     let (start, events, tail, mutations) = case;
-    let path = dir.file("damaged.journal");
+    let path = dir.join("damaged.journal");
     let mut bytes = spec_impl::encode(*start, events);
     bytes.resize(bytes.len() + tail, 0);
     let entries = layout(events);
@@ -521,7 +494,7 @@ proptest! {
         tail in prop_oneof![3 => Just(0usize), 1 => 1usize..=8192],
     ) {
         let dir = TempDir::new("spec-writes");
-        let path = dir.file("spec.journal");
+        let path = dir.join("spec.journal");
         let mut bytes = spec_impl::encode(start, &events);
         let write_offset = bytes.len() as u64;
         bytes.resize(bytes.len() + tail, 0);
