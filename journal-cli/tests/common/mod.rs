@@ -4,13 +4,16 @@
 #![allow(dead_code)] // reason: each test binary uses its own subset of these helpers
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+#[path = "../../../journal/tests/shared/mod.rs"]
+mod shared;
+#[allow(unused_imports)] // reason: each test binary uses its own subset of these helpers
+pub use shared::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_journal");
@@ -79,71 +82,6 @@ pub fn assert_error(r: &Run, code: i32, needle: &str) {
     assert!(r.stderr.contains(needle), "expected {needle:?} in {r:?}");
 }
 
-/// No test waits longer than this for the binary.
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Polls `done` until it holds, panicking with `what` after [`PATIENCE`].
-#[track_caller]
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A child process that is killed (and reaped) when dropped, unless it was already waited for:
-/// a failing test leaves no process behind.
-#[derive(Debug)]
-pub struct KillOnDrop(pub Child);
-
-impl Deref for KillOnDrop {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl DerefMut for KillOnDrop {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-impl KillOnDrop {
-    /// Sends `sig` (such as `-INT`) with kill(1).
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    /// Waits up to [`PATIENCE`] for the exit (killing the child past it): the exit status.
-    pub fn exit_code(&mut self) -> i32 {
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the child did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        status.code().expect("exited, not killed by a signal")
-    }
-}
-
 /// The lines of `from` (a child's stdout or stderr), delivered through a channel by a thread.
 pub fn lines(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
@@ -156,33 +94,6 @@ pub fn lines(from: impl Read + Send + 'static) -> mpsc::Receiver<String> {
         }
     });
     rx
-}
-
-/// Whether a test may skip for a missing prerequisite when CI runs it (`CI=true`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InCi {
-    /// CI's machine has the prerequisite: missing there, it is a failure, not a skip.
-    Required,
-    /// A property of the host's kernel or network configuration that CI's machine may lack too:
-    /// the test skips there as well, saying why.
-    MaySkip,
-}
-
-/// Reports that the calling test cannot run because `prerequisite` is missing (`why`), and returns
-/// so that the test can return. The line goes straight to the process's stderr, past the test
-/// harness's capture, so every run shows it. Under `CI=true` a [`InCi::Required`] prerequisite
-/// fails the test instead.
-#[track_caller]
-pub fn skip(prerequisite: &str, why: impl std::fmt::Display, in_ci: InCi) {
-    let at = std::panic::Location::caller();
-    if in_ci == InCi::Required && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{prerequisite} is missing, and CI=true requires it: {why} ({at})");
-    }
-    let test = std::thread::current().name().unwrap_or("?").to_string();
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {prerequisite} is missing: {why} ({at})"
-    );
 }
 
 /// A running `journal tail -f` (or any long-running command), its stdout lines arriving on a
@@ -201,15 +112,7 @@ impl Follower {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines(child.stdout.take().unwrap());
         Follower {
             child: KillOnDrop(child),
             lines,
@@ -226,12 +129,7 @@ impl Follower {
 
     /// Sends a signal (`-TERM`, `-INT`) with kill(1).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        self.child.signal(sig);
     }
 
     /// Waits (at most [`PATIENCE`]) for the exit: status and stderr.
@@ -249,16 +147,9 @@ impl Follower {
             BufReader::new(stderr).read_to_string(&mut err).unwrap();
             err
         });
-        let deadline = Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the follower did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let code = self.child.exit_code();
         let err = reader.join().unwrap();
         let rest = self.lines.iter().collect();
-        (status.code().expect("exited, not killed"), err, rest)
+        (code, err, rest)
     }
 }

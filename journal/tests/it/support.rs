@@ -4,83 +4,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::io::Write;
-use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::Child;
-use std::time::{Duration, Instant};
 
-/// No test waits longer than this for a condition that should hold almost at once.
-pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Whether a test may skip for a missing prerequisite when CI runs it (`CI=true`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InCi {
-    /// CI's machine has the prerequisite: missing there, it is a failure, not a skip.
-    Required,
-    /// A property of the host's kernel or network configuration that CI's machine may lack too:
-    /// the test skips there as well, saying why.
-    MaySkip,
-}
-
-/// Whether this run is CI's (`CI=true`).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Reports that the calling test cannot run because `prerequisite` is missing (`why`), and returns
-/// so that the test can return. The line goes straight to the process's stderr, past the test
-/// harness's capture, so every run shows it. Under `CI=true` a [`InCi::Required`] prerequisite
-/// fails the test instead.
-#[track_caller]
-pub fn skip(prerequisite: &str, why: impl std::fmt::Display, in_ci_: InCi) {
-    let at = std::panic::Location::caller();
-    if in_ci_ == InCi::Required && in_ci() {
-        panic!("{prerequisite} is missing, and CI=true requires it: {why} ({at})");
-    }
-    let test = std::thread::current().name().unwrap_or("?").to_string();
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {prerequisite} is missing: {why} ({at})"
-    );
-}
-
-/// Polls `done` until it holds, panicking with `what` after [`PATIENCE`].
-#[track_caller]
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {PATIENCE:?} for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// A child process that is killed (and reaped) when dropped, unless it was already waited for:
-/// a failing test leaves no process behind.
-#[derive(Debug)]
-pub struct KillOnDrop(pub Child);
-
-impl Deref for KillOnDrop {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl DerefMut for KillOnDrop {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+#[path = "../shared/mod.rs"]
+mod shared;
+#[allow(unused_imports)] // reason: each test binary uses its own subset of these helpers
+pub use shared::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
 
 /// A temporary directory removed on drop.
 pub struct TempDir(tempfile::TempDir);
