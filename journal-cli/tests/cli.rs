@@ -29,17 +29,22 @@ fn vector(name: &str) -> PathBuf {
 
 /// A closed journal holding `events`, created at [`T0`].
 fn make(dir: &TempDir, name: &str, events: &[(i64, &[u8])]) -> PathBuf {
-    let path = dir.path().join(name);
-    let mut w = Writer::options()
-        .chunk_size(4096)
-        .start_timestamp(T0)
-        .create(&path)
-        .unwrap();
-    for (ts, payload) in events {
-        w.append(*ts, payload).unwrap();
-    }
-    w.close().unwrap();
-    path
+    common::make_journal(dir.path(), name, T0, events)
+}
+
+/// `journal tail --format raw FILE ARGS`, which must succeed quietly: its stdout.
+#[track_caller]
+fn tail_raw(file: &str, args: &[&str]) -> String {
+    let mut all = vec!["tail", "--format", "raw", file];
+    all.extend_from_slice(args);
+    let r = run(&all);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+    r.stdout
+}
+
+/// The raw output of the events of [`make_numbered`] in `r`.
+fn events(r: std::ops::Range<usize>) -> String {
+    r.map(|i| format!("event {i}")).collect()
 }
 
 /// `n` events at T0 + i µs with payloads "event i".
@@ -587,14 +592,7 @@ fn tail_prints_the_last_n_or_from_the_kth() {
     let dir = TempDir::new().unwrap();
     let path = make_numbered(&dir, "n", 12);
     let f = s(&path);
-    let raw = |args: &[&str]| {
-        let mut all = vec!["tail", "--format", "raw", f];
-        all.extend_from_slice(args);
-        let r = run(&all);
-        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
-        r.stdout
-    };
-    let events = |r: std::ops::Range<usize>| r.map(|i| format!("event {i}")).collect::<String>();
+    let raw = |args: &[&str]| tail_raw(f, args);
     assert_eq!(raw(&[]), events(2..12), "10 by default");
     assert_eq!(raw(&["-n", "3"]), events(9..12));
     assert_eq!(raw(&["--events", "3"]), events(9..12));
@@ -1660,14 +1658,7 @@ fn tail_selects_by_time_range_and_to_time_ends_follow() {
     let path = make_numbered(&dir, "n", 12);
     let f = s(&path);
     let t = |i: i64| (T0 + i * 1000).to_string();
-    let raw = |args: &[&str]| {
-        let mut all = vec!["tail", "--format", "raw", f];
-        all.extend_from_slice(args);
-        let r = run(&all);
-        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
-        r.stdout
-    };
-    let events = |r: std::ops::Range<usize>| r.map(|i| format!("event {i}")).collect::<String>();
+    let raw = |args: &[&str]| tail_raw(f, args);
     assert_eq!(raw(&["-n", "2", "--to-time", &t(5)]), events(3..5));
     assert_eq!(raw(&["-n", "100", "--to-time", &t(5)]), events(0..5));
     assert_eq!(

@@ -4,14 +4,13 @@
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use journal::Writer;
 use tempfile::TempDir;
 
 mod common;
-use common::{assert_error, s, Follower, Run, BIN};
+use common::{assert_error, s, Follower, Run};
 
 /// 2023-11-14T22:13:20Z (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
@@ -21,17 +20,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A closed journal holding `events`, created at `start`.
 fn make(dir: &TempDir, name: &str, start: i64, events: &[(i64, &[u8])]) -> PathBuf {
-    let path = dir.path().join(name);
-    let mut w = Writer::options()
-        .chunk_size(4096)
-        .start_timestamp(start)
-        .create(&path)
-        .unwrap();
-    for (ts, payload) in events {
-        w.append(*ts, payload).unwrap();
-    }
-    w.close().unwrap();
-    path
+    common::make_journal(dir.path(), name, start, events)
 }
 
 /// Waits for `child` to exit, killing it (and failing) if it is still running at the deadline.
@@ -50,14 +39,7 @@ fn finish(mut child: Child, what: &str) -> Run {
 
 /// Runs the binary with `args` and a deadline.
 fn run_bounded(args: &[&str]) -> Run {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    finish(child, &args.join(" "))
+    finish(common::spawn(args), &args.join(" "))
 }
 
 fn mkfifo(path: &Path) {

@@ -4,8 +4,8 @@
 #![allow(dead_code)] // reason: each test binary uses its own subset of these helpers
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 
 use serde_json::Value;
@@ -54,6 +54,32 @@ pub fn run_with(args: &[&str], stdin: &[u8]) -> Run {
     let out = child.wait_with_output().unwrap();
     feeder.join().unwrap();
     out.into()
+}
+
+/// Starts the binary with `args`, empty stdin, and stdout and stderr piped.
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A closed journal `dir/name` created at `start` (4 KiB chunks), holding `events`.
+pub fn make_journal(dir: &Path, name: &str, start: i64, events: &[(i64, &[u8])]) -> PathBuf {
+    let path = dir.join(name);
+    let mut w = journal::Writer::options()
+        .chunk_size(4096)
+        .start_timestamp(start)
+        .create(&path)
+        .unwrap();
+    for (ts, payload) in events {
+        w.append(*ts, payload).unwrap();
+    }
+    w.close().unwrap();
+    path
 }
 
 /// Runs the binary with `args` and empty stdin.
@@ -105,13 +131,7 @@ pub struct Follower {
 
 impl Follower {
     pub fn start(args: &[&str]) -> Follower {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(args);
         let lines = lines(child.stdout.take().unwrap());
         Follower {
             child: KillOnDrop(child),

@@ -296,16 +296,7 @@ fn sparse_tail_past_the_free_space_is_cut_back_not_allocated() {
         return;
     };
     let path = fs.mnt.join("j");
-    let mut w = Writer::create(&path).unwrap();
-    w.append(1, &[9u8; 32]).unwrap();
-    w.close().unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 72);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
+    crate::support::journal_with_sparse_tail(&path, 1, 1 << 30);
     let mut w = Writer::open(&path).unwrap_or_else(|e| panic!("open for append: {e}"));
     assert_eq!(w.events(), 1);
     let len = std::fs::metadata(&path).unwrap().len();

@@ -34,6 +34,21 @@ impl TempDir {
     }
 }
 
+/// A closed journal at `path` holding one 32-byte event at `timestamp` (72 bytes), then extended
+/// by `set_len` to `len` bytes: a sparse tail past the content.
+pub fn journal_with_sparse_tail(path: &Path, timestamp: i64, len: u64) {
+    let mut w = journal::Writer::create(path).unwrap();
+    w.append(timestamp, &[5u8; 32]).unwrap();
+    w.close().unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), 72);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 /// A count from the environment variable `name` (to scale a test up), or `default`.
 pub fn env_count(name: &str, default: u64) -> u64 {
     std::env::var(name)

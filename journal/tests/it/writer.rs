@@ -626,16 +626,7 @@ fn impossible_options_are_refused_at_open() {
 fn sparse_two_tib_tail_is_cut_back_on_open() {
     let dir = TempDir::new("sparse");
     let path = dir.join("j");
-    let mut w = Writer::create(&path).unwrap();
-    w.append(7, &[5u8; 32]).unwrap();
-    w.close().unwrap();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 72);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(2 << 40)
-        .unwrap();
+    crate::support::journal_with_sparse_tail(&path, 7, 2 << 40);
     let mut w = Writer::open(&path).unwrap();
     assert_eq!(w.events(), 1);
     w.append(8, b"after the hole").unwrap();
