@@ -246,7 +246,10 @@ fn differences(at: &str, got: &Value, want: &Value, out: &mut Vec<String>) {
     match (got, want) {
         (Value::Object(g), Value::Object(w)) => {
             for k in g.keys().chain(w.keys().filter(|k| !g.contains_key(*k))) {
-                let (a, b) = (g.get(k).unwrap_or(&Value::Null), w.get(k).unwrap_or(&Value::Null));
+                let (a, b) = (
+                    g.get(k).unwrap_or(&Value::Null),
+                    w.get(k).unwrap_or(&Value::Null),
+                );
                 differences(&format!("{at}.{k}"), a, b, out);
             }
         }
@@ -296,7 +299,10 @@ fn stats_json_figures_are_those_computed_from_the_events() {
     assert!(got["gaps"]["not_listed"].as_u64().unwrap() > 0, "{got}");
     assert!(got["backward"]["count"].as_u64().unwrap() > 10, "{got}");
     assert!(got["rate"]["intervals"].as_u64().unwrap() > 10, "{got}");
-    assert!(got["sizes"]["histogram"].as_array().unwrap().len() > 20, "{got}");
+    assert!(
+        got["sizes"]["histogram"].as_array().unwrap().len() > 20,
+        "{got}"
+    );
 
     // Other interval and gap widths.
     let got = stats_json(&["--interval", "10ms", "--gap", "40ms", s(&path)]);
@@ -313,10 +319,13 @@ fn stats_merges_intervals_past_the_cap_and_says_so() {
     assert_same(&got, &expected(&path, 0, &events, 1_000, 100_000_000));
     let width = got["rate"]["interval_ns"].as_u64().unwrap();
     assert!(
-        width > 1_000 && width % 1_000 == 0 && (width / 1_000).is_power_of_two(),
+        width > 1_000 && width.is_multiple_of(1_000) && (width / 1_000).is_power_of_two(),
         "{got}"
     );
-    assert!(got["rate"]["intervals"].as_u64().unwrap() <= 1 << 18, "{got}");
+    assert!(
+        got["rate"]["intervals"].as_u64().unwrap() <= 1 << 18,
+        "{got}"
+    );
 }
 
 #[test]
@@ -357,7 +366,10 @@ fn stats_of_an_empty_journal() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("events:      0 "), "{r:?}");
     assert!(r.stdout.contains("time:        - (no events)"), "{r:?}");
-    assert!(r.stdout.contains("crc:         intact (0 events checked)"), "{r:?}");
+    assert!(
+        r.stdout.contains("crc:         intact (0 events checked)"),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -373,7 +385,11 @@ fn stats_of_a_damaged_journal_covers_the_valid_events_and_says_where_the_damage_
     let offset = bad.offset;
     let into = bad.payload.as_ptr() as u64 - bad.entry.as_ptr() as u64;
     drop(reader);
-    let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let mut b = [0u8];
     f.read_exact_at(&mut b, offset + into).unwrap();
     f.write_all_at(&[b[0] ^ 1], offset + into).unwrap();
@@ -394,9 +410,10 @@ fn stats_of_a_damaged_journal_covers_the_valid_events_and_says_where_the_damage_
     let r = run(&["stats", s(&path)]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
-        r.stdout.contains(&format!(
-            "crc:         DAMAGED at offset {offset}: "
-        )) && r.stdout.contains(&format!("the figures cover the {k} valid events before it")),
+        r.stdout
+            .contains(&format!("crc:         DAMAGED at offset {offset}: "))
+            && r.stdout
+                .contains(&format!("the figures cover the {k} valid events before it")),
         "{r:?}"
     );
     assert_eq!(r.stderr, "", "{r:?}");
@@ -412,7 +429,10 @@ fn stats_text_shows_the_figures_and_both_charts_without_colour_off_a_terminal() 
     let out = &r.stdout;
     assert!(!out.contains('\x1b'), "no colour into a pipe: {out}");
     let want = expected(&path, 0, &events, 1_000_000_000, 100_000_000);
-    assert!(out.contains(&format!("events:      {} ", events.len())), "{out}");
+    assert!(
+        out.contains(&format!("events:      {} ", events.len())),
+        "{out}"
+    );
     assert!(
         out.contains(&format!(
             "max {} (busiest at ",
@@ -441,7 +461,10 @@ fn stats_text_shows_the_figures_and_both_charts_without_colour_off_a_terminal() 
 
 /// The points of an SVG `<polyline>`.
 fn points(node: roxmltree::Node<'_, '_>) -> usize {
-    node.attribute("points").unwrap_or("").split_whitespace().count()
+    node.attribute("points")
+        .unwrap_or("")
+        .split_whitespace()
+        .count()
 }
 
 #[test]
@@ -477,7 +500,10 @@ fn stats_svg_is_well_formed_with_the_rate_line_and_the_size_bars() {
         .filter_map(|n| n.text())
         .map(str::trim)
         .collect();
-    assert!(texts.iter().any(|t| t.starts_with("events per 1s from ")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.starts_with("events per 1s from ")),
+        "{texts:?}"
+    );
     assert!(texts.contains(&"payload sizes (bytes)"), "{texts:?}");
 }
 

@@ -343,12 +343,11 @@ fn rate_json(s: &Summary) -> RateJson {
     let n = sorted.len() as u64;
     let at = |per_mille| sorted[(summary::rank(n, per_mille) - 1) as usize];
     // The first of the busiest intervals.
-    let (busy_i, busy_n) = r
-        .counts
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((0, 0), |best, (i, c)| if c > best.1 { (i, c) } else { best });
+    let (busy_i, busy_n) =
+        r.counts.iter().copied().enumerate().fold(
+            (0, 0),
+            |best, (i, c)| if c > best.1 { (i, c) } else { best },
+        );
     RateJson {
         requested_interval_ns: r.requested_ns,
         interval_ns: r.width_ns,
@@ -375,7 +374,11 @@ pub fn human_ns(ns: u64) -> String {
         1_000_000..1_000_000_000 => format!("{}ms", trim(f / 1e6)),
         1_000_000_000..60_000_000_000 => format!("{}s", trim(f / 1e9)),
         60_000_000_000..3_600_000_000_000 => {
-            format!("{}m{}s", ns / 60_000_000_000, ns % 60_000_000_000 / 1_000_000_000)
+            format!(
+                "{}m{}s",
+                ns / 60_000_000_000,
+                ns % 60_000_000_000 / 1_000_000_000
+            )
         }
         _ => format!(
             "{}h{}m",
@@ -496,7 +499,11 @@ fn print_text(cfg: &Config, r: &Report, s: &Summary) -> anyhow::Result<()> {
             human_ns(b.largest_ns),
             if list.len() == 1 { "" } else { "s" },
             list.join(", "),
-            if b.count > list.len() as u64 { ", ..." } else { "" }
+            if b.count > list.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            }
         )?;
     }
     if let Some(z) = &r.sizes {

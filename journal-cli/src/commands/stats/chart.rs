@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
-use super::summary::{bin_bounds, range_label, Summary};
 use super::human_ns;
+use super::summary::{bin_bounds, range_label, Summary};
 use crate::time;
 
 /// Rows of the rate chart.
@@ -130,7 +130,7 @@ pub fn sizes(out: &mut impl Write, s: &Summary, width: usize, color: bool) -> io
     for (l, c) in &rows {
         let eighths = (u128::from(*c) * bar as u128 * 8).div_ceil(u128::from(max)) as usize;
         let mut line = "█".repeat(eighths / 8);
-        if eighths % 8 > 0 {
+        if !eighths.is_multiple_of(8) {
             line.push(BARS[eighths % 8]);
         }
         let pad = bar.saturating_sub(line.chars().count());

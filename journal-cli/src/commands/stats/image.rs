@@ -93,9 +93,11 @@ fn rate<DB: DrawingBackend>(
     }
     mesh.draw()?;
     // A step line: each interval's count held across its width.
-    let points = r.counts.iter().enumerate().flat_map(|(i, &c)| {
-        [(secs(i), c), (secs(i + 1), c)]
-    });
+    let points = r
+        .counts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &c)| [(secs(i), c), (secs(i + 1), c)]);
     chart.draw_series(LineSeries::new(points, BLUE.stroke_width(2)))?;
     Ok(())
 }

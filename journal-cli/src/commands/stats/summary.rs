@@ -38,6 +38,9 @@ pub struct Rate {
     pub first: i64,
     /// Events per interval, from `first` on, contiguous.
     pub counts: VecDeque<u64>,
+    /// The last interval counted into: `[lo, hi)` in nanoseconds and its position in `counts`,
+    /// so that consecutive events in one interval cost a compare, not a division.
+    hot: (i64, i64, usize),
 }
 
 impl Rate {
@@ -47,6 +50,7 @@ impl Rate {
             width_ns: requested_ns,
             first: 0,
             counts: VecDeque::new(),
+            hot: (0, 0, 0),
         }
     }
 
@@ -57,6 +61,23 @@ impl Rate {
 
     #[inline]
     fn add(&mut self, ts: i64) {
+        let (lo, hi, at) = self.hot;
+        if ts >= lo && ts < hi {
+            self.counts[at] += 1;
+            return;
+        }
+        self.add_slow(ts);
+        let slot = self.slot(ts);
+        let w = i128::from(self.width_ns);
+        let lo = i128::from(slot) * w;
+        if let (Ok(lo), Ok(hi)) = (i64::try_from(lo), i64::try_from(lo + w)) {
+            self.hot = (lo, hi, (slot - self.first) as usize);
+        } else {
+            self.hot = (0, 0, 0);
+        }
+    }
+
+    fn add_slow(&mut self, ts: i64) {
         if self.counts.is_empty() {
             self.first = self.slot(ts);
             self.counts.push_back(1);
@@ -305,7 +326,10 @@ mod tests {
     #[test]
     fn rate_merges_and_stays_exact_per_width() {
         let mut r = Rate::new(1);
-        let stamps: Vec<i64> = (0..3 * MAX_INTERVALS as i64).step_by(7).chain([-5, 2]).collect();
+        let stamps: Vec<i64> = (0..3 * MAX_INTERVALS as i64)
+            .step_by(7)
+            .chain([-5, 2])
+            .collect();
         for &t in &stamps {
             r.add(t);
         }
