@@ -139,18 +139,22 @@ fn expected(path: &Path, first_index: u64, events: &[Ev], interval: i64, gap: u6
 
     // Rate: the interval doubles until the intervals from the earliest to the latest event fit
     // in 2^18.
-    let mut width = interval;
-    while max.div_euclid(width) - min.div_euclid(width) + 1 > 1 << 18 {
+    // (In i128: the intervals between two i64 timestamps can outnumber an i64.)
+    let mut width = i128::from(interval);
+    let slot = |t: i64, w: i128| i128::from(t).div_euclid(w);
+    while slot(max, width) - slot(min, width) + 1 > 1 << 18 {
         width *= 2;
     }
-    let first_slot = min.div_euclid(width);
-    let slots = (max.div_euclid(width) - first_slot + 1) as usize;
+    let first_slot = slot(min, width);
+    let slots = (slot(max, width) - first_slot + 1) as usize;
     let mut counts = vec![0u64; slots];
     for &t in &stamps {
-        counts[(t.div_euclid(width) - first_slot) as usize] += 1;
+        counts[(slot(t, width) - first_slot) as usize] += 1;
     }
     let busiest = counts.iter().copied().max().unwrap();
-    let busiest_at = counts.iter().position(|&c| c == busiest).unwrap() as i64;
+    let busiest_at = counts.iter().position(|&c| c == busiest).unwrap() as i128;
+    // An interval's start, clamped to the i64 range (docs/STATS.md).
+    let start = |s: i128| (s * width).clamp(i64::MIN.into(), i64::MAX.into()) as i64;
     let mut sorted = counts.clone();
     sorted.sort_unstable();
 
@@ -161,14 +165,14 @@ fn expected(path: &Path, first_index: u64, events: &[Ev], interval: i64, gap: u6
     for (i, w) in stamps.windows(2).enumerate() {
         let index = first_index + i as u64 + 1;
         if w[1] > w[0] {
-            let d = (w[1] - w[0]) as u64;
+            let d = w[1].abs_diff(w[0]);
             longest = longest.max(d);
             if d > gap {
                 gaps.push((d, index, w[0]));
             }
         } else if w[1] < w[0] {
             back += 1;
-            back_max = back_max.max((w[0] - w[1]) as u64);
+            back_max = back_max.max(w[0].abs_diff(w[1]));
             if back_first.len() < 10 {
                 back_first.push(index);
             }
@@ -205,19 +209,19 @@ fn expected(path: &Path, first_index: u64, events: &[Ev], interval: i64, gap: u6
         "entry_bytes": entry_bytes,
         "time": {
             "first": stamps[0], "last": stamps[stamps.len() - 1],
-            "min": min, "max": max, "span_ns": (max - min) as u64,
+            "min": min, "max": max, "span_ns": max.abs_diff(min),
         },
         "rate": {
             "requested_interval_ns": interval,
-            "interval_ns": width,
+            "interval_ns": width as u64,
             "intervals": slots,
-            "start": first_slot * width,
+            "start": start(first_slot),
             "min": sorted[0],
             "p50": pct(&sorted, 500),
             "p99": pct(&sorted, 990),
             "max": busiest,
             "mean": n as f64 / slots as f64,
-            "busiest": {"start": (first_slot + busiest_at) * width, "events": busiest},
+            "busiest": {"start": start(first_slot + busiest_at), "events": busiest},
         },
         "gaps": {
             "threshold_ns": gap,
@@ -357,11 +361,34 @@ fn stats_covers_the_time_range_and_checks_the_whole_journal() {
 }
 
 #[test]
+fn stats_handles_timestamps_at_the_ends_of_the_i64_range() {
+    let dir = TempDir::new().unwrap();
+    let events: Vec<Ev> = [0, i64::MIN, i64::MAX, -1, i64::MIN + 1, 1_000, i64::MAX]
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| Ev { ts, size: i * 100 })
+        .collect();
+    let path = write(&dir, "wide.journal", &events);
+    for interval in [("1ns", 1), ("1s", 1_000_000_000)] {
+        let got = stats_json(&["--interval", interval.0, s(&path)]);
+        assert_same(&got, &expected(&path, 0, &events, interval.1, 100_000_000));
+    }
+    let svg = dir.path().join("wide.svg");
+    let r = run(&["stats", "--svg", s(&svg), s(&path)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).unwrap();
+}
+
+#[test]
 fn stats_of_an_empty_journal() {
     let dir = TempDir::new().unwrap();
     let path = write(&dir, "empty.journal", &[]);
     let got = stats_json(&[s(&path)]);
     assert_same(&got, &expected(&path, 0, &[], 1_000_000_000, 100_000_000));
+    let svg = dir.path().join("empty.svg");
+    let r = run(&["stats", "--svg", s(&svg), s(&path)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).unwrap();
     let r = run(&["stats", s(&path)]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("events:      0 "), "{r:?}");
