@@ -571,3 +571,56 @@ fn stats_refuses_bad_arguments() {
     let r = run(&["stats", s(&not)]);
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+/// Runs `journal stats FILE` on a pseudo-terminal (util-linux `script`) of 100 columns, with
+/// `env` set: its output, or `None` (after saying why) when `script` is missing.
+fn on_a_terminal(path: &Path, env: &str) -> Option<String> {
+    let cmd = format!("stty cols 100; {env} '{}' stats '{}'", common::BIN, s(path));
+    match std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR")
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Ok(out) => {
+            common::skip(
+                "a pseudo-terminal",
+                format!("script failed: {out:?}"),
+                common::InCi::MaySkip,
+            );
+            None
+        }
+        Err(e) => {
+            common::skip("util-linux script", e, common::InCi::MaySkip);
+            None
+        }
+    }
+}
+
+#[test]
+fn stats_on_a_terminal_is_coloured_and_as_wide_as_it_unless_no_color() {
+    let dir = TempDir::new().unwrap();
+    let path = write(&dir, "q.journal", &synthetic(3_000));
+    let Some(out) = on_a_terminal(&path, "") else {
+        return;
+    };
+    assert!(out.contains("\x1b[36m"), "{out}");
+    let widest = out
+        .lines()
+        .filter(|l| l.contains('│'))
+        .map(|l| {
+            l.replace("\x1b[36m", "")
+                .replace("\x1b[0m", "")
+                .trim_end()
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(widest > 80 && widest <= 100, "{widest}: {out}");
+    let Some(out) = on_a_terminal(&path, "NO_COLOR=1") else {
+        return;
+    };
+    assert!(!out.contains('\x1b'), "{out}");
+    assert!(out.contains("events per 1s"), "{out}");
+}
