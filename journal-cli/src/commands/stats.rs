@@ -35,7 +35,15 @@ intervals are kept: past that, adjacent intervals are merged pairwise and the fi
 doubled interval (rate.interval_ns says which). Percentiles are nearest-rank; payload-size
 percentiles are exact below 2048 bytes and within 0.1% above.
 
---json prints one object; its schema (schema 1) is documented in docs/STATS.md.
+--json prints one object (schema 1, every member documented in docs/STATS.md): schema, path,
+range, events, first_index, payload_bytes, entry_bytes, time {first, last, min, max, span_ns},
+rate {requested_interval_ns, interval_ns, intervals, start, min, p50, p99, max, mean, busiest},
+gaps {threshold_ns, count, longest_ns, top [{index, start, length_ns}], not_listed},
+backward {count, largest_ns, first_indexes}, sizes {min, p50, p90, p99, p999, max, mean,
+histogram [{from, to, events}]}, crc {intact, checked_events, damage}. Times are nanoseconds.
+
+--svg draws the rate over time and the size histogram with titles and labels; --png draws the same
+charts without any text (no font library in the build).
 
 Exit status: 0 the journal is intact; 1 it is damaged (the figures cover the valid events before
 the damage, which is reported); 2 usage or I/O error, or the file is not a journal.";
@@ -409,7 +417,7 @@ fn print_text(cfg: &Config, r: &Report, s: &Summary) -> anyhow::Result<()> {
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let width = chart::terminal_width();
-    let when = |ns: i64| time::rfc3339(ns);
+    let when = time::rfc3339;
     writeln!(out, "{}", r.path)?;
     if cfg.range.from.is_some() || cfg.range.to.is_some() {
         let bound = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), when);
