@@ -127,7 +127,7 @@ fn sizes<DB: DrawingBackend>(
     let mut mesh = chart.configure_mesh();
     mesh.disable_x_mesh();
     if text {
-        mesh.x_labels(hi - lo + 2)
+        mesh.x_labels((hi - lo + 2).min(12))
             .x_label_formatter(&label)
             .y_desc("events");
     }
