@@ -65,7 +65,16 @@ pub struct OneWay {
     pub max: f64,
     /// Mean.
     pub mean: f64,
+    /// The distribution for `bench-summary`'s CDF chart: one-way latency at each of
+    /// [`CDF_QUANTILES`], as `(quantile, ns)`.
+    pub cdf: [(f64, f64); CDF_QUANTILES.len()],
 }
+
+/// The quantiles [`OneWay::cdf`] holds, from the minimum to the maximum, denser in the tail.
+pub const CDF_QUANTILES: [f64; 16] = [
+    0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999,
+    1.0,
+];
 
 impl OneWay {
     /// Halves the round-trip percentiles of `rtt` (recorded in nanoseconds).
@@ -78,6 +87,7 @@ impl OneWay {
             p999: half(rtt.value_at_quantile(0.999)),
             max: half(rtt.max()),
             mean: rtt.mean() / 2.0,
+            cdf: CDF_QUANTILES.map(|q| (q, half(rtt.value_at_quantile(q)))),
         }
     }
 
@@ -90,6 +100,7 @@ impl OneWay {
             "p999_ns": self.p999,
             "max_ns": self.max,
             "mean_ns": self.mean,
+            "cdf": self.cdf.iter().map(|&(q, ns)| json!([q, ns])).collect::<Vec<_>>(),
         })
     }
 }

@@ -34,6 +34,7 @@ Examples:
   journal demo
   journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 feed.journal
   journal import-pcap feed.pcap feed.journal
+  journal stats --interval 100ms quotes.journal
 
 Exit status: 0 success, 1 the data is bad (damage found, malformed input),
 2 usage or I/O error, or the file is not a journal.";
@@ -62,6 +63,7 @@ enum Command {
     Capture(commands::capture::Args),
     ImportPcap(commands::import_pcap::Args),
     Index(commands::index::Args),
+    Stats(commands::stats::Args),
 }
 
 impl Command {
@@ -79,6 +81,7 @@ impl Command {
             Command::Replay(args) => commands::replay::run(args),
             Command::Demo(args) => commands::demo::run(args),
             Command::Index(args) => commands::index::run(args),
+            Command::Stats(args) => commands::stats::run(args),
         }
     }
 }

@@ -5,8 +5,13 @@
 //! machine, one table per group, and the goals with their verdicts. With `--update FILE` it also
 //! replaces the text between `<!-- tables:begin -->` and `<!-- tables:end -->` in FILE.
 //!
+//! With `--update FILE` (or `--charts DIR`) it also draws two SVG charts, linked from the tables:
+//! the distribution of one-way latency per contender (a CDF) and payload throughput against
+//! payload size. They go to `DIR`, by default `docs/bench` beside FILE.
+//!
 //! ```text
 //! bench-summary [--criterion DIR] [--results FILE] [--label TEXT] [--command TEXT] [--update FILE]
+//!               [--charts DIR]
 //! ```
 
 use std::collections::HashMap;
@@ -587,6 +592,222 @@ fn goals(d: &Data, out: &mut String) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Charts.
+
+/// The latency contenders of the CDF chart, as in the latency table.
+const LATENCY_IDS: [&str; 6] = [
+    "floor",
+    "floor-2lines",
+    "journal-ring/64",
+    "journal-ring/1024",
+    "iceoryx2/64",
+    "iceoryx2/1024",
+];
+
+/// One contender's one-way latency distribution as `(quantile, ns)` points, ascending: the
+/// results' `cdf` when the run recorded it, else the percentiles every run records.
+fn cdf_points(v: &Value) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = match v.get("cdf").and_then(Value::as_array) {
+        Some(cdf) => cdf
+            .iter()
+            .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+            .collect(),
+        None => [
+            (0.5, "p50_ns"),
+            (0.99, "p99_ns"),
+            (0.999, "p999_ns"),
+            (1.0, "max_ns"),
+        ]
+        .iter()
+        .filter_map(|&(q, k)| Some((q, pct(v, k)?)))
+        .collect(),
+    };
+    pts.retain(|&(q, ns)| (0.0..=1.0).contains(&q) && ns.is_finite() && ns > 0.0);
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts
+}
+
+/// One series of a chart: its name and points.
+type Series = (String, Vec<(f64, f64)>);
+
+fn latency_series(d: &Data) -> Vec<Series> {
+    LATENCY_IDS
+        .iter()
+        .filter_map(|id| {
+            let v = d.result("latency", id)?;
+            // x: the latency, y: the fraction of round trips at or below it.
+            let pts: Vec<(f64, f64)> = cdf_points(v).into_iter().map(|(q, ns)| (ns, q)).collect();
+            (!pts.is_empty()).then(|| ((*id).to_string(), pts))
+        })
+        .collect()
+}
+
+/// Payload GB/s against payload size, per contender and operation.
+fn throughput_series(d: &Data) -> Vec<Series> {
+    let never = "append-sync-never";
+    let series: [(&str, &str, &str, &[&str]); 7] = [
+        (
+            "append, journal (fresh file)",
+            never,
+            "journal-copy/fresh",
+            &SIZES,
+        ),
+        ("append, seglog", never, "seglog", &SIZES),
+        ("append, khata-rs", never, "khata-rs", &SIZES),
+        ("read, journal (CRC)", "read", "journal-crc", &SIZES),
+        ("read, seglog (CRC-32)", "read", "seglog-crc32", &SIZES),
+        ("read, khata-rs + CRC-16", "read", "khata-rs+crc16", &SIZES),
+        (
+            "replay → ring, journal (CRC)",
+            "replay",
+            "journal-ring-crc",
+            &RING_SIZES,
+        ),
+    ];
+    series
+        .iter()
+        .filter_map(|&(name, group, function, sizes)| {
+            let pts: Vec<(f64, f64)> = sizes
+                .iter()
+                .filter_map(|size| {
+                    let bytes: f64 = size.parse().ok()?;
+                    let per = d.ns_per_event(group, function, size)?;
+                    Some((bytes, bytes / per))
+                })
+                .filter(|p| p.1.is_finite() && p.1 > 0.0)
+                .collect();
+            (!pts.is_empty()).then(|| (name.to_string(), pts))
+        })
+        .collect()
+}
+
+const CHART: (u32, u32) = (900, 560);
+
+/// Draws `series` as lines with points; `log_x`/`log_y` pick logarithmic axes.
+#[allow(clippy::too_many_arguments)] // reason: one private drawing helper, called twice
+fn line_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    log_x: bool,
+    (y_lo, y_hi): (f64, f64),
+    x_fmt: &dyn Fn(&f64) -> String,
+    out: &mut String,
+) -> Result<(), String> {
+    use plotters::prelude::*;
+    let err = |e: &dyn std::fmt::Display| format!("drawing {title}: {e}");
+    let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
+    let (x_lo, x_hi) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    let root = SVGBackend::with_string(out, CHART).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut b = ChartBuilder::on(&root);
+    b.caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70);
+    // Draws on either coordinate system: the mesh, then each series with its legend entry.
+    macro_rules! draw {
+        ($chart:expr) => {{
+            let mut chart = $chart.map_err(|e| err(&e))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_label_formatter(x_fmt)
+                .draw()
+                .map_err(|e| err(&e))?;
+            for (i, (name, pts)) in series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                    .map_err(|e| err(&e))?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                    .map_err(|e| err(&e))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }};
+    }
+    if log_x {
+        draw!(b.build_cartesian_2d((x_lo * 0.8..x_hi * 1.25).log_scale(), y_lo..y_hi));
+    } else {
+        draw!(b.build_cartesian_2d(x_lo..x_hi, y_lo..y_hi));
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// `12 ns`, `3.4 µs`, `1.2 ms`.
+fn ns_label(v: &f64) -> String {
+    ns(Some(*v)).replace(".0 ", " ")
+}
+
+/// Writes the charts into `dir` and returns the markdown that links them as `link_dir/...`.
+fn charts(d: &Data, dir: &Path, link_dir: &str) -> Result<String, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut md = String::from("\n#### Charts\n\n");
+    let mut any = false;
+    let latency = latency_series(d);
+    if !latency.is_empty() {
+        let mut svg = String::new();
+        line_chart(
+            "One-way latency between two processes: CDF",
+            "one-way latency (round trip / 2), log scale",
+            "fraction of round trips at or below",
+            &latency,
+            true,
+            (0.0, 1.0),
+            &ns_label,
+            &mut svg,
+        )?;
+        let path = dir.join("latency-cdf.svg");
+        std::fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+        let _ = writeln!(
+            md,
+            "![One-way latency CDF per contender]({link_dir}/latency-cdf.svg)\n"
+        );
+        any = true;
+    }
+    let throughput = throughput_series(d);
+    if !throughput.is_empty() {
+        let top = throughput
+            .iter()
+            .flat_map(|s| s.1.iter().map(|p| p.1))
+            .fold(0.0, f64::max);
+        let mut svg = String::new();
+        line_chart(
+            "Payload throughput against payload size",
+            "payload size (bytes), log scale",
+            "payload GB/s",
+            &throughput,
+            true,
+            (0.0, top * 1.15),
+            &|v| format!("{v:.0} B"),
+            &mut svg,
+        )?;
+        let path = dir.join("throughput-vs-size.svg");
+        std::fs::write(&path, svg).map_err(|e| format!("{}: {e}", path.display()))?;
+        let _ = writeln!(
+            md,
+            "![Payload throughput against payload size]({link_dir}/throughput-vs-size.svg)\n"
+        );
+        any = true;
+    }
+    Ok(if any { md } else { String::new() })
+}
+
 fn render(d: &Data, label: &str, command: &str) -> String {
     let mut out = String::new();
     if !label.is_empty() {
@@ -616,6 +837,7 @@ fn main() {
     let mut criterion = PathBuf::from("target/criterion");
     let mut results = PathBuf::from("target/journal-bench/results.jsonl");
     let (mut label, mut command, mut update) = (String::new(), String::new(), None);
+    let mut chart_dir: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || {
@@ -630,8 +852,9 @@ fn main() {
             "--label" => label = value(),
             "--command" => command = value(),
             "--update" => update = Some(PathBuf::from(value())),
+            "--charts" => chart_dir = Some(PathBuf::from(value())),
             _ => {
-                eprintln!("usage: bench-summary [--criterion DIR] [--results FILE] [--label TEXT] [--command TEXT] [--update FILE]");
+                eprintln!("usage: bench-summary [--criterion DIR] [--results FILE] [--label TEXT] [--command TEXT] [--update FILE] [--charts DIR]");
                 std::process::exit(2);
             }
         }
@@ -646,7 +869,28 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let text = render(&data, &label, &command);
+    let mut text = render(&data, &label, &command);
+    // The charts: into --charts DIR, or docs/bench beside the --update file; linked relative to
+    // the updated file.
+    let base = update
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    if let Some(dir) = chart_dir.or_else(|| update.as_ref().map(|_| base.join("docs/bench"))) {
+        let link = dir
+            .strip_prefix(&base)
+            .unwrap_or(&dir)
+            .to_string_lossy()
+            .into_owned();
+        match charts(&data, &dir, &link) {
+            Ok(md) => text.push_str(&md),
+            Err(e) => {
+                eprintln!("bench-summary: {e}");
+                std::process::exit(2);
+            }
+        }
+    }
     print!("{text}");
     if let Some(path) = update {
         let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -666,5 +910,90 @@ fn main() {
             std::process::exit(2);
         }
         eprintln!("bench-summary: updated {}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A run with every latency contender (one with a recorded CDF, the rest with percentiles
+    /// only) and the throughput benchmarks at every size.
+    fn data() -> Data {
+        let mut d = Data::default();
+        for id in LATENCY_IDS {
+            let mut v =
+                json!({"p50_ns": 100.0, "p99_ns": 200.0, "p999_ns": 400.0, "max_ns": 9000.0});
+            if id == "journal-ring/64" {
+                v["cdf"] = json!([[0.0, 40.0], [0.5, 90.0], [0.99, 150.0], [1.0, 8000.0]]);
+            }
+            d.results.insert(("latency".into(), id.into()), v);
+        }
+        let est = Est {
+            ns: 1000.0,
+            elements: Some(100),
+            bytes: None,
+        };
+        for (g, f) in [
+            ("append-sync-never", "journal-copy/fresh"),
+            ("append-sync-never", "seglog"),
+            ("read", "journal-crc"),
+        ] {
+            for size in SIZES {
+                d.crit.insert((g.into(), f.into(), size.into()), est);
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn charts_are_svg_with_one_line_per_contender() {
+        let d = data();
+        assert_eq!(
+            cdf_points(d.result("latency", "journal-ring/64").unwrap()).len(),
+            4
+        );
+        assert_eq!(
+            cdf_points(d.result("latency", "floor").unwrap()),
+            [(0.5, 100.0), (0.99, 200.0), (0.999, 400.0), (1.0, 9000.0)]
+        );
+        let dir = std::env::temp_dir().join(format!("bench-summary-test-{}", std::process::id()));
+        let md = charts(&d, &dir, "docs/bench").unwrap();
+        assert!(md.contains("](docs/bench/latency-cdf.svg)"), "{md}");
+        assert!(md.contains("](docs/bench/throughput-vs-size.svg)"), "{md}");
+        for (file, series) in [("latency-cdf.svg", 6), ("throughput-vs-size.svg", 3)] {
+            let svg = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+            // Each series: its line and its legend sample (the axes are 1 pixel wide).
+            let lines: Vec<&str> = svg
+                .split("<polyline")
+                .skip(1)
+                .filter(|l| l.contains("stroke-width=\"2\""))
+                .collect();
+            assert_eq!(lines.len(), 2 * series, "{file}");
+            // The lines span the chart: not every point on one edge.
+            let ys = |l: &str| -> Vec<i32> {
+                let pts = l
+                    .split("points=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap();
+                pts.split_whitespace()
+                    .map(|p| p.split(',').nth(1).unwrap().parse().unwrap())
+                    .collect()
+            };
+            for l in &lines[..series] {
+                let y = ys(l);
+                assert!(y.iter().min() < y.iter().max(), "{file}: {l}");
+            }
+        }
+        let svg = std::fs::read_to_string(dir.join("latency-cdf.svg")).unwrap();
+        for id in LATENCY_IDS {
+            assert!(svg.contains(id), "{id}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

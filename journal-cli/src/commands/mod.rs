@@ -11,6 +11,7 @@ pub mod info;
 pub mod repair;
 pub mod replay;
 pub mod ring;
+pub mod stats;
 pub mod tail;
 pub mod verify;
 
