@@ -62,6 +62,8 @@ enum Command {
     Capture(commands::capture::Args),
     ImportPcap(commands::import_pcap::Args),
     Index(commands::index::Args),
+    Export(commands::export::Args),
+    Import(commands::import::Args),
 }
 
 impl Command {
@@ -79,6 +81,8 @@ impl Command {
             Command::Replay(args) => commands::replay::run(args),
             Command::Demo(args) => commands::demo::run(args),
             Command::Index(args) => commands::index::run(args),
+            Command::Export(args) => commands::export::run(args),
+            Command::Import(args) => commands::import::run(args),
         }
     }
 }
