@@ -14,7 +14,9 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "${REQS[*]}" ]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${REQS[@]}"
     echo "${REQS[*]}" > "$STAMP"
 fi
-cargo build -p journal-cli
+# The `journal` binary the tests run: the one `cargo test --workspace` builds (the same features,
+# so after .ci/run's test step this builds nothing).
+cargo test --workspace --no-run --quiet
 # maturin installs the package (abi3 extension and python/journal) into the venv.
 VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" \
     "$VENV/bin/maturin" develop --quiet -m journal-python/Cargo.toml
