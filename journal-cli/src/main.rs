@@ -64,6 +64,8 @@ enum Command {
     ImportPcap(commands::import_pcap::Args),
     Index(commands::index::Args),
     Stats(commands::stats::Args),
+    Export(commands::export::Args),
+    Import(commands::import::Args),
 }
 
 impl Command {
@@ -82,6 +84,8 @@ impl Command {
             Command::Demo(args) => commands::demo::run(args),
             Command::Index(args) => commands::index::run(args),
             Command::Stats(args) => commands::stats::run(args),
+            Command::Export(args) => commands::export::run(args),
+            Command::Import(args) => commands::import::run(args),
         }
     }
 }

@@ -273,6 +273,15 @@ impl Reader {
         })
     }
 
+    /// The published content as it is now: the file's bytes from `HEADER_LEN` up to
+    /// `min(write_offset, file_len)`, borrowed from the mapping (no copy). The entry at file offset
+    /// `o` starts at `body[o - HEADER_LEN]` (FORMAT.md 4). Nothing here is checked: find entries
+    /// by iterating, which validates them.
+    pub fn body(&self) -> Result<&[u8]> {
+        let obs = self.observe()?;
+        Ok(self.map.body(obs.write_offset.min(obs.file_len)))
+    }
+
     /// Iterates over the events published when this is called, from the first. At a damaged entry
     /// it yields one [`Error::Damaged`] and ends; if the journal cannot be read (truncated or
     /// replaced under the reader, FORMAT.md 10) it yields that error once and ends.

@@ -5,6 +5,8 @@ pub mod append;
 pub mod capture;
 pub mod demo;
 pub mod dump;
+pub mod export;
+pub mod import;
 pub mod import_pcap;
 pub mod index;
 pub mod info;
