@@ -9,7 +9,7 @@ mod spec_idx;
 use std::path::{Path, PathBuf};
 
 use journal::index::{self, Index, IndexFault, Intervals, Verdict};
-use journal::{Reader, Writer};
+use journal::{Reader, Writer, WriterOptions};
 
 use crate::support::{Rng, TempDir};
 
@@ -85,10 +85,16 @@ fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64
     for q in 0..count {
         if q % 2 == 0 {
             let n = rng.below(n_events + 3);
+            let linear = at(index::iter_from_index(r, None, n));
             assert_eq!(
                 at(index::iter_from_index(r, idx, n)),
-                at(r.iter_from_index(n)),
+                linear,
                 "{what}: seek to event {n}"
+            );
+            assert_eq!(
+                at(r.iter_from_index(n)),
+                linear,
+                "{what}: Reader seek to event {n}"
             );
         } else {
             let t = match rng.below(4) {
@@ -99,10 +105,16 @@ fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64
                 2 => [i64::MIN, i64::MAX, T0][rng.below(3) as usize],
                 _ => T0 - 60_000 + rng.below(n_events * 2_000 + 120_000) as i64,
             };
+            let linear = at(index::iter_from_time(r, None, t));
             assert_eq!(
                 at(index::iter_from_time(r, idx, t)),
-                at(r.iter_from_time(t)),
+                linear,
                 "{what}: seek to time {t}"
+            );
+            assert_eq!(
+                at(r.iter_from_time(t)),
+                linear,
+                "{what}: Reader seek to time {t}"
             );
         }
     }
@@ -237,7 +249,8 @@ fn a_stale_index_answers_exactly_and_extends_to_the_bytes_of_a_rebuild() {
     let dir = TempDir::new("index-stale");
     let mut rng = Rng(99);
     let (path, iv) = indexed_journal(&dir, "j.journal", &mut rng, 500);
-    let mut w = Writer::open(&path).unwrap();
+    // A writer that does not keep the index leaves it stale.
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
     append_all(&mut w, &random_events(&mut rng, 300));
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
@@ -285,7 +298,9 @@ fn a_journal_cut_back_below_the_checkpoint_makes_the_index_unusable() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[victim as usize + 3] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
-    let mut w = Writer::open(&path).unwrap();
+    // A writer that does not keep the index (one that does would trust its checkpoint and keep
+    // the damage, INDEX.md 10).
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
     append_all(&mut w, &random_events(&mut rng, 200));
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
@@ -337,7 +352,9 @@ fn damage_below_the_checkpoint_is_found_by_the_full_check_only() {
     // INDEX.md 10 says a restart can miss.
     let through = at(index::iter_from_index(&r, Some(&idx), 150)).unwrap();
     assert_eq!((through.0, through.2.unwrap().unwrap().0), (150, 150));
-    assert!(r.iter_from_index(150).is_err());
+    assert!(index::iter_from_index(&r, None, 150).is_err());
+    // The reader's own seek uses the index the same way (the trade of INDEX.md 10).
+    assert_eq!(at(r.iter_from_index(150)).unwrap(), through);
 }
 
 #[test]
