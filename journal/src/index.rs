@@ -1119,6 +1119,16 @@ impl Upkeep {
         self.idx.checkpoint()
     }
 
+    /// How far past the checkpoint a sync must reach before the checkpoint moves
+    /// ([`crate::writer::INDEX_SYNC_STEP`]).
+    pub(crate) fn step(&self) -> u64 {
+        self.idx
+            .intervals
+            .bytes
+            .saturating_mul(64)
+            .min(crate::writer::INDEX_SYNC_STEP)
+    }
+
     /// Opens the journal's index for upkeep and validates it against the journal in O(1)
     /// (INDEX.md 6.1; the header and the last record only). `body` is the journal's bytes
     /// `[24, min(write_offset, file_len))`.

@@ -74,11 +74,12 @@ pub struct WriterOptions {
 
 /// Under [`SyncPolicy::Never`], the writer syncs and moves the index's checkpoint once this many
 /// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
-pub const INDEX_NEVER_STEP: u64 = 64 << 20;
+pub(crate) const INDEX_NEVER_STEP: u64 = 64 << 20;
 
-/// After a completed sync, the index's checkpoint moves once at least this many bytes were appended
-/// past it, so that a policy that syncs often does not pay for the index at every sync.
-pub const INDEX_SYNC_STEP: u64 = 1 << 20;
+/// After a completed sync, the index's checkpoint moves once at least this many bytes (or 64 byte
+/// intervals of the index, if less) were appended past it, so that a policy that syncs often does
+/// not pay for the index at every sync.
+pub(crate) const INDEX_SYNC_STEP: u64 = 1 << 20;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -732,8 +733,8 @@ impl Writer {
         self.synced_offset = to;
         self.synced_events = self.events;
         self.last_sync = Instant::now();
-        if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
-            if to - cp >= INDEX_SYNC_STEP {
+        if let Some((cp, step)) = self.index.as_ref().map(|u| (u.checkpoint().offset, u.step())) {
+            if to - cp >= step {
                 self.advance_index(to, self.opts.sync != SyncPolicy::Never);
             }
         }
