@@ -627,9 +627,12 @@ impl Index {
 
     fn validate_header(&self, reader: &Reader) -> std::result::Result<(), IndexFault> {
         let info = reader.header().map_err(|e| IndexFault::Io(e.to_string()))?;
-        self.validate_with(info.start_timestamp, info.write_offset, info.file_len, &|off| {
-            self.entry_at(reader, off)
-        })
+        self.validate_with(
+            info.start_timestamp,
+            info.write_offset,
+            info.file_len,
+            &|off| self.entry_at(reader, off),
+        )
     }
 
     /// The checks of INDEX.md 6.1, in order, against a journal whose header holds `start` and
@@ -1079,19 +1082,16 @@ impl Index {
             .map_err(io)?;
         file.read_exact(&mut recs).map_err(io)?;
         if extends {
-            let first = decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
+            let first =
+                decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
             if first.first() != self.records.last() {
                 // Not a continuation of what is held: load it all.
                 *self = Index::load(reader)?;
                 return Ok(true);
             }
             let prev = self.records.last().copied();
-            let more = decode_records_from(
-                &fresh,
-                &recs[INDEX_RECORD_LEN as usize..],
-                from + 1,
-                prev,
-            )?;
+            let more =
+                decode_records_from(&fresh, &recs[INDEX_RECORD_LEN as usize..], from + 1, prev)?;
             fresh.records = std::mem::take(&mut self.records);
             fresh.records.extend(more);
         } else {
@@ -1169,6 +1169,7 @@ impl Upkeep {
                 .map_err(io)?;
             idx.records = decode_records_from(&idx, &last, count - 1, None)?;
         }
+        idx.records.reserve(1);
         Ok(Upkeep {
             file,
             idx,
@@ -1200,41 +1201,86 @@ impl Upkeep {
         let on_disk = idx.records.len() as u64;
         let keep = idx.records.len().saturating_sub(1);
         idx.records.drain(..keep);
+        idx.records.reserve(1);
         Ok(Upkeep { file, idx, on_disk })
     }
 
     /// Extends the index over the content from its checkpoint to `to` (INDEX.md 5 and 9.3): the
     /// new records are written past `record_count`, then the header in place. With `durable`, each
     /// step is followed by an `fsync` of the index. `body` covers the journal up to `to`, bytes the
-    /// writer published itself (their CRC is not recomputed).
+    /// writer published itself (their CRC is not recomputed). Allocates nothing: the records go out
+    /// through a fixed buffer.
     pub(crate) fn advance(&mut self, body: &[u8], to: u64, durable: bool) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
+        const BATCH: usize = 128;
         if to <= self.idx.checkpoint {
             return Ok(());
         }
-        let held = self.idx.records.len();
-        self.idx.walk(body, to, to, to, false);
-        let new = &self.idx.records[held..];
-        if !new.is_empty() {
-            let mut bytes = Vec::with_capacity(new.len() * INDEX_RECORD_LEN as usize);
-            for r in new {
-                bytes.extend_from_slice(&encode_record(r));
+        let rec = INDEX_RECORD_LEN as usize;
+        let mut buf = [0u8; BATCH * INDEX_RECORD_LEN as usize];
+        let (mut batched, mut count) = (0usize, self.on_disk);
+        let mut at = INDEX_HEADER_LEN + self.on_disk * INDEX_RECORD_LEN;
+        let mut last = self.idx.records.last().copied();
+        let idx = &mut self.idx;
+        let mut cur = Cursor {
+            pos: idx.checkpoint,
+            index: idx.checkpoint_events,
+        };
+        while cur.pos < to {
+            let Ok(ev) = cur.step(body, to, to, false) else {
+                break;
+            };
+            let max = idx.checkpoint_max_timestamp.max(ev.timestamp);
+            let crc = ev.checksum();
+            let take = match last {
+                None => true,
+                Some(l) => {
+                    ev.offset - l.offset >= idx.intervals.bytes
+                        || ev.index - l.event_index >= idx.intervals.events
+                }
+            };
+            if take {
+                let r = Record {
+                    event_index: ev.index,
+                    offset: ev.offset,
+                    max_timestamp: max,
+                    entry_checksum: crc,
+                };
+                buf[batched * rec..(batched + 1) * rec].copy_from_slice(&encode_record(&r));
+                batched += 1;
+                count += 1;
+                last = Some(r);
+                if batched == BATCH {
+                    self.file.write_all_at(&buf, at)?;
+                    at += (BATCH * rec) as u64;
+                    batched = 0;
+                }
             }
-            self.file
-                .write_all_at(&bytes, INDEX_HEADER_LEN + self.on_disk * INDEX_RECORD_LEN)?;
-            if durable {
-                self.file.sync_data()?;
+            if ev.index == 0 {
+                idx.first_entry_checksum = crc;
             }
+            idx.last_entry_checksum = crc;
+            idx.last_entry_offset = ev.offset;
+            idx.checkpoint = ev.end();
+            idx.checkpoint_events = ev.index + 1;
+            idx.checkpoint_max_timestamp = max;
         }
-        let count = self.on_disk + new.len() as u64;
-        self.file
-            .write_all_at(&self.idx.encode_header(count), 0)?;
+        if batched > 0 {
+            self.file.write_all_at(&buf[..batched * rec], at)?;
+        }
+        if durable && count > self.on_disk {
+            self.file.sync_data()?;
+        }
+        self.file.write_all_at(&self.idx.encode_header(count), 0)?;
         if durable {
             self.file.sync_data()?;
         }
         self.on_disk = count;
-        let keep = self.idx.records.len().saturating_sub(1);
-        self.idx.records.drain(..keep);
+        if let Some(l) = last {
+            // Capacity for one record is kept from open: no allocation.
+            self.idx.records.clear();
+            self.idx.records.push(l);
+        }
         Ok(())
     }
 }

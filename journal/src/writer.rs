@@ -387,8 +387,7 @@ impl WriterOptions {
             let behind = w.index.as_ref().map(|u| u.checkpoint().offset);
             if behind != Some(content.end) {
                 // The index describes only content made durable (INDEX.md 9.2).
-                let synced = repair
-                    || w.map.file().sync_all().is_ok();
+                let synced = repair || w.map.file().sync_all().is_ok();
                 match (synced, behind) {
                     (false, _) => w.disable_index("fsync of the journal failed".into()),
                     (true, None) => w.rebuild_index(start),
@@ -733,7 +732,11 @@ impl Writer {
         self.synced_offset = to;
         self.synced_events = self.events;
         self.last_sync = Instant::now();
-        if let Some((cp, step)) = self.index.as_ref().map(|u| (u.checkpoint().offset, u.step())) {
+        if let Some((cp, step)) = self
+            .index
+            .as_ref()
+            .map(|u| (u.checkpoint().offset, u.step()))
+        {
             if to - cp >= step {
                 self.advance_index(to, self.opts.sync != SyncPolicy::Never);
             }
@@ -824,7 +827,11 @@ impl Writer {
         // INDEX.md 9.3: the checkpoint moves to the end at close, over synced content only; under
         // `Never` the close syncs the journal for it (an open after a clean close is then O(1)).
         let wo = self.write_offset;
-        if self.index.as_ref().is_some_and(|u| u.checkpoint().offset < wo) {
+        if self
+            .index
+            .as_ref()
+            .is_some_and(|u| u.checkpoint().offset < wo)
+        {
             let durable = self.opts.sync != SyncPolicy::Never;
             if durable || self.map.file().sync_all().is_ok() {
                 self.advance_index(wo, durable);

@@ -351,7 +351,10 @@ fn damage_below_the_checkpoint_is_found_by_the_full_check_only() {
     // A seek past the damage through the index answers from the record at event 100: what
     // INDEX.md 10 says a restart can miss.
     let through = at(index::iter_from_index(&r, Some(&idx), 150)).unwrap();
-    assert_eq!((through.0, through.2.clone().unwrap().unwrap().0), (150, 150));
+    assert_eq!(
+        (through.0, through.2.clone().unwrap().unwrap().0),
+        (150, 150)
+    );
     assert!(index::iter_from_index(&r, None, 150).is_err());
     // The reader's own seek uses the index the same way (the trade of INDEX.md 10).
     assert_eq!(at(r.iter_from_index(150)).unwrap(), through);
@@ -650,7 +653,10 @@ fn the_writer_keeps_the_index_and_seeks_match_a_linear_scan_while_it_grows() {
     for round in 0..6 {
         append_all(&mut w, &random_events(&mut rng, 400));
         let cp = w.index_checkpoint().expect("the writer keeps the index");
-        assert!(cp.offset > last_checkpoint, "round {round}: the checkpoint moves");
+        assert!(
+            cp.offset > last_checkpoint,
+            "round {round}: the checkpoint moves"
+        );
         assert!(cp.offset <= w.write_offset());
         last_checkpoint = cp.offset;
         // The reader follows the index as it grows (stale: the writer is past its checkpoint).
@@ -729,18 +735,27 @@ fn an_index_write_failure_disables_the_index_and_never_fails_the_journal() {
     // Appends (each syncing, and so moving the checkpoint) go on; the index stops where it was.
     append_all(&mut w, &random_events(&mut rng, 300));
     assert!(w.index_checkpoint().is_none());
-    assert!(w.index_error().unwrap().contains("j.journal.idx"), "{:?}", w.index_error());
+    assert!(
+        w.index_error().unwrap().contains("j.journal.idx"),
+        "{:?}",
+        w.index_error()
+    );
     assert_eq!(w.events(), 600);
     assert_eq!(w.durable_events(), 600);
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
     let idx = Index::load(&r).unwrap();
     assert_eq!(idx.checkpoint(), before);
-    assert!(matches!(index::check(&r, &idx).unwrap(), Verdict::Stale { .. }));
+    assert!(matches!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Stale { .. }
+    ));
     assert_seeks_match(&r, Some(&idx), &mut rng, 1000, "index left stale");
     // The next writer extends it from its checkpoint.
     drop(r);
-    indexing_writer(&path, journal::SyncPolicy::Never).close().unwrap();
+    indexing_writer(&path, journal::SyncPolicy::Never)
+        .close()
+        .unwrap();
     let r = Reader::open(&path).unwrap();
     assert!(matches!(
         index::check_file(&r).unwrap(),
@@ -854,7 +869,11 @@ fn a_power_cut_with_an_older_or_torn_index_beside_the_journal_recovers_exactly()
         let w = WriterOptions::new()
             .open(&path)
             .unwrap_or_else(|e| panic!("case {k}: {e}"));
-        assert_eq!(w.events(), want, "case {k}: recovery kept a different prefix");
+        assert_eq!(
+            w.events(),
+            want,
+            "case {k}: recovery kept a different prefix"
+        );
         w.close().unwrap();
         let r = Reader::open(&path).unwrap();
         let rep = r.verify().unwrap();
@@ -897,16 +916,28 @@ fn a_sigkilled_indexing_writer_leaves_an_index_that_seeks_exactly() {
         c.wait().unwrap();
         let r = Reader::open(&path).unwrap();
         let rep = r.verify().unwrap();
-        assert!(rep.is_intact() && rep.events >= reported, "round {round}: {rep:?}");
+        assert!(
+            rep.is_intact() && rep.events >= reported,
+            "round {round}: {rep:?}"
+        );
         let loaded = Index::load(&r);
         if let Ok(idx) = &loaded {
             if idx.checkpoint().offset < rep.end {
                 stale_seen += 1;
             }
         }
-        assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 1000, &format!("round {round}"));
+        assert_seeks_match(
+            &r,
+            loaded.as_ref().ok(),
+            &mut rng,
+            1000,
+            &format!("round {round}"),
+        );
     }
-    assert!(stale_seen > 0, "no kill left a stale index: the test proved nothing");
+    assert!(
+        stale_seen > 0,
+        "no kill left a stale index: the test proved nothing"
+    );
     // A writer's open validates only past the checkpoint and brings the index up to date.
     WriterOptions::new().open(&path).unwrap().close().unwrap();
     let r = Reader::open(&path).unwrap();
