@@ -192,7 +192,11 @@ impl WriterOptions {
         Ok(w)
     }
 
-    /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8).
+    /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8). With the
+    /// index on (the default) and usable, only the content past its checkpoint is walked: O(1)
+    /// after a clean close. Damage below the checkpoint is then not seen (spec/INDEX.md 10; use
+    /// [`Reader::verify`](crate::Reader::verify), or [`RecoveryMode::Strict`], which walks
+    /// everything).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -329,7 +333,8 @@ impl WriterOptions {
         let trust = self.index.is_some() && self.recovery != RecoveryMode::Strict;
         let upkeep = trust
             .then(|| Upkeep::open(path, map.body(candidate), start, wo, len).ok())
-            .flatten();
+            .flatten()
+            .map(Box::new);
         let from = upkeep
             .as_ref()
             .map_or(crate::index::START, |u| u.checkpoint());
@@ -433,8 +438,9 @@ pub struct Writer {
     fail_next_sync: bool,
     recovered: Option<Recovered>,
     closed: bool,
-    /// The index kept up to date (INDEX.md 9.3); `None` when off or disabled by an error.
-    index: Option<Upkeep>,
+    /// The index kept up to date (INDEX.md 9.3); `None` when off or disabled by an error. Boxed:
+    /// the writer's own fields stay small, the index is cold.
+    index: Option<Box<Upkeep>>,
     index_error: Option<String>,
     fail_next_index_write: bool,
 }
@@ -774,7 +780,7 @@ impl Writer {
         };
         let to = self.write_offset;
         match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to) {
-            Ok(u) => self.index = Some(u),
+            Ok(u) => self.index = Some(Box::new(u)),
             Err(e) => self.disable_index(e.to_string()),
         }
     }
