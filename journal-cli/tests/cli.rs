@@ -326,6 +326,16 @@ fn info_reports_header_extent_times_and_the_live_writer() {
         "writer_present": false,
         "valid": true,
         "error": null,
+        "index": {
+            "state": "current",
+            "fault": null,
+            "reason": null,
+            "records": 1,
+            "interval_bytes": 4096,
+            "interval_events": 256,
+            "checkpoint": 72,
+            "checkpoint_events": 2,
+        },
     });
     assert_eq!(v, expected);
 
@@ -333,6 +343,8 @@ fn info_reports_header_extent_times_and_the_live_writer() {
     assert_eq!(r.code, 0);
     for line in [
         "size:             72 bytes (72 used, 0 preallocated)",
+        "index:            current (1 records, every 4096 bytes / 256 events; checkpoint at offset \
+         72, 2 events)",
         "start_timestamp:  2023-11-14T22:13:20.000000000Z (1700000000000000000)",
         "events:           2",
         "first event:      2023-11-14T22:13:20.000000005Z (1700000000000000005)",

@@ -17,10 +17,12 @@ const T0: i64 = 1_700_000_000_000_000_000;
 /// and then.
 fn make(dir: &TempDir, name: &str, start: i64, from: u64, n: u64) -> PathBuf {
     let path = dir.path().join(name);
+    // Writers that do not keep the index: these tests drive `journal index` alone.
     let mut w = if path.exists() {
-        Writer::open(&path).unwrap()
+        Writer::options().index(false).open(&path).unwrap()
     } else {
         Writer::options()
+            .index(false)
             .chunk_size(4096)
             .start_timestamp(start)
             .create(&path)
@@ -226,4 +228,60 @@ fn an_unwritable_directory_is_an_io_error() {
         .filter(|n| n.contains(".tmp."))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn info_shows_the_index_state_and_tail_n_seeks_through_the_writers_index() {
+    let dir = TempDir::new().unwrap();
+    let j = dir.path().join("w.journal");
+    // A writer that keeps the index (the default).
+    let mut w = Writer::options().chunk_size(4096).create(&j).unwrap();
+    for i in 0..2_000u64 {
+        w.append(T0 + i as i64, format!("event {i}").as_bytes())
+            .unwrap();
+    }
+    w.close().unwrap();
+    let state = |j: &Path| {
+        let r = run(&["info", "--json", s(j)]);
+        assert_eq!(r.code, 0, "{r:?}");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        v["index"].clone()
+    };
+    let v = state(&j);
+    assert_eq!(v["state"], "current");
+    assert_eq!(v["checkpoint_events"], 2_000);
+    // tail -n gives the last events, as dump does.
+    let tail = run(&["tail", "-n", "3", "--format", "jsonl", s(&j)]);
+    let dump = run(&["dump", "--from-index", "1997", "--format", "jsonl", s(&j)]);
+    assert_eq!((tail.code, &tail.stdout), (0, &dump.stdout));
+    assert_eq!(tail.stdout.lines().count(), 3);
+    // Stale after appends by a writer that does not keep it: still used, tail still exact.
+    let mut w = Writer::options().index(false).open(&j).unwrap();
+    for i in 2_000..2_100u64 {
+        w.append(T0 + i as i64, format!("event {i}").as_bytes())
+            .unwrap();
+    }
+    w.close().unwrap();
+    assert_eq!(state(&j)["state"], "stale");
+    let tail = run(&["tail", "-n", "150", "--format", "jsonl", s(&j)]);
+    let dump = run(&["dump", "--from-index", "1950", "--format", "jsonl", s(&j)]);
+    assert_eq!((tail.code, &tail.stdout), (0, &dump.stdout));
+    // Damaged (a flipped header byte) and missing.
+    let mut bytes = std::fs::read(idx(&j)).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(idx(&j), &bytes).unwrap();
+    let v = state(&j);
+    assert_eq!(
+        (v["state"].as_str(), v["fault"].as_str()),
+        (Some("damaged"), Some("header_checksum"))
+    );
+    let tail = run(&["tail", "-n", "150", "--format", "jsonl", s(&j)]);
+    assert_eq!((tail.code, &tail.stdout), (0, &dump.stdout));
+    std::fs::remove_file(idx(&j)).unwrap();
+    assert_eq!(state(&j)["state"], "missing");
+    let text = run(&["info", s(&j)]);
+    assert!(
+        text.stdout.contains("index:            missing"),
+        "{text:?}"
+    );
 }

@@ -413,12 +413,23 @@ impl Index {
     fn scan(&mut self, reader: &Reader, limit: u64) -> Result<()> {
         let obs = reader.observe()?;
         let body = reader.map().body(obs.write_offset.min(obs.file_len));
+        self.walk(body, obs.write_offset, obs.file_len, limit, true);
+        if reader.map().shrunk() {
+            // The file was cut under the walk (FORMAT.md 10): report it rather than index zeros.
+            reader.observe()?;
+        }
+        Ok(())
+    }
+
+    /// The walk of [`Index::scan`] over a journal's bytes `[24, min(write_offset, file_len))`.
+    /// `verify` off skips the CRC (for a writer walking what it wrote itself).
+    fn walk(&mut self, body: &[u8], write_offset: u64, file_len: u64, limit: u64, verify: bool) {
         let mut cur = Cursor {
             pos: self.checkpoint,
             index: self.checkpoint_events,
         };
-        while cur.pos < obs.write_offset && cur.pos < limit {
-            let Ok(ev) = cur.step(body, obs.write_offset, obs.file_len, true) else {
+        while cur.pos < write_offset && cur.pos < limit {
+            let Ok(ev) = cur.step(body, write_offset, file_len, verify) else {
                 break;
             };
             let max = self.checkpoint_max_timestamp.max(ev.timestamp);
@@ -447,15 +458,22 @@ impl Index {
             self.checkpoint_events = ev.index + 1;
             self.checkpoint_max_timestamp = max;
         }
-        if reader.map().shrunk() {
-            // The file was cut under the walk (FORMAT.md 10): report it rather than index zeros.
-            reader.observe()?;
-        }
-        Ok(())
     }
 
     /// Encodes the index file's bytes (INDEX.md 3, 4).
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            (INDEX_HEADER_LEN + INDEX_RECORD_LEN * self.records.len() as u64) as usize,
+        );
+        out.extend_from_slice(&self.encode_header(self.records.len() as u64));
+        for r in &self.records {
+            out.extend_from_slice(&encode_record(r));
+        }
+        out
+    }
+
+    /// The header's 96 bytes with `record_count` records (INDEX.md 3).
+    fn encode_header(&self, record_count: u64) -> [u8; INDEX_HEADER_LEN as usize] {
         let mut h = RawHeader {
             magic: INDEX_MAGIC,
             version: U32::new(INDEX_VERSION),
@@ -469,26 +487,13 @@ impl Index {
             checkpoint: U64::new(self.checkpoint),
             checkpoint_events: U64::new(self.checkpoint_events),
             checkpoint_max_timestamp: I64::new(self.checkpoint_max_timestamp),
-            record_count: U64::new(self.records.len() as u64),
+            record_count: U64::new(record_count),
             reserved: U32::new(0),
             header_checksum: U32::new(0),
         };
         h.header_checksum = U32::new(crc(&h.as_bytes()[..92]));
-        let mut out = Vec::with_capacity(
-            (INDEX_HEADER_LEN + INDEX_RECORD_LEN * self.records.len() as u64) as usize,
-        );
-        out.extend_from_slice(h.as_bytes());
-        for r in &self.records {
-            let mut raw = RawRecord {
-                event_index: U64::new(r.event_index),
-                offset: U64::new(r.offset),
-                max_timestamp: I64::new(r.max_timestamp),
-                entry_checksum: U32::new(r.entry_checksum),
-                record_checksum: U32::new(0),
-            };
-            raw.record_checksum = U32::new(crc(&raw.as_bytes()[..28]));
-            out.extend_from_slice(raw.as_bytes());
-        }
+        let mut out = [0u8; INDEX_HEADER_LEN as usize];
+        out.copy_from_slice(h.as_bytes());
         out
     }
 
@@ -622,13 +627,30 @@ impl Index {
 
     fn validate_header(&self, reader: &Reader) -> std::result::Result<(), IndexFault> {
         let info = reader.header().map_err(|e| IndexFault::Io(e.to_string()))?;
-        if info.start_timestamp != self.journal_start_timestamp {
+        self.validate_with(
+            info.start_timestamp,
+            info.write_offset,
+            info.file_len,
+            &|off| self.entry_at(reader, off),
+        )
+    }
+
+    /// The checks of INDEX.md 6.1, in order, against a journal whose header holds `start` and
+    /// `write_offset`, `file_len` bytes long; `entry_at` checks one entry in full (FORMAT.md 6.1).
+    fn validate_with(
+        &self,
+        start: i64,
+        write_offset: u64,
+        file_len: u64,
+        entry_at: &dyn Fn(u64) -> std::result::Result<(i64, u32, u64), IndexFault>,
+    ) -> std::result::Result<(), IndexFault> {
+        if start != self.journal_start_timestamp {
             return Err(IndexFault::OtherJournal(format!(
                 "journal start_timestamp {} is not the index's {}",
-                info.start_timestamp, self.journal_start_timestamp
+                start, self.journal_start_timestamp
             )));
         }
-        let available = info.write_offset.min(info.file_len);
+        let available = write_offset.min(file_len);
         if self.checkpoint > available {
             return Err(IndexFault::JournalShorter {
                 checkpoint: self.checkpoint,
@@ -638,7 +660,7 @@ impl Index {
         if self.checkpoint_events == 0 {
             return Ok(());
         }
-        let first = match self.entry_at(reader, HEADER_LEN) {
+        let first = match entry_at(HEADER_LEN) {
             Ok(first) => first.1,
             Err(IndexFault::EntryMismatch { why, .. }) => {
                 return Err(IndexFault::OtherJournal(format!("first {why}")))
@@ -651,7 +673,7 @@ impl Index {
                 self.first_entry_checksum
             )));
         }
-        let (ts, sum, end) = self.entry_at(reader, self.last_entry_offset)?;
+        let (ts, sum, end) = entry_at(self.last_entry_offset)?;
         let offset = self.last_entry_offset;
         if sum != self.last_entry_checksum {
             return Err(IndexFault::EntryMismatch {
@@ -795,11 +817,38 @@ impl Index {
     }
 }
 
+/// One record's 32 bytes (INDEX.md 4).
+fn encode_record(r: &Record) -> [u8; INDEX_RECORD_LEN as usize] {
+    let mut raw = RawRecord {
+        event_index: U64::new(r.event_index),
+        offset: U64::new(r.offset),
+        max_timestamp: I64::new(r.max_timestamp),
+        entry_checksum: U32::new(r.entry_checksum),
+        record_checksum: U32::new(0),
+    };
+    raw.record_checksum = U32::new(crc(&raw.as_bytes()[..28]));
+    let mut out = [0u8; INDEX_RECORD_LEN as usize];
+    out.copy_from_slice(raw.as_bytes());
+    out
+}
+
 /// Decodes and checks the records (INDEX.md 4) against the header already decoded into `idx`.
 fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>, IndexFault> {
+    decode_records_from(idx, bytes, 0, None)
+}
+
+/// [`decode_records`] for records `first ..` of an index, `prev` being record `first - 1` when it
+/// is known (a reader extending what it loaded before); without it, the rules that compare a
+/// record with the one before it are not applied to record `first`.
+fn decode_records_from(
+    idx: &Index,
+    bytes: &[u8],
+    first: u64,
+    prev: Option<Record>,
+) -> std::result::Result<Vec<Record>, IndexFault> {
     let mut out: Vec<Record> = Vec::with_capacity(bytes.len() / INDEX_RECORD_LEN as usize);
     for (k, chunk) in bytes.chunks_exact(INDEX_RECORD_LEN as usize).enumerate() {
-        let record = k as u64;
+        let record = first + k as u64;
         let Ok(raw) = RawRecord::read_from_bytes(chunk) else {
             return Err(IndexFault::Truncated {
                 len: bytes.len() as u64,
@@ -831,7 +880,8 @@ fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>,
         if r.max_timestamp > idx.checkpoint_max_timestamp {
             return bad("max_timestamp is above the checkpoint's".into());
         }
-        match out.last() {
+        match out.last().copied().or(prev) {
+            None if record > 0 => {}
             None => {
                 if r.event_index != 0
                     || r.offset != HEADER_LEN
@@ -866,7 +916,7 @@ fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>,
     if let Some(last) = out.last() {
         if idx.checkpoint_events - last.event_index > idx.intervals.events {
             return Err(IndexFault::BadRecord {
-                record: out.len() as u64 - 1,
+                record: first + out.len() as u64 - 1,
                 why: "more than interval_events events after the last record".into(),
             });
         }
@@ -974,15 +1024,7 @@ pub fn iter_from_index<'r>(reader: &'r Reader, idx: Option<&Index>, n: u64) -> R
     let start = idx
         .and_then(|i| i.seek_index(reader, n).ok())
         .unwrap_or(START);
-    let mut it = reader.iter_at(start.offset, start.index);
-    while it.index() < n {
-        match it.next() {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e),
-            None => break,
-        }
-    }
-    Ok(it)
+    reader.walk_to_index(start, n)
 }
 
 /// Exactly what [`Reader::iter_from_time`] gives: the first event, in file order, whose timestamp is
@@ -992,14 +1034,253 @@ pub fn iter_from_time<'r>(reader: &'r Reader, idx: Option<&Index>, t: i64) -> Re
     let start = idx
         .and_then(|i| i.seek_time(reader, t).ok())
         .unwrap_or(START);
-    let mut it = reader.iter_at(start.offset, start.index);
-    loop {
-        let (pos, index) = (it.offset(), it.index());
-        match it.next() {
-            Some(Ok(e)) if e.timestamp >= t => return Ok(reader.iter_at(pos, index)),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e),
-            None => return Ok(it),
+    reader.walk_to_time(start, t)
+}
+
+impl Index {
+    /// Follows the index file as a writer extends it (INDEX.md 9.3): rereads its header and, when
+    /// the file still describes this journal with the same intervals and its records extend the
+    /// ones held here, reads only the new records (bounded by what was added); otherwise loads the
+    /// whole file again. Returns whether the checkpoint moved. On a fault the index must be dropped.
+    pub fn refresh(&mut self, reader: &Reader) -> std::result::Result<bool, IndexFault> {
+        let path = index_path(reader.path());
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
+            Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
+        };
+        let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
+        let len = file.metadata().map_err(io)?.len();
+        let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
+        file.read_exact(&mut head).map_err(io)?;
+        let (mut fresh, count) = Index::decode_header(&head)?;
+        if fresh.checkpoint == self.checkpoint
+            && fresh.checkpoint_events == self.checkpoint_events
+            && fresh.last_entry_checksum == self.last_entry_checksum
+            && count == self.records.len() as u64
+            && fresh.intervals == self.intervals
+            && fresh.journal_start_timestamp == self.journal_start_timestamp
+        {
+            return Ok(false);
         }
+        fresh.validate_header(reader)?;
+        let need = INDEX_HEADER_LEN + count * INDEX_RECORD_LEN;
+        if len < need {
+            return Err(IndexFault::Truncated { len, need });
+        }
+        let have = self.records.len() as u64;
+        let extends = have > 0
+            && count >= have
+            && fresh.checkpoint_events >= self.checkpoint_events
+            && fresh.intervals == self.intervals
+            && fresh.journal_start_timestamp == self.journal_start_timestamp
+            && fresh.first_entry_checksum == self.first_entry_checksum;
+        let from = if extends { have - 1 } else { 0 };
+        let mut recs = vec![0u8; ((count - from) * INDEX_RECORD_LEN) as usize];
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(INDEX_HEADER_LEN + from * INDEX_RECORD_LEN))
+            .map_err(io)?;
+        file.read_exact(&mut recs).map_err(io)?;
+        if extends {
+            let first =
+                decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
+            if first.first() != self.records.last() {
+                // Not a continuation of what is held: load it all.
+                *self = Index::load(reader)?;
+                return Ok(true);
+            }
+            let prev = self.records.last().copied();
+            let more =
+                decode_records_from(&fresh, &recs[INDEX_RECORD_LEN as usize..], from + 1, prev)?;
+            fresh.records = std::mem::take(&mut self.records);
+            fresh.records.extend(more);
+        } else {
+            fresh.records = decode_records(&fresh, &recs)?;
+        }
+        *self = fresh;
+        Ok(true)
+    }
+}
+
+/// The index a [`Writer`](crate::Writer) keeps up to date as it appends (INDEX.md 9.3): the
+/// header's fields and the last record only (O(1) memory), and the open index file.
+pub(crate) struct Upkeep {
+    file: File,
+    /// The header as on disk, with `records` holding the last counted record (if any) followed by
+    /// records not yet written.
+    idx: Index,
+    /// `record_count` in the file's header.
+    on_disk: u64,
+}
+
+impl Upkeep {
+    /// The checkpoint the index file holds.
+    pub(crate) fn checkpoint(&self) -> Position {
+        self.idx.checkpoint()
+    }
+
+    /// How far past the checkpoint a sync must reach before the checkpoint moves
+    /// ([`crate::writer::INDEX_SYNC_STEP`]).
+    pub(crate) fn step(&self) -> u64 {
+        self.idx
+            .intervals
+            .bytes
+            .saturating_mul(64)
+            .min(crate::writer::INDEX_SYNC_STEP)
+    }
+
+    /// Opens the journal's index for upkeep and validates it against the journal in O(1)
+    /// (INDEX.md 6.1; the header and the last record only). `body` is the journal's bytes
+    /// `[24, min(write_offset, file_len))`.
+    pub(crate) fn open(
+        journal: &Path,
+        body: &[u8],
+        start: i64,
+        write_offset: u64,
+        file_len: u64,
+    ) -> std::result::Result<Upkeep, IndexFault> {
+        use std::os::unix::fs::FileExt;
+        let path = index_path(journal);
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
+            Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
+        };
+        let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
+        let len = file.metadata().map_err(io)?.len();
+        let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
+        file.read_exact_at(&mut head, 0).map_err(io)?;
+        let (mut idx, count) = Index::decode_header(&head)?;
+        let entry_at = |off: u64| match check_entry(body, off, write_offset, file_len, true) {
+            Ok(e) => Ok((e.timestamp, stored_checksum(e.bytes), off + e.len)),
+            Err(reason) => Err(IndexFault::EntryMismatch {
+                offset: off,
+                why: format!("entry is not valid ({reason})"),
+            }),
+        };
+        idx.validate_with(start, write_offset, file_len, &entry_at)?;
+        let need = INDEX_HEADER_LEN + count * INDEX_RECORD_LEN;
+        if len < need {
+            return Err(IndexFault::Truncated { len, need });
+        }
+        if count > 0 {
+            let mut last = [0u8; INDEX_RECORD_LEN as usize];
+            file.read_exact_at(&mut last, need - INDEX_RECORD_LEN)
+                .map_err(io)?;
+            idx.records = decode_records_from(&idx, &last, count - 1, None)?;
+        }
+        idx.records.reserve(1);
+        Ok(Upkeep {
+            file,
+            idx,
+            on_disk: count,
+        })
+    }
+
+    /// Builds the index of the journal's content up to `to` from scratch (INDEX.md 5), writes it
+    /// atomically (INDEX.md 9.1) and opens it for upkeep. The content must be valid up to `to`.
+    pub(crate) fn rebuild(
+        journal: &Path,
+        intervals: Intervals,
+        start: i64,
+        body: &[u8],
+        to: u64,
+    ) -> Result<Upkeep> {
+        intervals
+            .check()
+            .map_err(|f| Error::InvalidArgument(f.to_string()))?;
+        let mut idx = Index::empty(intervals, start);
+        idx.walk(body, to, to, to, false);
+        idx.write(journal)?;
+        let path = index_path(journal);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, "open", e))?;
+        let on_disk = idx.records.len() as u64;
+        let keep = idx.records.len().saturating_sub(1);
+        idx.records.drain(..keep);
+        idx.records.reserve(1);
+        Ok(Upkeep { file, idx, on_disk })
+    }
+
+    /// Extends the index over the content from its checkpoint to `to` (INDEX.md 5 and 9.3): the
+    /// new records are written past `record_count`, then the header in place. With `durable`, each
+    /// step is followed by an `fsync` of the index. `body` covers the journal up to `to`, bytes the
+    /// writer published itself (their CRC is not recomputed). Allocates nothing: the records go out
+    /// through a fixed buffer.
+    pub(crate) fn advance(&mut self, body: &[u8], to: u64, durable: bool) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        const BATCH: usize = 128;
+        if to <= self.idx.checkpoint {
+            return Ok(());
+        }
+        let rec = INDEX_RECORD_LEN as usize;
+        let mut buf = [0u8; BATCH * INDEX_RECORD_LEN as usize];
+        let (mut batched, mut count) = (0usize, self.on_disk);
+        let mut at = INDEX_HEADER_LEN + self.on_disk * INDEX_RECORD_LEN;
+        let mut last = self.idx.records.last().copied();
+        let idx = &mut self.idx;
+        let mut cur = Cursor {
+            pos: idx.checkpoint,
+            index: idx.checkpoint_events,
+        };
+        while cur.pos < to {
+            let Ok(ev) = cur.step(body, to, to, false) else {
+                break;
+            };
+            let max = idx.checkpoint_max_timestamp.max(ev.timestamp);
+            let crc = ev.checksum();
+            let take = match last {
+                None => true,
+                Some(l) => {
+                    ev.offset - l.offset >= idx.intervals.bytes
+                        || ev.index - l.event_index >= idx.intervals.events
+                }
+            };
+            if take {
+                let r = Record {
+                    event_index: ev.index,
+                    offset: ev.offset,
+                    max_timestamp: max,
+                    entry_checksum: crc,
+                };
+                buf[batched * rec..(batched + 1) * rec].copy_from_slice(&encode_record(&r));
+                batched += 1;
+                count += 1;
+                last = Some(r);
+                if batched == BATCH {
+                    self.file.write_all_at(&buf, at)?;
+                    at += (BATCH * rec) as u64;
+                    batched = 0;
+                }
+            }
+            if ev.index == 0 {
+                idx.first_entry_checksum = crc;
+            }
+            idx.last_entry_checksum = crc;
+            idx.last_entry_offset = ev.offset;
+            idx.checkpoint = ev.end();
+            idx.checkpoint_events = ev.index + 1;
+            idx.checkpoint_max_timestamp = max;
+        }
+        if batched > 0 {
+            self.file.write_all_at(&buf[..batched * rec], at)?;
+        }
+        if durable && count > self.on_disk {
+            self.file.sync_data()?;
+        }
+        self.file.write_all_at(&self.idx.encode_header(count), 0)?;
+        if durable {
+            self.file.sync_data()?;
+        }
+        self.on_disk = count;
+        if let Some(l) = last {
+            // Capacity for one record is kept from open: no allocation.
+            self.idx.records.clear();
+            self.idx.records.push(l);
+        }
+        Ok(())
     }
 }

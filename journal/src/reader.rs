@@ -3,12 +3,14 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub use crate::cursor::Event;
 
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::format::{check_header, DamageReason, HEADER_LEN};
+use crate::index::{Index, Position, START};
 use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
 
@@ -72,6 +74,18 @@ pub struct Reader {
     verify: bool,
     /// The header's `start_timestamp` at open: the journal's identity (FORMAT.md 10).
     start_timestamp: i64,
+    /// The journal's index (spec/INDEX.md), loaded on the first seek that can use it and followed
+    /// as a writer extends it; `None` when there is none or it is unusable.
+    index: Mutex<Option<Index>>,
+}
+
+/// What a seek looks for (INDEX.md 8).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Seek {
+    /// Event `n`.
+    Index(u64),
+    /// The first event at or after this time.
+    Time(i64),
 }
 
 impl std::fmt::Debug for Reader {
@@ -107,7 +121,47 @@ impl Reader {
             map,
             path: path.to_path_buf(),
             verify: true,
+            index: Mutex::new(None),
         })
+    }
+
+    /// Where a scan for `want` may start (INDEX.md 8): a position the journal's index gives and the
+    /// journal confirms (INDEX.md 6), else the first event. Loads the index on first use, and
+    /// rereads it (only what a writer added) when the target lies past its checkpoint. Whatever is
+    /// wrong with the index, the answer is a position from which the scan finds exactly what a scan
+    /// from the first event finds (up to damage below the checkpoint, INDEX.md 10).
+    pub(crate) fn index_start(&self, want: Seek) -> Position {
+        let mut guard = match self.index.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let past = |idx: &Index| match want {
+            Seek::Index(n) => n > idx.checkpoint().index,
+            Seek::Time(t) => t > idx.checkpoint_max_timestamp(),
+        };
+        match guard.as_mut() {
+            None => *guard = Index::load(self).ok(),
+            Some(idx) if past(idx) => {
+                // A writer may have moved the checkpoint (INDEX.md 9.3). A fault rereading it
+                // keeps the index held: it is checked against the journal below anyway.
+                let _ = idx.refresh(self);
+            }
+            Some(_) => {}
+        }
+        let Some(idx) = guard.as_ref() else {
+            return START;
+        };
+        let found = match want {
+            Seek::Index(n) => idx.seek_index(self, n),
+            Seek::Time(t) => idx.seek_time(self, t),
+        };
+        match found {
+            Ok(p) => p,
+            Err(_) => {
+                *guard = None;
+                START
+            }
+        }
     }
 
     /// Whether iteration checks each entry's CRC and padding. On by default; turn it off only for
@@ -309,10 +363,21 @@ impl Reader {
         }
     }
 
-    /// An iterator starting at event `index` (or at the end, if there are fewer events). Walks the
-    /// entries before it: O(index) hops, each checked as iteration would.
+    /// An iterator starting at event `index` (or at the end, if there are fewer events).
+    ///
+    /// With the journal's index (`NAME.idx`, spec/INDEX.md) this is a binary search and a walk of
+    /// at most one index interval; without it (or with an index that is stale, damaged or
+    /// another journal's, which is detected) a walk from the first event. Either way the answer is
+    /// what the walk from the first event gives, except that damage below the index's checkpoint
+    /// before `index` is not seen (INDEX.md 10; [`Reader::verify`] sees it).
     pub fn iter_from_index(&self, index: u64) -> Result<Iter<'_>> {
-        let mut it = self.iter();
+        let start = self.index_start(Seek::Index(index));
+        self.walk_to_index(start, index)
+    }
+
+    /// Walks from `start` to event `index` (or the end of the content).
+    pub(crate) fn walk_to_index(&self, start: Position, index: u64) -> Result<Iter<'_>> {
+        let mut it = self.iter_at(start.offset, start.index);
         while it.cursor.index < index {
             match it.next() {
                 Some(Ok(_)) => {}
@@ -324,9 +389,19 @@ impl Reader {
     }
 
     /// An iterator starting at the first event, in file order, whose timestamp is `>= ts`
-    /// (FORMAT.md 6.4), or at the end if there is none. O(events before it).
+    /// (FORMAT.md 6.4), or at the end if there is none.
+    ///
+    /// With the journal's index, a binary search on the records' running maximum timestamps and a
+    /// walk of at most one interval (INDEX.md 8); without a usable one, a walk from the first
+    /// event. The answer is the same, as for [`Reader::iter_from_index`].
     pub fn iter_from_time(&self, ts: i64) -> Result<Iter<'_>> {
-        let mut it = self.iter();
+        let start = self.index_start(Seek::Time(ts));
+        self.walk_to_time(start, ts)
+    }
+
+    /// Walks from `start` to the first event whose timestamp is `>= ts` (or the end).
+    pub(crate) fn walk_to_time(&self, start: Position, ts: i64) -> Result<Iter<'_>> {
+        let mut it = self.iter_at(start.offset, start.index);
         loop {
             let (pos, index) = (it.cursor.pos, it.cursor.index);
             match it.next() {

@@ -22,8 +22,19 @@ pub(crate) struct Scan {
 /// Walks the content from offset 24 (FORMAT.md 6.2). `body` is the file from offset 24 up to
 /// `min(write_offset, file_len)`.
 pub(crate) fn scan(body: &[u8], write_offset: u64, file_len: u64, verify: bool) -> Scan {
-    let mut pos = HEADER_LEN;
-    let mut events = 0;
+    scan_from(body, HEADER_LEN, 0, write_offset, file_len, verify)
+}
+
+/// [`scan`] resumed at offset `pos`, `events` events into the content: a writer that trusts its
+/// index's checkpoint walks only what lies past it (INDEX.md 9.3, FORMAT.md 8).
+pub(crate) fn scan_from(
+    body: &[u8],
+    mut pos: u64,
+    mut events: u64,
+    write_offset: u64,
+    file_len: u64,
+    verify: bool,
+) -> Scan {
     while pos < write_offset {
         match check_entry(body, pos, write_offset, file_len, verify) {
             Ok(e) => {

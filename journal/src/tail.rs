@@ -39,9 +39,11 @@ impl Reader {
         Ok(OwnedTailer::new(self, at))
     }
 
-    /// Where a walk over the content published now ends.
+    /// Where a walk over the content published now ends: from the index's checkpoint when the
+    /// journal's index is usable (INDEX.md 8), else from the first event.
     fn end_cursor(&self) -> Result<Cursor> {
-        let mut it = self.iter();
+        let start = self.index_start(crate::reader::Seek::Index(u64::MAX));
+        let mut it = self.iter_at(start.offset, start.index);
         for e in it.by_ref() {
             e?;
         }

@@ -14,7 +14,8 @@ use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
     MAX_WRITE_OFFSET,
 };
-use crate::recovery::{scan, Recovered, RecoveryMode};
+use crate::index::{Intervals, Position, Upkeep};
+use crate::recovery::{scan_from, Recovered, RecoveryMode};
 use crate::sys::{self, create_exclusive, open_rw, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
@@ -54,7 +55,9 @@ pub enum SyncPolicy {
 /// - [`lock_memory`](Self::lock_memory): off (no `mlock`);
 /// - [`huge_pages`](Self::huge_pages): off (no huge-page advice);
 /// - [`recovery`](Self::recovery): [`RecoveryMode::Truncate`] (torn tails cut back on open);
-/// - [`start_timestamp`](Self::start_timestamp): the time of creation.
+/// - [`start_timestamp`](Self::start_timestamp): the time of creation;
+/// - [`index`](Self::index): on, with the default [`Intervals`] (the writer keeps `NAME.idx`,
+///   spec/INDEX.md 9.3).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WriterOptions {
@@ -66,7 +69,17 @@ pub struct WriterOptions {
     huge_pages: bool,
     recovery: RecoveryMode,
     start_timestamp: Option<i64>,
+    index: Option<Intervals>,
 }
+
+/// Under [`SyncPolicy::Never`], the writer syncs and moves the index's checkpoint once this many
+/// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
+pub(crate) const INDEX_NEVER_STEP: u64 = 64 << 20;
+
+/// After a completed sync, the index's checkpoint moves once at least this many bytes (or 64 byte
+/// intervals of the index, if less) were appended past it, so that a policy that syncs often does
+/// not pay for the index at every sync.
+pub(crate) const INDEX_SYNC_STEP: u64 = 1 << 20;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -79,6 +92,7 @@ impl Default for WriterOptions {
             huge_pages: false,
             recovery: RecoveryMode::Truncate,
             start_timestamp: None,
+            index: Some(Intervals::default()),
         }
     }
 }
@@ -141,6 +155,21 @@ impl WriterOptions {
         self
     }
 
+    /// Whether the writer keeps the journal's sparse index `NAME.idx` up to date (spec/INDEX.md
+    /// 9.3), and trusts its checkpoint when it opens the journal (an O(1) open after a clean
+    /// close). On by default, with the default intervals.
+    pub fn index(&mut self, on: bool) -> &mut Self {
+        self.index = on.then(Intervals::default);
+        self
+    }
+
+    /// Keeps the index with these intervals (INDEX.md 5); an index built with other intervals is
+    /// still used and extended with its own.
+    pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
+        self.index = Some(intervals);
+        self
+    }
+
     /// Creates a new journal; fails with [`Error::AlreadyExists`] if the path exists (a symlink
     /// planted at the path is not followed).
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
@@ -163,7 +192,11 @@ impl WriterOptions {
         Ok(w)
     }
 
-    /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8).
+    /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8). With the
+    /// index on (the default) and usable, only the content past its checkpoint is walked: O(1)
+    /// after a clean close. Damage below the checkpoint is then not seen (spec/INDEX.md 10; use
+    /// [`Reader::verify`](crate::Reader::verify), or [`RecoveryMode::Strict`], which walks
+    /// everything).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -257,7 +290,9 @@ impl WriterOptions {
         let reserve = self.initial_reservation(chunk, chunk);
         let map = WriteMap::new(file, chunk, HEADER_LEN, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0)
+        let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0)?;
+        w.rebuild_index(start);
+        Ok(w)
     }
 
     /// FORMAT.md 8: validate, walk the content, cut back a damaged tail, cut the file back to the
@@ -291,7 +326,19 @@ impl WriterOptions {
         let reserve = self.initial_reservation(chunk, candidate);
         let mut map = WriteMap::new(file, candidate, candidate, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        let content = scan(map.body(candidate), wo, len, true);
+        // INDEX.md 9.3: an index that passes the O(1) checks of INDEX.md 6.1 vouches for the
+        // content below its checkpoint, and only what lies past it is walked (FORMAT.md 8 step 2).
+        let start = stored.start_timestamp();
+        // Strict mode walks everything: it is the mode that refuses damage, wherever it lies.
+        let trust = self.index.is_some() && self.recovery != RecoveryMode::Strict;
+        let upkeep = trust
+            .then(|| Upkeep::open(path, map.body(candidate), start, wo, len).ok())
+            .flatten()
+            .map(Box::new);
+        let from = upkeep
+            .as_ref()
+            .map_or(crate::index::START, |u| u.checkpoint());
+        let content = scan_from(map.body(candidate), from.offset, from.index, wo, len, true);
         if let (Some(d), RecoveryMode::Strict) = (content.damage, self.recovery) {
             return Err(Error::Damaged {
                 path: path.to_path_buf(),
@@ -330,6 +377,7 @@ impl WriterOptions {
             content.events,
         )?;
         w.recovered = recovered;
+        w.index = upkeep;
         if repair {
             // Step 6: one chunk past the content, allocated as growth does (FORMAT.md 7.3), then
             // the cut and the allocation made durable before anything new is written.
@@ -339,6 +387,18 @@ impl WriterOptions {
                 .file()
                 .sync_all()
                 .map_err(|e| Error::io(path, "fsync", e))?;
+        }
+        if self.index.is_some() {
+            let behind = w.index.as_ref().map(|u| u.checkpoint().offset);
+            if behind != Some(content.end) {
+                // The index describes only content made durable (INDEX.md 9.2).
+                let synced = repair || w.map.file().sync_all().is_ok();
+                match (synced, behind) {
+                    (false, _) => w.disable_index("fsync of the journal failed".into()),
+                    (true, None) => w.rebuild_index(start),
+                    (true, Some(_)) => w.advance_index(content.end, true),
+                }
+            }
         }
         Ok(w)
     }
@@ -378,6 +438,11 @@ pub struct Writer {
     fail_next_sync: bool,
     recovered: Option<Recovered>,
     closed: bool,
+    /// The index kept up to date (INDEX.md 9.3); `None` when off or disabled by an error. Boxed:
+    /// the writer's own fields stay small, the index is cold.
+    index: Option<Box<Upkeep>>,
+    index_error: Option<String>,
+    fail_next_index_write: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -432,6 +497,9 @@ impl Writer {
             fail_next_sync: false,
             recovered: None,
             closed: false,
+            index: None,
+            index_error: None,
+            fail_next_index_write: false,
         };
         w.prefault_allocated()?;
         Ok(w)
@@ -456,6 +524,19 @@ impl Writer {
     /// (a clean close, or a new journal).
     pub fn recovered(&self) -> Option<&Recovered> {
         self.recovered.as_ref()
+    }
+
+    /// The checkpoint of the index the writer keeps (INDEX.md 9.3): the content up to it is
+    /// described by `NAME.idx`. `None` when the index is off or was disabled by an error.
+    pub fn index_checkpoint(&self) -> Option<Position> {
+        self.index.as_ref().map(|u| u.checkpoint())
+    }
+
+    /// Why the writer stopped keeping the index, if it did: an index file that could not be
+    /// written. Appends are never failed by the index (INDEX.md 9.3); readers then use the index up
+    /// to its last checkpoint, or the journal alone.
+    pub fn index_error(&self) -> Option<&str> {
+        self.index_error.as_deref()
     }
 
     /// Number of events made durable by a completed sync (FORMAT.md 9).
@@ -596,7 +677,17 @@ impl Writer {
         self.map
             .grow(target)
             .map_err(|e| Error::io(&self.path, "fallocate", e))?;
-        self.prefault_allocated()
+        self.prefault_allocated()?;
+        if self.opts.sync == SyncPolicy::Never {
+            if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
+                if self.write_offset - cp >= INDEX_NEVER_STEP {
+                    // INDEX.md 9.3: the checkpoint covers only synced content, so the writer syncs
+                    // here, on the cold path, every 64 MiB (sync moves the checkpoint).
+                    self.sync()?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn prefault_allocated(&mut self) -> Result<()> {
@@ -647,7 +738,57 @@ impl Writer {
         self.synced_offset = to;
         self.synced_events = self.events;
         self.last_sync = Instant::now();
+        if let Some((cp, step)) = self
+            .index
+            .as_ref()
+            .map(|u| (u.checkpoint().offset, u.step()))
+        {
+            if to - cp >= step {
+                self.advance_index(to, self.opts.sync != SyncPolicy::Never);
+            }
+        }
         Ok(())
+    }
+
+    /// Moves the index's checkpoint to `to`, content the writer synced (INDEX.md 9.3). An error
+    /// disables the index; it never fails the journal.
+    #[cold]
+    #[inline(never)]
+    fn advance_index(&mut self, to: u64, durable: bool) {
+        let Some(mut u) = self.index.take() else {
+            return;
+        };
+        let result = if std::mem::take(&mut self.fail_next_index_write) {
+            Err(io::Error::from_raw_os_error(libc::EIO))
+        } else {
+            u.advance(self.map.body(to), to, durable)
+        };
+        match result {
+            Ok(()) => self.index = Some(u),
+            Err(e) => self.disable_index(format!(
+                "{}: {e}",
+                crate::index::index_path(&self.path).display()
+            )),
+        }
+    }
+
+    /// Builds the index of the content from scratch (INDEX.md 9.1). An error disables the index.
+    #[cold]
+    fn rebuild_index(&mut self, start: i64) {
+        let Some(intervals) = self.opts.index else {
+            return;
+        };
+        let to = self.write_offset;
+        match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to) {
+            Ok(u) => self.index = Some(Box::new(u)),
+            Err(e) => self.disable_index(e.to_string()),
+        }
+    }
+
+    #[cold]
+    fn disable_index(&mut self, why: String) {
+        self.index = None;
+        self.index_error = Some(why);
     }
 
     /// Syncs if the [`SyncPolicy::Interval`] has elapsed (or events are pending under any policy
@@ -689,6 +830,19 @@ impl Writer {
                 .sync_all()
                 .map_err(|e| Error::io(&self.path, "fsync", e))?;
         }
+        // INDEX.md 9.3: the checkpoint moves to the end at close, over synced content only; under
+        // `Never` the close syncs the journal for it (an open after a clean close is then O(1)).
+        let wo = self.write_offset;
+        if self
+            .index
+            .as_ref()
+            .is_some_and(|u| u.checkpoint().offset < wo)
+        {
+            let durable = self.opts.sync != SyncPolicy::Never;
+            if durable || self.map.file().sync_all().is_ok() {
+                self.advance_index(wo, durable);
+            }
+        }
         Ok(())
     }
 
@@ -698,6 +852,13 @@ impl Writer {
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
+    }
+
+    /// Test hook (feature `test-hooks`): makes the next write of the index fail as if with `EIO`.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_index_failure(&mut self) {
+        self.fail_next_index_write = true;
     }
 
     /// Test hook (feature `test-hooks`): makes the next sync fail as if `msync` had returned `EIO`.

@@ -16,7 +16,10 @@ Examples:
   journal info --json quotes.journal | jq .events
 
 Counting the events walks the whole journal, checking every entry. A damaged journal is described
-(status 0); use 'journal verify' to test one.";
+(status 0); use 'journal verify' to test one. The index line describes NAME.idx (spec/INDEX.md):
+current (it covers the whole content), stale (it covers a prefix, and is still used), missing, or
+damaged (unusable, with the reason; readers then answer from the journal alone; 'journal index
+FILE' rebuilds it).";
 
 /// Show a journal's header, event count, first and last timestamps, size, and whether a writer
 /// holds it open.
@@ -65,6 +68,59 @@ struct Info {
     writer_present: bool,
     valid: bool,
     error: Option<DamageJson>,
+    index: IndexInfo,
+}
+
+/// The index beside the journal (spec/INDEX.md), as `info --json` shows it.
+#[derive(Debug, Serialize)]
+struct IndexInfo {
+    /// `current`, `stale`, `missing` or `damaged`.
+    state: &'static str,
+    /// For `damaged`: the fault's name (INDEX.md 3, 4, 6.1) and its description.
+    fault: Option<String>,
+    reason: Option<String>,
+    records: Option<u64>,
+    interval_bytes: Option<u64>,
+    interval_events: Option<u64>,
+    /// The journal offset the index covers, and the events below it.
+    checkpoint: Option<u64>,
+    checkpoint_events: Option<u64>,
+}
+
+/// Loads the index and places its checkpoint against the content's end (O(1) checks of
+/// INDEX.md 6.1; `journal index --check` compares it in full).
+fn index_info(reader: &journal::Reader, content_end: u64) -> IndexInfo {
+    use journal::index::{Index, IndexFault};
+    match Index::load(reader) {
+        Ok(idx) => IndexInfo {
+            state: if idx.checkpoint().offset >= content_end {
+                "current"
+            } else {
+                "stale"
+            },
+            fault: None,
+            reason: None,
+            records: Some(idx.records().len() as u64),
+            interval_bytes: Some(idx.intervals().bytes),
+            interval_events: Some(idx.intervals().events),
+            checkpoint: Some(idx.checkpoint().offset),
+            checkpoint_events: Some(idx.checkpoint().index),
+        },
+        Err(f) => IndexInfo {
+            state: if f == IndexFault::Missing {
+                "missing"
+            } else {
+                "damaged"
+            },
+            fault: (f != IndexFault::Missing).then(|| f.as_str().to_owned()),
+            reason: (f != IndexFault::Missing).then(|| f.to_string()),
+            records: None,
+            interval_bytes: None,
+            interval_events: None,
+            checkpoint: None,
+            checkpoint_events: None,
+        },
+    }
 }
 
 /// Runs `journal info`.
@@ -77,12 +133,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut bar = progress::Bar::new(progress::wanted(cfg.json), used, "counting");
     let (mut events, mut first, mut last, mut damage) = (0u64, None, None, None);
+    let mut end = journal::HEADER_LEN;
     for item in reader.iter() {
         match item {
             Ok(ev) => {
                 events += 1;
                 first.get_or_insert(ev.timestamp);
                 last = Some(ev.timestamp);
+                end = ev.end();
                 if events % 65_536 == 0 {
                     bar.set(ev.end());
                 }
@@ -107,6 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         writer_present,
         valid: damage.is_none(),
         error: damage.map(DamageJson::from),
+        index: index_info(&reader, end),
     };
     if cfg.json {
         super::print_json(&info)?;
@@ -143,6 +202,22 @@ fn print_text(i: &Info, damage: Option<Damage>) -> anyhow::Result<()> {
             "none"
         }
     )?;
+    let x = &i.index;
+    match (x.state, &x.reason) {
+        ("current" | "stale", _) => writeln!(
+            out,
+            "index:            {} ({} records, every {} bytes / {} events; checkpoint at offset {}, \
+             {} events)",
+            x.state,
+            x.records.unwrap_or(0),
+            x.interval_bytes.unwrap_or(0),
+            x.interval_events.unwrap_or(0),
+            x.checkpoint.unwrap_or(0),
+            x.checkpoint_events.unwrap_or(0)
+        )?,
+        (state, Some(reason)) => writeln!(out, "index:            {state}: {reason}")?,
+        (state, None) => writeln!(out, "index:            {state}")?,
+    }
     match damage {
         None => writeln!(out, "content:          intact")?,
         Some(d) => writeln!(

@@ -111,6 +111,10 @@ fn repair(cfg: &Config) -> anyhow::Result<Status> {
         WriterOptions::new()
             .prefault(false)
             .sync_policy(SyncPolicy::EveryAppend)
+            // A repair walks the whole content: it must not trust the index's checkpoint
+            // (spec/INDEX.md 10). An index the cut leaves behind fails INDEX.md 6.1 and is rebuilt
+            // by the next writer.
+            .index(false)
             .open(&cfg.path)
     };
     let w = match w {

@@ -119,9 +119,22 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     // range's end), then the second prints from the (count - N)-th event of the range on (all of
     // it if N is larger). Nothing is kept per event. The second walk stops after the counted
     // events, so a follower picks up exactly where they end.
-    let (first, end, damaged) = match cfg.start {
-        Start::From(k) => (Ok(k), u64::MAX, false),
-        Start::Last(n) => {
+    //
+    // Without a time range the count comes from the journal's index instead (spec/INDEX.md 8):
+    // the end is found from the index's checkpoint, and the walk starts at event count - N, found
+    // by a binary search. Damage past the checkpoint makes that fail: the two walks then run.
+    let unbounded = cfg.range.from.is_none() && cfg.range.to.is_none();
+    let fast = match cfg.start {
+        Start::Last(n) if unbounded => reader
+            .tail_from_end()
+            .ok()
+            .map(|t| (t.index(), t.index().saturating_sub(n))),
+        _ => None,
+    };
+    let (first, end, damaged) = match (cfg.start, fast) {
+        (_, Some((count, from))) => (Ok(from), count, false),
+        (Start::From(k), None) => (Ok(k), u64::MAX, false),
+        (Start::Last(n), None) => {
             let (mut count, mut taken, mut damaged) = (0u64, 0u64, false);
             let mut range = cfg.range.filter();
             for item in reader.iter() {
@@ -140,7 +153,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     };
     let mut range = cfg.range.filter();
-    let mut it = reader.iter();
+    let mut it = match fast {
+        Some((_, from)) => reader
+            .iter_from_index(from)
+            .map_err(|e| damage_or(e, &cfg.path, from))?,
+        None => reader.iter(),
+    };
     let (mut valid, mut taken) = (0, 0u64);
     let mut damage = None;
     let mut ended = false;

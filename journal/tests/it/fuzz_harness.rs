@@ -1028,6 +1028,9 @@ impl Model {
             .max_size(self.max_size)
             .sync_policy(policy)
             .prefault(choice & 0x08 == 0)
+            // The model is full recovery (FORMAT.md 8): a writer trusting an index would not see
+            // the bits flipped below its checkpoint (INDEX.md 10).
+            .index(false)
             .start_timestamp(self.start);
         o
     }

@@ -9,7 +9,7 @@ mod spec_idx;
 use std::path::{Path, PathBuf};
 
 use journal::index::{self, Index, IndexFault, Intervals, Verdict};
-use journal::{Reader, Writer};
+use journal::{Reader, Writer, WriterOptions};
 
 use crate::support::{Rng, TempDir};
 
@@ -85,10 +85,16 @@ fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64
     for q in 0..count {
         if q % 2 == 0 {
             let n = rng.below(n_events + 3);
+            let linear = at(index::iter_from_index(r, None, n));
             assert_eq!(
                 at(index::iter_from_index(r, idx, n)),
-                at(r.iter_from_index(n)),
+                linear,
                 "{what}: seek to event {n}"
+            );
+            assert_eq!(
+                at(r.iter_from_index(n)),
+                linear,
+                "{what}: Reader seek to event {n}"
             );
         } else {
             let t = match rng.below(4) {
@@ -99,10 +105,16 @@ fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64
                 2 => [i64::MIN, i64::MAX, T0][rng.below(3) as usize],
                 _ => T0 - 60_000 + rng.below(n_events * 2_000 + 120_000) as i64,
             };
+            let linear = at(index::iter_from_time(r, None, t));
             assert_eq!(
                 at(index::iter_from_time(r, idx, t)),
-                at(r.iter_from_time(t)),
+                linear,
                 "{what}: seek to time {t}"
+            );
+            assert_eq!(
+                at(r.iter_from_time(t)),
+                linear,
+                "{what}: Reader seek to time {t}"
             );
         }
     }
@@ -237,7 +249,8 @@ fn a_stale_index_answers_exactly_and_extends_to_the_bytes_of_a_rebuild() {
     let dir = TempDir::new("index-stale");
     let mut rng = Rng(99);
     let (path, iv) = indexed_journal(&dir, "j.journal", &mut rng, 500);
-    let mut w = Writer::open(&path).unwrap();
+    // A writer that does not keep the index leaves it stale.
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
     append_all(&mut w, &random_events(&mut rng, 300));
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
@@ -285,7 +298,9 @@ fn a_journal_cut_back_below_the_checkpoint_makes_the_index_unusable() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[victim as usize + 3] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
-    let mut w = Writer::open(&path).unwrap();
+    // A writer that does not keep the index (one that does would trust its checkpoint and keep
+    // the damage, INDEX.md 10).
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
     append_all(&mut w, &random_events(&mut rng, 200));
     w.close().unwrap();
     let r = Reader::open(&path).unwrap();
@@ -336,8 +351,13 @@ fn damage_below_the_checkpoint_is_found_by_the_full_check_only() {
     // A seek past the damage through the index answers from the record at event 100: what
     // INDEX.md 10 says a restart can miss.
     let through = at(index::iter_from_index(&r, Some(&idx), 150)).unwrap();
-    assert_eq!((through.0, through.2.unwrap().unwrap().0), (150, 150));
-    assert!(r.iter_from_index(150).is_err());
+    assert_eq!(
+        (through.0, through.2.clone().unwrap().unwrap().0),
+        (150, 150)
+    );
+    assert!(index::iter_from_index(&r, None, 150).is_err());
+    // The reader's own seek uses the index the same way (the trade of INDEX.md 10).
+    assert_eq!(at(r.iter_from_index(150)).unwrap(), through);
 }
 
 #[test]
@@ -604,4 +624,325 @@ fn write_index_fuzz_seeds() {
     for (name, data) in seeds {
         std::fs::write(out.join(name), data).unwrap();
     }
+}
+
+/// Small intervals, so that small journals get many records.
+const SMALL: Intervals = Intervals {
+    bytes: 256,
+    events: 8,
+};
+
+fn indexing_writer(path: &Path, policy: journal::SyncPolicy) -> Writer {
+    WriterOptions::new()
+        .chunk_size(4096)
+        .sync_policy(policy)
+        .index_intervals(SMALL)
+        .start_timestamp(T0)
+        .open_or_create(path)
+        .unwrap()
+}
+
+#[test]
+fn the_writer_keeps_the_index_and_seeks_match_a_linear_scan_while_it_grows() {
+    let dir = TempDir::new("index-writer");
+    let mut rng = Rng(21);
+    let path = dir.join("j.journal");
+    let mut w = indexing_writer(&path, journal::SyncPolicy::EveryEvents(7));
+    let r = Reader::open(&path).unwrap();
+    let mut last_checkpoint = 0;
+    for round in 0..6 {
+        append_all(&mut w, &random_events(&mut rng, 400));
+        let cp = w.index_checkpoint().expect("the writer keeps the index");
+        assert!(
+            cp.offset > last_checkpoint,
+            "round {round}: the checkpoint moves"
+        );
+        assert!(cp.offset <= w.write_offset());
+        last_checkpoint = cp.offset;
+        // The reader follows the index as it grows (stale: the writer is past its checkpoint).
+        let idx = Index::load(&r).unwrap();
+        assert_eq!(idx.intervals(), SMALL);
+        assert!(matches!(
+            index::check(&r, &idx).unwrap(),
+            Verdict::Stale { .. } | Verdict::Current { .. }
+        ));
+        assert_seeks_match(&r, Some(&idx), &mut rng, 300, &format!("round {round}"));
+    }
+    assert!(w.index_error().is_none());
+    w.close().unwrap();
+    // At close the index covers everything, byte for byte what a rebuild writes.
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { events: 2400, .. }
+    ));
+    let rebuilt = Index::from_reader(&r, SMALL).unwrap();
+    assert_eq!(
+        std::fs::read(index::index_path(&path)).unwrap(),
+        rebuilt.encode()
+    );
+    let idx = Index::load(&r).unwrap();
+    assert_seeks_match(&r, Some(&idx), &mut rng, 1200, "after close");
+}
+
+#[test]
+fn the_index_advances_under_never_at_close_and_a_missing_or_foreign_one_is_rebuilt_at_open() {
+    let dir = TempDir::new("index-never");
+    let mut rng = Rng(8);
+    let path = dir.join("j.journal");
+    let mut w = indexing_writer(&path, journal::SyncPolicy::Never);
+    append_all(&mut w, &random_events(&mut rng, 500));
+    // Under Never nothing moves the checkpoint before 64 MiB (or an explicit sync past the step).
+    assert_eq!(w.index_checkpoint().unwrap().index, 0);
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { events: 500, .. }
+    ));
+    drop(r);
+    // Missing: rebuilt by the next writer.
+    std::fs::remove_file(index::index_path(&path)).unwrap();
+    let w = indexing_writer(&path, journal::SyncPolicy::Never);
+    assert_eq!(w.index_checkpoint().unwrap().index, 500);
+    drop(w);
+    // Another journal's index: refused and rebuilt.
+    let other = dir.join("other.journal");
+    write_journal(&other, T0 + 1, &random_events(&mut rng, 50));
+    index::build(&other).unwrap();
+    std::fs::copy(index::index_path(&other), index::index_path(&path)).unwrap();
+    let w = indexing_writer(&path, journal::SyncPolicy::Never);
+    assert_eq!(w.index_checkpoint().unwrap().index, 500);
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { events: 500, .. }
+    ));
+    let idx = Index::load(&r).unwrap();
+    assert_seeks_match(&r, Some(&idx), &mut rng, 1000, "rebuilt at open");
+}
+
+#[test]
+fn an_index_write_failure_disables_the_index_and_never_fails_the_journal() {
+    let dir = TempDir::new("index-fail");
+    let mut rng = Rng(3);
+    let path = dir.join("j.journal");
+    let mut w = indexing_writer(&path, journal::SyncPolicy::EveryEvents(1));
+    append_all(&mut w, &random_events(&mut rng, 300));
+    let before = w.index_checkpoint().unwrap();
+    w.inject_index_failure();
+    // Appends (each syncing, and so moving the checkpoint) go on; the index stops where it was.
+    append_all(&mut w, &random_events(&mut rng, 300));
+    assert!(w.index_checkpoint().is_none());
+    assert!(
+        w.index_error().unwrap().contains("j.journal.idx"),
+        "{:?}",
+        w.index_error()
+    );
+    assert_eq!(w.events(), 600);
+    assert_eq!(w.durable_events(), 600);
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let idx = Index::load(&r).unwrap();
+    assert_eq!(idx.checkpoint(), before);
+    assert!(matches!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Stale { .. }
+    ));
+    assert_seeks_match(&r, Some(&idx), &mut rng, 1000, "index left stale");
+    // The next writer extends it from its checkpoint.
+    drop(r);
+    indexing_writer(&path, journal::SyncPolicy::Never)
+        .close()
+        .unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { events: 600, .. }
+    ));
+}
+
+#[test]
+fn open_after_a_clean_close_trusts_the_checkpoint_and_only_verify_sees_damage_below_it() {
+    let dir = TempDir::new("index-trust");
+    let mut rng = Rng(17);
+    let path = dir.join("j.journal");
+    let mut w = indexing_writer(&path, journal::SyncPolicy::Never);
+    append_all(&mut w, &random_events(&mut rng, 400));
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let ev = r.iter().nth(200).unwrap().unwrap();
+    let (victim, end) = (ev.offset, ev.end());
+    drop(r);
+    // A bit flipped in an entry's payload region below the checkpoint (its header stays sane).
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[victim as usize + 8] ^= 0x01; // the size field: the CRC no longer matches
+    bytes[victim as usize + 8] ^= 0x01;
+    bytes[victim as usize + 12] ^= 0x01; // the stored checksum
+    std::fs::write(&path, &bytes).unwrap();
+    // The open trusts the index (INDEX.md 9.3): it neither reads nor cuts the damaged entry.
+    let w = indexing_writer(&path, journal::SyncPolicy::Never);
+    assert_eq!((w.events(), w.recovered()), (400, None));
+    drop(w);
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing was cut");
+    // verify walks everything and reports it (FORMAT.md 6.2).
+    let rep = Reader::open(&path).unwrap().verify().unwrap();
+    assert_eq!(rep.damage.map(|d| d.offset), Some(victim));
+    // Strict recovery walks everything too, and refuses.
+    assert!(matches!(
+        WriterOptions::new()
+            .recovery(journal::RecoveryMode::Strict)
+            .open(&path),
+        Err(journal::Error::Damaged { offset, .. }) if offset == victim
+    ));
+    // Without the index a writer walks everything and cuts the journal back to the damage.
+    std::fs::remove_file(index::index_path(&path)).unwrap();
+    let w = indexing_writer(&path, journal::SyncPolicy::Never);
+    assert_eq!((w.events(), w.write_offset()), (200, victim));
+    assert!(end > victim);
+}
+
+#[test]
+fn a_power_cut_with_an_older_or_torn_index_beside_the_journal_recovers_exactly() {
+    let dir = TempDir::new("index-power");
+    let mut rng = Rng(0xB0B);
+    let work = dir.join("work.journal");
+    let mut w = indexing_writer(&work, journal::SyncPolicy::EveryEvents(5));
+    // Snapshots after syncs: (synced journal bytes, index bytes at that moment).
+    let mut snaps: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for _ in 0..12 {
+        let n = 1 + rng.below(150);
+        append_all(&mut w, &random_events(&mut rng, n));
+        w.sync().unwrap();
+        snaps.push((
+            std::fs::read(&work).unwrap(),
+            std::fs::read(index::index_path(&work)).unwrap(),
+        ));
+    }
+    drop(w);
+    let path = dir.join("j.journal");
+    let ipath = index::index_path(&path);
+    let mut cases = 0;
+    for k in 0..200u64 {
+        // The journal as the disk holds it: snapshot `s` (all synced), a torn later tail past it.
+        let s = rng.below(snaps.len() as u64) as usize;
+        let mut image = snaps[s].0.clone();
+        if s + 1 < snaps.len() && rng.below(2) == 0 {
+            let later = &snaps[s + 1 + rng.below((snaps.len() - s - 1) as u64) as usize].0;
+            let cut = image.len() + rng.below((later.len() - image.len()) as u64 + 1) as usize;
+            image = later[..cut].to_vec();
+            if rng.below(2) == 0 {
+                // The header page of the older moment.
+                image[..24].copy_from_slice(&snaps[s].0[..24]);
+            }
+        }
+        // The index: an older one (its checkpoint covered by the sync of its moment), the one
+        // of this moment with the records of a later extension half-written past its count, a
+        // torn header, or none.
+        let old = rng.below(s as u64 + 1) as usize;
+        let mut idx = snaps[old].1.clone();
+        let realistic = match rng.below(4) {
+            0 => true,
+            1 => {
+                let later = &snaps[(s + 1).min(snaps.len() - 1)].1;
+                let extra = rng.below((later.len().saturating_sub(idx.len())) as u64 + 1) as usize;
+                let n = idx.len();
+                idx.extend_from_slice(&later[n..n + extra]);
+                true
+            }
+            2 => {
+                let at = rng.below(96) as usize;
+                idx[at] ^= 1 << rng.below(8);
+                true // the header's CRC fails: rebuilt
+            }
+            _ => {
+                let at = rng.below(idx.len() as u64) as usize;
+                idx[at] = rng.next() as u8;
+                false // anywhere, records included
+            }
+        };
+        std::fs::write(&path, &image).unwrap();
+        let _ = std::fs::remove_file(&ipath);
+        let want = Reader::open(&path).unwrap().verify().unwrap().events;
+        std::fs::write(&ipath, &idx).unwrap();
+        let w = WriterOptions::new()
+            .open(&path)
+            .unwrap_or_else(|e| panic!("case {k}: {e}"));
+        assert_eq!(
+            w.events(),
+            want,
+            "case {k}: recovery kept a different prefix"
+        );
+        w.close().unwrap();
+        let r = Reader::open(&path).unwrap();
+        let rep = r.verify().unwrap();
+        assert!(rep.is_intact() && rep.events == want, "case {k}: {rep:?}");
+        if realistic {
+            assert!(
+                matches!(index::check_file(&r).unwrap(), Verdict::Current { .. }),
+                "case {k}: the index after recovery"
+            );
+        }
+        let loaded = Index::load(&r).ok();
+        assert_seeks_match(&r, loaded.as_ref(), &mut rng, 40, &format!("case {k}"));
+        cases += 1;
+    }
+    assert_eq!(cases, 200);
+}
+
+#[test]
+fn a_sigkilled_indexing_writer_leaves_an_index_that_seeks_exactly() {
+    use std::time::Duration;
+    let kills = crate::support::env_count("JOURNAL_INDEX_KILLS", 12);
+    let dir = TempDir::new("index-kill");
+    let path = dir.join("j");
+    let mut rng = Rng(0x5EED ^ std::process::id() as u64);
+    let mut stale_seen = 0;
+    for round in 0..kills {
+        let mut c = crate::process::child("index-writer", &path);
+        let rx = crate::process::lines(c.stdout.take().unwrap());
+        // Wait until the child has published something, then kill it at a random later moment.
+        let target = 200 + rng.below(3000);
+        let mut reported = 0;
+        for line in rx.iter() {
+            reported = line[4..].parse::<u64>().unwrap() + 1;
+            if reported >= target {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(5_000)));
+        c.kill().unwrap();
+        c.wait().unwrap();
+        let r = Reader::open(&path).unwrap();
+        let rep = r.verify().unwrap();
+        assert!(
+            rep.is_intact() && rep.events >= reported,
+            "round {round}: {rep:?}"
+        );
+        let loaded = Index::load(&r);
+        if let Ok(idx) = &loaded {
+            if idx.checkpoint().offset < rep.end {
+                stale_seen += 1;
+            }
+        }
+        assert_seeks_match(
+            &r,
+            loaded.as_ref().ok(),
+            &mut rng,
+            1000,
+            &format!("round {round}"),
+        );
+    }
+    assert!(
+        stale_seen > 0,
+        "no kill left a stale index: the test proved nothing"
+    );
+    // A writer's open validates only past the checkpoint and brings the index up to date.
+    WriterOptions::new().open(&path).unwrap().close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { .. }
+    ));
 }

@@ -85,6 +85,24 @@ fn child_entry() {
                 say(&mut out, format!("PUB {i}"));
             }
         }
+        // As "writer", keeping the index with small intervals and syncing every 4 KiB, so that
+        // the index's checkpoint moves while it runs (INDEX.md 9.3).
+        "index-writer" => {
+            let mut w = WriterOptions::new()
+                .chunk_size(64 << 10)
+                .sync_policy(journal::SyncPolicy::EveryBytes(4096))
+                .index_intervals(journal::index::Intervals {
+                    bytes: 256,
+                    events: 8,
+                })
+                .open_or_create(&path)
+                .unwrap();
+            for i in w.events().. {
+                w.append(timestamp_for(i), &payload_for(i, MAX_PAYLOAD_LEN))
+                    .unwrap();
+                say(&mut out, format!("PUB {i}"));
+            }
+        }
         // Follow the journal live and check every event; stop after the count on stdin.
         "tailer" => {
             let total: u64 = std::io::stdin()
