@@ -60,6 +60,10 @@ enum Command {
     Demo(commands::demo::Args),
     Capture(commands::capture::Args),
     ImportPcap(commands::import_pcap::Args),
+    #[cfg(feature = "nats")]
+    Publish(commands::publish::Args),
+    #[cfg(feature = "nats")]
+    Mirror(commands::mirror::Args),
 }
 
 impl Command {
@@ -76,6 +80,10 @@ impl Command {
             Command::Ring(args) => commands::ring::run(args),
             Command::Replay(args) => commands::replay::run(args),
             Command::Demo(args) => commands::demo::run(args),
+            #[cfg(feature = "nats")]
+            Command::Publish(args) => commands::publish::run(args),
+            #[cfg(feature = "nats")]
+            Command::Mirror(args) => commands::mirror::run(args),
         }
     }
 }

@@ -7,6 +7,10 @@ pub mod demo;
 pub mod dump;
 pub mod import_pcap;
 pub mod info;
+#[cfg(feature = "nats")]
+pub mod mirror;
+#[cfg(feature = "nats")]
+pub mod publish;
 pub mod repair;
 pub mod replay;
 pub mod ring;
