@@ -163,10 +163,7 @@ impl Connection {
                             | async_nats::ConnectErrorKind::AuthorizationViolation
                             | async_nats::ConnectErrorKind::Tls
                     ) {
-                        return Err(anyhow!(
-                            "cannot connect to {}: {why}",
-                            self.shown_servers()
-                        ));
+                        return Err(anyhow!("cannot connect to {}: {why}", self.shown_servers()));
                     }
                     if started.elapsed() + delay > self.timeout {
                         return Err(anyhow!(

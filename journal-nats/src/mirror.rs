@@ -219,9 +219,7 @@ impl Target {
             let start = get(HDR_START)
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(ts);
-            let w = Self::options()
-                .start_timestamp(start)
-                .create(&self.path)?;
+            let w = Self::options().start_timestamp(start).create(&self.path)?;
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("created above");
@@ -250,7 +248,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let pos_path = position_path(&cfg.target);
     let saved = load_position(&pos_path)?;
     let writer = if cfg.target.exists() {
-        Some(Target::options().open(&cfg.target)?)
+        Some(Target::options().open_or_create(&cfg.target)?)
     } else {
         None
     };

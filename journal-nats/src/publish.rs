@@ -1,9 +1,10 @@
 //! `journal publish`: every event of a journal becomes one JetStream message (docs/NATS.md).
 //!
-//! No gap, no duplicate: each message carries `Nats-Expected-Last-Subject-Sequence`, the stream
-//! sequence the previous event of this journal was stored at (predicted while pipelining), so the
-//! server stores event `i` only right after event `i - 1` on the subject; a message lost on a
-//! broken connection makes every later one fail instead of leaving a hole. After any failure, and
+//! No gap, no duplicate: each message carries the stream sequence the previous event of this
+//! journal was (or, pipelined, is predicted to be) stored at, as `Nats-Expected-Last-Sequence`
+//! while this journal is the stream's only writer, else as `Nats-Expected-Last-Subject-Sequence`
+//! one message at a time; so the server stores event `i` only right after event `i - 1`, and a
+//! message lost on a broken connection makes every later one fail instead of leaving a hole. After any failure, and
 //! at every start, the publisher asks the stream for the last message on the subject and carries
 //! on right after it (the de-duplication window, `Nats-Msg-Id`, only spares a round of errors).
 
@@ -107,8 +108,8 @@ enum FromJournal {
 type AckFuture = Pin<
     Box<
         dyn std::future::Future<
-            Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
-        > + Send,
+                Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+            > + Send,
     >,
 >;
 
@@ -139,9 +140,18 @@ struct Publisher {
     acks: FuturesOrdered<AckFuture>,
     /// The stream sequence the last message sent is predicted to get.
     predicted: u64,
-    /// The stream sequence of the last message sent on the subject (or 0), as the next message's
-    /// `Nats-Expected-Last-Subject-Sequence`.
+    /// The stream sequence of the last message on the subject (or 0), as the next message's
+    /// `Nats-Expected-Last-Subject-Sequence` when the stream is shared.
     expected_last: u64,
+    /// Whether the stream's last message was this journal's at the last look: then messages are
+    /// pipelined, each expecting the stream's last sequence to be the one predicted for its
+    /// predecessor (`Nats-Expected-Last-Sequence`, which a clustered stream checks against the
+    /// proposals in flight too). Otherwise another publisher writes to the stream, and each
+    /// message waits for the previous one's acknowledgement and expects the subject's last
+    /// sequence.
+    exclusive: bool,
+    /// Failures since the last acknowledgement (for the backoff).
+    failures: u32,
     summary: PublishSummary,
 }
 
@@ -176,6 +186,8 @@ impl Publisher {
             acks: FuturesOrdered::new(),
             predicted: 0,
             expected_last: 0,
+            exclusive: true,
+            failures: 0,
         };
         let resume = p.position(started).await?;
         let start = match resume {
@@ -227,6 +239,7 @@ impl Publisher {
                     break;
                 }
                 p.summary.resyncs += 1;
+                p.failures += 1;
                 if last_progress.elapsed() > p.cfg.conn.timeout {
                     bail!(
                         "no acknowledgement from stream '{}' for {:?} (--timeout): {why}",
@@ -234,9 +247,12 @@ impl Publisher {
                         p.cfg.conn.timeout
                     );
                 }
-                // Back off a little: the server may be restarting or electing a leader.
-                let wait = Duration::from_millis(200 * p.summary.resyncs.min(10));
-                tokio::time::sleep(wait).await;
+                // Back off a little after repeated failures: the server may be restarting or
+                // electing a leader.
+                if p.failures > 1 {
+                    let wait = Duration::from_millis(100 * u64::from(p.failures.min(20)));
+                    tokio::time::sleep(wait).await;
+                }
                 match p.resync(first.unwrap_or(0), started).await {
                     Ok(()) => {}
                     Err(e) if e.is::<Retry>() => {
@@ -262,6 +278,10 @@ impl Publisher {
                     match res {
                         Some(Ok(ack)) => {
                             let ev = p.pending.pop_front().expect("one pending event per ack");
+                            p.failures = 0;
+                            if !p.exclusive {
+                                p.expected_last = ack.sequence;
+                            }
                             p.summary.next_index = ev.index + 1;
                             if ack.duplicate {
                                 p.summary.duplicates += 1;
@@ -275,7 +295,7 @@ impl Publisher {
                     }
                 }
                 msg = rx.recv(), if !stopping && reader_end.is_none()
-                    && p.pending.len() < p.cfg.max_in_flight => {
+                    && p.pending.len() < p.window() => {
                     match msg {
                         Some(FromJournal::Event(ev)) => {
                             if ev.payload.len() + 512 > max_payload {
@@ -344,8 +364,12 @@ impl Publisher {
         let msg = PublishMessage::build()
             .payload(ev.payload.clone())
             .headers(headers)
-            .message_id(format!("{}:{}", self.id, ev.index))
-            .expected_last_subject_sequence(self.expected_last);
+            .message_id(format!("{}:{}", self.id, ev.index));
+        let msg = if self.exclusive {
+            msg.expected_last_sequence(self.predicted)
+        } else {
+            msg.expected_last_subject_sequence(self.expected_last)
+        };
         let fut = self
             .js
             .send_publish(self.cfg.subject.clone(), msg)
@@ -353,8 +377,16 @@ impl Publisher {
             .map_err(|e| self.cfg.conn.redact(&e.to_string()))?;
         // If nobody else writes to the stream meanwhile, this message gets the next sequence.
         self.predicted += 1;
-        self.expected_last = self.predicted;
         Ok(fut)
+    }
+
+    /// How many messages may await their acknowledgement.
+    fn window(&self) -> usize {
+        if self.exclusive {
+            self.cfg.max_in_flight
+        } else {
+            1
+        }
     }
 
     /// Waits for every acknowledgement still in flight (each bounded by the ack timeout); their
@@ -402,6 +434,9 @@ impl Publisher {
             .await
             .map_err(|e| Retry(format!("cannot read stream '{}': {e}", self.cfg.stream)))?;
         self.predicted = info.state.last_sequence;
+        self.exclusive = last.as_ref().map_or(info.state.last_sequence == 0, |l| {
+            l.seq == info.state.last_sequence
+        });
         let Some(last) = last else {
             self.expected_last = 0;
             return Ok(None);
@@ -504,7 +539,10 @@ pub(crate) async fn last_stored(
 }
 
 /// Gets (or with `--create-stream`, creates) the stream and checks that it takes the subject.
-async fn open_stream(js: &jetstream::Context, cfg: &PublishConfig) -> anyhow::Result<stream::Stream> {
+async fn open_stream(
+    js: &jetstream::Context,
+    cfg: &PublishConfig,
+) -> anyhow::Result<stream::Stream> {
     let started = Instant::now();
     let mut stream = loop {
         if let Some(s) = get_stream(js, &cfg.stream, &cfg.conn, cfg.create.is_some()).await? {
@@ -537,7 +575,10 @@ async fn open_stream(js: &jetstream::Context, cfg: &PublishConfig) -> anyhow::Re
                 if permanent || started.elapsed() > cfg.conn.timeout {
                     bail!("cannot create stream '{}': {why}", cfg.stream);
                 }
-                say(&format!("cannot create stream '{}': {why}; retrying", cfg.stream));
+                say(&format!(
+                    "cannot create stream '{}': {why}; retrying",
+                    cfg.stream
+                ));
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }

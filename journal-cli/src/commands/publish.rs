@@ -26,7 +26,12 @@ which stop after the acknowledgements in flight. Secrets can come from NATS_PASS
 #[derive(Debug, clap::Args)]
 pub struct NatsArgs {
     /// NATS server URLs, comma-separated or repeated (nats://host:port, tls://host:port).
-    #[arg(long = "nats", value_name = "URL", required = true, value_delimiter = ',')]
+    #[arg(
+        long = "nats",
+        value_name = "URL",
+        required = true,
+        value_delimiter = ','
+    )]
     servers: Vec<String>,
     /// User name (the password from --password or NATS_PASSWORD).
     #[arg(long)]
