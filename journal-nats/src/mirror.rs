@@ -347,7 +347,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let mut last_message = Instant::now();
     let mut pending = 0;
     let mut since_sync = 0u32;
-    while !(caught_up && !cfg.follow) {
+    while cfg.follow || !caught_up {
         tokio::select! {
             biased;
             () = &mut shutdown => {
