@@ -22,6 +22,7 @@
 #![allow(missing_docs)] // reason: criterion macros and helpers generate undocumented items
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -271,6 +272,7 @@ impl RoundTrip for RingPair {
                 .consumer
                 .read(1, |r| {
                     black_box(r.payload);
+                    ControlFlow::Continue(())
                 })
                 .expect("read");
             if s.records == 1 {
@@ -298,7 +300,10 @@ fn ring_echo() {
     producer.set_wait_strategy(WaitStrategy::BusySpin);
     loop {
         let s = consumer
-            .read(1, |r| producer.push(r.timestamp, r.payload).expect("echo"))
+            .read(1, |r| {
+                producer.push(r.timestamp, r.payload).expect("echo");
+                ControlFlow::Continue(())
+            })
             .expect("read");
         if s.end_of_stream {
             break;

@@ -12,6 +12,7 @@
 #![allow(missing_docs)] // reason: criterion macros and helpers generate undocumented items
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -141,6 +142,7 @@ fn ring_consumer() {
                 |r| {
                     acc = touch(acc, r.payload);
                     count += 1;
+                    ControlFlow::Continue(())
                 },
                 WaitStrategy::BusySpin,
                 None,

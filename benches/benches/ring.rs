@@ -13,6 +13,7 @@
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
 use std::hint::black_box;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -59,7 +60,10 @@ impl JournalPair {
             let mut acc = 0u64;
             loop {
                 let s = c
-                    .read(usize::MAX, |r| acc = touch(acc, r.payload))
+                    .read(usize::MAX, |r| {
+                        acc = touch(acc, r.payload);
+                        ControlFlow::Continue(())
+                    })
                     .expect("read");
                 if s.records > 0 {
                     counter.fetch_add(s.records as u64, Ordering::Release);
@@ -219,7 +223,12 @@ fn ring(c: &mut Criterion) {
             let mut acc = 0u64;
             b.iter(|| {
                 p.push(0, black_box(&data)).expect("push");
-                let s = cons.read(1, |r| acc = touch(acc, r.payload)).expect("read");
+                let s = cons
+                    .read(1, |r| {
+                        acc = touch(acc, r.payload);
+                        ControlFlow::Continue(())
+                    })
+                    .expect("read");
                 debug_assert_eq!(s.records, 1);
             });
             black_box(acc);

@@ -1,4 +1,5 @@
-//! Exit statuses (STYLE.md, CLI): 0 success, 1 the data is bad, 2 usage or I/O error.
+//! Exit statuses: 0 success, 1 the data is bad, 2 usage or I/O error; and how an error becomes the
+//! one line `journal: error: ...` on stderr.
 
 use std::fmt;
 use std::io;
@@ -60,8 +61,27 @@ pub fn classify(e: &anyhow::Error) -> Failure {
     }
 }
 
+/// `first`, then `what` failing with `then` while cleaning up after it, as one error: one clean
+/// line (`line 3: ...; closing the journal also failed: ...`, each with its causes) with `first`'s
+/// status.
+pub fn also_failed(first: anyhow::Error, what: &str, then: anyhow::Error) -> anyhow::Error {
+    let bad_data = matches!(classify(&first), Failure::Report { code: 1, .. });
+    let msg = format!(
+        "{}; {what} also failed: {}",
+        one_line(&first),
+        one_line(&then)
+    );
+    if bad_data {
+        DataError(msg).into()
+    } else {
+        anyhow::Error::msg(msg)
+    }
+}
+
 /// The error and its causes on one line, without repeating a cause the message already quotes
-/// (the library's `Display` includes its `source()`).
+/// (the library's `Display` leaves its `source()` out, but a context message may quote it). A line
+/// break or other control character inside it (a file name can hold one) is escaped, so the
+/// message stays one line.
 fn one_line(e: &anyhow::Error) -> String {
     let mut msg = e.to_string();
     for cause in e.chain().skip(1) {
@@ -71,7 +91,7 @@ fn one_line(e: &anyhow::Error) -> String {
             msg.push_str(&c);
         }
     }
-    flatten(&msg)
+    crate::output::escape_controls(&msg)
 }
 
 /// Collapses line breaks and the indentation after them into single spaces.
@@ -109,6 +129,32 @@ mod tests {
         assert!(
             matches!(classify(&e), Failure::Report { message, .. } if message == "writing x: disk on fire")
         );
+    }
+
+    #[test]
+    fn a_second_failure_joins_the_first_on_one_line() {
+        let first = anyhow::Error::new(DataError("line 3: bad".into()));
+        let e = also_failed(
+            first,
+            "closing the journal",
+            anyhow::anyhow!("disk on fire"),
+        );
+        match classify(&e) {
+            Failure::Report { code, message } => {
+                assert_eq!(code, 1);
+                assert_eq!(
+                    message,
+                    "line 3: bad; closing the journal also failed: disk on fire"
+                );
+            }
+            Failure::ClosedPipe => panic!("not a pipe"),
+        }
+        let first = Err::<(), _>(io::Error::other("read error"))
+            .context("reading line 1 of stdin")
+            .unwrap_err();
+        let e = also_failed(first, "closing the journal", anyhow::anyhow!("no space"));
+        assert!(matches!(classify(&e), Failure::Report { code: 2, message }
+            if message == "reading line 1 of stdin: read error; closing the journal also failed: no space"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod exit;
 mod output;
 mod progress;
 mod time;
+mod units;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -60,6 +61,7 @@ enum Command {
     Demo(commands::demo::Args),
     Capture(commands::capture::Args),
     ImportPcap(commands::import_pcap::Args),
+    Index(commands::index::Args),
     #[cfg(feature = "nats")]
     Publish(commands::publish::Args),
     #[cfg(feature = "nats")]
@@ -80,6 +82,7 @@ impl Command {
             Command::Ring(args) => commands::ring::run(args),
             Command::Replay(args) => commands::replay::run(args),
             Command::Demo(args) => commands::demo::run(args),
+            Command::Index(args) => commands::index::run(args),
             #[cfg(feature = "nats")]
             Command::Publish(args) => commands::publish::run(args),
             #[cfg(feature = "nats")]

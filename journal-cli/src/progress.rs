@@ -1,4 +1,4 @@
-//! Progress on stderr for long work (STYLE.md, CLI): shown only when stderr is a terminal, never in
+//! Progress on stderr for long work: shown only when stderr is a terminal, never in
 //! JSON mode, and only once the work has taken more than a second, so short runs print nothing.
 
 use std::io::IsTerminal;

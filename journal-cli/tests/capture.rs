@@ -241,8 +241,14 @@ fn capture_prints_stats_while_running_and_a_summary_on_sigterm() {
     // The first line is JSON only with --json; read it in text mode by hand.
     let mut child = KillOnDrop(
         Command::new(BIN)
-            .args(["capture", "--udp", "127.0.0.1:0", "--stats-interval", "0.1"])
-            .args(["--gap", "0.5", s(&path)])
+            .args([
+                "capture",
+                "--udp",
+                "127.0.0.1:0",
+                "--stats-interval",
+                "100ms",
+            ])
+            .args(["--gap", "500ms", s(&path)])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -449,12 +455,12 @@ fn capture_usage_errors_are_one_line_with_status_2() {
             "invalid value '0' for '--batch <N>'",
         ),
         (
-            &["--udp", "0.0.0.0:5000", "--stats-interval", "0"],
-            "not a positive number of seconds",
+            &["--udp", "0.0.0.0:5000", "--stats-interval", "1"],
+            "needs a unit",
         ),
         (
             &["--udp", "0.0.0.0:5000", "--rcvbuf", "2G"],
-            "not a byte count from 1 to 1G",
+            "must be from 1 byte to 1GiB",
         ),
         (
             &["--udp", "0.0.0.0:5000", "--sync", "sometimes"],

@@ -2,11 +2,10 @@
 //! status, bad input of every kind, and a live writer in this process.
 
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use journal::{Reader, Writer};
@@ -14,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{assert_error, json, run, run_with, s, Run, BIN};
+use common::{assert_error, json, run, run_with, s, Follower, Run, BIN};
 
 /// 2023-11-14T22:13:20Z, the start of every test journal (FORMAT.md 12).
 const T0: i64 = 1_700_000_000_000_000_000;
@@ -620,69 +619,6 @@ fn tail_prints_the_last_n_or_from_the_kth() {
     assert!(r.stderr.contains("damaged at offset 80"), "{r:?}");
 }
 
-/// A running `journal tail -f`, its stdout lines arriving on a channel.
-struct Follower {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Follower {
-    fn start(args: &[&str]) -> Follower {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                if tx.send(line.unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        Follower { child, lines }
-    }
-
-    #[track_caller]
-    fn line(&self) -> String {
-        self.lines
-            .recv_timeout(Duration::from_secs(10))
-            .expect("a line from tail -f")
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    /// Waits for the exit: status and stderr.
-    fn finish(mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "tail -f did not exit");
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.code().expect("exited, not killed"), err)
-    }
-}
-
 #[test]
 fn tail_follow_prints_a_live_writers_appends_until_a_signal() {
     let dir = TempDir::new().unwrap();
@@ -829,12 +765,31 @@ fn append_lines_creates_the_journal_and_stamps_now() {
 fn append_accepts_every_sync_policy() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("s");
-    for policy in ["never", "always", "events:2", "bytes:64", "interval:1"] {
+    for policy in [
+        "never",
+        "always",
+        "events:2",
+        "bytes:64",
+        "bytes:64KiB",
+        "interval:1ms",
+        "interval:2s",
+    ] {
         let r = run_with(&["append", "--sync", policy, s(&path)], b"a\nb\nc\n");
         assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{policy}");
     }
-    assert_eq!(payloads(&path).len(), 15);
+    assert_eq!(payloads(&path).len(), 21);
     assert!(Reader::open(&path).unwrap().verify().unwrap().is_intact());
+    // One duration syntax and one size syntax: a bare number is not guessed as ms or seconds.
+    for (bad, needle) in [
+        ("interval:1", "needs a unit"),
+        ("interval:-1s", "duration"),
+        ("bytes:64KB", "not a size"),
+        ("bytes:0", "at least 1"),
+    ] {
+        let r = run_with(&["append", "--sync", bad, s(&path)], b"x\n");
+        assert_error(&r, 2, needle);
+    }
+    assert_eq!(payloads(&path).len(), 21);
 }
 
 /// `dump --format jsonl | append --format jsonl --start-time` rebuilds the journal byte for byte.
@@ -902,6 +857,8 @@ fn jsonl_dump_and_append_round_trip_byte_for_byte() {
 #[test]
 fn append_stops_at_a_malformed_line_keeping_every_line_before_it() {
     let dir = TempDir::new().unwrap();
+    // The input is read into a typed record (serde, unknown keys refused): its messages are
+    // serde's, located by column.
     let cases: &[(&str, &str)] = &[
         (
             "{\"payload\":\"!!\"}",
@@ -912,10 +869,13 @@ fn append_stops_at_a_malformed_line_keeping_every_line_before_it() {
             "line 3: invalid JSON: expected ident at column 2",
         ),
         ("[1,2]", "line 3: expected a JSON object"),
-        ("{\"timestamp\":5}", "line 3: missing \"payload\""),
+        (
+            "{\"timestamp\":5}",
+            "line 3: missing field `payload` at column 15",
+        ),
         (
             "{\"payload\":\"\",\"paylod\":\"\"}",
-            "line 3: unknown key \"paylod\"",
+            "line 3: unknown field `paylod`, expected one of",
         ),
         (
             "{\"payload\":\"aGk=\",\"size\":3}",
@@ -932,6 +892,10 @@ fn append_stops_at_a_malformed_line_keeping_every_line_before_it() {
         (
             "{\"payload\":\"\",\"timestamp\":\"noon\"}",
             "line 3: \"timestamp\": 'noon' is neither",
+        ),
+        (
+            "{\"payload\":\"\",\"index\":\"three\"}",
+            "line 3: invalid type: string \"three\", expected u64",
         ),
     ];
     for (i, (bad, message)) in cases.iter().enumerate() {
@@ -1416,4 +1380,333 @@ fn verify_judges_random_damage_exactly_as_an_independent_decoder() {
     ] {
         assert!(seen.contains(outcome), "never produced {outcome}: {seen:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardening: bounded memory, private work directories, one time range, escaped output
+
+/// Runs `script` with `sh -c`, `$BIN` naming the binary under test and `$1`... the `args`.
+fn sh(script: &str, args: &[&str]) -> Run {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .env("BIN", BIN)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// An endless line (no newline, ever) is read only up to the largest payload, then refused with
+/// its line number; the lines before it stay appended. The address-space budget for heap and data
+/// (`ulimit -d`, 1.75 GiB) is far below what reading the whole line would take, but above the
+/// one line of 1 GiB that the bound allows.
+#[test]
+fn append_refuses_an_endless_line_with_bounded_memory() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("j");
+    let r = sh(
+        r#"ulimit -d 1835008 && (printf 'first\nsecond\n'; exec cat /dev/zero) | "$BIN" append "$1""#,
+        &[s(&path)],
+    );
+    assert_error(
+        &r,
+        1,
+        "line 3: longer than 1073741824 bytes without a newline; an event's payload is at most \
+         1073741824 bytes",
+    );
+    assert_eq!(payloads(&path), [b"first".to_vec(), b"second".to_vec()]);
+    let header = Reader::open(&path).unwrap().header().unwrap();
+    assert_eq!(header.file_len, header.write_offset, "closed cleanly");
+}
+
+/// `tail -n N` keeps nothing per event, whatever N: a million events print under a heap budget
+/// (`ulimit -d`, 32 MiB) that one record per event would exceed.
+#[test]
+fn tail_of_a_huge_n_keeps_nothing_per_event() {
+    const N: usize = 1_000_000;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("big");
+    let mut w = Writer::options().start_timestamp(T0).create(&path).unwrap();
+    let mut expected = String::new();
+    for i in 0..N {
+        let p = format!("{i},");
+        w.append(T0 + i as i64, p.as_bytes()).unwrap();
+        expected.push_str(&p);
+    }
+    w.close().unwrap();
+    let tail = |n: &str| {
+        sh(
+            r#"ulimit -d 32768 && exec "$BIN" tail --format raw -n "$1" "$2""#,
+            &[n, s(&path)],
+        )
+    };
+    let r = tail("18446744073709551615");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert!(r.stdout == expected, "every event, in order");
+    let r = tail("999999");
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    assert!(r.stdout == expected["0,".len()..], "all but the first");
+}
+
+/// The directory `demo` used to take, `journal-demo-<pid>` in /dev/shm (or the temp directory),
+/// planted before `demo` starts (`exec` keeps the shell's pid): a directory or a symlink there is
+/// neither followed nor deleted; the demo works in a fresh directory of its own, removed after.
+#[test]
+fn demo_never_uses_or_deletes_a_planted_directory_or_symlink() {
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let target = TempDir::new().unwrap();
+    for planting in [
+        r#"mkdir "$d" && echo precious > "$d/keep""#,
+        r#"ln -s "$2" "$d""#,
+    ] {
+        let script = format!(
+            r#"d="$1/journal-demo-$$"; {planting} && echo "$d" && exec "$BIN" demo --events 1000"#
+        );
+        let r = sh(&script, &[s(&base), s(target.path())]);
+        let planted = PathBuf::from(r.stdout.lines().next().unwrap());
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+        // The directory it reported, and that it is gone.
+        let used = r
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_suffix("/md.journal (removed at exit)"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no work directory reported: {r:?}"));
+        assert_ne!(used, planted);
+        assert!(used.starts_with(&base), "{used:?}");
+        assert!(!used.exists(), "{used:?} left behind");
+        // The planted path is as it was, and nothing was written through the link.
+        let meta = fs::symlink_metadata(&planted).unwrap();
+        if meta.file_type().is_symlink() {
+            fs::remove_file(&planted).unwrap();
+        } else {
+            assert_eq!(fs::read(planted.join("keep")).unwrap(), b"precious\n");
+            assert_eq!(fs::read_dir(&planted).unwrap().count(), 1);
+            fs::remove_dir_all(&planted).unwrap();
+        }
+        assert_eq!(fs::read_dir(target.path()).unwrap().count(), 0);
+    }
+}
+
+/// `dump` and `replay` read --from-time/--to-time with one parser and one range (FORMAT.md 6.4):
+/// negative times are times (before 1970), the range starts at the first event at or after
+/// --from-time and ends at the first one at or after --to-time, in file order (the unsorted case
+/// is `dump_slices_by_index_time_and_limit`'s).
+#[test]
+fn dump_and_replay_share_one_time_range_negative_times_included() {
+    let dir = TempDir::new().unwrap();
+    let path = make(
+        &dir,
+        "j",
+        &[
+            (-30, b"a"),
+            (-10, b"b"),
+            (-5, b"c"),
+            (5, b"d"),
+            (40, b"e"),
+            (20, b"f"),
+        ],
+    );
+    let range = ["--from-time", "-15", "--to-time", "30"];
+    let mut args = vec!["dump", "--format", "raw", s(&path)];
+    args.extend(range);
+    let r = run(&args);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "bcd", "")
+    );
+    let rfc = run(&[
+        "dump",
+        "--format",
+        "raw",
+        "--from-time",
+        "1969-12-31T23:59:59.999999985Z",
+        "--to-time",
+        "30",
+        s(&path),
+    ]);
+    assert_eq!(rfc.stdout, "bcd");
+
+    let ring = dir.path().join("r.ring");
+    assert_eq!(
+        run(&["ring", "create", s(&ring), "--capacity", "64K"]).code,
+        0
+    );
+    // The ring holds the whole stream, end included: the consumer starts only once the replay
+    // has succeeded (so a failed replay cannot leave it waiting).
+    let mut args = vec!["replay", s(&path), "--ring", s(&ring), "--json"];
+    args.extend(range);
+    let r = run(&args);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(json(r.stdout.trim())["events"], 3);
+    assert_eq!(finish(consume(&ring, &["--format", "raw"])).stdout, "bcd");
+
+    // The same refusal, in the same words, from both.
+    for cmd in [
+        vec!["dump", s(&path)],
+        vec!["replay", s(&path), "--ring", s(&ring)],
+    ] {
+        let mut args = cmd.clone();
+        args.extend(["--from-time", "5", "--to-time", "-5"]);
+        assert_error(
+            &run(&args),
+            2,
+            "--from-time (1970-01-01T00:00:00.000000005Z) is after --to-time \
+             (1969-12-31T23:59:59.999999995Z)",
+        );
+    }
+}
+
+/// `append` (and `repair`) to a symlink: said plainly, with the reason, not as the kernel's
+/// "Too many levels of symbolic links".
+#[test]
+fn append_and_repair_refuse_a_symlink_and_say_why() {
+    let dir = TempDir::new().unwrap();
+    let real = make(&dir, "real", &[(T0, b"a")]);
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for args in [vec!["append", s(&link)], vec!["repair", s(&link)]] {
+        let r = run_with(&args, b"x\n");
+        assert_error(
+            &r,
+            2,
+            "link: is a symbolic link, and journals are not opened through one",
+        );
+        assert!(!r.stderr.contains("Too many levels"), "{r:?}");
+    }
+    assert_eq!(payloads(&real), [b"a".to_vec()]);
+}
+
+/// Paths are printed escaped (a newline cannot break a line, bytes that are not UTF-8 are shown,
+/// not replaced), counts agree with their nouns, and invisible characters in a payload are shown
+/// as escapes in `text` output.
+#[test]
+fn output_escapes_paths_and_invisible_characters_and_counts_in_words() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TempDir::new().unwrap();
+    let name = OsStr::from_bytes(b"two\nlines\xff.journal");
+    let mut w = Writer::options()
+        .chunk_size(4096)
+        .create(dir.path().join(name))
+        .unwrap();
+    w.append(T0, "left\u{202e}right\u{200b}\\".as_bytes())
+        .unwrap();
+    w.close().unwrap();
+    let path = dir.path().join(name);
+    let shown = format!("{}/two\\nlines\\xff.journal", s(dir.path()));
+
+    // Not valid UTF-8: the path is passed as bytes.
+    let out: Run = Command::new(BIN)
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, format!("{shown}: intact: 1 event, 56 bytes\n"));
+
+    let out: Run = Command::new(BIN)
+        .arg("dump")
+        .arg(&path)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(
+        out.stdout,
+        "index=0 time=2023-11-14T22:13:20.000000000Z size=16 text=left\\u{202e}right\\u{200b}\\\\\n"
+    );
+
+    // An error naming the path is still one line.
+    let out: Run = Command::new(BIN)
+        .args(["append", "--start-time", "5"])
+        .arg(&path)
+        .output()
+        .unwrap()
+        .into();
+    assert_error(
+        &out,
+        2,
+        &format!("--start-time sets the header of a new journal, but {shown} already exists"),
+    );
+
+    // One valid event before damage: "the 1 event before it ... is valid".
+    let damaged = dir.path().join("damaged");
+    let mut w = Writer::options().chunk_size(4096).create(&damaged).unwrap();
+    w.append(T0, b"ok").unwrap();
+    w.append(T0, b"bad").unwrap();
+    w.close().unwrap();
+    flip(&damaged, 24 + 24 + 16);
+    let r = run(&["dump", s(&damaged)]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .ends_with("the 1 event before it (48 bytes) is valid\n"),
+        "{r:?}"
+    );
+}
+
+/// `tail` takes the same time range as `dump`: -n counts within it, and --to-time ends --follow.
+#[test]
+fn tail_selects_by_time_range_and_to_time_ends_follow() {
+    let dir = TempDir::new().unwrap();
+    let path = make_numbered(&dir, "n", 12);
+    let f = s(&path);
+    let t = |i: i64| (T0 + i * 1000).to_string();
+    let raw = |args: &[&str]| {
+        let mut all = vec!["tail", "--format", "raw", f];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{args:?}");
+        r.stdout
+    };
+    let events = |r: std::ops::Range<usize>| r.map(|i| format!("event {i}")).collect::<String>();
+    assert_eq!(raw(&["-n", "2", "--to-time", &t(5)]), events(3..5));
+    assert_eq!(raw(&["-n", "100", "--to-time", &t(5)]), events(0..5));
+    assert_eq!(
+        raw(&["-n", "3", "--from-time", &t(2), "--to-time", &t(9)]),
+        events(6..9)
+    );
+    assert_eq!(
+        raw(&["-n", "+4", "--from-time", &t(6), "--to-time", &t(9)]),
+        events(6..9)
+    );
+    assert_eq!(raw(&["-n", "+8", "--from-time", &t(2)]), events(7..12));
+    // Past --to-time there is nothing to follow: the backlog ends the run.
+    assert_eq!(raw(&["-f", "-n", "1", "--to-time", &t(5)]), events(4..5));
+    assert_error(
+        &run(&["tail", "--from-time", "2", "--to-time", "1", f]),
+        2,
+        "is after --to-time",
+    );
+
+    // Following: events before --to-time are printed; the first at or after it ends the run.
+    let live = make(&dir, "live", &[(T0, b"before\n")]);
+    let mut w = Writer::options().chunk_size(4096).open(&live).unwrap();
+    let end = (T0 + 100).to_string();
+    let tail = Follower::start(&[
+        "tail",
+        "-f",
+        "-n",
+        "1",
+        "--format",
+        "raw",
+        "--to-time",
+        &end,
+        s(&live),
+    ]);
+    assert_eq!(tail.line(), "before");
+    w.append(T0 + 50, b"inside\n").unwrap();
+    assert_eq!(tail.line(), "inside");
+    w.append(T0 + 100, b"the end\n").unwrap();
+    w.append(T0 + 1, b"after the end\n").unwrap();
+    assert_eq!(tail.finish(), (0, String::new()));
+    w.close().unwrap();
 }

@@ -1,6 +1,5 @@
 //! The library's error type.
 
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -11,10 +10,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong with a journal. Messages name the file, the offset and what was
 /// expected, for a person to read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A system call on the file failed.
+    #[error("{}: {op} failed", path.display())]
     Io {
         /// The journal's path.
         path: PathBuf,
@@ -24,6 +24,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The file's header is not structurally valid (FORMAT.md 3): it is not a journal.
+    #[error("{}: not a journal: {reason}", path.display())]
     NotAJournal {
         /// The file's path.
         path: PathBuf,
@@ -31,6 +32,7 @@ pub enum Error {
         reason: String,
     },
     /// The journal's content ends at a damaged entry (FORMAT.md 6.2).
+    #[error("{}: damaged at offset {offset}: {} ({})", path.display(), reason.describe(), reason.as_str())]
     Damaged {
         /// The journal's path.
         path: PathBuf,
@@ -40,16 +42,19 @@ pub enum Error {
         reason: DamageReason,
     },
     /// Another writer holds the journal's lock (FORMAT.md 10).
+    #[error("{}: locked: another writer has this journal open", path.display())]
     Locked {
         /// The journal's path.
         path: PathBuf,
     },
     /// A journal already exists at the path given to `create`.
+    #[error("{}: already exists", path.display())]
     AlreadyExists {
         /// The path.
         path: PathBuf,
     },
     /// A payload is larger than [`MAX_PAYLOAD`](crate::MAX_PAYLOAD).
+    #[error("payload of {len} bytes is larger than the limit of {max} bytes")]
     PayloadTooLarge {
         /// The payload's length.
         len: u64,
@@ -57,6 +62,7 @@ pub enum Error {
         max: u64,
     },
     /// Appending would take the journal past its configured maximum size.
+    #[error("{}: journal full: needs {needed} bytes, maximum size is {max} bytes", path.display())]
     Full {
         /// The journal's path.
         path: PathBuf,
@@ -66,6 +72,7 @@ pub enum Error {
         max: u64,
     },
     /// An earlier sync failed, so this writer reports no further success (FORMAT.md 9).
+    #[error("{}: writer is poisoned by an earlier failure ({cause}); reopen the journal", path.display())]
     Poisoned {
         /// The journal's path.
         path: PathBuf,
@@ -73,6 +80,7 @@ pub enum Error {
         cause: String,
     },
     /// The file was truncated or replaced under a reader: bytes below `write_offset` are gone.
+    #[error("{}: file is {file_len} bytes but write_offset is {write_offset}: truncated or replaced under the reader", path.display())]
     FileShrunk {
         /// The journal's path.
         path: PathBuf,
@@ -83,6 +91,7 @@ pub enum Error {
     },
     /// The file is not a ring of this version, or its size does not match its header
     /// (spec/RING.md 2).
+    #[error("{}: not a ring: {field} is {found}, expected {expected}", path.display())]
     NotARing {
         /// The file's path.
         path: PathBuf,
@@ -94,6 +103,7 @@ pub enum Error {
         found: String,
     },
     /// Another live process is attached to the ring in this role (spec/RING.md 7).
+    #[error("{}: a {role} is already attached (pid {pid})", path.display())]
     AlreadyAttached {
         /// The ring's path.
         path: PathBuf,
@@ -103,6 +113,9 @@ pub enum Error {
         pid: u32,
     },
     /// A record is larger than the ring allows (half its capacity, spec/RING.md 3).
+    #[error(
+        "record of {len} bytes is larger than this ring allows ({max} bytes, half its capacity)"
+    )]
     RecordTooLarge {
         /// The record's length in bytes (header, payload, padding).
         len: u64,
@@ -110,6 +123,7 @@ pub enum Error {
         max: u64,
     },
     /// The process on the other side of the ring died without ending the stream (spec/RING.md 7).
+    #[error("{}: the {role} (pid {pid}) died without ending the stream", path.display())]
     PeerDied {
         /// The ring's path.
         path: PathBuf,
@@ -119,6 +133,7 @@ pub enum Error {
         pid: u32,
     },
     /// A ring's data area holds a record that breaks spec/RING.md 5.
+    #[error("{}: corrupt ring at position {position}: {reason}", path.display())]
     CorruptRing {
         /// The ring's path.
         path: PathBuf,
@@ -128,8 +143,10 @@ pub enum Error {
         reason: String,
     },
     /// An argument is outside its allowed range.
+    #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// A socket call made by a capture failed.
+    #[error("{addr}: {op} failed")]
     Socket {
         /// The address the socket is bound (or being bound) to.
         addr: std::net::SocketAddr,
@@ -137,6 +154,15 @@ pub enum Error {
         op: &'static str,
         /// The operating system's error.
         source: io::Error,
+    },
+    /// The journal a reader follows was replaced under it: the path now holds another journal, or
+    /// the same file was rewritten with other content (see FORMAT.md 10 for what a reader checks).
+    #[error("{}: replaced under the reader: {reason}", path.display())]
+    Replaced {
+        /// The journal's path.
+        path: PathBuf,
+        /// What changed, for a person.
+        reason: String,
     },
 }
 
@@ -150,92 +176,12 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { path, op, source } => write!(f, "{}: {op} failed: {source}", path.display()),
-            Error::NotAJournal { path, reason } => {
-                write!(f, "{}: not a journal: {reason}", path.display())
-            }
-            Error::Damaged {
-                path,
-                offset,
-                reason,
-            } => write!(
-                f,
-                "{}: damaged at offset {offset}: {} ({})",
-                path.display(),
-                reason.describe(),
-                reason.as_str()
-            ),
-            Error::Locked { path } => write!(
-                f,
-                "{}: locked: another writer has this journal open",
-                path.display()
-            ),
-            Error::AlreadyExists { path } => write!(f, "{}: already exists", path.display()),
-            Error::PayloadTooLarge { len, max } => {
-                write!(f, "payload of {len} bytes is larger than the limit of {max} bytes")
-            }
-            Error::Full { path, needed, max } => write!(
-                f,
-                "{}: journal full: needs {needed} bytes, maximum size is {max} bytes",
-                path.display()
-            ),
-            Error::Poisoned { path, cause } => write!(
-                f,
-                "{}: writer is poisoned by an earlier failure ({cause}); reopen the journal",
-                path.display()
-            ),
-            Error::FileShrunk {
-                path,
-                write_offset,
-                file_len,
-            } => write!(
-                f,
-                "{}: file is {file_len} bytes but write_offset is {write_offset}: truncated or replaced under the reader",
-                path.display()
-            ),
-            Error::NotARing {
-                path,
-                field,
-                expected,
-                found,
-            } => write!(
-                f,
-                "{}: not a ring: {field} is {found}, expected {expected}",
-                path.display()
-            ),
-            Error::AlreadyAttached { path, role, pid } => write!(
-                f,
-                "{}: a {role} is already attached (pid {pid})",
-                path.display()
-            ),
-            Error::RecordTooLarge { len, max } => write!(
-                f,
-                "record of {len} bytes is larger than this ring allows ({max} bytes, half its capacity)"
-            ),
-            Error::PeerDied { path, role, pid } => write!(
-                f,
-                "{}: the {role} (pid {pid}) died without ending the stream",
-                path.display()
-            ),
-            Error::CorruptRing {
-                path,
-                position,
-                reason,
-            } => write!(f, "{}: corrupt ring at position {position}: {reason}", path.display()),
-            Error::InvalidArgument(msg) => write!(f, "invalid argument: {msg}"),
-            Error::Socket { addr, op, source } => write!(f, "{addr}: {op} failed: {source}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } | Error::Socket { source, .. } => Some(source),
-            _ => None,
+impl Error {
+    /// [`Error::NotAJournal`] for `path`, with the reason.
+    pub(crate) fn not_a_journal(path: &std::path::Path, reason: String) -> Error {
+        Error::NotAJournal {
+            path: path.to_path_buf(),
+            reason,
         }
     }
 }

@@ -1,8 +1,23 @@
-//! Format v1 layout, encoding and decoding (spec/FORMAT.md).
+//! Format v1 layout, encoding and decoding (spec/FORMAT.md): the constants, the two header layouts
+//! ([`StreamHeader`], [`EntryHeader`]), the length and checksum rules, and why an entry is not valid
+//! ([`DamageReason`]).
 //!
-//! Everything here works on plain byte slices that are immutable for their lifetime: the region of a
-//! journal below a published `write_offset` (FORMAT.md 7.2), or a file read into memory. Nothing here
-//! touches shared memory directly.
+//! Entry headers are encoded and decoded only here, by [`EntryHeader`]; the writer, the ring and the
+//! readers all go through it. Everything here works on plain byte slices that are immutable for
+//! their lifetime: the region of a journal below a published `write_offset` (FORMAT.md 7.2), or a
+//! file read into memory. Nothing here touches shared memory directly.
+//!
+//! ```
+//! use journal::format::{entry_len, EntryHeader, ENTRY_HEADER_LEN};
+//!
+//! // FORMAT.md 12: the worked example's first entry.
+//! let head = EntryHeader::for_payload(1_700_000_000_000_000_123, b"hello");
+//! assert_eq!(head.checksum(), 0xA259_9772);
+//! let bytes = head.to_bytes();
+//! assert_eq!(bytes.len() as u64, ENTRY_HEADER_LEN);
+//! assert_eq!(EntryHeader::decode(&bytes), Some(head));
+//! assert_eq!(entry_len(head.size()), 24);
+//! ```
 
 use zerocopy::byteorder::little_endian::{I64, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -16,22 +31,131 @@ pub const MAX_PAYLOAD: u32 = 1 << 30;
 /// Largest structurally valid `write_offset` (FORMAT.md 3, rule 4): `2^48`.
 pub const MAX_WRITE_OFFSET: u64 = 1 << 48;
 
-/// The stream header as stored (FORMAT.md 3).
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default)]
+/// The stream header as stored at offset 0 (FORMAT.md 3): three little-endian words.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 #[repr(C)]
-pub(crate) struct StreamHeader {
-    pub write_offset: U64,
-    pub event_count: U64,
-    pub start_timestamp: I64,
+pub struct StreamHeader {
+    pub(crate) write_offset: U64,
+    pub(crate) event_count: U64,
+    pub(crate) start_timestamp: I64,
 }
 
-/// An entry header as stored (FORMAT.md 4).
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default)]
+impl StreamHeader {
+    /// A header with these fields.
+    pub fn new(write_offset: u64, event_count: u64, start_timestamp: i64) -> StreamHeader {
+        StreamHeader {
+            write_offset: U64::new(write_offset),
+            event_count: U64::new(event_count),
+            start_timestamp: I64::new(start_timestamp),
+        }
+    }
+
+    /// Decodes the first [`HEADER_LEN`] bytes of `bytes`; `None` if there are fewer.
+    pub fn decode(bytes: &[u8]) -> Option<StreamHeader> {
+        StreamHeader::read_from_prefix(bytes).ok().map(|(h, _)| h)
+    }
+
+    /// The header as stored.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN as usize] {
+        zerocopy::transmute!(*self)
+    }
+
+    /// `write_offset`: the end of the published entries (FORMAT.md 3).
+    pub fn write_offset(&self) -> u64 {
+        self.write_offset.get()
+    }
+
+    /// `event_count`: a hint, the number of published entries (FORMAT.md 3).
+    pub fn event_count(&self) -> u64 {
+        self.event_count.get()
+    }
+
+    /// `start_timestamp`: when the journal was created, nanoseconds since the Unix epoch.
+    pub fn start_timestamp(&self) -> i64 {
+        self.start_timestamp.get()
+    }
+}
+
+/// An entry header as stored (FORMAT.md 4): `timestamp`, `size`, `checksum`, little-endian. The one
+/// encoder and decoder of entry headers in the crate.
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
 #[repr(C)]
-pub(crate) struct EntryHeader {
-    pub timestamp: I64,
-    pub size: U32,
-    pub checksum: U32,
+pub struct EntryHeader {
+    timestamp: I64,
+    size: U32,
+    checksum: U32,
+}
+
+impl EntryHeader {
+    /// The header of an entry carrying `payload`: its length as `size` and the CRC-32 of
+    /// FORMAT.md 5. `payload` is at most [`MAX_PAYLOAD`] bytes (checked by the callers).
+    #[inline]
+    pub fn for_payload(timestamp: i64, payload: &[u8]) -> EntryHeader {
+        EntryHeader::from_fields(
+            timestamp,
+            payload.len() as u32,
+            checksum(timestamp, payload),
+        )
+    }
+
+    /// A header whose `size` field is `size` and whose CRC-32 covers `timestamp ‖ size` alone: the
+    /// ring's control records (spec/RING.md 5).
+    #[inline]
+    pub fn without_payload(timestamp: i64, size: u32) -> EntryHeader {
+        EntryHeader::from_fields(timestamp, size, crc(timestamp, size, &[]))
+    }
+
+    /// A header with exactly these fields (the checksum is not computed).
+    #[inline]
+    pub fn from_fields(timestamp: i64, size: u32, checksum: u32) -> EntryHeader {
+        EntryHeader {
+            timestamp: I64::new(timestamp),
+            size: U32::new(size),
+            checksum: U32::new(checksum),
+        }
+    }
+
+    /// Decodes the first [`ENTRY_HEADER_LEN`] bytes of `bytes`; `None` if there are fewer. No field
+    /// is checked (FORMAT.md 6.1 does that).
+    #[inline]
+    pub fn decode(bytes: &[u8]) -> Option<EntryHeader> {
+        EntryHeader::read_from_prefix(bytes).ok().map(|(h, _)| h)
+    }
+
+    /// The header as stored.
+    #[inline]
+    pub fn to_bytes(&self) -> [u8; ENTRY_HEADER_LEN as usize] {
+        zerocopy::transmute!(*self)
+    }
+
+    /// Stores the header in the first [`ENTRY_HEADER_LEN`] bytes of `out`. Panics if `out` is
+    /// shorter.
+    #[inline]
+    pub fn write_to(&self, out: &mut [u8]) {
+        out[..ENTRY_HEADER_LEN as usize].copy_from_slice(self.as_bytes());
+    }
+
+    /// The entry's timestamp, nanoseconds since the Unix epoch.
+    #[inline]
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp.get()
+    }
+
+    /// The `size` field: the payload's length (or a ring control word, spec/RING.md 5).
+    #[inline]
+    pub fn size(&self) -> u32 {
+        self.size.get()
+    }
+
+    /// The stored CRC-32.
+    #[inline]
+    pub fn checksum(&self) -> u32 {
+        self.checksum.get()
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<StreamHeader>() == HEADER_LEN as usize);
@@ -49,12 +173,19 @@ pub const fn entry_len(size: u32) -> u64 {
     pad8(ENTRY_HEADER_LEN + size as u64)
 }
 
-/// The entry checksum (FORMAT.md 5): CRC-32 over `timestamp ‖ size ‖ payload`.
+/// The entry checksum (FORMAT.md 5): CRC-32 over `timestamp ‖ size ‖ payload`, `size` being the
+/// payload's length.
 #[inline]
 pub fn checksum(timestamp: i64, payload: &[u8]) -> u32 {
+    crc(timestamp, payload.len() as u32, payload)
+}
+
+/// CRC-32 over `timestamp ‖ size ‖ payload` (FORMAT.md 5), little-endian.
+#[inline]
+fn crc(timestamp: i64, size: u32, payload: &[u8]) -> u32 {
     let mut head = [0u8; 12];
     head[..8].copy_from_slice(&timestamp.to_le_bytes());
-    head[8..].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    head[8..].copy_from_slice(&size.to_le_bytes());
     let mut h = crc32fast::Hasher::new();
     h.update(&head);
     h.update(payload);
@@ -64,7 +195,7 @@ pub fn checksum(timestamp: i64, payload: &[u8]) -> u32 {
 /// The CRC-32 stored in an entry's header (`entry` holds at least the 16-byte header).
 #[inline]
 pub(crate) fn stored_checksum(entry: &[u8]) -> u32 {
-    u32::from_le_bytes([entry[12], entry[13], entry[14], entry[15]])
+    EntryHeader::decode(entry).map_or(0, |h| h.checksum())
 }
 
 /// Why a stream header is not structurally valid (FORMAT.md 3).
@@ -115,7 +246,7 @@ pub(crate) fn check_header(write_offset: u64, file_len: u64) -> Result<(), Heade
         Err(HeaderFault::Short { len: file_len })
     } else if write_offset < HEADER_LEN {
         Err(HeaderFault::BelowHeader { write_offset })
-    } else if write_offset % 8 != 0 {
+    } else if !write_offset.is_multiple_of(8) {
         Err(HeaderFault::Misaligned { write_offset })
     } else if write_offset > MAX_WRITE_OFFSET {
         Err(HeaderFault::TooLarge { write_offset })
@@ -194,16 +325,15 @@ pub(crate) fn check_entry(
     file_len: u64,
     verify: bool,
 ) -> Result<RawEntry<'_>, DamageReason> {
-    debug_assert!(pos >= HEADER_LEN && pos % 8 == 0);
+    debug_assert!(pos >= HEADER_LEN && pos.is_multiple_of(8));
     let head_end = pos + ENTRY_HEADER_LEN;
     if head_end > write_offset || head_end > file_len {
         return Err(DamageReason::Truncated);
     }
     let rel = (pos - HEADER_LEN) as usize;
     // The body covers min(write_offset, file_len), which both bound head_end.
-    let (head, _) =
-        EntryHeader::read_from_prefix(&body[rel..]).map_err(|_| DamageReason::Truncated)?;
-    let size = head.size.get();
+    let head = EntryHeader::decode(&body[rel..]).ok_or(DamageReason::Truncated)?;
+    let size = head.size();
     if size > MAX_PAYLOAD {
         return Err(DamageReason::BadHeader);
     }
@@ -217,9 +347,9 @@ pub(crate) fn check_entry(
     }
     let start = rel + ENTRY_HEADER_LEN as usize;
     let payload = &body[start..start + size as usize];
-    let timestamp = head.timestamp.get();
+    let timestamp = head.timestamp();
     if verify {
-        if checksum(timestamp, payload) != head.checksum.get() {
+        if checksum(timestamp, payload) != head.checksum() {
             return Err(DamageReason::Checksum);
         }
         let pad = &body[start + size as usize..rel + len as usize];
@@ -237,16 +367,12 @@ pub(crate) fn check_entry(
 
 /// Encodes one entry into `out` (which must be exactly `entry_len(payload.len())` long).
 pub(crate) fn encode_entry(out: &mut [u8], timestamp: i64, payload: &[u8]) {
-    let size = payload.len() as u32;
-    debug_assert_eq!(out.len() as u64, entry_len(size));
-    let head = EntryHeader {
-        timestamp: I64::new(timestamp),
-        size: U32::new(size),
-        checksum: U32::new(checksum(timestamp, payload)),
-    };
-    out[..16].copy_from_slice(head.as_bytes());
-    out[16..16 + payload.len()].copy_from_slice(payload);
-    out[16 + payload.len()..].fill(0);
+    debug_assert_eq!(out.len() as u64, entry_len(payload.len() as u32));
+    let (head, rest) = out.split_at_mut(ENTRY_HEADER_LEN as usize);
+    let (body, pad) = rest.split_at_mut(payload.len());
+    body.copy_from_slice(payload);
+    pad.fill(0);
+    EntryHeader::for_payload(timestamp, payload).write_to(head);
 }
 
 #[cfg(test)]
@@ -275,6 +401,36 @@ mod tests {
         assert_eq!(entry_len(9), 32);
         assert_eq!(entry_len(MAX_PAYLOAD), 16 + (1 << 30));
         assert_eq!(entry_len(u32::MAX), 16 + (1u64 << 32));
+    }
+
+    #[test]
+    fn entry_header_encodes_and_decodes_as_format_4_lays_it_out() {
+        let h = EntryHeader::for_payload(-2, b"abc");
+        let bytes = h.to_bytes();
+        assert_eq!(bytes[..8], (-2i64).to_le_bytes());
+        assert_eq!(bytes[8..12], 3u32.to_le_bytes());
+        assert_eq!(bytes[12..], checksum(-2, b"abc").to_le_bytes());
+        assert_eq!(EntryHeader::decode(&bytes), Some(h));
+        assert_eq!(EntryHeader::decode(&bytes[..15]), None);
+        let mut out = [0xFFu8; 20];
+        h.write_to(&mut out);
+        assert_eq!((&out[..16], &out[16..]), (&bytes[..], &[0xFF; 4][..]));
+        // A control header's CRC covers timestamp and size only (RING.md 5).
+        let c = EntryHeader::without_payload(7, 0x8000_0001);
+        let mut twelve = [0u8; 12];
+        twelve[..8].copy_from_slice(&7i64.to_le_bytes());
+        twelve[8..].copy_from_slice(&0x8000_0001u32.to_le_bytes());
+        assert_eq!(c.checksum(), crc32fast::hash(&twelve));
+        assert_eq!((c.timestamp(), c.size()), (7, 0x8000_0001));
+        let s = StreamHeader::new(48, 1, -5);
+        let b = s.to_bytes();
+        assert_eq!(b[..8], 48u64.to_le_bytes());
+        assert_eq!(b[16..], (-5i64).to_le_bytes());
+        assert_eq!(StreamHeader::decode(&b), Some(s));
+        assert_eq!(
+            (s.write_offset(), s.event_count(), s.start_timestamp()),
+            (48, 1, -5)
+        );
     }
 
     fn journal_of(events: &[(i64, &[u8])]) -> Vec<u8> {

@@ -1,45 +1,22 @@
 //! Zero-copy readers: open read-only (O(1)), iterate, verify, seek by index or time.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+pub use crate::cursor::Event;
+
+use crate::cursor::Cursor;
 use crate::error::{Error, Result};
-use crate::format::{check_entry, check_header, DamageReason, HEADER_LEN};
+use crate::format::{check_header, DamageReason, HEADER_LEN};
 use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
-use crate::tail::Tailer;
-use crate::writer::not_a_journal;
 
-/// Extra virtual address space a reader maps past the file's length, so that it can follow a growing
-/// journal without remapping (FORMAT.md 10).
-const READER_HEADROOM: u64 = 256 << 30;
-
-/// One event, borrowed from the mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event<'a> {
-    /// Position in the journal, from 0.
-    pub index: u64,
-    /// Offset of the entry in the file.
-    pub offset: u64,
-    /// Nanoseconds since the Unix epoch.
-    pub timestamp: i64,
-    /// The payload, borrowed from the file's mapping (no copy).
-    pub payload: &'a [u8],
-    /// The whole entry as stored: header, payload and padding (FORMAT.md 4).
-    pub entry: &'a [u8],
-}
-
-impl Event<'_> {
-    /// The offset just past this entry (where the next one starts).
-    pub fn end(&self) -> u64 {
-        self.offset + self.entry.len() as u64
-    }
-
-    /// The entry's stored CRC-32 (FORMAT.md 5).
-    pub fn checksum(&self) -> u32 {
-        crate::format::stored_checksum(self.entry)
-    }
-}
+/// The least address space a reader of a journal with a live writer maps past the content at open,
+/// so that it follows the first appends without growing its view. A reader of a journal no writer
+/// holds maps only the content. Either view grows geometrically when the content passes it
+/// ([`ReadMap`]).
+const READER_HEADROOM: u64 = 64 << 20;
 
 /// The header fields and file length as a reader sees them now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,10 +61,17 @@ impl Report {
 ///
 /// Opening costs O(1): the header is checked structurally (FORMAT.md 3) and entries are validated
 /// lazily, CRC included unless [`Reader::set_verify_checksums`] turned that off.
+///
+/// A reader notices when the journal it reads is no longer the one it opened (FORMAT.md 10): the
+/// header's `start_timestamp` changed, or `write_offset` went back below a position already read
+/// while the file still reaches it. Then every call fails with [`Error::Replaced`]; a truncated file
+/// is [`Error::FileShrunk`].
 pub struct Reader {
     map: ReadMap,
     path: PathBuf,
     verify: bool,
+    /// The header's `start_timestamp` at open: the journal's identity (FORMAT.md 10).
+    start_timestamp: i64,
 }
 
 impl std::fmt::Debug for Reader {
@@ -101,19 +85,25 @@ impl Reader {
     /// or its header is not structurally valid.
     pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
-        if !meta.is_file() {
-            return Err(not_a_journal(path, "not a regular file".into()));
-        }
-        let len = meta.len();
-        check_header(HEADER_LEN, len).map_err(|f| not_a_journal(path, f.to_string()))?;
-        let page = sys::page_size();
-        let reserve = len.div_ceil(page) * page + READER_HEADROOM;
+        let (file, len) = open_regular(path)?;
+        check_header(HEADER_LEN, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
+        // Map the content as the header describes it now, and headroom only if a writer is live.
+        let mut wo = [0u8; 8];
+        file.read_exact_at(&mut wo, 0)
+            .map_err(|e| Error::io(path, "read header", e))?;
+        let content = u64::from_le_bytes(wo).min(len);
+        let live = sys::writer_present(&file).map_err(|e| Error::io(path, "lock query", e))?;
+        let reserve = if live {
+            content + content.max(READER_HEADROOM)
+        } else {
+            content
+        };
         let map = ReadMap::new(file, len, reserve).map_err(|e| Error::io(path, "mmap", e))?;
-        let obs = map.observe().map_err(|e| Error::io(path, "stat", e))?;
-        check_header(obs.write_offset, len).map_err(|f| not_a_journal(path, f.to_string()))?;
+        let obs = map.observe().map_err(|(op, e)| Error::io(path, op, e))?;
+        check_header(obs.write_offset, len)
+            .map_err(|f| Error::not_a_journal(path, f.to_string()))?;
         Ok(Reader {
+            start_timestamp: map.start_timestamp(),
             map,
             path: path.to_path_buf(),
             verify: true,
@@ -147,6 +137,27 @@ impl Reader {
         })
     }
 
+    /// Checks that the journal is still the one this reader opened and that its path still names
+    /// it: [`Error::Replaced`] if the header's `start_timestamp` changed, or if the path was removed,
+    /// renamed or now names another file (device and inode differ from the open file's).
+    ///
+    /// Costs two system calls (`stat` of the path, `fstat` of the open file): for a follower to
+    /// call from time to time off its read path, e.g. while a [`Tailer`](crate::Tailer) idles. The
+    /// read path itself notices a rewritten journal without it (FORMAT.md 10).
+    pub fn check_replaced(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        self.check_identity()?;
+        let ours = self.map.file().metadata().map_err(|e| self.io("stat", e))?;
+        match std::fs::metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => Ok(()),
+            Ok(_) => Err(self.replaced("the path now names another file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.replaced("the path was removed or renamed".into()))
+            }
+            Err(e) => Err(self.io("stat", e)),
+        }
+    }
+
     /// Whether a writer currently holds the journal's lock (FORMAT.md 10).
     pub fn writer_present(&self) -> Result<bool> {
         sys::writer_present(self.map.file()).map_err(|e| self.io("lock query", e))
@@ -157,19 +168,43 @@ impl Reader {
     }
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {
-        let obs = self.map.observe().map_err(|e| self.io("stat", e))?;
+        let obs = self.map.observe().map_err(|(op, e)| self.io(op, e))?;
         if self.map.shrunk() {
             return Err(self.shrunk_error(obs));
         }
-        if obs.write_offset.min(obs.file_len) > self.map.reserved() {
-            return Err(Error::InvalidArgument(format!(
-                "{}: journal grew to {} bytes, past this reader's mapping of {} bytes; reopen it",
-                self.path.display(),
-                obs.file_len,
-                self.map.reserved()
-            )));
-        }
+        // One more load from the header's cache line: the journal is still the one opened.
+        self.check_identity()?;
         Ok(obs)
+    }
+
+    /// [`Error::Replaced`] if the header's `start_timestamp` is no longer the one seen at open.
+    #[inline]
+    fn check_identity(&self) -> Result<()> {
+        let now = self.map.start_timestamp();
+        if now == self.start_timestamp {
+            return Ok(());
+        }
+        Err(self.replaced(format!(
+            "start_timestamp changed from {} to {now}",
+            self.start_timestamp
+        )))
+    }
+
+    pub(crate) fn replaced(&self, reason: String) -> Error {
+        Error::Replaced {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// The file's length now (`fstat`).
+    pub(crate) fn file_len_now(&self) -> Result<u64> {
+        Ok(self
+            .map
+            .file()
+            .metadata()
+            .map_err(|e| self.io("stat", e))?
+            .len())
     }
 
     pub(crate) fn map(&self) -> &ReadMap {
@@ -189,15 +224,26 @@ impl Reader {
         }
     }
 
-    /// The error for an invalid entry at `offset`: [`Error::FileShrunk`] if the file was truncated
-    /// under the mapping (the bytes read as zeros), else [`Error::Damaged`].
-    pub(crate) fn damaged(&self, offset: u64, reason: DamageReason) -> Error {
+    /// The error for an invalid entry at `offset`, found by a walk that saw the file `seen_len`
+    /// bytes long: [`Error::Replaced`] if the journal is no longer the one opened,
+    /// [`Error::FileShrunk`] if the file was truncated under the walk (the bytes read as zeros, or
+    /// the file is now shorter than it was), else [`Error::Damaged`]. Cold: once per walk at most.
+    #[cold]
+    pub(crate) fn damaged(&self, offset: u64, reason: DamageReason, seen_len: u64) -> Error {
+        let obs = sys::Observed {
+            write_offset: offset,
+            file_len: 0,
+        };
         if self.map.shrunk() {
-            let obs = sys::Observed {
-                write_offset: offset,
-                file_len: 0,
-            };
             return self.shrunk_error(obs);
+        }
+        if let Err(e) = self.check_identity() {
+            return e;
+        }
+        match self.file_len_now() {
+            Ok(len) if len < seen_len => return self.shrunk_error(obs),
+            Ok(_) => {}
+            Err(e) => return e,
         }
         Error::Damaged {
             path: self.path.clone(),
@@ -228,18 +274,20 @@ impl Reader {
     }
 
     /// Iterates over the events published when this is called, from the first. At a damaged entry
-    /// it yields one [`Error::Damaged`] and ends.
+    /// it yields one [`Error::Damaged`] and ends; if the journal cannot be read (truncated or
+    /// replaced under the reader, FORMAT.md 10) it yields that error once and ends.
     pub fn iter(&self) -> Iter<'_> {
         self.iter_at(HEADER_LEN, 0)
     }
 
-    fn iter_at(&self, pos: u64, index: u64) -> Iter<'_> {
-        let (wo, len, body) = match self.observe() {
+    pub(crate) fn iter_at(&self, pos: u64, index: u64) -> Iter<'_> {
+        let (wo, len, body, error) = match self.observe() {
             Ok(obs) => {
                 let end = obs.write_offset.min(obs.file_len);
-                (obs.write_offset, obs.file_len, self.map.body(end))
+                (obs.write_offset, obs.file_len, self.map.body(end), None)
             }
-            Err(_) => (HEADER_LEN, HEADER_LEN, &[][..]),
+            // Yielded by the first `next`, which sees nothing to read before it.
+            Err(e) => (HEADER_LEN, HEADER_LEN, &[][..], Some(e)),
         };
         Iter {
             reader: self,
@@ -248,6 +296,7 @@ impl Reader {
             file_len: len,
             cursor: Cursor { pos, index },
             done: false,
+            error,
         }
     }
 
@@ -279,60 +328,40 @@ impl Reader {
             }
         }
     }
-
-    /// A live tailer starting at the first event: it follows appends made after this call.
-    pub fn tail(&self) -> Tailer<'_> {
-        Tailer::new(self, HEADER_LEN, 0)
-    }
-
-    /// A live tailer starting at the end of the journal as published now.
-    pub fn tail_from_end(&self) -> Result<Tailer<'_>> {
-        let it = self.iter();
-        let (mut pos, mut index) = (it.cursor.pos, it.cursor.index);
-        for e in it {
-            let e = e?;
-            pos = e.end();
-            index = e.index + 1;
-        }
-        Ok(Tailer::new(self, pos, index))
-    }
-
-    /// A live tailer that starts where `iter` stands.
-    pub fn tail_from<'r>(&'r self, iter: &Iter<'r>) -> Tailer<'r> {
-        Tailer::new(self, iter.cursor.pos, iter.cursor.index)
-    }
 }
 
-/// A position in the content: the next entry's offset and index.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Cursor {
-    pub pos: u64,
-    pub index: u64,
-}
-
-impl Cursor {
-    /// Checks the entry at the cursor against `body` (FORMAT.md 6.1) and, if valid, returns it as
-    /// an event and moves past it.
-    #[inline]
-    pub(crate) fn step<'a>(
-        &mut self,
-        body: &'a [u8],
-        write_offset: u64,
-        file_len: u64,
-        verify: bool,
-    ) -> Result<Event<'a>, DamageReason> {
-        let e = check_entry(body, self.pos, write_offset, file_len, verify)?;
-        let ev = Event {
-            index: self.index,
-            offset: self.pos,
-            timestamp: e.timestamp,
-            payload: e.payload,
-            entry: e.bytes,
+/// Opens `path` read-only without blocking and refuses anything but a regular file, with its
+/// length. `O_NONBLOCK` keeps `open(2)` of a named pipe with no writer from waiting forever; the
+/// flag has no effect on a regular file's reads or mapping.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, u64)> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(path, "open", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else {
+            "not a file"
         };
-        self.pos += e.len;
-        self.index += 1;
-        Ok(ev)
+        return Err(Error::not_a_journal(
+            path,
+            format!("not a regular file ({what})"),
+        ));
     }
+    Ok((file, meta.len()))
 }
 
 /// Iterator over a snapshot of a journal's content; see [`Reader::iter`].
@@ -343,6 +372,8 @@ pub struct Iter<'r> {
     file_len: u64,
     cursor: Cursor,
     done: bool,
+    /// An error found when the iterator was made, yielded once.
+    error: Option<Error>,
 }
 
 impl<'r> Iter<'r> {
@@ -355,6 +386,10 @@ impl<'r> Iter<'r> {
     pub fn index(&self) -> u64 {
         self.cursor.index
     }
+
+    pub(crate) fn cursor(&self) -> Cursor {
+        self.cursor
+    }
 }
 
 impl<'r> Iterator for Iter<'r> {
@@ -363,7 +398,7 @@ impl<'r> Iterator for Iter<'r> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.cursor.pos >= self.write_offset {
-            return None;
+            return self.error.take().map(Err);
         }
         match self.cursor.step(
             self.body,
@@ -374,7 +409,11 @@ impl<'r> Iterator for Iter<'r> {
             Ok(ev) => Some(Ok(ev)),
             Err(reason) => {
                 self.done = true;
-                Some(Err(self.reader.damaged(self.cursor.pos, reason)))
+                Some(Err(self.reader.damaged(
+                    self.cursor.pos,
+                    reason,
+                    self.file_len,
+                )))
             }
         }
     }

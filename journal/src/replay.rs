@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::reader::{Event, Reader};
 use crate::ring::Producer;
-use crate::writer::now_ns;
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -19,19 +19,45 @@ pub enum Pacing {
     Speed(f64),
 }
 
-/// Which events to replay and how. By default: all events, as fast as possible, CRC checked.
+/// The slowest pacing [`Pacing::Speed`] accepts: a thousandth of real time.
+pub const MIN_SPEED: f64 = 1e-3;
+/// The fastest pacing [`Pacing::Speed`] accepts: a million times real time (beyond it, use
+/// [`Pacing::Max`]).
+pub const MAX_SPEED: f64 = 1e6;
+
+/// A long wait in a paced replay, reported to [`ReplayOptions::on_long_gap`] before the wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LongGap {
+    /// Index in the journal of the event that comes after the gap.
+    pub index: u64,
+    /// Its timestamp.
+    pub timestamp: i64,
+    /// The gap in the events' own time (from the latest timestamp before it).
+    pub gap: Duration,
+    /// The wall time the replay waits for it, at the replay's speed (after shortening).
+    pub wait: Duration,
+    /// Whether the gap was longer than [`ReplayOptions::max_gap`] and shortened to it.
+    pub shortened: bool,
+}
+
+/// A function [`ReplayOptions::on_long_gap`] calls before a long wait.
+pub type GapReport = fn(&LongGap);
+
+/// Which events to replay and how, as a builder.
+///
+/// By default: all events in file order, as fast as the ring takes them ([`Pacing::Max`]), gaps
+/// kept as they are, no long-gap report, and the end-of-stream record sent at the end.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ReplayOptions {
-    /// Pacing. By default [`Pacing::Max`].
-    pub pacing: Pacing,
-    /// First event index to replay. By default 0.
-    pub from_index: u64,
-    /// Skip events whose timestamp is below this. By default none.
-    pub from_time: Option<i64>,
-    /// Stop at the first event (after the start) whose timestamp is at or above this. By default none.
-    pub to_time: Option<i64>,
-    /// Whether to send the end-of-stream record when done. By default true.
-    pub end_of_stream: bool,
+    pacing: Pacing,
+    from_index: u64,
+    from_time: Option<i64>,
+    to_time: Option<i64>,
+    end_of_stream: bool,
+    max_gap: Option<Duration>,
+    long_gap: Option<(Duration, GapReport)>,
 }
 
 impl Default for ReplayOptions {
@@ -42,12 +68,70 @@ impl Default for ReplayOptions {
             from_time: None,
             to_time: None,
             end_of_stream: true,
+            max_gap: None,
+            long_gap: None,
         }
+    }
+}
+
+impl ReplayOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How fast to replay. By default [`Pacing::Max`]. A [`Pacing::Speed`] factor must be finite
+    /// and from [`MIN_SPEED`] to [`MAX_SPEED`]; [`replay`] refuses others.
+    pub fn pacing(&mut self, pacing: Pacing) -> &mut Self {
+        self.pacing = pacing;
+        self
+    }
+
+    /// Start at this event index. By default 0.
+    pub fn from_index(&mut self, index: u64) -> &mut Self {
+        self.from_index = index;
+        self
+    }
+
+    /// Start at the first event (at or after [`from_index`](Self::from_index)), in file order,
+    /// whose timestamp is at or after `ts`; every event after it is replayed, whatever its
+    /// timestamp (FORMAT.md 6.4, as `journal dump --from-time`). By default none.
+    pub fn from_time(&mut self, ts: i64) -> &mut Self {
+        self.from_time = Some(ts);
+        self
+    }
+
+    /// Stop at the first event (after the start) whose timestamp is at or after `ts` (exclusive).
+    /// By default none.
+    pub fn to_time(&mut self, ts: i64) -> &mut Self {
+        self.to_time = Some(ts);
+        self
+    }
+
+    /// Whether to send the end-of-stream record when done. By default true.
+    pub fn end_of_stream(&mut self, send: bool) -> &mut Self {
+        self.end_of_stream = send;
+        self
+    }
+
+    /// With [`Pacing::Speed`]: a gap between events longer than `gap` (in the events' own time)
+    /// is replayed as `gap`, so one outlying timestamp cannot stall the replay. By default none.
+    pub fn max_gap(&mut self, gap: Duration) -> &mut Self {
+        self.max_gap = Some(gap);
+        self
+    }
+
+    /// With [`Pacing::Speed`]: calls `report` before every wait longer than `threshold` (wall
+    /// time) and for every gap shortened by [`max_gap`](Self::max_gap). By default none.
+    pub fn on_long_gap(&mut self, threshold: Duration, report: GapReport) -> &mut Self {
+        self.long_gap = Some((threshold, report));
+        self
     }
 }
 
 /// What a replay did.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReplayStats {
     /// Events replayed.
     pub events: u64,
@@ -64,6 +148,8 @@ pub struct ReplayStats {
     pub lag_p99: Duration,
     /// Pacing lag, maximum.
     pub lag_max: Duration,
+    /// Gaps shortened to [`ReplayOptions::max_gap`].
+    pub gaps_shortened: u64,
 }
 
 /// Spin for the last part of a wait; sleep for the rest.
@@ -73,6 +159,36 @@ const BATCH: u32 = 64;
 
 /// Replays `reader`'s events into `producer` (spec/RING.md: records are the entries, copied
 /// verbatim). The loop makes no allocation per event.
+///
+/// ```
+/// use journal::{create_ring, replay, Consumer, Producer, Reader, ReplayOptions, Writer};
+/// use std::ops::ControlFlow;
+///
+/// # let dir = std::env::temp_dir().join(format!("journal-replay-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// let (journal, ring) = (dir.join("q.journal"), dir.join("q.ring"));
+/// let mut w = Writer::create(&journal)?;
+/// for (ts, px) in [(10, "101.25"), (20, "101.50"), (30, "101.00")] {
+///     w.append(ts, px.as_bytes())?;
+/// }
+/// w.close()?;
+///
+/// create_ring(&ring, 64 * 1024)?;
+/// let mut producer = Producer::attach(&ring)?;
+/// let stats = replay(&Reader::open(&journal)?, &mut producer, ReplayOptions::new().from_time(20))?;
+/// assert_eq!(stats.events, 2);
+///
+/// let mut consumer = Consumer::attach(&ring)?;
+/// let mut seen = Vec::new();
+/// let status = consumer.read(16, |r| {
+///     seen.push(r.timestamp);
+///     ControlFlow::Continue(())
+/// })?;
+/// assert_eq!((seen, status.end_of_stream), (vec![20, 30], true));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn replay(
     reader: &Reader,
     producer: &mut Producer,
@@ -80,37 +196,70 @@ pub fn replay(
 ) -> Result<ReplayStats> {
     let speed = match opts.pacing {
         Pacing::Max => None,
-        Pacing::Speed(s) if s.is_finite() && s > 0.0 => Some(s),
+        Pacing::Speed(s) if s.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&s) => Some(s),
         Pacing::Speed(s) => {
             return Err(Error::InvalidArgument(format!(
-                "replay speed {s} must be a positive number"
+                "replay speed {s} must be a number from {MIN_SPEED} to {MAX_SPEED}"
             )))
         }
     };
-    let iter = match opts.from_time {
-        Some(t) if opts.from_index == 0 => reader.iter_from_time(t)?,
-        _ => reader.iter_from_index(opts.from_index)?,
+    // FORMAT.md 6.4: start at the first event at or after from_time, then everything in file order.
+    let (iter, mut seeking) = match opts.from_time {
+        Some(t) if opts.from_index == 0 => (reader.iter_from_time(t)?, false),
+        Some(_) => (reader.iter_from_index(opts.from_index)?, true),
+        None => (reader.iter_from_index(opts.from_index)?, false),
     };
+    let max_gap_ns = opts.max_gap.map_or(u64::MAX, |g| {
+        u64::try_from(g.as_nanos()).unwrap_or(u64::MAX)
+    });
     // 1 ns to 1 hour, 3 significant digits: allocated once, here.
     let mut lags = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)
         .map_err(|e| Error::InvalidArgument(format!("histogram: {e}")))?;
-    let (mut events, mut bytes, mut in_batch) = (0u64, 0u64, 0u32);
+    let (mut events, mut bytes, mut in_batch, mut shortened) = (0u64, 0u64, 0u32, 0u64);
+    // Paced: the start (latest timestamp so far, wall time of the first event) and the schedule
+    // offset in the events' time, gaps shortened to max_gap.
     let mut origin: Option<(i64, Instant)> = None;
+    let mut schedule_ns = 0f64;
     // Accurate sleeps while pacing; the thread's setting is restored on the way out.
     let _slack = speed.map(|_| TimerSlack(crate::sys::set_timer_slack_ns(1)));
     let started = Instant::now();
     for event in iter {
         let event: Event<'_> = event?;
-        if opts.from_time.is_some_and(|t| event.timestamp < t) {
-            continue;
+        if seeking {
+            if opts.from_time.is_some_and(|t| event.timestamp < t) {
+                continue;
+            }
+            seeking = false;
         }
         if opts.to_time.is_some_and(|t| event.timestamp >= t) {
             break;
         }
         if let Some(speed) = speed {
-            let (ts0, t0) = *origin.get_or_insert((event.timestamp, Instant::now()));
-            let offset_ns = (event.timestamp.saturating_sub(ts0)).max(0) as f64 / speed;
-            let due = t0 + Duration::from_nanos(offset_ns as u64);
+            let (latest, t0) = origin.get_or_insert((event.timestamp, Instant::now()));
+            if event.timestamp > *latest {
+                let gap = event.timestamp.abs_diff(*latest);
+                *latest = event.timestamp;
+                let cut = gap > max_gap_ns;
+                let step = gap.min(max_gap_ns);
+                schedule_ns += step as f64;
+                let wait = Duration::from_secs_f64((step as f64 / speed / 1e9).min(1e12));
+                shortened += u64::from(cut);
+                if let Some((threshold, report)) = opts.long_gap {
+                    if cut || wait > threshold {
+                        report(&LongGap {
+                            index: event.index,
+                            timestamp: event.timestamp,
+                            gap: Duration::from_nanos(gap),
+                            wait,
+                            shortened: cut,
+                        });
+                    }
+                }
+            }
+            let offset = Duration::from_secs_f64((schedule_ns / speed / 1e9).min(1e12));
+            let due = t0
+                .checked_add(offset)
+                .unwrap_or(*t0 + Duration::from_secs(1 << 40));
             wait_until(due);
             producer.write_entry(event.entry)?;
             producer.publish();
@@ -151,6 +300,7 @@ pub fn replay(
         } else {
             Duration::ZERO
         },
+        gaps_shortened: shortened,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The cross-process shared-memory SPSC ring (spec/RING.md).
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -11,9 +12,10 @@ use zerocopy::byteorder::little_endian::{U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::{Error, Result};
-use crate::format::{checksum, entry_len, MAX_PAYLOAD};
+use crate::format::{checksum, entry_len, EntryHeader, MAX_PAYLOAD};
+use crate::sys::ringlock::{range_locked, RoleLock};
 use crate::sys::{self, RingMap};
-use crate::tail::WaitStrategy;
+use crate::wait::WaitStrategy;
 
 /// Length of the ring header (spec/RING.md 2).
 pub const RING_HEADER_LEN: u64 = 4096;
@@ -37,15 +39,21 @@ struct RingStatic {
 // Offsets of the header words that change (spec/RING.md 2), each on its own 128-byte line.
 const OFF_PRODUCER_POS: usize = 128;
 const OFF_CONSUMER_POS: usize = 256;
+// Each owner line holds the pid, then at +8 the process's start time.
 const OFF_PRODUCER_PID: usize = 384;
-const OFF_PRODUCER_START: usize = 392;
 const OFF_CONSUMER_PID: usize = 512;
-const OFF_CONSUMER_START: usize = 520;
+/// Length of a role's owner line, which is also the byte range its ownership lock covers
+/// (spec/RING.md 7).
+const OWNER_LINE: u64 = 128;
 
 const CONTROL: u32 = 1 << 31;
 const KIND_PADDING: u32 = 1 << 24;
 const KIND_END: u32 = 2 << 24;
 const KIND_MASK: u32 = 0x7F << 24;
+
+/// The largest producer position a producer attaches at (spec/RING.md 4): far enough below 2^64
+/// that its position never overflows (2^63 bytes is 29 years at 10 GB/s).
+const MAX_POSITION: u64 = 1 << 63;
 
 /// How often a waiting side checks that the other side is still alive.
 const LIVENESS_INTERVAL: Duration = Duration::from_millis(10);
@@ -61,11 +69,11 @@ pub struct RingInfo {
     pub consumer_position: u64,
     /// Pid of the attached producer (0 if none).
     pub producer_pid: u32,
-    /// Whether that producer is alive.
+    /// Whether a producer holds the producer role (its ownership lock, spec/RING.md 7).
     pub producer_alive: bool,
     /// Pid of the attached consumer (0 if none).
     pub consumer_pid: u32,
-    /// Whether that consumer is alive.
+    /// Whether a consumer holds the consumer role (its ownership lock, spec/RING.md 7).
     pub consumer_alive: bool,
 }
 
@@ -78,7 +86,7 @@ pub fn create_ring(path: impl AsRef<Path>, capacity: u64) -> Result<()> {
             "ring capacity {capacity} must be a power of two from {RING_MIN_CAPACITY} to {RING_MAX_CAPACITY}"
         )));
     }
-    let file = crate::writer::create_exclusive(path, 0o600)?;
+    let file = sys::create_exclusive(path, 0o600)?;
     let setup = || -> io::Result<()> {
         sys::allocate(&file, 0, RING_HEADER_LEN + capacity)?;
         // The magic goes last, so a half-created ring is never attached to.
@@ -97,11 +105,12 @@ pub fn create_ring(path: impl AsRef<Path>, capacity: u64) -> Result<()> {
     })
 }
 
-/// Maps an existing ring after validating its header and size (spec/RING.md 2).
-fn open_ring(path: &Path) -> Result<(RingMap, u64)> {
+/// Opens an existing ring file and validates its static header and size (spec/RING.md 2); returns
+/// the file and the capacity. `write` opens it read-write (to attach), else read-only.
+fn open_ring_file(path: &Path, write: bool) -> Result<(File, u64)> {
     let file = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| Error::io(path, "open", e))?;
@@ -167,37 +176,13 @@ fn open_ring(path: &Path) -> Result<(RingMap, u64)> {
             len.to_string(),
         ));
     }
-    let map =
-        RingMap::new(&file, RING_HEADER_LEN, capacity).map_err(|e| Error::io(path, "mmap", e))?;
-    Ok((map, capacity))
+    Ok((file, capacity))
 }
 
-/// Reads a ring's header (validating it as attach does) without attaching.
-pub fn ring_info(path: impl AsRef<Path>) -> Result<RingInfo> {
-    let (map, capacity) = open_ring(path.as_ref())?;
-    let pid = |off| map.word(off).load(Ordering::Acquire) as u32;
-    let (pp, cp) = (pid(OFF_PRODUCER_PID), pid(OFF_CONSUMER_PID));
-    Ok(RingInfo {
-        capacity,
-        producer_position: map.word(OFF_PRODUCER_POS).load(Ordering::Acquire),
-        consumer_position: map.word(OFF_CONSUMER_POS).load(Ordering::Acquire),
-        producer_pid: pp,
-        producer_alive: pp != 0 && alive(pp, map.word(OFF_PRODUCER_START).load(Ordering::Acquire)),
-        consumer_pid: cp,
-        consumer_alive: cp != 0 && alive(cp, map.word(OFF_CONSUMER_START).load(Ordering::Acquire)),
-    })
-}
-
-/// Whether process `pid` with start time `start` is alive (spec/RING.md 7).
-fn alive(pid: u32, start: u64) -> bool {
-    match sys::process_identity(pid) {
-        Some((state, s)) => state != b'Z' && state != b'X' && s == start,
-        None => false,
-    }
-}
-
-/// Claims the owner line at `pid_off` for this process (spec/RING.md 7).
-fn attach_as(map: &RingMap, path: &Path, role: &'static str, pid_off: usize) -> Result<()> {
+/// Opens a ring to attach as `role`: validates it, takes the role's ownership lock
+/// (spec/RING.md 7), records this process in the owner line at `pid_off`, and maps the ring.
+fn attach_as(path: &Path, role: &'static str, pid_off: usize) -> Result<(RingMap, RoleLock, u64)> {
+    let (file, capacity) = open_ring_file(path, true)?;
     let me = std::process::id();
     let (_, my_start) = sys::process_identity(me).ok_or_else(|| {
         Error::io(
@@ -206,41 +191,111 @@ fn attach_as(map: &RingMap, path: &Path, role: &'static str, pid_off: usize) -> 
             io::Error::other("no /proc entry for this process"),
         )
     })?;
-    let pid_word = map.word(pid_off);
-    let start_word = map.word(pid_off + 8);
-    loop {
-        let cur = pid_word.load(Ordering::Acquire);
-        if cur != 0 {
-            let cur_start = start_word.load(Ordering::Acquire);
-            if alive(cur as u32, cur_start) {
-                return Err(Error::AlreadyAttached {
-                    path: path.to_path_buf(),
-                    role,
-                    pid: cur as u32,
-                });
-            }
-        }
-        // Stale or free: take it. The start time is written before the pid becomes visible.
-        start_word.store(my_start, Ordering::Release);
-        if pid_word
-            .compare_exchange(cur, me as u64, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
+    let lock = RoleLock::try_lock(&file, pid_off as u64, OWNER_LINE)
+        .map_err(|e| Error::io(path, "lock the ring role (F_OFD_SETLK)", e))?;
+    let Some(lock) = lock else {
+        let mut pid = [0u8; 4];
+        let _ = file.read_exact_at(&mut pid, pid_off as u64);
+        return Err(Error::AlreadyAttached {
+            path: path.to_path_buf(),
+            role,
+            pid: u32::from_le_bytes(pid),
+        });
+    };
+    let map =
+        RingMap::new(&file, RING_HEADER_LEN, capacity).map_err(|e| Error::io(path, "mmap", e))?;
+    // The lock makes this process the owner; the owner line only says who it is.
+    map.word(pid_off + 8).store(my_start, Ordering::Release);
+    map.word(pid_off).store(me as u64, Ordering::Release);
+    Ok((map, lock, capacity))
 }
 
-/// Whether the peer recorded at `pid_off` is recorded and dead.
-fn peer_dead(map: &RingMap, pid_off: usize) -> Option<u32> {
-    let pid = map.word(pid_off).load(Ordering::Acquire) as u32;
-    let start = map.word(pid_off + 8).load(Ordering::Acquire);
-    (pid != 0 && !alive(pid, start)).then_some(pid)
+/// Clears this process's owner line at `pid_off` on a clean detach (before the lock is released).
+fn detach(map: &RingMap, pid_off: usize) {
+    let me = std::process::id() as u64;
+    let _ = map
+        .word(pid_off)
+        .compare_exchange(me, 0, Ordering::AcqRel, Ordering::Relaxed);
+}
+
+/// Reads a ring's header (validating it as attach does) without attaching: a read-only open and one
+/// read of the header; the data area is neither mapped nor read.
+pub fn ring_info(path: impl AsRef<Path>) -> Result<RingInfo> {
+    let path = path.as_ref();
+    let (file, capacity) = open_ring_file(path, false)?;
+    let mut head = [0u8; 640];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io(path, "read", e))?;
+    let word = |off: usize| u64::from_le_bytes(head[off..off + 8].try_into().expect("8 bytes"));
+    let owner = |off: usize| -> Result<(u32, bool)> {
+        let locked = range_locked(&file, off as u64, OWNER_LINE)
+            .map_err(|e| Error::io(path, "query the ring role lock (F_OFD_GETLK)", e))?;
+        Ok((word(off) as u32, locked))
+    };
+    let (producer_pid, producer_alive) = owner(OFF_PRODUCER_PID)?;
+    let (consumer_pid, consumer_alive) = owner(OFF_CONSUMER_PID)?;
+    Ok(RingInfo {
+        capacity,
+        producer_position: word(OFF_PRODUCER_POS),
+        consumer_position: word(OFF_CONSUMER_POS),
+        producer_pid,
+        producer_alive,
+        consumer_pid,
+        consumer_alive,
+    })
+}
+
+/// The peer recorded in the owner line at `pid_off`, if it is recorded but no longer holds the
+/// role's lock: it died without detaching (spec/RING.md 7). `lock` is this side's own lock (its
+/// descriptor is used to query the peer's range; a process never conflicts with its own lock).
+fn peer_dead(map: &RingMap, lock: &RoleLock, pid_off: usize) -> Option<u32> {
+    let pid = map.word(pid_off).load(Ordering::Acquire);
+    if pid == 0 {
+        return None;
+    }
+    match range_locked(lock.file(), pid_off as u64, OWNER_LINE) {
+        Ok(false) => {}
+        _ => return None,
+    }
+    // A clean detach clears the pid before it unlocks: a pid still there after the lock was
+    // seen free belongs to a process that died holding the role.
+    (map.word(pid_off).load(Ordering::Acquire) == pid).then_some(pid as u32)
+}
+
+/// Whether a peer holds the role whose owner line is at `pid_off`.
+fn peer_present(lock: &RoleLock, pid_off: usize) -> bool {
+    range_locked(lock.file(), pid_off as u64, OWNER_LINE).unwrap_or(false)
 }
 
 /// The producing side of a ring. At most one per ring; see spec/RING.md 4.
+///
+/// ```
+/// use journal::{create_ring, Consumer, Producer};
+/// use std::ops::ControlFlow;
+///
+/// # let dir = std::env::temp_dir().join(format!("journal-producer-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("md.ring");
+/// create_ring(&path, 64 * 1024)?;
+/// let mut producer = Producer::attach(&path)?;
+/// producer.push(1_700_000_000_000_000_000, b"bid 101.25")?;
+/// producer.end_of_stream(1_700_000_000_000_000_001)?;
+///
+/// let mut consumer = Consumer::attach(&path)?;
+/// let mut got = Vec::new();
+/// let status = consumer.read(16, |r| {
+///     got.push(r.payload.to_vec());
+///     ControlFlow::Continue(())
+/// })?;
+/// assert!(status.end_of_stream);
+/// assert_eq!(got, [b"bid 101.25".to_vec()]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Producer {
     map: RingMap,
+    lock: RoleLock,
     path: PathBuf,
     capacity: u64,
     /// Private position: bytes written (published or staged).
@@ -250,6 +305,7 @@ pub struct Producer {
     cached_consumer: u64,
     wait: WaitStrategy,
     full_waits: u64,
+    wait_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -265,20 +321,60 @@ impl Producer {
     /// Attaches to an existing ring as its producer.
     pub fn attach(path: impl AsRef<Path>) -> Result<Producer> {
         let path = path.as_ref();
-        let (map, capacity) = open_ring(path)?;
-        attach_as(&map, path, "producer", OFF_PRODUCER_PID)?;
+        let (map, lock, capacity) = attach_as(path, "producer", OFF_PRODUCER_PID)?;
         let position = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
-        let cached_consumer = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
-        Ok(Producer {
+        let consumer = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
+        // From here on, Drop clears the owner line.
+        let mut producer = Producer {
             map,
+            lock,
             path: path.to_path_buf(),
             capacity,
             position,
             published: position,
-            cached_consumer,
+            cached_consumer: consumer,
             wait: WaitStrategy::default(),
             full_waits: 0,
-        })
+            wait_timeout: None,
+        };
+        // Both positions come from a header another process may have written: check them before
+        // any arithmetic on them (spec/RING.md 4).
+        if position % 8 != 0 || position > MAX_POSITION {
+            return Err(producer.corrupt_header(format!(
+                "producer_position {position} is not a multiple of 8 below 2^63"
+            )));
+        }
+        if consumer % 8 != 0 || consumer > position || position - consumer > capacity {
+            return Err(producer.corrupt_header(format!(
+                "consumer_position {consumer} is impossible for producer_position {position} \
+                 (it must be a multiple of 8 from {} to {position})",
+                position.saturating_sub(capacity)
+            )));
+        }
+        producer.cached_consumer = consumer;
+        Ok(producer)
+    }
+
+    /// The error for a header whose positions break spec/RING.md 2.
+    #[cold]
+    fn corrupt_header(&self, reason: String) -> Error {
+        Error::CorruptRing {
+            path: self.path.clone(),
+            position: self.published,
+            reason,
+        }
+    }
+
+    /// Whether a consumer holds the ring's consumer role now (spec/RING.md 7). A system call.
+    pub fn consumer_attached(&self) -> bool {
+        peer_present(&self.lock, OFF_CONSUMER_PID)
+    }
+
+    /// How long a write may wait on a full ring before failing with an [`Error::Io`] of kind
+    /// [`std::io::ErrorKind::TimedOut`]. By default `None`: it waits as long as a consumer is
+    /// attached or none ever was (a consumer that dies is reported as [`Error::PeerDied`]).
+    pub fn set_wait_timeout(&mut self, timeout: Option<Duration>) {
+        self.wait_timeout = timeout;
     }
 
     /// How [`Producer::push`] waits while the ring is full. By default [`WaitStrategy::default`].
@@ -315,37 +411,68 @@ impl Producer {
         Ok(if room < len { room + len } else { len })
     }
 
-    /// Whether `need` bytes are free, refreshing the cached consumer position only if needed.
+    /// Whether `need` bytes are free, refreshing the cached consumer position only if needed. A
+    /// refreshed position is checked before use (spec/RING.md 4): it may only grow, up to what was
+    /// published, in steps of 8; anything else is a corrupt ring.
     #[inline]
-    fn has_room(&mut self, need: u64) -> bool {
+    fn has_room(&mut self, need: u64) -> Result<bool> {
         if self.capacity - (self.position - self.cached_consumer) >= need {
-            return true;
+            return Ok(true);
         }
-        self.cached_consumer = self.map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
-        self.capacity - (self.position - self.cached_consumer) >= need
+        let consumer = self.map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
+        if consumer < self.cached_consumer || consumer > self.published || !consumer.is_multiple_of(8) {
+            return Err(self.bad_consumer_position(consumer));
+        }
+        self.cached_consumer = consumer;
+        Ok(self.capacity - (self.position - consumer) >= need)
+    }
+
+    #[cold]
+    fn bad_consumer_position(&self, consumer: u64) -> Error {
+        self.corrupt_header(format!(
+            "consumer_position {consumer} is impossible: it was {}, the producer published {} \
+             (it may only grow, by multiples of 8, up to producer_position)",
+            self.cached_consumer, self.published
+        ))
     }
 
     /// Waits until `need` bytes are free (publishing staged records first, so the consumer can make
     /// room). Fails if the consumer died.
     fn wait_for_room(&mut self, need: u64) -> Result<()> {
-        if self.has_room(need) {
+        if self.has_room(need)? {
             return Ok(());
         }
         self.publish();
         self.full_waits += 1;
-        let mut last_check = Instant::now();
+        let started = Instant::now();
+        let mut last_check = started;
         let mut round = 0u32;
-        while !self.has_room(need) {
+        while !self.has_room(need)? {
             self.wait.idle(round);
             round = round.saturating_add(1);
             if last_check.elapsed() >= LIVENESS_INTERVAL {
                 last_check = Instant::now();
-                if let Some(pid) = peer_dead(&self.map, OFF_CONSUMER_PID) {
+                if let Some(pid) = peer_dead(&self.map, &self.lock, OFF_CONSUMER_PID) {
                     return Err(Error::PeerDied {
                         path: self.path.clone(),
                         role: "consumer",
                         pid,
                     });
+                }
+                if let Some(limit) = self.wait_timeout.filter(|&t| started.elapsed() >= t) {
+                    let who = if self.consumer_attached() {
+                        "the consumer did not make room"
+                    } else {
+                        "no consumer is attached"
+                    };
+                    return Err(Error::io(
+                        &self.path,
+                        "wait for room in the ring",
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            format!("the ring stayed full for {limit:?}: {who}"),
+                        ),
+                    ));
                 }
             }
         }
@@ -359,7 +486,7 @@ impl Producer {
         let need = self.needed(len)?;
         if block {
             self.wait_for_room(need)?;
-        } else if !self.has_room(need) {
+        } else if !self.has_room(need)? {
             return Ok(None);
         }
         let mut off = self.position & (self.capacity - 1);
@@ -416,11 +543,7 @@ impl Producer {
     #[inline]
     pub fn write_entry(&mut self, entry: &[u8]) -> Result<()> {
         let len = entry.len() as u64;
-        let size = if entry.len() >= 16 {
-            u32::from_le_bytes([entry[8], entry[9], entry[10], entry[11]])
-        } else {
-            u32::MAX
-        };
+        let size = EntryHeader::decode(entry).map_or(u32::MAX, |h| h.size());
         if size > MAX_PAYLOAD || entry_len(size) != len {
             return Err(Error::InvalidArgument(format!(
                 "not a journal entry: {len} bytes with size field {size}"
@@ -470,13 +593,8 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         self.publish();
-        let me = std::process::id() as u64;
-        let _ = self.map.word(OFF_PRODUCER_PID).compare_exchange(
-            me,
-            0,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        // Then the lock is released, when the field drops.
+        detach(&self.map, OFF_PRODUCER_PID);
     }
 }
 
@@ -491,13 +609,7 @@ fn check_payload(len: usize) -> Result<u32> {
 }
 
 fn control_header(timestamp: i64, size: u32) -> [u8; 16] {
-    let mut h = [0u8; 16];
-    h[..8].copy_from_slice(&timestamp.to_le_bytes());
-    h[8..12].copy_from_slice(&size.to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&h[..12]);
-    h[12..].copy_from_slice(&crc.finalize().to_le_bytes());
-    h
+    EntryHeader::without_payload(timestamp, size).to_bytes()
 }
 
 /// Room for one record's payload inside the ring, from [`Producer::claim`].
@@ -522,10 +634,7 @@ impl RingClaim<'_> {
         let (head, rest) = entry.split_at_mut(16);
         let (payload, pad) = rest.split_at_mut(self.size as usize);
         pad.fill(0);
-        let crc = checksum(timestamp, payload);
-        head[..8].copy_from_slice(&timestamp.to_le_bytes());
-        head[8..12].copy_from_slice(&self.size.to_le_bytes());
-        head[12..].copy_from_slice(&crc.to_le_bytes());
+        EntryHeader::for_payload(timestamp, payload).write_to(head);
         self.producer.position += len;
         self.producer.publish();
         Ok(())
@@ -564,15 +673,58 @@ pub struct ReadStatus {
     pub records: usize,
     /// Whether the end-of-stream record was reached (and consumed).
     pub end_of_stream: bool,
+    /// Whether the handler stopped the read ([`ControlFlow::Break`]); the record it was handed
+    /// then stays in the ring and comes first in the next read.
+    pub stopped: bool,
 }
 
 /// The consuming side of a ring. At most one per ring; see spec/RING.md 5.
+///
+/// The handler of [`Consumer::read`] borrows each record in place and decides whether to go on:
+///
+/// ```
+/// use journal::{create_ring, Consumer, Producer};
+/// use std::ops::ControlFlow;
+///
+/// # let dir = std::env::temp_dir().join(format!("journal-consumer-doc-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("md.ring");
+/// create_ring(&path, 64 * 1024)?;
+/// let mut producer = Producer::attach(&path)?;
+/// for i in 0..10u8 {
+///     producer.push(i64::from(i), &[i])?;
+/// }
+/// let mut consumer = Consumer::attach(&path)?;
+/// // Take records up to the first one this side cannot handle now; it stays in the ring.
+/// let mut sum = 0u32;
+/// let status = consumer.read(100, |r| {
+///     if r.payload[0] == 4 {
+///         return ControlFlow::Break(());
+///     }
+///     sum += u32::from(r.payload[0]);
+///     ControlFlow::Continue(())
+/// })?;
+/// assert_eq!((status.records, status.stopped, sum), (4, true, 0 + 1 + 2 + 3));
+/// let status = consumer.read(100, |r| {
+///     sum += u32::from(r.payload[0]);
+///     ControlFlow::Continue(())
+/// })?;
+/// assert_eq!((status.records, sum), (6, 45));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Consumer {
     map: RingMap,
+    lock: RoleLock,
     path: PathBuf,
     capacity: u64,
+    /// Private position: bytes handed out (or skipped).
     position: u64,
+    /// Last position stored in `consumer_position`.
+    released: u64,
     cached_producer: u64,
+    deferred_release: bool,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -588,17 +740,45 @@ impl Consumer {
     /// Attaches to an existing ring as its consumer.
     pub fn attach(path: impl AsRef<Path>) -> Result<Consumer> {
         let path = path.as_ref();
-        let (map, capacity) = open_ring(path)?;
-        attach_as(&map, path, "consumer", OFF_CONSUMER_PID)?;
+        let (map, lock, capacity) = attach_as(path, "consumer", OFF_CONSUMER_PID)?;
         let position = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
         let cached_producer = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
         Ok(Consumer {
             map,
+            lock,
             path: path.to_path_buf(),
             capacity,
             position,
+            released: position,
             cached_producer,
+            deferred_release: false,
         })
+    }
+
+    /// Whether [`Consumer::read`] leaves the records it handed out in the ring until
+    /// [`Consumer::release`] (`true`), or releases them itself at its end (`false`, the default).
+    /// Deferring lets a consumer that copies records somewhere (a buffered file, a socket) release
+    /// them only once they are safely out: nothing is lost if it stops in between. Unreleased
+    /// records still take room in the ring, so the producer waits if they are never released.
+    pub fn set_deferred_release(&mut self, deferred: bool) {
+        self.deferred_release = deferred;
+    }
+
+    /// Releases every record handed out so far, with one release store (spec/RING.md 5); the
+    /// producer may then overwrite them. Only needed with [`Consumer::set_deferred_release`].
+    #[inline]
+    pub fn release(&mut self) {
+        if self.released != self.position && !self.map.shrunk() {
+            self.map
+                .word(OFF_CONSUMER_POS)
+                .store(self.position, Ordering::Release);
+            self.released = self.position;
+        }
+    }
+
+    /// Whether a producer holds the ring's producer role now (spec/RING.md 7). A system call.
+    pub fn producer_attached(&self) -> bool {
+        peer_present(&self.lock, OFF_PRODUCER_PID)
     }
 
     /// Releases the records before `pos` (already handed out) and reports corruption at `pos`.
@@ -606,9 +786,9 @@ impl Consumer {
     fn corrupt(&mut self, pos: u64, reason: String) -> Error {
         if pos > self.position && pos <= self.cached_producer {
             self.position = pos;
-            self.map
-                .word(OFF_CONSUMER_POS)
-                .store(pos, Ordering::Release);
+            if !self.deferred_release {
+                self.release();
+            }
         }
         Error::CorruptRing {
             path: self.path.clone(),
@@ -618,12 +798,18 @@ impl Consumer {
     }
 
     /// Hands up to `limit` published records to `handler`, then releases them with one release
-    /// store (spec/RING.md 5). Never blocks; `records == 0` means the ring was empty.
+    /// store (spec/RING.md 5; unless [deferred](Consumer::set_deferred_release)). Never blocks;
+    /// `records == 0` (and not `stopped`) means the ring was empty.
+    ///
+    /// The handler returns [`ControlFlow::Continue`] to go on, or [`ControlFlow::Break`] to stop:
+    /// the record it was just handed is then not consumed (it comes first in the next read), and
+    /// the records handled before it are released. A handler that fails keeps its error in a
+    /// captured variable and breaks.
     #[inline]
     pub fn read(
         &mut self,
         limit: usize,
-        mut handler: impl FnMut(Record<'_>),
+        mut handler: impl FnMut(Record<'_>) -> ControlFlow<()>,
     ) -> Result<ReadStatus> {
         if self.map.shrunk() {
             let pos = self.position;
@@ -640,7 +826,11 @@ impl Consumer {
         let mut pos = self.position;
         let end = self.cached_producer;
         // Checked before any arithmetic on the pair: a hostile header may put either anywhere.
-        if end < pos || end - pos > self.capacity || pos % 8 != 0 || end % 8 != 0 {
+        if end < pos
+            || end - pos > self.capacity
+            || !pos.is_multiple_of(8)
+            || !end.is_multiple_of(8)
+        {
             return Err(self.corrupt(
                 pos,
                 format!("producer position {end} is impossible for consumer position {pos}"),
@@ -659,9 +849,8 @@ impl Consumer {
                     self.corrupt(pos, format!("{avail} bytes published at a record boundary"))
                 );
             }
-            let head = self.map.data(off, 16);
-            let timestamp = i64::from_le_bytes(head[..8].try_into().expect("8"));
-            let size = u32::from_le_bytes(head[8..12].try_into().expect("4"));
+            let head = EntryHeader::decode(self.map.data(off, 16)).expect("16 bytes");
+            let (timestamp, size) = (head.timestamp(), head.size());
             if size & CONTROL != 0 {
                 match size & KIND_MASK {
                     KIND_PADDING if size & !(CONTROL | KIND_MASK) == 0 => {
@@ -693,19 +882,23 @@ impl Consumer {
                 ));
             }
             let entry = self.map.data(off, len);
-            handler(Record {
+            let flow = handler(Record {
                 timestamp,
                 payload: &entry[16..16 + size as usize],
                 entry,
                 position: pos,
             });
+            if flow.is_break() {
+                status.stopped = true;
+                break;
+            }
             pos += len;
             status.records += 1;
         }
         self.position = pos;
-        self.map
-            .word(OFF_CONSUMER_POS)
-            .store(pos, Ordering::Release);
+        if !self.deferred_release {
+            self.release();
+        }
         Ok(status)
     }
 
@@ -715,7 +908,7 @@ impl Consumer {
     pub fn read_wait(
         &mut self,
         limit: usize,
-        mut handler: impl FnMut(Record<'_>),
+        mut handler: impl FnMut(Record<'_>) -> ControlFlow<()>,
         strategy: WaitStrategy,
         deadline: Option<Instant>,
     ) -> Result<ReadStatus> {
@@ -723,7 +916,7 @@ impl Consumer {
         let mut last_check = Instant::now();
         loop {
             let s = self.read(limit, &mut handler)?;
-            if s.records > 0 || s.end_of_stream {
+            if s.records > 0 || s.end_of_stream || s.stopped {
                 return Ok(s);
             }
             let now = Instant::now();
@@ -732,10 +925,10 @@ impl Consumer {
             }
             if now.duration_since(last_check) >= LIVENESS_INTERVAL {
                 last_check = now;
-                if let Some(pid) = peer_dead(&self.map, OFF_PRODUCER_PID) {
+                if let Some(pid) = peer_dead(&self.map, &self.lock, OFF_PRODUCER_PID) {
                     // Anything it published before dying is still delivered first.
                     let s = self.read(limit, &mut handler)?;
-                    if s.records > 0 || s.end_of_stream {
+                    if s.records > 0 || s.end_of_stream || s.stopped {
                         return Ok(s);
                     }
                     return Err(Error::PeerDied {
@@ -753,12 +946,7 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        let me = std::process::id() as u64;
-        let _ = self.map.word(OFF_CONSUMER_PID).compare_exchange(
-            me,
-            0,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        // Then the lock is released, when the field drops.
+        detach(&self.map, OFF_CONSUMER_PID);
     }
 }

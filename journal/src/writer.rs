@@ -1,19 +1,21 @@
 //! The single writer: create, open for append (with recovery), append, claim, sync, close.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
 
+pub use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
+    MAX_WRITE_OFFSET,
 };
 use crate::recovery::{scan, Recovered, RecoveryMode};
-use crate::sys::{self, WriteMap, WriterLock};
+use crate::sys::{self, create_exclusive, open_rw, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -36,12 +38,25 @@ pub enum SyncPolicy {
     EveryAppend,
 }
 
-/// Options for opening a [`Writer`], as a builder.
+/// Options for opening a [`Writer`], as a builder: start from [`WriterOptions::new`] (the fields are
+/// private, so there is no literal syntax), set what differs, then [`create`](Self::create),
+/// [`open`](Self::open) or [`open_or_create`](Self::open_or_create), which check the options and
+/// refuse impossible ones with [`Error::InvalidArgument`].
 ///
-/// By default: 16 MiB growth chunks, a 1 TiB maximum size (the virtual reservation), no sync on
-/// append ([`SyncPolicy::Never`]), new chunks pre-faulted, no `mlock`, no huge-page advice, torn tails
-/// cut back on open ([`RecoveryMode::Truncate`]), start timestamp = now.
+/// The defaults, one per setter:
+/// - [`chunk_size`](Self::chunk_size): 16 MiB growth chunks;
+/// - [`max_size`](Self::max_size): 1 TiB, the largest the journal may grow to. It costs no address
+///   space up front: the writer reserves `min(max_size, max(64 chunks, twice the file))` of address
+///   space (1 GiB with the defaults) and doubles the reservation, on the cold path that grows the
+///   file, when the file outgrows it;
+/// - [`sync_policy`](Self::sync_policy): [`SyncPolicy::Never`];
+/// - [`prefault`](Self::prefault): on (new chunks are pre-faulted);
+/// - [`lock_memory`](Self::lock_memory): off (no `mlock`);
+/// - [`huge_pages`](Self::huge_pages): off (no huge-page advice);
+/// - [`recovery`](Self::recovery): [`RecoveryMode::Truncate`] (torn tails cut back on open);
+/// - [`start_timestamp`](Self::start_timestamp): the time of creation.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct WriterOptions {
     chunk_size: u64,
     max_size: u64,
@@ -74,14 +89,16 @@ impl WriterOptions {
         Self::default()
     }
 
-    /// Bytes the file grows by at a time (rounded up to a page). By default 16 MiB.
+    /// Bytes the file grows by at a time (rounded up to a page, capped at the maximum size). By
+    /// default 16 MiB. A size that overflows when rounded up to the page is refused at open.
     pub fn chunk_size(&mut self, bytes: u64) -> &mut Self {
         self.chunk_size = bytes.max(1);
         self
     }
 
-    /// The largest size the journal may reach; this much virtual address space is reserved up
-    /// front so the mapping never moves. By default 1 TiB.
+    /// The largest size the journal may reach, between the 24-byte header and `2^48` bytes
+    /// (FORMAT.md 11); anything else is refused at open. By default 1 TiB. Address space is
+    /// reserved as the file grows, not up front (see [`WriterOptions`]).
     pub fn max_size(&mut self, bytes: u64) -> &mut Self {
         self.max_size = bytes;
         self
@@ -128,6 +145,7 @@ impl WriterOptions {
     /// planted at the path is not followed).
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
+        self.limits()?;
         let file = create_exclusive(path, 0o644)?;
         let lock = lock(&file, path)?;
         let w = self.initialize(file, lock, path)?;
@@ -148,6 +166,7 @@ impl WriterOptions {
     /// Opens an existing journal for append, recovering a torn tail first (FORMAT.md 8).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
+        self.limits()?;
         let file = open_rw(path)?;
         let lock = lock(&file, path)?;
         self.recover(file, lock, path)
@@ -157,6 +176,7 @@ impl WriterOptions {
     /// empty (0-byte) file is initialized as a new journal.
     pub fn open_or_create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
+        self.limits()?;
         match open_rw(path) {
             Ok(file) => {
                 let lock = lock(&file, path)?;
@@ -180,20 +200,47 @@ impl WriterOptions {
         }
     }
 
-    fn page_chunk(&self) -> u64 {
+    /// Checks the options (when a writer opens, before anything is touched) and returns the growth
+    /// chunk: the chunk size rounded up to the page, capped at the maximum size.
+    fn limits(&self) -> Result<u64> {
+        if self.max_size < HEADER_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "max size {} is smaller than the {HEADER_LEN}-byte header",
+                self.max_size
+            )));
+        }
+        if self.max_size > MAX_WRITE_OFFSET {
+            return Err(Error::InvalidArgument(format!(
+                "max size {} is above the format's limit of {MAX_WRITE_OFFSET} bytes (FORMAT.md 11)",
+                self.max_size
+            )));
+        }
         let page = sys::page_size();
-        self.chunk_size.div_ceil(page) * page
+        let chunk = self
+            .chunk_size
+            .max(1)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "chunk size {} overflows when rounded up to the {page}-byte page",
+                    self.chunk_size
+                ))
+            })?;
+        Ok(chunk.min(self.max_size))
+    }
+
+    /// The address space a writer reserves at open for a file of `len` bytes: room to grow without
+    /// moving the mapping for a while (64 chunks, or as much again as the file holds), never more
+    /// than the maximum size. [`Writer::make_room`] doubles it when the file outgrows it.
+    fn initial_reservation(&self, chunk: u64, len: u64) -> u64 {
+        let page = sys::page_size();
+        let len = len.div_ceil(page) * page;
+        (64 * chunk).max(2 * len).min(self.max_size).max(len)
     }
 
     /// Writes the header of a new journal into a locked, empty file and maps it.
     fn initialize(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
-        let chunk = self.page_chunk().min(self.max_size);
-        if self.max_size < HEADER_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "max_size {} is smaller than the header",
-                self.max_size
-            )));
-        }
+        let chunk = self.limits()?;
         let start = self.start_timestamp.unwrap_or_else(now_ns);
         let header = StreamHeader {
             write_offset: HEADER_LEN.into(),
@@ -207,16 +254,19 @@ impl WriterOptions {
             .map_err(|e| Error::io(path, "write header", e))?;
         sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
         file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
-        let map = WriteMap::new(file, chunk, HEADER_LEN, self.max_size)
+        let reserve = self.initial_reservation(chunk, chunk);
+        let map = WriteMap::new(file, chunk, HEADER_LEN, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        Writer::new(map, lock, path, self.clone(), HEADER_LEN, 0)
+        Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0)
     }
 
-    /// FORMAT.md 8: validate, cut back a damaged tail, recount, zero the rest, fsync.
+    /// FORMAT.md 8: validate, walk the content, cut back a damaged tail, cut the file back to the
+    /// content, allocate one chunk past it, fsync.
     fn recover(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
+        let chunk = self.limits()?;
         let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
         if !meta.is_file() {
-            return Err(not_a_journal(path, "not a regular file".into()));
+            return Err(Error::not_a_journal(path, "not a regular file".into()));
         }
         let len = meta.len();
         let mut head = [0u8; HEADER_LEN as usize];
@@ -224,19 +274,24 @@ impl WriterOptions {
             file.read_exact_at(&mut head, 0)
                 .map_err(|e| Error::io(path, "read header", e))?;
         }
-        let wo = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-        let count = u64::from_le_bytes(head[8..16].try_into().expect("8 bytes"));
-        check_header(wo, len).map_err(|f| not_a_journal(path, f.to_string()))?;
-        if len > self.max_size {
+        let stored = StreamHeader::decode(&head).expect("24 bytes");
+        let (wo, count) = (stored.write_offset(), stored.event_count());
+        check_header(wo, len).map_err(|f| Error::not_a_journal(path, f.to_string()))?;
+        // Only `[0, min(write_offset, L))` can hold content: whatever the file holds past it (a
+        // preallocated chunk, or a sparse tail of any length) is cut off below, never mapped,
+        // counted against the maximum size, or zeroed.
+        let candidate = wo.min(len);
+        if candidate > self.max_size {
             return Err(Error::Full {
                 path: path.to_path_buf(),
-                needed: len,
+                needed: candidate,
                 max: self.max_size,
             });
         }
-        let mut map = WriteMap::new(file, len, wo.min(len), self.max_size)
+        let reserve = self.initial_reservation(chunk, candidate);
+        let mut map = WriteMap::new(file, candidate, candidate, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        let content = scan(map.body(wo.min(len)), wo, len, true);
+        let content = scan(map.body(candidate), wo, len, true);
         if let (Some(d), RecoveryMode::Strict) = (content.damage, self.recovery) {
             return Err(Error::Damaged {
                 path: path.to_path_buf(),
@@ -250,65 +305,43 @@ impl WriterOptions {
             previous_event_count: count,
             write_offset: content.end,
             events: content.events,
-            dropped_bytes: wo.min(len) - content.end,
+            dropped_bytes: candidate - content.end,
             damage: content.damage,
         });
         if header_wrong {
             map.cut_back(content.end, content.events);
         }
-        if header_wrong || content.end < len {
-            zero_tail(&mut map, content.end, len).map_err(|e| Error::io(path, "zero tail", e))?;
-            // The zeroing must be durable before anything new is (FORMAT.md 8 step 6). A journal
-            // closed cleanly (exact header, no tail) needs neither, so it opens without an fsync.
-            map.file()
+        // A journal closed cleanly (exact header, file ending at it) needs no repair and opens
+        // without writing anything or an fsync (FORMAT.md 8).
+        let repair = header_wrong || content.end < len;
+        if repair {
+            // FORMAT.md 8 step 5: cut the file back to the end of the content. What lay past it is
+            // gone (stale bytes included) without being allocated or written.
+            map.truncate(content.end)
+                .map_err(|e| Error::io(path, "truncate", e))?;
+        }
+        let mut w = Writer::new(
+            map,
+            lock,
+            path,
+            self.clone(),
+            chunk,
+            content.end,
+            content.events,
+        )?;
+        w.recovered = recovered;
+        if repair {
+            // Step 6: one chunk past the content, allocated as growth does (FORMAT.md 7.3), then
+            // the cut and the allocation made durable before anything new is written.
+            let want = (content.end / chunk + 1) * chunk;
+            w.make_room(want.min(self.max_size))?;
+            w.map
+                .file()
                 .sync_all()
                 .map_err(|e| Error::io(path, "fsync", e))?;
         }
-        let mut w = Writer::new(map, lock, path, self.clone(), content.end, content.events)?;
-        w.recovered = recovered;
         Ok(w)
     }
-}
-
-/// Zeroes `[from, len)` (FORMAT.md 8 step 5), keeping the blocks allocated.
-fn zero_tail(map: &mut WriteMap, from: u64, len: u64) -> io::Result<()> {
-    if from >= len {
-        return Ok(());
-    }
-    let page = sys::page_size();
-    let page_end = from.div_ceil(page) * page;
-    let partial_end = page_end.min(len);
-    map.unpublished_mut(from, partial_end - from).fill(0);
-    if partial_end < len && !sys::zero_range(map.file(), partial_end, len - partial_end)? {
-        map.unpublished_mut(partial_end, len - partial_end).fill(0);
-    }
-    Ok(())
-}
-
-/// Creates a file that must not exist, without following a symlink planted at the path.
-pub(crate) fn create_exclusive(path: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
-                path: path.to_path_buf(),
-            },
-            _ => Error::io(path, "create", e),
-        })
-}
-
-fn open_rw(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| Error::io(path, "open", e))
 }
 
 fn lock(file: &File, path: &Path) -> Result<WriterLock> {
@@ -318,22 +351,6 @@ fn lock(file: &File, path: &Path) -> Result<WriterLock> {
             path: path.to_path_buf(),
         }),
         Err(e) => Err(Error::io(path, "lock", e)),
-    }
-}
-
-pub(crate) fn not_a_journal(path: &Path, reason: String) -> Error {
-    Error::NotAJournal {
-        path: path.to_path_buf(),
-        reason,
-    }
-}
-
-/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`, read through the vDSO: no system call).
-#[inline]
-pub fn now_ns() -> i64 {
-    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i64,
-        Err(e) => -(e.duration().as_nanos() as i64),
     }
 }
 
@@ -395,10 +412,10 @@ impl Writer {
         lock: WriterLock,
         path: &Path,
         opts: WriterOptions,
+        chunk: u64,
         wo: u64,
         events: u64,
     ) -> Result<Self> {
-        let chunk = opts.page_chunk();
         let mut w = Writer {
             _lock: lock,
             prefaulted: wo,
@@ -545,10 +562,12 @@ impl Writer {
         }
     }
 
-    /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk).
+    /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk). When the file
+    /// outgrows the address space reserved for it, the reservation doubles first (the mapping may
+    /// move: no borrow into it can be live, this takes `&mut self`).
     #[cold]
     fn make_room(&mut self, end: u64) -> Result<()> {
-        let max = self.opts.max_size.min(self.map.reserved());
+        let max = self.opts.max_size;
         if end > max {
             return Err(Error::Full {
                 path: self.path.clone(),
@@ -557,6 +576,23 @@ impl Writer {
             });
         }
         let target = (end.div_ceil(self.chunk) * self.chunk).min(max);
+        if target > self.map.reserved() {
+            let reserve = (2 * self.map.reserved()).max(target).min(max);
+            let kept = self
+                .map
+                .reserve(reserve)
+                .map_err(|e| Error::io(&self.path, "mremap", e))?;
+            if !kept {
+                // A fresh mapping: fault in again the header page and everything ahead of
+                // `write_offset` (below), which the next appends write.
+                self.prefaulted = self.write_offset;
+                if self.opts.prefault || self.opts.lock_memory {
+                    self.map
+                        .prefault(0, HEADER_LEN, self.opts.lock_memory, false)
+                        .map_err(|e| Error::io(&self.path, "prefault", e))?;
+                }
+            }
+        }
         self.map
             .grow(target)
             .map_err(|e| Error::io(&self.path, "fallocate", e))?;
@@ -587,7 +623,7 @@ impl Writer {
         self.check_poison()?;
         let want = self.write_offset + self.chunk;
         if want > self.map.allocated() {
-            self.make_room(want.min(self.opts.max_size.min(self.map.reserved())))?;
+            self.make_room(want.min(self.opts.max_size))?;
         }
         Ok(())
     }
@@ -656,14 +692,16 @@ impl Writer {
         Ok(())
     }
 
-    /// Test hook: drops the writer as a killed process would (no sync, no cut-back of the file,
-    /// header as it stands); the lock is released and the mapping unmapped.
+    /// Test hook (feature `test-hooks`): drops the writer as a killed process would (no sync, no
+    /// cut-back of the file, header as it stands); the lock is released and the mapping unmapped.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
     }
 
-    /// Test hook: makes the next sync fail as if `msync` had returned `EIO`.
+    /// Test hook (feature `test-hooks`): makes the next sync fail as if `msync` had returned `EIO`.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_sync_failure(&mut self) {
         self.fail_next_sync = true;
@@ -740,10 +778,7 @@ impl Claim<'_> {
         let (head, rest) = entry.split_at_mut(ENTRY_HEADER_LEN as usize);
         let (payload, pad) = rest.split_at_mut(len);
         pad.fill(0);
-        let crc = crate::format::checksum(timestamp, payload);
-        head[..8].copy_from_slice(&timestamp.to_le_bytes());
-        head[8..12].copy_from_slice(&(len as u32).to_le_bytes());
-        head[12..].copy_from_slice(&crc.to_le_bytes());
+        crate::format::EntryHeader::for_payload(timestamp, payload).write_to(head);
         w.publish(at + elen)
     }
 }

@@ -21,8 +21,8 @@ use crate::{output, time};
 const EXAMPLES: &str = "\
 Examples:
   journal capture --udp 0.0.0.0:5000 feed.journal
-  journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 --stats-interval 1 feed.journal
-  journal capture --udp 0.0.0.0:5000 --group 239.1.1.1 --iface eth1 --sync interval:1000 feed.journal
+  journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 --stats-interval 1s feed.journal
+  journal capture --udp 0.0.0.0:5000 --group 239.1.1.1 --iface eth1 --sync interval:1s feed.journal
   journal capture --udp [::]:5000 --group ff15::1 --iface eth1 feed.journal
 
 Every datagram becomes one event, byte for byte, stamped with the time the kernel received it
@@ -39,7 +39,8 @@ synced and closed, and a summary is printed (status 0). With --stats-interval, s
 stderr while it runs. The journal is created if missing and appended to otherwise; a damaged one is
 refused (status 1; 'journal repair' cuts the damage).
 
-Sync policies: never, always (every append), events:N, bytes:N, interval:MS";
+Sync policies: never, always (every append), events:N, bytes:SIZE, interval:DURATION.
+Durations take a unit (100ms, 2s, 1h); sizes are bytes or K/KiB, M/MiB, G/GiB.";
 
 /// After a stop signal, how long datagrams received before it may still be drained.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -60,48 +61,34 @@ pub struct Args {
     /// The interface that joins the group: its IPv4 address, its name or its index.
     #[arg(long, value_name = "IP|NAME|INDEX")]
     iface: Option<String>,
-    /// When to flush events to disk: never, always, events:N, bytes:N or interval:MS.
+    /// When to flush events to disk: never, always, events:N, bytes:SIZE or interval:DURATION.
     #[arg(long, value_name = "POLICY", default_value = "never", value_parser = super::append::parse_sync)]
     sync: SyncPolicy,
-    /// Print statistics to stderr every SECONDS while capturing.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    /// Print statistics to stderr every DURATION (e.g. 1s, 500ms) while capturing.
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
     stats_interval: Option<Duration>,
-    /// The socket receive buffer to ask for (K, M, G suffixes).
-    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_bytes)]
+    /// The socket receive buffer to ask for: bytes, or K/KiB, M/MiB, G/GiB (at most 1 GiB).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_rcvbuf)]
     rcvbuf: usize,
     /// The most datagrams received by one system call (1 to 1024).
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     batch: u16,
-    /// Silences of at least SECONDS between datagrams are counted as gaps in the summary.
-    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    /// Silences of at least DURATION between datagrams are counted as gaps in the summary.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = crate::units::parse_duration)]
     gap: Duration,
     /// Print the summary (stdout) and the statistics (stderr) as JSON lines.
     #[arg(long)]
     json: bool,
 }
 
-/// A positive number of seconds, such as `1` or `0.25`.
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x < 1e9 => Ok(Duration::from_secs_f64(x)),
-        _ => Err(format!("'{s}' is not a positive number of seconds")),
+/// `--rcvbuf`: a size from 1 byte to 1 GiB, in the one size syntax of every flag.
+fn parse_rcvbuf(s: &str) -> Result<usize, String> {
+    let n = crate::units::parse_size(s)?;
+    if n == 0 || n > 1 << 30 {
+        return Err(format!("--rcvbuf '{s}' must be from 1 byte to 1GiB"));
     }
-}
-
-/// A byte count with an optional K, M or G suffix (powers of 1024).
-fn parse_bytes(s: &str) -> Result<usize, String> {
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 1usize << 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n > 0 && n <= 1 << 30)
-        .ok_or_else(|| format!("'{s}' is not a byte count from 1 to 1G (K, M, G suffixes)"))
+    Ok(n as usize)
 }
 
 /// `--iface`: an IPv4 address, an index, or a name.
@@ -300,9 +287,11 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (Ok(()), Ok(())) => {}
         (Err(e), Ok(())) | (Ok(()), Err(e)) => return Err(e.into()),
         (Err(e), Err(c)) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("and closing the journal failed: {c}"))
-            )
+            return Err(crate::exit::also_failed(
+                e.into(),
+                "closing the journal",
+                c.into(),
+            ))
         }
     }
     let summary = summarize(&cfg, &cap, &stats, elapsed, events);
@@ -521,16 +510,11 @@ mod tests {
 
     #[test]
     fn arguments_parse() {
-        assert_eq!(parse_seconds("1"), Ok(Duration::from_secs(1)));
-        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
-        for bad in ["0", "-1", "x", "inf", "NaN", ""] {
-            assert!(parse_seconds(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
-        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
-        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_rcvbuf("64M"), Ok(64 << 20));
+        assert_eq!(parse_rcvbuf("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_rcvbuf("4096"), Ok(4096));
         for bad in ["0", "2G", "x", "", "-5", "1T"] {
-            assert!(parse_bytes(bad).is_err(), "{bad}");
+            assert!(parse_rcvbuf(bad).is_err(), "{bad}");
         }
         assert_eq!(
             parse_interface("10.0.0.5"),

@@ -125,17 +125,25 @@ impl Feed {
     }
 }
 
-/// A directory removed on drop unless kept.
-struct WorkDir {
-    path: PathBuf,
-    keep: bool,
+/// Where the demo's files go: the `--dir` the user gave (kept), or a fresh private directory
+/// (mode 0700, a name no other process can predict, created with `mkdtemp` semantics: it did not
+/// exist before) that is removed with everything in it on drop. Nothing that existed before the
+/// demo is ever followed into or deleted.
+enum WorkDir {
+    Kept(PathBuf),
+    Temporary(tempfile::TempDir),
 }
 
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.path);
+impl WorkDir {
+    fn path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(p) => p,
+            WorkDir::Temporary(t) => t.path(),
         }
+    }
+
+    fn keep(&self) -> bool {
+        matches!(self, WorkDir::Kept(_))
     }
 }
 
@@ -165,7 +173,10 @@ fn spawn_consumer(ring: &Path, mode: &[&str]) -> anyhow::Result<ConsumerChild> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while journal::ring_info(ring)?.consumer_pid == 0 {
         if Instant::now() > deadline {
-            bail!("the consumer process did not attach to {}", ring.display());
+            bail!(
+                "the consumer process did not attach to {}",
+                output::path(ring)
+            );
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -205,32 +216,31 @@ fn micros(ns: u64) -> String {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let dir = match &args.dir {
         Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            WorkDir {
-                path: d.clone(),
-                keep: true,
-            }
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", output::path(d)))?;
+            WorkDir::Kept(d.clone())
         }
         None => {
+            // /dev/shm when there is one: the demo measures the journal, not the disk.
             let base = if Path::new("/dev/shm").is_dir() {
                 PathBuf::from("/dev/shm")
             } else {
                 std::env::temp_dir()
             };
-            let p = base.join(format!("journal-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-            WorkDir {
-                path: p,
-                keep: false,
-            }
+            let t = tempfile::Builder::new()
+                .prefix("journal-demo-")
+                .tempdir_in(&base)
+                .with_context(|| {
+                    format!("creating a temporary directory in {}", output::path(&base))
+                })?;
+            WorkDir::Temporary(t)
         }
     };
-    let journal_path = dir.path.join("md.journal");
-    let replay_ring = dir.path.join("replay.ring");
-    let latency_ring = dir.path.join("latency.ring");
+    let journal_path = dir.path().join("md.journal");
+    let replay_ring = dir.path().join("replay.ring");
+    let latency_ring = dir.path().join("latency.ring");
     for p in [&journal_path, &replay_ring, &latency_ring] {
         if p.exists() {
-            bail!("{} exists; choose an empty --dir", p.display());
+            bail!("{} exists; choose an empty --dir", output::path(p));
         }
     }
     let n = args.events;
@@ -321,8 +331,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     writeln!(
         o,
         "  {}{}",
-        journal_path.display(),
-        if dir.keep { "" } else { " (removed at exit)" }
+        output::path(&journal_path),
+        if dir.keep() { "" } else { " (removed at exit)" }
     )?;
     writeln!(o)?;
     writeln!(o, "  {:<40}{:>14}{:>12}", "step", "events/s", "MB/s")?;
@@ -361,12 +371,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         micros(lat.p999_ns),
         micros(lat.max_ns)
     )?;
-    if dir.keep {
+    if dir.keep() {
         writeln!(o)?;
         writeln!(
             o,
             "  look inside: journal info {0}; journal dump {0} --limit 5",
-            journal_path.display()
+            output::path(&journal_path)
         )?;
     }
     o.flush()?;

@@ -7,6 +7,7 @@ use journal::Error;
 
 use crate::exit::{DataError, Status};
 use crate::output::{self, EventWriter, Format};
+use crate::time::Step;
 use crate::{progress, time};
 
 const EXAMPLES: &str = "\
@@ -19,7 +20,9 @@ Examples:
 
 Formats:
   text   index=0 time=2023-11-14T22:13:20.000000123Z size=5 text=hello
-         (hex=68656c6c6f instead of text= when the payload is not printable UTF-8)
+         (hex=68656c6c6f instead of text= when the payload is not UTF-8 or holds control
+         characters; in text=, a backslash is written \\\\ and an invisible character such as a
+         bidi control or zero-width space as \\u{202e})
   jsonl  {\"index\":0,\"offset\":24,\"timestamp\":1700000000000000123,\"size\":5,
           \"crc32\":2723780466,\"payload\":\"aGVsbG8=\"}   (payload in standard base64)
   hex    a header line per event, then a hex dump of its payload
@@ -27,7 +30,8 @@ Formats:
 
 The slice: events from --from-index on, starting at the first one (in file order) whose timestamp
 is >= --from-time, ending before the first one whose timestamp is >= --to-time, at most --limit.
-Times are nanoseconds since the Unix epoch or RFC 3339 (2023-11-14T22:13:20.000000123Z).
+Times are nanoseconds since the Unix epoch (negative before 1970) or RFC 3339
+(2023-11-14T22:13:20.000000123Z, any offset).
 
 A damaged journal: its valid events are dumped, then the damage is reported and the status is 1.";
 
@@ -43,12 +47,8 @@ pub struct Args {
     /// Start at this event index (counting from 0).
     #[arg(long, value_name = "N")]
     from_index: Option<u64>,
-    /// Start at the first event whose timestamp is >= T (ns since the epoch, or RFC 3339).
-    #[arg(long, value_name = "T", value_parser = time::parse, allow_hyphen_values = true)]
-    from_time: Option<i64>,
-    /// Stop before the first event whose timestamp is >= T (exclusive).
-    #[arg(long, value_name = "T", value_parser = time::parse, allow_hyphen_values = true)]
-    to_time: Option<i64>,
+    #[command(flatten)]
+    time: time::RangeArgs,
     /// Print at most N events.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
@@ -59,8 +59,7 @@ pub(crate) struct Config {
     path: PathBuf,
     format: Format,
     from_index: u64,
-    from_time: Option<i64>,
-    to_time: Option<i64>,
+    range: time::TimeRange,
     limit: u64,
 }
 
@@ -68,21 +67,11 @@ impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
-        if let (Some(from), Some(to)) = (a.from_time, a.to_time) {
-            if from > to {
-                anyhow::bail!(
-                    "--from-time ({}) is after --to-time ({})",
-                    time::rfc3339(from),
-                    time::rfc3339(to)
-                );
-            }
-        }
         Ok(Config {
             path: a.file,
             format: a.format,
             from_index: a.from_index.unwrap_or(0),
-            from_time: a.from_time,
-            to_time: a.to_time,
+            range: a.time.range()?,
             limit: a.limit.unwrap_or(u64::MAX),
         })
     }
@@ -98,7 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let show = progress::wanted(cfg.format == Format::Jsonl) && !std::io::stdout().is_terminal();
     let mut bar = progress::Bar::new(show, header.write_offset.min(header.file_len), "dumping");
 
-    let mut started = cfg.from_time.is_none();
+    let mut range = cfg.range.filter();
     let mut printed = 0u64;
     let mut valid = 0u64;
     for item in reader.iter() {
@@ -126,14 +115,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         if ev.index < cfg.from_index {
             continue;
         }
-        if !started {
-            match cfg.from_time {
-                Some(t) if ev.timestamp < t => continue,
-                _ => started = true,
-            }
-        }
-        if cfg.to_time.is_some_and(|t| ev.timestamp >= t) {
-            break;
+        match range.step(ev.timestamp) {
+            Step::Skip => continue,
+            Step::Stop => break,
+            Step::Take => {}
         }
         out.write(&ev)?;
         printed += 1;

@@ -416,7 +416,7 @@ impl Import<'_> {
         let block_type = word(0)?;
         let len = word(4)? as usize;
         let ok = len >= 12
-            && len % 4 == 0
+            && len.is_multiple_of(4)
             && len <= data.len()
             && word(len - 4)? as usize == len
             && block_type != 0x0A0D_0D0A; // a section header cannot be skipped

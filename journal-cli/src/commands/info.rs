@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     drop(bar);
 
     let info = Info {
-        path: cfg.path.display().to_string(),
+        path: output::path(&cfg.path),
         file_size: header.file_len,
         write_offset: header.write_offset,
         used_bytes: used,

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod demo;
 pub mod dump;
 pub mod import_pcap;
+pub mod index;
 pub mod info;
 #[cfg(feature = "nats")]
 pub mod mirror;
@@ -21,10 +22,28 @@ use std::path::Path;
 
 use journal::Reader;
 
+use crate::output;
+
 /// Opens a journal for reading, naming the file in the error.
 pub fn open_reader(path: &Path) -> anyhow::Result<Reader> {
-    // The library's errors already name the path.
-    Reader::open(path).map_err(anyhow::Error::new)
+    Reader::open(path).map_err(|e| open_error(e, path))
+}
+
+/// The error for a journal that could not be opened. The library opens journals with
+/// `O_NOFOLLOW` (a link planted where a journal is expected cannot redirect the writes), which the
+/// kernel reports as "Too many levels of symbolic links"; that is said plainly here. Other errors
+/// pass through (the library's errors already name the path).
+pub fn open_error(e: journal::Error, path: &Path) -> anyhow::Error {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match e {
+        journal::Error::Io { .. } if is_link => anyhow::anyhow!(
+            "{}: is a symbolic link, and journals are not opened through one (so that a link \
+             planted where a journal is expected cannot redirect its writes); give the path of \
+             the file itself",
+            output::path(path)
+        ),
+        e => e.into(),
+    }
 }
 
 /// Says, on one line, how much of a damaged journal is still good.
@@ -35,10 +54,12 @@ pub fn damage_message(
     events: u64,
 ) -> String {
     format!(
-        "{}: damaged at offset {offset}: {} ({}); the {events} events before it ({offset} bytes) are valid",
-        path.display(),
+        "{}: damaged at offset {offset}: {} ({}); the {} before it ({offset} bytes) {} valid",
+        output::path(path),
         reason.describe(),
         reason.as_str(),
+        output::count(events, "event"),
+        if events == 1 { "is" } else { "are" },
     )
 }
 

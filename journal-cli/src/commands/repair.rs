@@ -58,34 +58,35 @@ fn dry_run(cfg: &Config) -> anyhow::Result<Status> {
     let report = {
         let _s = progress::Spinner::start(
             progress::wanted(false),
-            format!("verifying {}", cfg.path.display()),
+            format!("verifying {}", output::path(&cfg.path)),
         );
         reader.verify()?
     };
-    let path = cfg.path.display();
+    let path = output::path(&cfg.path);
     let mut out = output::stdout();
     match report.damage {
         Some(d) => {
             let dropped = report.write_offset.min(report.file_len) - report.end;
             writeln!(
                 out,
-                "{path}: would cut at offset {}: {} ({}); would drop {dropped} bytes, keep {} events ({} bytes)",
+                "{path}: would cut at offset {}: {} ({}); would drop {}, keep {} ({} bytes)",
                 d.offset,
                 d.reason.describe(),
                 d.reason.as_str(),
-                report.events,
+                output::count(dropped, "byte"),
+                output::count(report.events, "event"),
                 report.end
             )?;
         }
         None if report.event_count_hint != report.events => writeln!(
             out,
-            "{path}: intact, {} events; would correct the header's event_count hint from {}; would drop nothing",
-            report.events, report.event_count_hint
+            "{path}: intact, {}; would correct the header's event_count hint from {}; would drop nothing",
+            output::count(report.events, "event"), report.event_count_hint
         )?,
         None => writeln!(
             out,
-            "{path}: intact, {} events; nothing to repair",
-            report.events
+            "{path}: intact, {}; nothing to repair",
+            output::count(report.events, "event")
         )?,
     }
     if reader.writer_present()? {
@@ -103,7 +104,7 @@ fn repair(cfg: &Config) -> anyhow::Result<Status> {
     let w = {
         let _s = progress::Spinner::start(
             progress::wanted(false),
-            format!("repairing {}", cfg.path.display()),
+            format!("repairing {}", output::path(&cfg.path)),
         );
         // Opening for append runs recovery (FORMAT.md 8) in the default mode, which cuts a
         // damaged tail; a sync policy other than `Never` makes `close` sync and fsync the cut.
@@ -117,7 +118,7 @@ fn repair(cfg: &Config) -> anyhow::Result<Status> {
         Err(e @ Error::Locked { .. }) => {
             anyhow::bail!("{e}; refusing to repair a journal that is being written")
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(super::open_error(e, &cfg.path)),
     };
     let recovered = w.recovered().copied();
     let events = w.events();
@@ -125,29 +126,30 @@ fn repair(cfg: &Config) -> anyhow::Result<Status> {
     w.close()?;
     let size_after = fs::metadata(&cfg.path).map(|m| m.len()).ok();
 
-    let path = cfg.path.display();
+    let path = output::path(&cfg.path);
     let mut out = output::stdout();
     match recovered {
         Some(r) => match r.damage {
             Some(d) => writeln!(
                 out,
-                "{path}: cut at offset {}: {} ({}); dropped {} bytes, kept {} events ({} bytes)",
+                "{path}: cut at offset {}: {} ({}); dropped {}, kept {} ({} bytes)",
                 d.offset,
                 d.reason.describe(),
                 d.reason.as_str(),
-                r.dropped_bytes,
-                r.events,
+                output::count(r.dropped_bytes, "byte"),
+                output::count(r.events, "event"),
                 r.write_offset
             )?,
             None => writeln!(
                 out,
-                "{path}: intact, {} events; corrected the header's event_count hint from {}; dropped nothing",
-                r.events, r.previous_event_count
+                "{path}: intact, {}; corrected the header's event_count hint from {}; dropped nothing",
+                output::count(r.events, "event"), r.previous_event_count
             )?,
         },
         None => writeln!(
             out,
-            "{path}: intact, {events} events ({write_offset} bytes); nothing to repair"
+            "{path}: intact, {} ({write_offset} bytes); nothing to repair",
+            output::count(events, "event")
         )?,
     }
     if let (Some(before), Some(after)) = (size_before, size_after) {

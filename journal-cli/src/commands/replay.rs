@@ -2,8 +2,9 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use journal::{Pacing, Producer, ReplayOptions};
+use journal::{LongGap, Pacing, Producer, ReplayOptions, MAX_SPEED, MIN_SPEED};
 use serde::Serialize;
 
 use crate::exit::Status;
@@ -19,7 +20,13 @@ The ring is created (with --capacity) if it does not exist. Records are the jour
 copied verbatim (CRC-32 included). With --speed FACTOR the events are paced by their own timestamps,
 FACTOR times faster than they happened (1 = real time); with --speed max (the default) as fast as
 the consumer takes them. The end of the stream is sent at the end, then statistics are printed.
---to-time is exclusive: replay stops at the first event at or after it.";
+--from-time starts at the first event at or after it, in file order (as `dump --from-time`);
+--to-time is exclusive: replay stops at the first event at or after it.
+
+A paced replay warns on stderr before a wait longer than 10 s; --max-gap DURATION replays longer
+gaps as DURATION. If no consumer is attached, replay says so and waits for one once the ring is
+full; --timeout DURATION gives up (status 2) when the ring stays full that long. Durations: a number
+with a unit, ns, us, ms, s, m or h (e.g. 500ms, 2s, 1m).";
 
 /// Replay a journal's events into a shared-memory ring.
 #[derive(Debug, clap::Args)]
@@ -30,22 +37,28 @@ pub struct Args {
     /// The ring to replay into (created if missing).
     #[arg(long)]
     ring: PathBuf,
-    /// `max`, or a positive factor (1 = real time, 10 = ten times faster).
+    /// `max`, or a factor from 0.001 to 1000000 (1 = real time, 10 = ten times faster).
     #[arg(long, default_value = "max", value_parser = parse_speed)]
     speed: Speed,
-    /// Start at the first event at or after this time (ns since the epoch, or RFC 3339).
-    #[arg(long, value_parser = time::parse)]
-    from_time: Option<i64>,
-    /// Stop before the first event at or after this time.
-    #[arg(long, value_parser = time::parse)]
-    to_time: Option<i64>,
-    /// Capacity of the ring if it has to be created (power of two; K, M, G suffixes).
-    #[arg(long, default_value = "4M", value_parser = super::ring::parse_capacity)]
-    capacity: u64,
+    /// With --speed: replay gaps between events longer than this as this long (e.g. 1s).
+    #[arg(long, value_parser = crate::units::parse_duration)]
+    max_gap: Option<Duration>,
+    /// Give up (status 2) when the ring stays full this long (e.g. 30s). By default, wait.
+    #[arg(long, value_parser = crate::units::parse_duration)]
+    timeout: Option<Duration>,
+    #[command(flatten)]
+    time: time::RangeArgs,
+    /// Capacity of the ring if it has to be created (power of two; K, M, G suffixes; by default
+    /// 4M). An existing ring keeps its own capacity: giving a different one is an error.
+    #[arg(long, value_parser = super::ring::parse_capacity)]
+    capacity: Option<u64>,
     /// Print the statistics as one JSON object.
     #[arg(long)]
     json: bool,
 }
+
+/// `--capacity` when the ring is created and none is given.
+const DEFAULT_CAPACITY: u64 = 4 << 20;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Speed {
@@ -58,8 +71,58 @@ fn parse_speed(s: &str) -> Result<Speed, String> {
         return Ok(Speed::Max);
     }
     match s.parse::<f64>() {
-        Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
-        _ => Err(format!("speed '{s}' must be 'max' or a positive number")),
+        Ok(f) if f.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&f) => Ok(Speed::Factor(f)),
+        _ => Err(format!(
+            "speed '{s}' must be 'max' or a number from {MIN_SPEED} to {MAX_SPEED}"
+        )),
+    }
+}
+
+/// Waits longer than this in a paced replay are announced on stderr.
+const LONG_WAIT: Duration = Duration::from_secs(10);
+
+/// Long gaps announced one by one; after that, only the count at the end.
+const GAP_REPORTS: u64 = 10;
+
+fn report_gap(g: &LongGap) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static REPORTED: AtomicU64 = AtomicU64::new(0);
+    let n = REPORTED.fetch_add(1, Ordering::Relaxed);
+    if n >= GAP_REPORTS {
+        return;
+    }
+    let what = if g.shortened {
+        "shortened to --max-gap: "
+    } else {
+        ""
+    };
+    eprintln!(
+        "journal: warning: event {} comes {} after the one before it; {what}waiting {}{}",
+        g.index,
+        human(g.gap),
+        human(g.wait),
+        if g.shortened {
+            ""
+        } else {
+            " (--max-gap to shorten)"
+        }
+    );
+    if n + 1 == GAP_REPORTS {
+        eprintln!("journal: warning: further long gaps are not reported one by one");
+    }
+}
+
+/// A duration for people: `1.5 s`, `3.2 h`, `56.1 years`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    match s {
+        s if s < 1e-3 => format!("{} us", (s * 1e6).round()),
+        s if s < 1.0 => format!("{:.1} ms", s * 1e3),
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 2.0 * 86400.0 => format!("{:.1} h", s / 3600.0),
+        s if s < 2.0 * 365.25 * 86400.0 => format!("{:.1} days", s / 86400.0),
+        s => format!("{:.1} years", s / (365.25 * 86400.0)),
     }
 }
 
@@ -75,24 +138,58 @@ struct StatsJson {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
+    let range = args.time.range()?;
     let reader = super::open_reader(&args.file)?;
+    if args.max_gap.is_some() && matches!(args.speed, Speed::Max) {
+        anyhow::bail!("--max-gap applies to a paced replay: give --speed too");
+    }
     if !args.ring.exists() {
-        match journal::create_ring(&args.ring, args.capacity) {
+        match journal::create_ring(&args.ring, args.capacity.unwrap_or(DEFAULT_CAPACITY)) {
             Ok(()) | Err(journal::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
     let mut producer = Producer::attach(&args.ring)?;
-    let opts = ReplayOptions {
-        pacing: match args.speed {
-            Speed::Max => Pacing::Max,
-            Speed::Factor(f) => Pacing::Speed(f),
-        },
-        from_time: args.from_time,
-        to_time: args.to_time,
-        ..ReplayOptions::default()
-    };
+    if let Some(c) = args.capacity.filter(|&c| c != producer.capacity()) {
+        anyhow::bail!(
+            "{}: the ring exists with capacity {} bytes; --capacity {c} cannot change it \
+             (remove the ring, or leave --capacity out)",
+            args.ring.display(),
+            producer.capacity()
+        );
+    }
+    producer.set_wait_timeout(args.timeout);
+    if !producer.consumer_attached() {
+        eprintln!(
+            "journal: no consumer is attached to {}: once the ring is full, replay waits for one{}",
+            args.ring.display(),
+            match args.timeout {
+                Some(t) => format!(" (for up to {})", human(t)),
+                None => " (--timeout to give up)".into(),
+            }
+        );
+    }
+    let mut opts = ReplayOptions::new();
+    if let Speed::Factor(f) = args.speed {
+        opts.pacing(Pacing::Speed(f))
+            .on_long_gap(LONG_WAIT, report_gap);
+    }
+    if let Some(t) = range.from {
+        opts.from_time(t);
+    }
+    if let Some(t) = range.to {
+        opts.to_time(t);
+    }
+    if let Some(g) = args.max_gap {
+        opts.max_gap(g);
+    }
     let s = journal::replay(&reader, &mut producer, &opts)?;
+    if s.gaps_shortened > 0 {
+        eprintln!(
+            "journal: {} gaps longer than --max-gap were shortened to it",
+            s.gaps_shortened
+        );
+    }
     let json = StatsJson {
         events: s.events,
         bytes: s.bytes,

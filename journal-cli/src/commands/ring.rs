@@ -1,7 +1,10 @@
 //! `journal ring`: create, inspect and consume shared-memory rings (spec/RING.md).
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,7 +22,8 @@ Examples:
   journal ring consume /dev/shm/md.ring --count
 
 A ring carries records from one producer process to one consumer process (spec/RING.md).
-`consume` prints records as `dump` prints events and exits 0 at the end of the stream.";
+`consume` prints records as `dump` prints events and exits 0 at the end of the stream, or on
+SIGINT or SIGTERM (after writing out every record it took from the ring).";
 
 /// Create, inspect and consume shared-memory rings.
 #[derive(Debug, clap::Args)]
@@ -51,7 +55,7 @@ enum RingCommand {
     },
     /// Attach as the consumer and print records until the end of the stream.
     #[command(
-        after_help = "Examples:\n  journal ring consume /dev/shm/md.ring\n  journal ring consume --count /dev/shm/md.ring\n\nExit status: 0 at the end of the stream; 1 if a record fails its CRC-32;\n2 if the producer died without ending the stream, or on usage or I/O errors."
+        after_help = "Examples:\n  journal ring consume /dev/shm/md.ring\n  journal ring consume --count /dev/shm/md.ring\n\nExit status: 0 at the end of the stream, or on SIGINT or SIGTERM; 1 if a record fails its CRC-32;\n2 if the producer died without ending the stream, or on usage or I/O errors."
     )]
     Consume {
         /// The ring file.
@@ -92,22 +96,12 @@ impl From<Wait> for WaitStrategy {
 
 /// Parses `4096`, `64K`, `1M`, `2G` (powers of 1024).
 pub fn parse_capacity(s: &str) -> Result<u64, String> {
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
-        Some((i, 'T' | 't')) => (&s[..i], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().map_err(|e| format!("capacity '{s}': {e}"))?;
-    let bytes = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("capacity '{s}' is too large"))?;
+    let bytes = crate::units::parse_size(s)?;
     if !bytes.is_power_of_two()
         || !(journal::RING_MIN_CAPACITY..=journal::RING_MAX_CAPACITY).contains(&bytes)
     {
         return Err(format!(
-            "capacity '{s}' must be a power of two from 4K to 1T"
+            "capacity '{s}' must be a power of two from 4KiB to 1TiB"
         ));
     }
     Ok(bytes)
@@ -205,25 +199,28 @@ fn consume(
     latency: bool,
     wait: WaitStrategy,
 ) -> anyhow::Result<Status> {
+    // Signals first: SIGINT or SIGTERM end the run cleanly (status 0), after what was taken from
+    // the ring is written out.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install a signal handler")?;
+    }
     let mut consumer = Consumer::attach(&path)?;
+    // A record leaves the ring only once it is out of this process (written to stdout): each
+    // batch is flushed, then released (spec/RING.md 5).
+    consumer.set_deferred_release(true);
     let mut out = EventWriter::new(output::stdout(), format);
     let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .context("latency histogram")?;
     let (mut records, mut bytes, mut bad_crc) = (0u64, 0u64, None);
     let mut io_error: Option<std::io::Error> = None;
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         let deadline = Some(Instant::now() + Duration::from_millis(100));
         let status = consumer.read_wait(
             1024,
             |r| {
-                if latency {
-                    let now = journal::now_ns();
-                    let _ = hist.record(now.saturating_sub(r.timestamp).max(1) as u64);
-                }
-                if !r.checksum_ok() && bad_crc.is_none() {
-                    bad_crc = Some((records, r.position));
-                }
-                if !count && !latency && io_error.is_none() {
+                if !count && !latency {
                     let ev = Event {
                         index: records,
                         offset: r.position,
@@ -232,19 +229,32 @@ fn consume(
                         entry: r.entry,
                     };
                     if let Err(e) = out.write(&ev) {
+                        // The record stays in the ring.
                         io_error = Some(e);
+                        return ControlFlow::Break(());
                     }
+                }
+                if latency {
+                    let now = journal::now_ns();
+                    let _ = hist.record(now.saturating_sub(r.timestamp).max(1) as u64);
+                }
+                if !r.checksum_ok() && bad_crc.is_none() {
+                    bad_crc = Some((records, r.position));
                 }
                 records += 1;
                 bytes += r.entry.len() as u64;
+                ControlFlow::Continue(())
             },
             wait,
             deadline,
-        )?;
+        );
         if let Some(e) = io_error.take() {
             return Err(e.into());
         }
-        if status.end_of_stream {
+        // Out first, then released: a failed flush leaves the batch in the ring.
+        out.flush()?;
+        consumer.release();
+        if status?.end_of_stream {
             break;
         }
     }

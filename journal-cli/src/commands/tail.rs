@@ -1,7 +1,6 @@
 //! `journal tail`: the last events, like tail(1), and with `--follow` the events another process
 //! appends, until SIGINT or SIGTERM.
 
-use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +14,7 @@ use journal::{Error, Reader, Tailer, WaitStrategy};
 
 use crate::exit::{DataError, Status};
 use crate::output::{self, EventWriter, Format, Stdout};
+use crate::time::{self, RangeFilter, Step, TimeRange};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -22,6 +22,12 @@ Examples:
   journal tail -n 100 --format jsonl quotes.journal
   journal tail -n +1 -f quotes.journal         every event, then follow the writer
   journal tail -f -n 0 quotes.journal | grep BTC
+  journal tail -n 5 --to-time 2026-11-02T14:31:00Z quotes.journal
+                                               the last 5 events before that time
+
+--from-time and --to-time select events as for 'journal dump' (spec/FORMAT.md 6.4), and -n counts
+within them: the range starts at the first event at or after --from-time and ends at the first one
+at or after --to-time, which also ends --follow. Memory does not grow with the journal or with N.
 
 With --follow, new events are printed as the writer appends them, until SIGINT or SIGTERM (status
 0). If the file is truncated, removed or replaced meanwhile, tail stops with an error (status 2);
@@ -46,6 +52,8 @@ pub struct Args {
     /// Output format (as for 'journal dump').
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    #[command(flatten)]
+    time: time::RangeArgs,
 }
 
 /// Where the output starts.
@@ -75,22 +83,26 @@ struct Config {
     start: Start,
     follow: bool,
     format: Format,
+    range: TimeRange,
 }
 
-impl From<Args> for Config {
-    fn from(a: Args) -> Self {
-        Config {
+impl TryFrom<Args> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(a: Args) -> anyhow::Result<Config> {
+        Ok(Config {
             path: a.file,
             start: a.events,
             follow: a.follow,
             format: a.format,
-        }
+            range: a.time.range()?,
+        })
     }
 }
 
 /// Runs `journal tail`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let cfg = Config::from(args);
+    let cfg = Config::try_from(args)?;
     // Signals first, so that one arriving while the backlog prints still ends the run cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     if cfg.follow {
@@ -102,35 +114,70 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let (reader, file) = open_followed(&cfg.path)?;
     let mut out = EventWriter::new(output::stdout(), cfg.format);
 
-    // The backlog: one walk over the content, keeping the last N events (borrowed from the
-    // mapping, so N costs N small structs, not N payloads).
+    // The backlog, in memory independent of the journal and of N: for the last N events, a first
+    // walk counts the valid events and those in the time range (stopping at damage or at the
+    // range's end), then the second prints from the (count - N)-th event of the range on (all of
+    // it if N is larger). Nothing is kept per event. The second walk stops after the counted
+    // events, so a follower picks up exactly where they end.
+    let (first, end, damaged) = match cfg.start {
+        Start::From(k) => (Ok(k), u64::MAX, false),
+        Start::Last(n) => {
+            let (mut count, mut taken, mut damaged) = (0u64, 0u64, false);
+            let mut range = cfg.range.filter();
+            for item in reader.iter() {
+                let Ok(ev) = item else {
+                    damaged = true;
+                    break;
+                };
+                match range.step(ev.timestamp) {
+                    Step::Skip => {}
+                    Step::Take => taken += 1,
+                    Step::Stop => break,
+                }
+                count += 1;
+            }
+            (Err(taken.saturating_sub(n)), count, damaged)
+        }
+    };
+    let mut range = cfg.range.filter();
     let mut it = reader.iter();
-    let mut last = VecDeque::new();
-    let mut valid = 0;
+    let (mut valid, mut taken) = (0, 0u64);
     let mut damage = None;
-    for item in it.by_ref() {
-        let ev = match item {
-            Ok(ev) => ev,
-            Err(e) => {
+    let mut ended = false;
+    while it.index() < end {
+        let ev = match it.next() {
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => {
                 damage = Some(damage_or(e, &cfg.path, valid));
                 break;
             }
+            None => break,
         };
         valid = ev.index + 1;
-        match cfg.start {
-            Start::Last(0) => {}
-            Start::Last(n) => {
-                if last.len() as u64 == n {
-                    last.pop_front();
-                }
-                last.push_back(ev);
+        match range.step(ev.timestamp) {
+            Step::Skip => continue,
+            Step::Stop => {
+                ended = true;
+                break;
             }
-            Start::From(k) if ev.index >= k => out.write(&ev)?,
-            Start::From(_) => {}
+            Step::Take => {}
+        }
+        let shown = match first {
+            // From the K-th event of the journal, those in the range.
+            Ok(k) => ev.index >= k,
+            // The last N of those in the range.
+            Err(skip) => taken >= skip,
+        };
+        taken += 1;
+        if shown {
+            out.write(&ev)?;
         }
     }
-    for ev in &last {
-        out.write(ev)?;
+    if damaged && damage.is_none() && !ended {
+        // The first walk ended at damage: the entry after the counted ones.
+        if let Some(Err(e)) = it.next() {
+            damage = Some(damage_or(e, &cfg.path, valid));
+        }
     }
     out.flush()?;
     // As `dump`: the valid events first, then the damage (a damaged entry stays damaged, so
@@ -138,50 +185,46 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if let Some(e) = damage {
         return Err(e);
     }
-    if !cfg.follow {
+    // Past --to-time nothing more can be in the range: there is nothing to follow.
+    if !cfg.follow || ended {
         return Ok(Status::Success);
     }
     let tailer = reader.tail_from(&it);
-    follow(&cfg.path, &file, tailer, &mut out, &stop)?;
+    follow(&cfg.path, &file, tailer, &mut range, &mut out, &stop)?;
     Ok(Status::Success)
 }
 
 /// Opens the journal and a second handle on the same file, used to notice the path being
 /// truncated, removed or replaced while it is followed.
 fn open_followed(path: &Path) -> anyhow::Result<(Reader, File)> {
+    // The reader first: it refuses a named pipe or a device without blocking on it.
+    let reader = super::open_reader(path)?;
     let file = File::open(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         op: "open",
         source: e,
     })?;
-    let reader = super::open_reader(path)?;
     check_same_file(path, &file, journal::HEADER_LEN)?;
     Ok((reader, file))
 }
 
 /// Fails if `path` no longer names `file`, or `file` is shorter than `pos`.
 fn check_same_file(path: &Path, file: &File, pos: u64) -> anyhow::Result<()> {
+    let shown = output::path(path);
     let ours = file
         .metadata()
-        .with_context(|| format!("{}: stat failed", path.display()))?;
+        .with_context(|| format!("{shown}: stat failed"))?;
     match fs::metadata(path) {
         Ok(now) if (now.dev(), now.ino()) == (ours.dev(), ours.ino()) => {}
-        Ok(_) => bail!(
-            "{}: replaced by another file while it was followed",
-            path.display()
-        ),
+        Ok(_) => bail!("{shown}: replaced by another file while it was followed"),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            bail!(
-                "{}: removed or renamed while it was followed",
-                path.display()
-            )
+            bail!("{shown}: removed or renamed while it was followed")
         }
-        Err(e) => return Err(e).with_context(|| format!("{}: stat failed", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("{shown}: stat failed")),
     }
     if ours.len() < pos {
         bail!(
-            "{}: truncated to {} bytes while it was followed (at offset {pos})",
-            path.display(),
+            "{shown}: truncated to {} bytes while it was followed (at offset {pos})",
             ours.len()
         );
     }
@@ -197,6 +240,7 @@ fn follow(
     path: &Path,
     file: &File,
     mut tailer: Tailer<'_>,
+    range: &mut RangeFilter,
     out: &mut EventWriter<Stdout>,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
@@ -211,12 +255,19 @@ fn follow(
     while !stop.load(Ordering::Relaxed) {
         match tailer.wait(strategy, Some(Instant::now() + CHECK_EVERY)) {
             Ok(Some(ev)) => {
-                out.write(&ev)?;
+                if !write_in(range, &ev, out)? {
+                    break;
+                }
                 // Drain what is already published (a batch at a time, so that a signal or a
                 // replaced file is noticed under a steady stream), then flush once.
                 for _ in 0..4096 {
                     match tailer.poll() {
-                        Ok(Some(ev)) => out.write(&ev)?,
+                        Ok(Some(ev)) => {
+                            if !write_in(range, &ev, out)? {
+                                out.flush()?;
+                                return Ok(());
+                            }
+                        }
                         Ok(None) => break,
                         Err(e) => {
                             out.flush()?;
@@ -236,6 +287,19 @@ fn follow(
     }
     out.flush()?;
     Ok(())
+}
+
+/// Writes `ev` if it is in the range; false once the range has ended.
+fn write_in(
+    range: &mut RangeFilter,
+    ev: &journal::Event<'_>,
+    out: &mut EventWriter<Stdout>,
+) -> io::Result<bool> {
+    match range.step(ev.timestamp) {
+        Step::Skip => Ok(true),
+        Step::Take => out.write(ev).map(|()| true),
+        Step::Stop => Ok(false),
+    }
 }
 
 /// A damaged entry is "the data is bad" (status 1), said as `dump` says it, with the number of

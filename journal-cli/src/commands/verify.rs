@@ -67,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let report = {
         let _spinner = progress::Spinner::start(
             progress::wanted(cfg.json),
-            format!("verifying {}", cfg.path.display()),
+            format!("verifying {}", output::path(&cfg.path)),
         );
         reader.verify()?
     };
@@ -83,12 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         })?;
     } else {
         let mut out = output::stdout();
-        let path = cfg.path.display();
+        let path = output::path(&cfg.path);
         match report.damage {
             None => writeln!(
                 out,
-                "{path}: intact: {} events, {} bytes",
-                report.events, report.end
+                "{path}: intact: {}, {} bytes",
+                output::count(report.events, "event"),
+                report.end
             )?,
             Some(d) => {
                 writeln!(
@@ -100,14 +101,16 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 )?;
                 writeln!(
                     out,
-                    "valid before it: {} events, {} bytes",
-                    report.events, report.end
+                    "valid before it: {}, {} bytes",
+                    output::count(report.events, "event"),
+                    report.end
                 )?;
                 let lost = report.write_offset.min(report.file_len) - report.end;
                 writeln!(
                     out,
-                    "not content: {lost} bytes from offset {} to {} (write_offset {}, file size {}); \
+                    "not content: {} from offset {} to {} (write_offset {}, file size {}); \
                      'journal repair' cuts them",
+                    output::count(lost, "byte"),
                     report.end,
                     report.end + lost,
                     report.write_offset,

@@ -1,6 +1,6 @@
-//! Helpers shared by the CLI's integration test binaries (`cli.rs`, `capture.rs`): run the real
-//! binary and check what it printed; keep a long-running one killed on drop; wait on conditions;
-//! skip a test for a missing prerequisite.
+//! Helpers shared by the CLI's integration test binaries: run the real binary and check what it
+//! printed; follow a long-running one (killed on drop); wait on conditions; skip a test for a
+//! missing prerequisite.
 #![allow(dead_code)] // reason: each test binary uses its own subset of these helpers
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -183,4 +183,82 @@ pub fn skip(prerequisite: &str, why: impl std::fmt::Display, in_ci: InCi) {
         std::io::stderr(),
         "SKIPPED {test}: {prerequisite} is missing: {why} ({at})"
     );
+}
+
+/// A running `journal tail -f` (or any long-running command), its stdout lines arriving on a
+/// channel; killed on drop if the test fails before it exits.
+pub struct Follower {
+    child: KillOnDrop,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Follower {
+    pub fn start(args: &[&str]) -> Follower {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Follower {
+            child: KillOnDrop(child),
+            lines,
+        }
+    }
+
+    /// The next stdout line, waiting at most [`PATIENCE`].
+    #[track_caller]
+    pub fn line(&self) -> String {
+        self.lines
+            .recv_timeout(PATIENCE)
+            .expect("a line from the follower")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    /// Waits (at most [`PATIENCE`]) for the exit: status and stderr.
+    pub fn finish(self) -> (i32, String) {
+        let (code, err, _) = self.finish_with_rest();
+        (code, err)
+    }
+
+    /// Waits (at most [`PATIENCE`]) for the exit: status, stderr, and the stdout lines not yet
+    /// read.
+    pub fn finish_with_rest(mut self) -> (i32, String, Vec<String>) {
+        let stderr = self.child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut err = String::new();
+            BufReader::new(stderr).read_to_string(&mut err).unwrap();
+            err
+        });
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the follower did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let err = reader.join().unwrap();
+        let rest = self.lines.iter().collect();
+        (status.code().expect("exited, not killed"), err, rest)
+    }
 }

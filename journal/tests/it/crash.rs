@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
-use crate::support::{mix, InCi, TempDir};
+use crate::support::{skip, InCi, Rng, TempDir};
 
 const PAGE: usize = 4096;
 const SECTOR: usize = 512;
@@ -29,18 +29,6 @@ fn scratch(name: &str) -> (Option<TempDir>, PathBuf) {
     let t = TempDir::new(name);
     let p = t.path().to_path_buf();
     (Some(t), p)
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = mix(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 /// Checks one crash image against the model: returns nothing, panics with the image's story.
@@ -205,28 +193,47 @@ fn power_loss_crash_states_recover_every_durable_event() {
     assert!(checked >= target);
 }
 
+/// A tmpfs of `size` mounted under a scratch directory, unmounted on drop; `None` (with the reason
+/// printed) when this process cannot mount one. Under `CI=true` a missing prerequisite is a failure,
+/// so a CI runner that lost root does not silently stop running these tests.
+struct SmallFs {
+    mnt: PathBuf,
+    _dir: TempDir,
+}
+
+impl SmallFs {
+    fn mount(name: &str, size: &str) -> Option<SmallFs> {
+        if !nix_is_root() {
+            skip("root (to mount a small tmpfs)", "not root", InCi::Required);
+            return None;
+        }
+        let dir = TempDir::new(name);
+        let mnt = dir.join("mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            skip("a tmpfs mount", format!("{status:?}"), InCi::Required);
+            return None;
+        }
+        Some(SmallFs { mnt, _dir: dir })
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.mnt).status();
+    }
+}
+
 #[test]
 fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
-    if !nix_is_root() {
-        return crate::support::skip("root (to mount a tiny tmpfs)", "not root", InCi::Required);
-    }
-    let t = TempDir::new("fulldisk");
-    let mnt = t.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mnt)
-        .status();
-    if !matches!(status, Ok(s) if s.success()) {
-        return crate::support::skip("a tmpfs mount", format!("{status:?}"), InCi::Required);
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mnt.clone());
+    let Some(fs) = SmallFs::mount("fulldisk", "1m") else {
+        return;
+    };
+    let mnt = fs.mnt.clone();
     let filler = mnt.join("filler");
     std::fs::write(&filler, vec![1u8; 400 << 10]).unwrap();
     let path = mnt.join("j");
@@ -252,7 +259,13 @@ fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("No space left"), "{err}");
+    let cause = std::error::Error::source(&err).map(|c| c.to_string());
+    assert!(
+        cause
+            .as_deref()
+            .is_some_and(|c| c.contains("No space left")),
+        "{err}: {cause:?}"
+    );
     assert!(n > 100);
     // Everything appended before the error is intact, and the writer is still usable.
     let rep = Reader::open(&path).unwrap().verify().unwrap();
@@ -272,4 +285,38 @@ fn full_disk_is_an_error_at_growth_and_space_freed_lets_appends_resume() {
 fn nix_is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// A 72-byte journal extended to 1 GiB by `truncate` on a 64 MiB file system: recovery cuts the file
+/// back to its content instead of allocating the sparse tail to zero it (which failed with "No space
+/// left" and, on ext4, left the disk full), and appends and reopens work (FORMAT.md 8).
+#[test]
+fn sparse_tail_past_the_free_space_is_cut_back_not_allocated() {
+    let Some(fs) = SmallFs::mount("sparsetail", "64m") else {
+        return;
+    };
+    let path = fs.mnt.join("j");
+    let mut w = Writer::create(&path).unwrap();
+    w.append(1, &[9u8; 32]).unwrap();
+    w.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 72);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let mut w = Writer::open(&path).unwrap_or_else(|e| panic!("open for append: {e}"));
+    assert_eq!(w.events(), 1);
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len <= 72 + (16 << 20), "file still {len} bytes long");
+    for i in 2..100 {
+        w.append(i, b"after the sparse tail").unwrap();
+    }
+    // The file system still has room for a file the size of the rest of it.
+    std::fs::write(fs.mnt.join("room"), vec![1u8; 32 << 20]).unwrap();
+    drop(w);
+    let rep = Reader::open(&path).unwrap().verify().unwrap();
+    assert!(rep.is_intact(), "{rep:?}");
+    assert_eq!(rep.events, 99);
 }

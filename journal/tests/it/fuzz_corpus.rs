@@ -60,3 +60,8 @@ fn ring_decoder_corpus_and_regressions_pass() {
 fn model_corpus_and_regressions_pass() {
     replay("model", fuzz_harness::model);
 }
+
+#[test]
+fn ring_producer_corpus_and_regressions_pass() {
+    replay("ring_producer", fuzz_harness::ring_producer);
+}

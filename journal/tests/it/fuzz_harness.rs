@@ -189,7 +189,7 @@ fn spec_walk(bytes: &[u8], verify: bool) -> Option<SpecWalk> {
         return None;
     }
     let e = le64(bytes, 0);
-    if e < 24 || e % 8 != 0 || e > 1 << 48 {
+    if e < 24 || !e.is_multiple_of(8) || e > 1 << 48 {
         return None;
     }
     let mut walk = SpecWalk {
@@ -448,8 +448,8 @@ fn assert_damaged(e: &Error, want: Damage, what: &str) {
 }
 
 /// Opening for append (FORMAT.md 8) on copies: strict mode refuses exactly the damaged journals
-/// and changes nothing; the default mode keeps exactly the content, zeroes everything after it,
-/// appends after it, and closes to an intact journal.
+/// and changes nothing; the default mode keeps exactly the content, cuts the file back to it and
+/// allocates one chunk of zeros after it, appends after it, and closes to an intact journal.
 fn check_recovery(path: &Path, data: &[u8], spec: &SpecWalk) {
     let n = spec.entries.len() as u64;
     fs::write(path, data).unwrap();
@@ -475,7 +475,11 @@ fn check_recovery(path: &Path, data: &[u8], spec: &SpecWalk) {
     }
 
     fs::write(path, data).unwrap();
-    let mut w = Writer::open(path).unwrap_or_else(|e| panic!("Writer::open: {e}"));
+    const CHUNK: usize = 4096;
+    let mut w = WriterOptions::new()
+        .chunk_size(CHUNK as u64)
+        .open(path)
+        .unwrap_or_else(|e| panic!("Writer::open: {e}"));
     assert_eq!((w.events(), w.write_offset()), (n, spec.end), "recovery");
     let exact = spec.end == spec.write_offset && n == spec.event_count;
     let want = (!exact).then_some(Recovered {
@@ -487,10 +491,16 @@ fn check_recovery(path: &Path, data: &[u8], spec: &SpecWalk) {
         damage: spec.damage,
     });
     assert_eq!(w.recovered(), want.as_ref(), "recovered");
-    // FORMAT.md 8: the header is exact, the content untouched, everything after it zero.
+    // FORMAT.md 8: the header is exact, the content untouched, the file cut back to it and one
+    // chunk of zeros allocated after it (a clean journal is left as it is).
     let now = fs::read(path).unwrap();
     let end = spec.end as usize;
-    assert_eq!(now.len(), data.len(), "recovery changed the file's length");
+    let want_len = if exact && end == data.len() {
+        data.len()
+    } else {
+        (end / CHUNK + 1) * CHUNK
+    };
+    assert_eq!(now.len(), want_len, "file length after recovery");
     assert_eq!(
         (le64(&now, 0), le64(&now, 8), le64(&now, 16) as i64),
         (spec.end, n, spec.start_timestamp),
@@ -576,7 +586,7 @@ impl SpecConsumer<'_> {
             return Ok(false);
         }
         // RING.md 2: 0 <= producer - consumer <= capacity, both multiples of 8.
-        if end < *pos || end - *pos > cap || *pos % 8 != 0 || end % 8 != 0 {
+        if end < *pos || end - *pos > cap || !(*pos).is_multiple_of(8) || end % 8 != 0 {
             return Err(format!("positions {pos}..{end}"));
         }
         while *pos < end && records.len() < limit {
@@ -765,6 +775,7 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
             assert_eq!(rec.position, position, "round {round}: record position");
             assert_eq!(rec.checksum(), le32(rec.entry, 12));
             let _ = rec.checksum_ok();
+            std::ops::ControlFlow::Continue(())
         });
         assert_eq!(
             handed,
@@ -806,6 +817,171 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
         }
     }
     panic!("the consumer never reached the end");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Target 4: the ring's producer side.
+// ---------------------------------------------------------------------------------------------
+
+/// Arbitrary bytes as a ring header's positions (and, optionally, one damaged header word), then as
+/// a sequence of producer writes, consumer releases and hostile consumer positions
+/// (spec/RING.md 2, 4). The producer attaches exactly when the positions are possible; every write
+/// either succeeds without touching an unread byte or past a capacity ahead of the consumer, finds
+/// the ring full exactly when the spec says, or reports a corrupt ring, only after an impossible
+/// consumer position was stored.
+///
+/// Input: `flags: u8`, `a: u64`, `b: u64`; with `flags & 0x80` the positions are `(a, b)` raw, else
+/// `producer = b + a % (2 * capacity + 17)`, `consumer = b`, rounded down to multiples of 8 unless
+/// `flags & 0x40`. With `flags & 0x20`, `at: u16, word: u64` overwrite the header's 8 bytes at
+/// `at % 640`. Then operations of one byte `op` each: `op % 4` 0 or 1, write a record of
+/// `u16 % 2033` bytes with `try_push`; 2, the consumer releases up to `u16`-many 8-byte steps; 3, a
+/// raw `u64` is stored as `consumer_position`.
+pub fn ring_producer(data: &[u8]) {
+    use journal::Producer;
+    let mut inp = Input { data };
+    let flags = inp.u8();
+    let (a, b) = (inp.u64(), inp.u64());
+    let (mut producer, mut consumer) = if flags & 0x80 != 0 {
+        (a, b)
+    } else {
+        (b.wrapping_add(a % (2 * RING_CAPACITY + 17)), b)
+    };
+    if flags & 0xC0 == 0 {
+        producer &= !7;
+        consumer &= !7;
+    }
+    let ring = Scratch::new("ring-producer");
+    let path = ring.path();
+    create_ring(path, RING_CAPACITY).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let put = |at: u64, v: u64| file.write_all_at(&v.to_le_bytes(), at).unwrap();
+    let get = |at: u64| {
+        let mut w = [0u8; 8];
+        file.read_exact_at(&mut w, at).unwrap();
+        u64::from_le_bytes(w)
+    };
+    put(128, producer);
+    put(256, consumer);
+    let mut static_damaged = false;
+    if flags & 0x20 != 0 {
+        let (at, word) = ((inp.u16() % 640) as u64, inp.u64());
+        file.write_all_at(&word.to_le_bytes(), at).unwrap();
+        static_damaged = at < 24;
+        // The positions as they now are.
+        producer = get(128);
+        consumer = get(256);
+    }
+    let possible = producer % 8 == 0
+        && producer <= 1 << 63
+        && consumer % 8 == 0
+        && consumer <= producer
+        && producer - consumer <= RING_CAPACITY;
+    let mut p = match Producer::attach(path) {
+        Ok(p) => {
+            assert!(
+                possible,
+                "attached with producer_position {producer}, consumer_position {consumer}"
+            );
+            p
+        }
+        Err(Error::CorruptRing { reason, .. }) => {
+            assert!(!possible, "refused possible positions: {reason}");
+            assert!(
+                reason.contains("_position"),
+                "the reason names no field: {reason}"
+            );
+            return;
+        }
+        Err(Error::NotARing { .. }) if static_damaged => return,
+        Err(e) => panic!("Producer::attach: {e:?}"),
+    };
+    let area = |file: &fs::File| {
+        let mut a = vec![0u8; RING_CAPACITY as usize];
+        file.read_exact_at(&mut a, RING_HEADER).unwrap();
+        a
+    };
+    // The last valid consumer position stored, and whether an impossible one was stored since.
+    let (mut released, mut published, mut hostile) = (consumer, producer, false);
+    for op_no in 0..256u64 {
+        if inp.is_empty() {
+            break;
+        }
+        match inp.u8() % 4 {
+            0 | 1 => {
+                // A stored consumer position that was impossible becomes possible once the
+                // producer has published past it: from then on the producer may use it.
+                let stored = get(256);
+                if hostile && stored % 8 == 0 && (released..=published).contains(&stored) {
+                    released = stored;
+                    hostile = false;
+                }
+                let size = inp.u16() as usize % 2033;
+                let len = entry_len(size as u32);
+                let room = RING_CAPACITY - published % RING_CAPACITY;
+                let need = if room < len { room + len } else { len };
+                let free = RING_CAPACITY - (published - released);
+                let before = area(&file);
+                let result = p.try_push(op_no as i64, &vec![op_no as u8; size]);
+                let after = area(&file);
+                // No unread byte [released, published) changed, whatever happened.
+                for pos in released..published {
+                    let off = (pos % RING_CAPACITY) as usize;
+                    assert_eq!(
+                        before[off], after[off],
+                        "unread byte at position {pos} overwritten"
+                    );
+                }
+                let now = get(128);
+                match result {
+                    Ok(true) => {
+                        assert!(
+                            hostile || need <= free,
+                            "wrote {need} bytes with {free} free"
+                        );
+                        assert!(now > published && now - released <= RING_CAPACITY);
+                        published = now;
+                    }
+                    Ok(false) => {
+                        assert!(hostile || need > free, "full with {free} free for {need}");
+                        assert_eq!(now, published, "a refused write published");
+                    }
+                    Err(Error::CorruptRing { reason, .. }) => {
+                        assert!(hostile, "corrupt ring without a bad position: {reason}");
+                        assert!(reason.contains("consumer_position"), "{reason}");
+                        assert_eq!(now, published, "a failed write published");
+                        return;
+                    }
+                    Err(e) => panic!("try_push of {size} bytes: {e:?}"),
+                }
+            }
+            2 => {
+                let steps = (published - released) / 8;
+                released += 8 * (inp.u16() as u64 % (steps + 1));
+                put(256, released);
+                hostile = false;
+            }
+            _ => {
+                let v = inp.u64();
+                put(256, v);
+                if v.is_multiple_of(8) && (released..=published).contains(&v) {
+                    released = v;
+                    hostile = false;
+                } else {
+                    hostile = true;
+                }
+            }
+        }
+    }
+    drop(p);
+    assert_eq!(
+        get(128),
+        published,
+        "the producer's position after detaching"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1267,7 +1443,7 @@ fn flip_and_reopen(m: &mut Model, path: &Path, how: u8, bit: u64) -> Writer {
     let choice = how >> 1;
     if at < 8 {
         let new_wo = wo ^ (1 << bit);
-        if new_wo < 24 || new_wo % 8 != 0 || new_wo > 1 << 48 {
+        if new_wo < 24 || !new_wo.is_multiple_of(8) || new_wo > 1 << 48 {
             assert!(matches!(Reader::open(path), Err(Error::NotAJournal { .. })));
             assert!(matches!(
                 m.options(choice).open(path),

@@ -1,6 +1,7 @@
 //! The shared-memory ring and replay: two real processes, wrap-around, backpressure, a dying
 //! producer, bad attaches, byte-exact replay and its pacing, and the zero-allocation rule.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,33 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
                 p.push(timestamp(i), &[i as u8; 100]).unwrap();
             }
         }
+        // Rounds of attach attempts on a signal from the parent: "go" tries both roles and reports
+        // what it got, "drop" detaches, "quit" ends; "hold" keeps what it has until killed.
+        "ring-attach-race" => {
+            let mut held: (Option<Consumer>, Option<Producer>) = (None, None);
+            say(out, "RES ready".to_string());
+            for line in std::io::stdin().lines() {
+                match line.unwrap().as_str() {
+                    "go" => {
+                        held = (Consumer::attach(path).ok(), Producer::attach(path).ok());
+                        say(
+                            out,
+                            format!(
+                                "RES consumer {} producer {}",
+                                held.0.is_some(),
+                                held.1.is_some()
+                            ),
+                        );
+                    }
+                    "drop" => {
+                        held = (None, None);
+                        say(out, "RES dropped".to_string());
+                    }
+                    _ => break,
+                }
+            }
+            drop(held);
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -102,6 +130,7 @@ fn ten_million_records_between_two_processes() {
                     }
                     bytes += r.entry.len() as u64;
                     next += 1;
+                    ControlFlow::Continue(())
                 },
                 WaitStrategy::default(),
                 Some(deadline),
@@ -147,7 +176,15 @@ fn killed_producer_is_reported_to_the_consumer() {
     );
     let mut seen = 0u64;
     let s = consumer
-        .read_wait(1000, |_| seen += 1, WaitStrategy::default(), None)
+        .read_wait(
+            1000,
+            |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            },
+            WaitStrategy::default(),
+            None,
+        )
         .unwrap();
     assert!(s.records > 0);
     assert!(ring_info(&path).unwrap().producer_alive);
@@ -155,7 +192,15 @@ fn killed_producer_is_reported_to_the_consumer() {
     // Not reaped yet: the producer is a zombie, which must count as dead.
     let killed = Instant::now();
     let err = loop {
-        match consumer.read_wait(1000, |_| seen += 1, WaitStrategy::default(), None) {
+        match consumer.read_wait(
+            1000,
+            |_| {
+                seen += 1;
+                ControlFlow::Continue(())
+            },
+            WaitStrategy::default(),
+            None,
+        ) {
             Ok(_) => continue, // records it published before dying are still delivered
             Err(e) => break e,
         }
@@ -215,6 +260,7 @@ fn slow_consumer_makes_the_producer_wait_and_nothing_is_lost() {
                     assert_eq!(r.payload.len(), len_for(next) / 4);
                     assert_eq!(r.payload[..k], next.to_le_bytes()[..k]);
                     next += 1;
+                    ControlFlow::Continue(())
                 },
                 WaitStrategy::default(),
                 None,
@@ -351,6 +397,7 @@ fn replay_and_collect(
                     |r| {
                         assert!(r.checksum_ok());
                         got.push((r.timestamp, r.payload.to_vec()));
+                        ControlFlow::Continue(())
                     },
                     WaitStrategy::default(),
                     None,
@@ -378,30 +425,26 @@ fn replay_delivers_exactly_what_a_reader_sees() {
     assert_eq!(stats.events, 5_000);
     assert_eq!(stats.bytes, std::fs::metadata(&path).unwrap().len() - 24);
     // A range by index, and by time [from, to).
-    let opts = ReplayOptions {
-        from_index: 4_990,
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().from_index(4_990);
     assert_eq!(replay_and_collect(&dir, &path, opts).1, expect[4_990..]);
     let (t0, t1) = (expect[100].0, expect[200].0);
-    let opts = ReplayOptions {
-        from_time: Some(t0),
-        to_time: Some(t1),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().from_time(t0).to_time(t1);
     assert_eq!(replay_and_collect(&dir, &path, opts).1, expect[100..200]);
     // A bad speed is refused before anything is sent.
     let reader = Reader::open(&path).unwrap();
     create_ring(dir.join("r2"), 4096).unwrap();
     let mut p = Producer::attach(dir.join("r2")).unwrap();
-    let bad = ReplayOptions {
-        pacing: Pacing::Speed(0.0),
-        ..ReplayOptions::default()
-    };
-    assert!(matches!(
-        replay(&reader, &mut p, &bad),
-        Err(Error::InvalidArgument(_))
-    ));
+    for speed in [0.0, -1.0, 1e-300, f64::NAN, f64::INFINITY, 1e300] {
+        let bad = ReplayOptions::new().pacing(Pacing::Speed(speed)).to_owned();
+        assert!(
+            matches!(
+                replay(&reader, &mut p, &bad),
+                Err(Error::InvalidArgument(_))
+            ),
+            "speed {speed}"
+        );
+    }
+    assert_eq!(ring_info(dir.join("r2")).unwrap().producer_position, 0);
 }
 
 #[test]
@@ -410,10 +453,7 @@ fn real_time_pacing_follows_the_timestamps() {
     let path = dir.join("j");
     // 500 events over one second.
     journal_over(&path, 500, Duration::from_secs(1));
-    let opts = ReplayOptions {
-        pacing: Pacing::Speed(1.0),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().pacing(Pacing::Speed(1.0));
     let (stats, got) = replay_and_collect(&dir, &path, opts);
     assert_eq!(got.len(), 500);
     // The last event is due 0.998 s after the first; pacing never runs early. The upper bound only
@@ -433,10 +473,7 @@ fn real_time_pacing_follows_the_timestamps() {
         "pacing 1.0: elapsed {:?}, lag p50 {:?} p99 {:?} max {:?}",
         stats.elapsed, stats.lag_p50, stats.lag_p99, stats.lag_max
     );
-    let opts = ReplayOptions {
-        pacing: Pacing::Speed(10.0),
-        ..ReplayOptions::default()
-    };
+    let opts = *ReplayOptions::new().pacing(Pacing::Speed(10.0));
     let (stats, _) = replay_and_collect(&dir, &path, opts);
     assert!(
         stats.elapsed >= Duration::from_micros(99_800),
@@ -465,7 +502,8 @@ fn push_read_and_replay_do_not_allocate_per_event() {
             c2.commit(0).unwrap();
             let s = c
                 .read(10, |r| {
-                    assert!(r.payload.len() == 200 || r.payload.len() == 30)
+                    assert!(r.payload.len() == 200 || r.payload.len() == 30);
+                    ControlFlow::Continue(())
                 })
                 .unwrap();
             assert_eq!(s.records, 2);
@@ -486,7 +524,14 @@ fn push_read_and_replay_do_not_allocate_per_event() {
         let (stats, allocs, _) =
             count_allocs(|| replay(&reader, &mut p, &ReplayOptions::default()).unwrap());
         let mut got = 0;
-        while !c.read(usize::MAX, |_| got += 1).unwrap().end_of_stream {}
+        while !c
+            .read(usize::MAX, |_| {
+                got += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap()
+            .end_of_stream
+        {}
         assert_eq!((stats.events, got), (n, n));
         allocs
     };
@@ -538,7 +583,12 @@ fn corrupt_record_is_reported_at_its_own_position() {
     .unwrap();
     let mut c = Consumer::attach(&ring).unwrap();
     let mut seen = 0;
-    let err = c.read(10, |_| seen += 1).unwrap_err();
+    let err = c
+        .read(10, |_| {
+            seen += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
     assert_eq!(seen, 2);
     assert!(
         matches!(err, Error::CorruptRing { position: 48, .. }),
@@ -551,4 +601,351 @@ fn corrupt_record_is_reported_at_its_own_position() {
         matches!(err, Error::CorruptRing { position: 48, .. }),
         "{err:?}"
     );
+}
+
+/// Regression: attaching stored the start time before the pid's compare-and-swap, so two racing
+/// consumers could both believe they had attached. Ownership is now an OFD lock per role
+/// (RING.md 7): among many processes attaching at once, exactly one wins each role, every round;
+/// a SIGKILLed owner frees its role without any cleanup.
+#[test]
+fn concurrent_attaches_from_many_processes_give_each_role_to_exactly_one() {
+    const PROCS: usize = 8;
+    const ROUNDS: usize = 40;
+    let dir = TempDir::new("attachrace");
+    let path = dir.join("ring");
+    create_ring(&path, 4096).unwrap();
+    let mut kids: Vec<_> = (0..PROCS)
+        .map(|_| {
+            let mut c = child("ring-attach-race", &path);
+            let rx = lines(c.stdout.take().unwrap());
+            (c, rx)
+        })
+        .collect();
+    let recv = |rx: &std::sync::mpsc::Receiver<String>| {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("child answers")
+    };
+    for (_, rx) in &kids {
+        assert_eq!(recv(rx), "RES ready");
+    }
+    let mut winners = (0, 0);
+    for round in 0..ROUNDS {
+        for (c, _) in &mut kids {
+            say(c.stdin.as_mut().unwrap(), "go".to_string());
+        }
+        let (mut consumers, mut producers) = (Vec::new(), Vec::new());
+        for (k, (_, rx)) in kids.iter().enumerate() {
+            let line = recv(rx);
+            let parts: Vec<&str> = line.split(' ').collect();
+            assert_eq!(parts.len(), 5, "{line}");
+            if parts[2] == "true" {
+                consumers.push(k);
+            }
+            if parts[4] == "true" {
+                producers.push(k);
+            }
+        }
+        assert_eq!(consumers.len(), 1, "round {round}: consumers {consumers:?}");
+        assert_eq!(producers.len(), 1, "round {round}: producers {producers:?}");
+        winners = (consumers[0], producers[0]);
+        if round + 1 < ROUNDS {
+            for (c, rx) in &mut kids {
+                say(c.stdin.as_mut().unwrap(), "drop".to_string());
+                assert_eq!(recv(rx), "RES dropped");
+            }
+        }
+    }
+    // The last round's owners hold on; the roles are taken.
+    let info = ring_info(&path).unwrap();
+    assert!(info.consumer_alive && info.producer_alive, "{info:?}");
+    assert!(matches!(
+        Consumer::attach(&path),
+        Err(Error::AlreadyAttached {
+            role: "consumer",
+            ..
+        })
+    ));
+    // SIGKILL the consumer's owner: its role is free again, with nothing cleaned up by anyone.
+    let owner = kids[winners.0].0.id();
+    kids[winners.0].0.kill().unwrap();
+    kids[winners.0].0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let consumer = loop {
+        match Consumer::attach(&path) {
+            Ok(c) => break c,
+            Err(Error::AlreadyAttached { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("attach after the owner {owner} was killed: {e:?}"),
+        }
+    };
+    let info = ring_info(&path).unwrap();
+    assert_eq!(
+        (info.consumer_pid, info.consumer_alive),
+        (std::process::id(), true)
+    );
+    drop(consumer);
+    for (mut c, _) in kids {
+        if c.try_wait().unwrap().is_none() {
+            say(c.stdin.as_mut().unwrap(), "quit".to_string());
+            drop(c.stdin.take());
+            assert!(c.wait().unwrap().success());
+        }
+    }
+    let info = ring_info(&path).unwrap();
+    assert!(!info.consumer_alive && !info.producer_alive, "{info:?}");
+    // A killed owner leaves its pid behind (not alive): only if it also held the producer role.
+    let stale = if winners.1 == winners.0 { owner } else { 0 };
+    assert_eq!((info.consumer_pid, info.producer_pid), (0, stale));
+}
+
+/// Writes the two positions of a ring's header, as another (broken or hostile) process could.
+fn set_positions(ring: &Path, producer: Option<u64>, consumer: Option<u64>) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(ring).unwrap();
+    if let Some(p) = producer {
+        f.write_all_at(&p.to_le_bytes(), 128).unwrap();
+    }
+    if let Some(c) = consumer {
+        f.write_all_at(&c.to_le_bytes(), 256).unwrap();
+    }
+}
+
+#[track_caller]
+fn assert_corrupt_naming(r: journal::Result<impl std::fmt::Debug>, words: &[&str]) {
+    match r {
+        Err(e @ Error::CorruptRing { .. }) => {
+            let msg = e.to_string();
+            for w in words {
+                assert!(msg.contains(w), "{w:?} not in {msg:?}");
+            }
+        }
+        other => panic!("expected a corrupt ring naming {words:?}, got {other:?}"),
+    }
+}
+
+/// Regression: the producer trusted the header's positions. With the consumer ahead of it, or the
+/// producer more than a capacity ahead, `has_room` wrapped and the producer overwrote unread data
+/// (release builds) or panicked (debug builds). Attaching, and every refresh of the cached consumer
+/// position, now check 0 <= producer - consumer <= capacity and alignment (RING.md 4).
+#[test]
+fn producer_refuses_impossible_positions_at_attach_and_on_refresh() {
+    let dir = TempDir::new("prodpos");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    for (p, c, words) in [
+        (0, 8, &["consumer_position 8", "producer_position 0"][..]),
+        (
+            3 * 4096,
+            0,
+            &["consumer_position 0", "producer_position 12288"],
+        ),
+        (4, 0, &["producer_position 4", "multiple of 8"]),
+        (64, 12, &["consumer_position 12"]),
+        (
+            u64::MAX - 7,
+            0,
+            &["producer_position 18446744073709551608", "2^63"],
+        ),
+        (
+            u64::MAX - 7,
+            u64::MAX - 4095,
+            &["producer_position 18446744073709551608"],
+        ),
+    ] {
+        set_positions(&ring, Some(p), Some(c));
+        assert_corrupt_naming(Producer::attach(&ring), words);
+        // Refused, and detached: the role is free, nothing was written.
+        let info = ring_info(&ring).unwrap();
+        assert_eq!(
+            (
+                info.producer_position,
+                info.consumer_position,
+                info.producer_alive
+            ),
+            (p, c, false)
+        );
+    }
+    // A valid header: fill the ring, then break the consumer position under the producer.
+    for bad in [u64::MAX - 7, 8 * 4096, 3, 0] {
+        set_positions(&ring, Some(4096), Some(4096));
+        let mut p = Producer::attach(&ring).unwrap();
+        let mut n = 0;
+        while p.try_push(n, &[n as u8; 100]).unwrap() {
+            n += 1;
+        }
+        let before = std::fs::read(&ring).unwrap();
+        set_positions(&ring, None, Some(bad));
+        let r = p.try_push(0, &[0xEE; 100]);
+        assert_corrupt_naming(r, &[&format!("consumer_position {bad}")]);
+        assert_corrupt_naming(p.push(0, &[0xEE; 100]), &["consumer_position"]);
+        drop(p);
+        let after = std::fs::read(&ring).unwrap();
+        assert_eq!(
+            before[4096..],
+            after[4096..],
+            "consumer_position {bad}: the producer overwrote unread data"
+        );
+    }
+}
+
+/// Regression: `Reader`-level replay with `from_time` dropped every later event whose timestamp
+/// was below it; FORMAT.md 6.4 (and `dump --from-time`) start at the first event at or after T and
+/// then take everything in file order, until the first event at or after `to_time`.
+#[test]
+fn replay_from_time_follows_format_6_4_on_backwards_timestamps() {
+    let dir = TempDir::new("replaytime");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    let stamps: Vec<i64> = (0..300u64).map(|i| (mix(i) % 1000) as i64).collect();
+    for (i, &ts) in stamps.iter().enumerate() {
+        w.append(ts, &(i as u64).to_le_bytes()).unwrap();
+    }
+    w.close().unwrap();
+    let all: Vec<(i64, Vec<u8>)> = crate::support::read_all(&path);
+    // FORMAT.md 6.4 by a linear scan.
+    let spec = |from: Option<i64>, to: Option<i64>, index: usize| -> Vec<(i64, Vec<u8>)> {
+        let start = all
+            .iter()
+            .enumerate()
+            .skip(index)
+            .find(|(_, e)| from.is_none_or(|t| e.0 >= t))
+            .map_or(all.len(), |(k, _)| k);
+        all[start..]
+            .iter()
+            .take_while(|e| to.is_none_or(|t| e.0 < t))
+            .cloned()
+            .collect()
+    };
+    for (from, to, index) in [
+        (Some(500), None, 0),
+        (Some(990), None, 0),
+        (Some(1), None, 0),
+        (Some(500), Some(900), 0),
+        (Some(500), None, 150),
+        (None, Some(700), 10),
+        (Some(2000), None, 0),
+    ] {
+        let mut opts = ReplayOptions::new();
+        opts.from_index(index as u64);
+        if let Some(t) = from {
+            opts.from_time(t);
+        }
+        if let Some(t) = to {
+            opts.to_time(t);
+        }
+        let want = spec(from, to, index);
+        let (stats, got) = replay_and_collect(&dir, &path, opts);
+        assert_eq!(got, want, "from {from:?} to {to:?} index {index}");
+        assert_eq!(stats.events, want.len() as u64);
+        if from == Some(500) && to.is_none() && index == 0 {
+            assert!(
+                got.iter().any(|e| e.0 < 500),
+                "the journal must have earlier timestamps after the start"
+            );
+        }
+    }
+}
+
+/// `--speed`-style pacing with an outlying timestamp: `max_gap` shortens the gap (and says so
+/// through the long-gap report), so the replay does not wait for the outlier.
+#[test]
+fn max_gap_shortens_outlying_gaps_and_reports_them() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static REPORTED: AtomicU64 = AtomicU64::new(0);
+    static SHORTENED: AtomicU64 = AtomicU64::new(0);
+    fn report(g: &journal::LongGap) {
+        REPORTED.fetch_add(1, Ordering::Relaxed);
+        if g.shortened && g.index == 2 && g.wait == Duration::from_millis(5) {
+            SHORTENED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let dir = TempDir::new("maxgap");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    let year = 365 * 86_400 * 1_000_000_000i64;
+    for ts in [0, 1_000_000, 56 * year, 56 * year + 1_000_000] {
+        w.append(ts, b"x").unwrap();
+    }
+    w.close().unwrap();
+    let opts = *ReplayOptions::new()
+        .pacing(Pacing::Speed(1.0))
+        .max_gap(Duration::from_millis(5))
+        .on_long_gap(Duration::from_secs(10), report);
+    let (stats, got) = replay_and_collect(&dir, &path, opts);
+    assert_eq!(got.len(), 4);
+    assert_eq!(stats.gaps_shortened, 1);
+    assert_eq!(
+        (
+            REPORTED.load(Ordering::Relaxed),
+            SHORTENED.load(Ordering::Relaxed)
+        ),
+        (1, 1)
+    );
+    // 1 ms + 5 ms + 1 ms of schedule; the bound only says the 56 years were not waited.
+    assert!(
+        stats.elapsed >= Duration::from_millis(7),
+        "{:?}",
+        stats.elapsed
+    );
+    assert!(
+        stats.elapsed < Duration::from_secs(60),
+        "{:?}",
+        stats.elapsed
+    );
+}
+
+/// The handler stops a read with `ControlFlow::Break`: the records before it are released, the
+/// one it broke on and the rest stay. With deferred release nothing is released until `release`.
+#[test]
+fn read_handler_can_stop_and_release_can_be_deferred() {
+    let dir = TempDir::new("flow");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    for i in 0..10u8 {
+        p.push(i64::from(i), &[i; 8]).unwrap(); // 24 bytes each
+    }
+    let mut c = Consumer::attach(&ring).unwrap();
+    let mut seen = Vec::new();
+    let s = c
+        .read(100, |r| {
+            if r.payload[0] == 3 {
+                return ControlFlow::Break(());
+            }
+            seen.push(r.payload[0]);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!((s.records, s.stopped, &seen[..]), (3, true, &[0, 1, 2][..]));
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 24);
+    c.set_deferred_release(true);
+    let s = c
+        .read(4, |r| {
+            seen.push(r.payload[0]);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!((s.records, s.stopped), (4, false));
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 24);
+    c.release();
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 7 * 24);
+    // A consumer that stops without releasing leaves the records for the next one.
+    let s = c
+        .read(100, |r| {
+            seen.push(r.payload[0]);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(s.records, 3);
+    drop(c);
+    let mut c = Consumer::attach(&ring).unwrap();
+    let mut again = Vec::new();
+    c.read(100, |r| {
+        again.push(r.payload[0]);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(again, [7, 8, 9]);
+    assert_eq!(seen, (0..10).collect::<Vec<u8>>());
 }

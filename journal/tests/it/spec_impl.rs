@@ -198,7 +198,10 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     let event_count = u64_at(bytes, 8);
     let start_timestamp = u64_at(bytes, 16) as i64;
     // Section 3, rules 2 to 4.
-    if write_offset < HEADER_LEN || write_offset % 8 != 0 || write_offset > MAX_WRITE_OFFSET {
+    if write_offset < HEADER_LEN
+        || !write_offset.is_multiple_of(8)
+        || write_offset > MAX_WRITE_OFFSET
+    {
         return Decoded::NotAJournal;
     }
     let e = write_offset;

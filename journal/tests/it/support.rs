@@ -127,6 +127,21 @@ pub fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A seeded stream of [`mix`] values.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = mix(self.0);
+        self.0
+    }
+
+    /// Uniform enough in `0..n` for tests; 0 when `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
 /// The payload of event `index` in the process tests: length 0..max_len, bytes from the index.
 pub fn payload_for(index: u64, max_len: usize) -> Vec<u8> {
     let len = (mix(index) % (max_len as u64 + 1)) as usize;

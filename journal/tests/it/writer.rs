@@ -574,3 +574,76 @@ fn a_failed_open_releases_the_lock_even_while_other_threads_fork() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     spawner.join().unwrap();
 }
+
+/// Options that cannot work are refused when the writer opens, with a clear error, instead of a
+/// panic (a division by zero or an overflow) at the first append.
+#[test]
+fn impossible_options_are_refused_at_open() {
+    let dir = TempDir::new("badopts");
+    let path = dir.join("j");
+    let refused = |opts: &WriterOptions, what: &str| {
+        for (how, res) in [
+            ("create", opts.create(&path)),
+            ("open_or_create", opts.open_or_create(&path)),
+        ] {
+            match res {
+                Err(Error::InvalidArgument(msg)) => assert!(msg.contains(what), "{how}: {msg}"),
+                other => panic!("{how}: {other:?}"),
+            }
+            assert!(!path.exists() || std::fs::metadata(&path).unwrap().len() == 0);
+        }
+    };
+    refused(WriterOptions::new().chunk_size(u64::MAX), "chunk size");
+    refused(
+        WriterOptions::new().chunk_size(u64::MAX - 4094),
+        "chunk size",
+    );
+    refused(WriterOptions::new().max_size(8), "max size");
+    refused(WriterOptions::new().max_size(u64::MAX), "max size");
+    refused(WriterOptions::new().max_size((1 << 48) + 8), "max size");
+    // And when opening an existing journal for append.
+    let _ = std::fs::remove_file(&path);
+    Writer::create(&path).unwrap().close().unwrap();
+    match WriterOptions::new().chunk_size(u64::MAX).open(&path) {
+        Err(Error::InvalidArgument(msg)) => assert!(msg.contains("chunk size"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    // A huge but representable chunk is fine: it is capped by the maximum size.
+    let mut w = WriterOptions::new()
+        .chunk_size(1 << 47)
+        .max_size(1 << 20)
+        .open(&path)
+        .unwrap();
+    w.append(1, b"fits").unwrap();
+    w.close().unwrap();
+    assert_eq!(read_all(&path), vec![(1, b"fits".to_vec())]);
+}
+
+/// A journal whose file was extended sparsely far past its content (`truncate -s 2T`) opens for
+/// append: recovery cuts the file back to the content instead of treating the hole as content to
+/// fit under the maximum size or to zero (FORMAT.md 8).
+#[test]
+fn sparse_two_tib_tail_is_cut_back_on_open() {
+    let dir = TempDir::new("sparse");
+    let path = dir.join("j");
+    let mut w = Writer::create(&path).unwrap();
+    w.append(7, &[5u8; 32]).unwrap();
+    w.close().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 72);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(2 << 40)
+        .unwrap();
+    let mut w = Writer::open(&path).unwrap();
+    assert_eq!(w.events(), 1);
+    w.append(8, b"after the hole").unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len <= 72 + (16 << 20), "file still {len} bytes long");
+    w.close().unwrap();
+    assert_eq!(
+        read_all(&path),
+        vec![(7, vec![5u8; 32]), (8, b"after the hole".to_vec())]
+    );
+}

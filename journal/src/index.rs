@@ -1,0 +1,1005 @@
+//! The sparse index kept beside a journal (spec/INDEX.md): encoding, decoding, building, extending,
+//! validating against a journal, and O(log n) seeks by event index and by time.
+//!
+//! The index is a cache, never the truth (INDEX.md 1): whatever is wrong with it (missing, stale,
+//! truncated, damaged, another journal's), the helpers here answer from the journal alone, and they
+//! give exactly what [`Reader::iter_from_index`] and [`Reader::iter_from_time`] give.
+//!
+//! ```
+//! use journal::{index, Reader, Writer};
+//!
+//! # fn main() -> journal::Result<()> {
+//! # let dir = std::env::temp_dir().join(format!("journal-idx-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("quotes.journal");
+//! # let _ = std::fs::remove_file(&path);
+//! let mut w = Writer::create(&path)?;
+//! for i in 0..1000 {
+//!     w.append(1_700_000_000_000_000_000 + i, b"tick")?;
+//! }
+//! w.close()?;
+//! index::build(&path)?; // writes quotes.journal.idx
+//!
+//! let r = Reader::open(&path)?;
+//! let idx = index::Index::load(&r).ok(); // None: answer from the journal alone
+//! let first = index::iter_from_time(&r, idx.as_ref(), 1_700_000_000_000_000_500)?
+//!     .next()
+//!     .unwrap()?;
+//! assert_eq!(first.index, 500);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use zerocopy::byteorder::little_endian::{I64, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::cursor::Cursor;
+use crate::error::{Error, Result};
+use crate::format::{check_entry, stored_checksum, ENTRY_HEADER_LEN, HEADER_LEN, MAX_WRITE_OFFSET};
+use crate::reader::{Iter, Reader};
+
+/// The index file's magic (INDEX.md 3): the ASCII bytes `JRNL.IDX`.
+pub const INDEX_MAGIC: [u8; 8] = *b"JRNL.IDX";
+/// The index format version this library reads and writes (INDEX.md 3).
+pub const INDEX_VERSION: u32 = 1;
+/// Length of the index header (INDEX.md 3).
+pub const INDEX_HEADER_LEN: u64 = 96;
+/// Length of one index record (INDEX.md 4).
+pub const INDEX_RECORD_LEN: u64 = 32;
+/// Default byte interval between records (INDEX.md 5).
+pub const DEFAULT_INTERVAL_BYTES: u64 = 4096;
+/// Default event interval between records (INDEX.md 5).
+pub const DEFAULT_INTERVAL_EVENTS: u64 = 256;
+/// Smallest `interval_bytes` (INDEX.md 3): one smallest entry.
+pub const MIN_INTERVAL_BYTES: u64 = ENTRY_HEADER_LEN;
+/// Largest `interval_bytes` and `interval_events` (INDEX.md 3).
+pub const MAX_INTERVAL: u64 = MAX_WRITE_OFFSET;
+
+/// The index header as stored (INDEX.md 3).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default)]
+#[repr(C)]
+struct RawHeader {
+    magic: [u8; 8],
+    version: U32,
+    flags: U32,
+    interval_bytes: U64,
+    interval_events: U64,
+    journal_start_timestamp: I64,
+    first_entry_checksum: U32,
+    last_entry_checksum: U32,
+    last_entry_offset: U64,
+    checkpoint: U64,
+    checkpoint_events: U64,
+    checkpoint_max_timestamp: I64,
+    record_count: U64,
+    reserved: U32,
+    header_checksum: U32,
+}
+
+/// An index record as stored (INDEX.md 4).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default)]
+#[repr(C)]
+struct RawRecord {
+    event_index: U64,
+    offset: U64,
+    max_timestamp: I64,
+    entry_checksum: U32,
+    record_checksum: U32,
+}
+
+const _: () = assert!(std::mem::size_of::<RawHeader>() == INDEX_HEADER_LEN as usize);
+const _: () = assert!(std::mem::size_of::<RawRecord>() == INDEX_RECORD_LEN as usize);
+
+/// One index record (INDEX.md 4): an entry of the journal and the running maximum timestamp of the
+/// journal's events up to and including it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The entry's event index.
+    pub event_index: u64,
+    /// The entry's offset in the journal.
+    pub offset: u64,
+    /// The largest timestamp of events `0..=event_index`.
+    pub max_timestamp: i64,
+    /// The entry's stored CRC-32 (FORMAT.md 5).
+    pub entry_checksum: u32,
+}
+
+/// When records are taken (INDEX.md 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Intervals {
+    /// A record at least every this many journal bytes.
+    pub bytes: u64,
+    /// A record at least every this many events.
+    pub events: u64,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals {
+            bytes: DEFAULT_INTERVAL_BYTES,
+            events: DEFAULT_INTERVAL_EVENTS,
+        }
+    }
+}
+
+impl Intervals {
+    fn check(&self) -> std::result::Result<(), IndexFault> {
+        if !(MIN_INTERVAL_BYTES..=MAX_INTERVAL).contains(&self.bytes) {
+            return Err(IndexFault::BadHeader(format!(
+                "interval_bytes {} is outside {MIN_INTERVAL_BYTES}..=2^48",
+                self.bytes
+            )));
+        }
+        if !(1..=MAX_INTERVAL).contains(&self.events) {
+            return Err(IndexFault::BadHeader(format!(
+                "interval_events {} is outside 1..=2^48",
+                self.events
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Why an index cannot be used (INDEX.md 6 and 7). Every fault means the same thing to a reader:
+/// answer from the journal alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexFault {
+    /// There is no index file.
+    Missing,
+    /// Reading the index file failed.
+    Io(String),
+    /// The file ends inside the header or inside a record it counts (`len` bytes, `need` needed).
+    Truncated {
+        /// The file's length.
+        len: u64,
+        /// The length the header requires.
+        need: u64,
+    },
+    /// The first 8 bytes are not `JRNL.IDX`.
+    BadMagic,
+    /// The version is not 1.
+    UnsupportedVersion(u32),
+    /// The header's CRC-32 does not match.
+    HeaderChecksum,
+    /// A header field breaks a rule of INDEX.md 3.
+    BadHeader(String),
+    /// A record's CRC-32 does not match.
+    RecordChecksum {
+        /// The record's position in the index, from 0.
+        record: u64,
+    },
+    /// A record breaks a rule of INDEX.md 4.
+    BadRecord {
+        /// The record's position in the index, from 0.
+        record: u64,
+        /// Which rule, for a person.
+        why: String,
+    },
+    /// The index describes another journal (INDEX.md 6.1).
+    OtherJournal(String),
+    /// The journal is shorter than the index's checkpoint: it was cut back, or is another file.
+    JournalShorter {
+        /// The index's checkpoint.
+        checkpoint: u64,
+        /// `min(write_offset, file length)` of the journal.
+        available: u64,
+    },
+    /// The journal's entry where a record or the checkpoint points does not match it (INDEX.md 6.2).
+    EntryMismatch {
+        /// The journal offset.
+        offset: u64,
+        /// What did not match, for a person.
+        why: String,
+    },
+    /// A full check found the journal's content ending below the checkpoint (INDEX.md 7).
+    JournalDamaged {
+        /// Where the content ends.
+        offset: u64,
+    },
+    /// A full check found a record that differs from the one a rebuild writes (INDEX.md 7).
+    RecordMismatch {
+        /// The record's position in the index, from 0.
+        record: u64,
+    },
+    /// A full check found a header field that differs from what a rebuild writes (INDEX.md 7).
+    HeaderMismatch(&'static str),
+}
+
+impl IndexFault {
+    /// The fault's stable name, as in spec/vectors/index/expected.txt and the CLI's output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IndexFault::Missing => "missing",
+            IndexFault::Io(_) => "io",
+            IndexFault::Truncated { .. } => "truncated",
+            IndexFault::BadMagic => "bad_magic",
+            IndexFault::UnsupportedVersion(_) => "unsupported_version",
+            IndexFault::HeaderChecksum => "header_checksum",
+            IndexFault::BadHeader(_) => "bad_header",
+            IndexFault::RecordChecksum { .. } => "record_checksum",
+            IndexFault::BadRecord { .. } => "bad_record",
+            IndexFault::OtherJournal(_) => "other_journal",
+            IndexFault::JournalShorter { .. } => "journal_shorter",
+            IndexFault::EntryMismatch { .. } => "entry_mismatch",
+            IndexFault::JournalDamaged { .. } => "journal_damaged",
+            IndexFault::RecordMismatch { .. } => "record_mismatch",
+            IndexFault::HeaderMismatch(_) => "header_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for IndexFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexFault::Missing => f.write_str("no index file"),
+            IndexFault::Io(e) => write!(f, "cannot read the index: {e}"),
+            IndexFault::Truncated { len, need } => {
+                write!(f, "index file is {len} bytes, its header requires {need}")
+            }
+            IndexFault::BadMagic => f.write_str("not an index file (bad magic)"),
+            IndexFault::UnsupportedVersion(v) => write!(f, "index version {v} is not supported"),
+            IndexFault::HeaderChecksum => f.write_str("index header CRC-32 mismatch"),
+            IndexFault::BadHeader(why) => write!(f, "bad index header: {why}"),
+            IndexFault::RecordChecksum { record } => {
+                write!(f, "index record {record}: CRC-32 mismatch")
+            }
+            IndexFault::BadRecord { record, why } => write!(f, "index record {record}: {why}"),
+            IndexFault::OtherJournal(why) => {
+                write!(f, "the index describes another journal: {why}")
+            }
+            IndexFault::JournalShorter {
+                checkpoint,
+                available,
+            } => write!(
+                f,
+                "the journal holds {available} bytes, below the index's checkpoint {checkpoint}"
+            ),
+            IndexFault::EntryMismatch { offset, why } => {
+                write!(
+                    f,
+                    "journal entry at offset {offset} does not match the index: {why}"
+                )
+            }
+            IndexFault::JournalDamaged { offset } => write!(
+                f,
+                "the journal's content ends at offset {offset}, below the index's checkpoint \
+                 (damage only a full check finds)"
+            ),
+            IndexFault::RecordMismatch { record } => {
+                write!(f, "index record {record} differs from the journal's")
+            }
+            IndexFault::HeaderMismatch(field) => {
+                write!(f, "index header field {field} differs from the journal's")
+            }
+        }
+    }
+}
+
+impl std::error::Error for IndexFault {}
+
+/// Where to start a scan: an event index and the offset of its entry (INDEX.md 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The event index of the entry at `offset`.
+    pub index: u64,
+    /// The entry's offset in the journal.
+    pub offset: u64,
+}
+
+/// The start of every journal: event 0 at offset 24.
+pub const START: Position = Position {
+    index: 0,
+    offset: HEADER_LEN,
+};
+
+/// The verdict of [`check`] (INDEX.md 7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The index is exactly what a rebuild writes, and covers the journal's whole content.
+    Current {
+        /// Records in the index.
+        records: u64,
+        /// Events covered (all of the content).
+        events: u64,
+    },
+    /// The index is exact up to its checkpoint, and the journal's content goes on past it.
+    Stale {
+        /// The index's checkpoint.
+        checkpoint: u64,
+        /// Where the journal's content ends.
+        content_end: u64,
+    },
+    /// The index must not be used.
+    Unusable(IndexFault),
+}
+
+/// A decoded index (INDEX.md 3, 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    intervals: Intervals,
+    journal_start_timestamp: i64,
+    first_entry_checksum: u32,
+    last_entry_checksum: u32,
+    last_entry_offset: u64,
+    checkpoint: u64,
+    checkpoint_events: u64,
+    checkpoint_max_timestamp: i64,
+    records: Vec<Record>,
+}
+
+/// The path of a journal's index: the journal's file name with `.idx` appended (INDEX.md 2).
+pub fn index_path(journal: &Path) -> PathBuf {
+    let mut name = journal.file_name().unwrap_or_default().to_os_string();
+    name.push(".idx");
+    journal.with_file_name(name)
+}
+
+fn crc(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+impl Index {
+    /// The intervals the records were taken at.
+    pub fn intervals(&self) -> Intervals {
+        self.intervals
+    }
+
+    /// The checkpoint: the journal offset up to which the index describes the content (INDEX.md 3).
+    pub fn checkpoint(&self) -> Position {
+        Position {
+            index: self.checkpoint_events,
+            offset: self.checkpoint,
+        }
+    }
+
+    /// The largest timestamp of the events below the checkpoint (`i64::MIN` if none).
+    pub fn checkpoint_max_timestamp(&self) -> i64 {
+        self.checkpoint_max_timestamp
+    }
+
+    /// The journal `start_timestamp` the index was built for.
+    pub fn journal_start_timestamp(&self) -> i64 {
+        self.journal_start_timestamp
+    }
+
+    /// The records, in order.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    fn empty(intervals: Intervals, journal_start_timestamp: i64) -> Index {
+        Index {
+            intervals,
+            journal_start_timestamp,
+            first_entry_checksum: 0,
+            last_entry_checksum: 0,
+            last_entry_offset: 0,
+            checkpoint: HEADER_LEN,
+            checkpoint_events: 0,
+            checkpoint_max_timestamp: i64::MIN,
+            records: Vec::new(),
+        }
+    }
+
+    /// Builds the index of a journal's whole content as it is now (INDEX.md 5), in memory.
+    pub fn from_reader(reader: &Reader, intervals: Intervals) -> Result<Index> {
+        intervals
+            .check()
+            .map_err(|f| Error::InvalidArgument(f.to_string()))?;
+        let start = reader.header()?.start_timestamp;
+        let mut idx = Index::empty(intervals, start);
+        idx.scan(reader, u64::MAX)?;
+        Ok(idx)
+    }
+
+    /// Moves the checkpoint forward over the journal's content appended since the index was built,
+    /// adding the records a full build would add (INDEX.md 5). The index must have been validated
+    /// against this journal ([`Index::validate`]). Returns the number of events added.
+    pub fn extend(&mut self, reader: &Reader) -> Result<u64> {
+        let before = self.checkpoint_events;
+        self.scan(reader, u64::MAX)?;
+        Ok(self.checkpoint_events - before)
+    }
+
+    /// Walks the content from the checkpoint up to `limit` (or the content's end), applying the
+    /// record rule of INDEX.md 5. Every entry is checked in full (CRC included).
+    fn scan(&mut self, reader: &Reader, limit: u64) -> Result<()> {
+        let obs = reader.observe()?;
+        let body = reader.map().body(obs.write_offset.min(obs.file_len));
+        let mut cur = Cursor {
+            pos: self.checkpoint,
+            index: self.checkpoint_events,
+        };
+        while cur.pos < obs.write_offset && cur.pos < limit {
+            let Ok(ev) = cur.step(body, obs.write_offset, obs.file_len, true) else {
+                break;
+            };
+            let max = self.checkpoint_max_timestamp.max(ev.timestamp);
+            let take = match self.records.last() {
+                None => true,
+                Some(last) => {
+                    ev.offset - last.offset >= self.intervals.bytes
+                        || ev.index - last.event_index >= self.intervals.events
+                }
+            };
+            let crc = ev.checksum();
+            if take {
+                self.records.push(Record {
+                    event_index: ev.index,
+                    offset: ev.offset,
+                    max_timestamp: max,
+                    entry_checksum: crc,
+                });
+            }
+            if ev.index == 0 {
+                self.first_entry_checksum = crc;
+            }
+            self.last_entry_checksum = crc;
+            self.last_entry_offset = ev.offset;
+            self.checkpoint = ev.end();
+            self.checkpoint_events = ev.index + 1;
+            self.checkpoint_max_timestamp = max;
+        }
+        if reader.map().shrunk() {
+            // The file was cut under the walk (FORMAT.md 10): report it rather than index zeros.
+            reader.observe()?;
+        }
+        Ok(())
+    }
+
+    /// Encodes the index file's bytes (INDEX.md 3, 4).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut h = RawHeader {
+            magic: INDEX_MAGIC,
+            version: U32::new(INDEX_VERSION),
+            flags: U32::new(0),
+            interval_bytes: U64::new(self.intervals.bytes),
+            interval_events: U64::new(self.intervals.events),
+            journal_start_timestamp: I64::new(self.journal_start_timestamp),
+            first_entry_checksum: U32::new(self.first_entry_checksum),
+            last_entry_checksum: U32::new(self.last_entry_checksum),
+            last_entry_offset: U64::new(self.last_entry_offset),
+            checkpoint: U64::new(self.checkpoint),
+            checkpoint_events: U64::new(self.checkpoint_events),
+            checkpoint_max_timestamp: I64::new(self.checkpoint_max_timestamp),
+            record_count: U64::new(self.records.len() as u64),
+            reserved: U32::new(0),
+            header_checksum: U32::new(0),
+        };
+        h.header_checksum = U32::new(crc(&h.as_bytes()[..92]));
+        let mut out = Vec::with_capacity(
+            (INDEX_HEADER_LEN + INDEX_RECORD_LEN * self.records.len() as u64) as usize,
+        );
+        out.extend_from_slice(h.as_bytes());
+        for r in &self.records {
+            let mut raw = RawRecord {
+                event_index: U64::new(r.event_index),
+                offset: U64::new(r.offset),
+                max_timestamp: I64::new(r.max_timestamp),
+                entry_checksum: U32::new(r.entry_checksum),
+                record_checksum: U32::new(0),
+            };
+            raw.record_checksum = U32::new(crc(&raw.as_bytes()[..28]));
+            out.extend_from_slice(raw.as_bytes());
+        }
+        out
+    }
+
+    /// Decodes and checks the header alone (INDEX.md 3), returning the index without records and
+    /// the record count.
+    fn decode_header(bytes: &[u8]) -> std::result::Result<(Index, u64), IndexFault> {
+        let Ok((h, _)) = RawHeader::read_from_prefix(bytes) else {
+            return Err(IndexFault::Truncated {
+                len: bytes.len() as u64,
+                need: INDEX_HEADER_LEN,
+            });
+        };
+        if h.magic != INDEX_MAGIC {
+            return Err(IndexFault::BadMagic);
+        }
+        if h.version.get() != INDEX_VERSION {
+            return Err(IndexFault::UnsupportedVersion(h.version.get()));
+        }
+        if crc(&bytes[..92]) != h.header_checksum.get() {
+            return Err(IndexFault::HeaderChecksum);
+        }
+        let bad = |why: String| Err(IndexFault::BadHeader(why));
+        if h.flags.get() != 0 || h.reserved.get() != 0 {
+            return bad("flags or reserved field is not zero".into());
+        }
+        let intervals = Intervals {
+            bytes: h.interval_bytes.get(),
+            events: h.interval_events.get(),
+        };
+        intervals.check()?;
+        let checkpoint = h.checkpoint.get();
+        let events = h.checkpoint_events.get();
+        let count = h.record_count.get();
+        let last_off = h.last_entry_offset.get();
+        if !(HEADER_LEN..=MAX_WRITE_OFFSET).contains(&checkpoint) || checkpoint % 8 != 0 {
+            return bad(format!(
+                "checkpoint {checkpoint} is not a valid journal offset"
+            ));
+        }
+        if events > (checkpoint - HEADER_LEN) / ENTRY_HEADER_LEN {
+            return bad(format!(
+                "{events} events cannot fit below checkpoint {checkpoint}"
+            ));
+        }
+        if (events == 0) != (checkpoint == HEADER_LEN) {
+            return bad("checkpoint_events and checkpoint disagree".into());
+        }
+        if events == 0 {
+            if count != 0
+                || last_off != 0
+                || h.first_entry_checksum.get() != 0
+                || h.last_entry_checksum.get() != 0
+                || h.checkpoint_max_timestamp.get() != i64::MIN
+            {
+                return bad("an index of no events must have no records and zero fields".into());
+            }
+        } else {
+            if count == 0 || count > events {
+                return bad(format!("record_count {count} for {events} events"));
+            }
+            if last_off < HEADER_LEN
+                || last_off % 8 != 0
+                || last_off.saturating_add(ENTRY_HEADER_LEN) > checkpoint
+            {
+                return bad(format!(
+                    "last_entry_offset {last_off} does not lie below checkpoint {checkpoint}"
+                ));
+            }
+        }
+        let idx = Index {
+            intervals,
+            journal_start_timestamp: h.journal_start_timestamp.get(),
+            first_entry_checksum: h.first_entry_checksum.get(),
+            last_entry_checksum: h.last_entry_checksum.get(),
+            last_entry_offset: last_off,
+            checkpoint,
+            checkpoint_events: events,
+            checkpoint_max_timestamp: h.checkpoint_max_timestamp.get(),
+            records: Vec::new(),
+        };
+        Ok((idx, count))
+    }
+
+    /// Decodes an index file's bytes and checks every structural rule of INDEX.md 3 and 4 (no
+    /// journal needed). Bytes after the last counted record are ignored.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Index, IndexFault> {
+        let (mut idx, count) = Index::decode_header(bytes)?;
+        let need = INDEX_HEADER_LEN + count * INDEX_RECORD_LEN;
+        if (bytes.len() as u64) < need {
+            return Err(IndexFault::Truncated {
+                len: bytes.len() as u64,
+                need,
+            });
+        }
+        idx.records = decode_records(&idx, &bytes[INDEX_HEADER_LEN as usize..need as usize])?;
+        Ok(idx)
+    }
+
+    /// Reads the journal's index file (`NAME.idx`, INDEX.md 2), decodes it and validates it against
+    /// the journal (INDEX.md 6.1). The header is checked against the journal before the records are
+    /// read, so memory is bounded by the journal's length.
+    pub fn load(reader: &Reader) -> std::result::Result<Index, IndexFault> {
+        let path = index_path(reader.path());
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
+            Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
+        };
+        let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
+        let len = file.metadata().map_err(io)?.len();
+        let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
+        file.read_exact(&mut head).map_err(io)?;
+        let (mut idx, count) = Index::decode_header(&head)?;
+        idx.validate_header(reader)?;
+        let need = INDEX_HEADER_LEN + count * INDEX_RECORD_LEN;
+        if len < need {
+            return Err(IndexFault::Truncated { len, need });
+        }
+        let mut recs = vec![0u8; (need - INDEX_HEADER_LEN) as usize];
+        file.read_exact(&mut recs).map_err(io)?;
+        idx.records = decode_records(&idx, &recs)?;
+        Ok(idx)
+    }
+
+    /// Checks the index against a journal in O(1) (INDEX.md 6.1): same journal (start timestamp and
+    /// first entry), checkpoint within the journal, and the entry ending at the checkpoint the one
+    /// the index recorded.
+    pub fn validate(&self, reader: &Reader) -> std::result::Result<(), IndexFault> {
+        self.validate_header(reader)
+    }
+
+    fn validate_header(&self, reader: &Reader) -> std::result::Result<(), IndexFault> {
+        let info = reader.header().map_err(|e| IndexFault::Io(e.to_string()))?;
+        if info.start_timestamp != self.journal_start_timestamp {
+            return Err(IndexFault::OtherJournal(format!(
+                "journal start_timestamp {} is not the index's {}",
+                info.start_timestamp, self.journal_start_timestamp
+            )));
+        }
+        let available = info.write_offset.min(info.file_len);
+        if self.checkpoint > available {
+            return Err(IndexFault::JournalShorter {
+                checkpoint: self.checkpoint,
+                available,
+            });
+        }
+        if self.checkpoint_events == 0 {
+            return Ok(());
+        }
+        let first = match self.entry_at(reader, HEADER_LEN) {
+            Ok(first) => first.1,
+            Err(IndexFault::EntryMismatch { why, .. }) => {
+                return Err(IndexFault::OtherJournal(format!("first {why}")))
+            }
+            Err(f) => return Err(f),
+        };
+        if first != self.first_entry_checksum {
+            return Err(IndexFault::OtherJournal(format!(
+                "first entry checksum {first:#010x} is not the index's {:#010x}",
+                self.first_entry_checksum
+            )));
+        }
+        let (ts, sum, end) = self.entry_at(reader, self.last_entry_offset)?;
+        let offset = self.last_entry_offset;
+        if sum != self.last_entry_checksum {
+            return Err(IndexFault::EntryMismatch {
+                offset,
+                why: "checksum differs from the checkpoint's last entry".into(),
+            });
+        }
+        if end != self.checkpoint || ts > self.checkpoint_max_timestamp {
+            return Err(IndexFault::EntryMismatch {
+                offset,
+                why: "last entry does not end at the checkpoint under its maximum timestamp".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the journal's entry at `offset` in full (FORMAT.md 6.1), returning its timestamp,
+    /// stored checksum and end.
+    fn entry_at(
+        &self,
+        reader: &Reader,
+        offset: u64,
+    ) -> std::result::Result<(i64, u32, u64), IndexFault> {
+        let obs = reader
+            .observe()
+            .map_err(|e| IndexFault::Io(e.to_string()))?;
+        let body = reader.map().body(obs.write_offset.min(obs.file_len));
+        match check_entry(body, offset, obs.write_offset, obs.file_len, true) {
+            Ok(e) if !reader.map().shrunk() => {
+                Ok((e.timestamp, stored_checksum(e.bytes), offset + e.len))
+            }
+            Ok(_) => Err(IndexFault::Io("journal truncated under the reader".into())),
+            Err(reason) => Err(IndexFault::EntryMismatch {
+                offset,
+                why: format!("entry is not valid ({reason})"),
+            }),
+        }
+    }
+
+    /// Trusts a record only once the entry it points at passes the entry checks, carries the
+    /// recorded checksum and a timestamp not above the recorded maximum (INDEX.md 6.2).
+    fn verify_record(
+        &self,
+        reader: &Reader,
+        r: &Record,
+    ) -> std::result::Result<Position, IndexFault> {
+        let (ts, sum, _) = self.entry_at(reader, r.offset)?;
+        if sum != r.entry_checksum {
+            return Err(IndexFault::EntryMismatch {
+                offset: r.offset,
+                why: format!(
+                    "stored checksum {sum:#010x}, the index recorded {:#010x}",
+                    r.entry_checksum
+                ),
+            });
+        }
+        if ts > r.max_timestamp || (r.event_index == 0 && ts != r.max_timestamp) {
+            return Err(IndexFault::EntryMismatch {
+                offset: r.offset,
+                why: format!(
+                    "timestamp {ts} is above the recorded maximum {}",
+                    r.max_timestamp
+                ),
+            });
+        }
+        Ok(Position {
+            index: r.event_index,
+            offset: r.offset,
+        })
+    }
+
+    /// The checkpoint as a start position, re-checked against the journal (INDEX.md 6.1).
+    fn verified_checkpoint(&self, reader: &Reader) -> std::result::Result<Position, IndexFault> {
+        self.validate_header(reader)?;
+        Ok(self.checkpoint())
+    }
+
+    /// Where to start a scan for event `n` (INDEX.md 8): the last record at or before it, or the
+    /// checkpoint if `n` lies at or past it. O(log records); the position is verified against the
+    /// journal before it is returned.
+    pub fn seek_index(&self, reader: &Reader, n: u64) -> std::result::Result<Position, IndexFault> {
+        if self.checkpoint_events == 0 || n == 0 {
+            return Ok(START);
+        }
+        if n >= self.checkpoint_events {
+            return self.verified_checkpoint(reader);
+        }
+        let k = self.records.partition_point(|r| r.event_index <= n);
+        // Record 0 is event 0 <= n, so k >= 1.
+        self.verify_record(reader, &self.records[k - 1])
+    }
+
+    /// Where to start a scan for the first event whose timestamp is `>= t` (INDEX.md 8): the record
+    /// before the first whose running maximum reaches `t`, or the checkpoint if no event below it
+    /// does. O(log records); verified against the journal before it is returned.
+    pub fn seek_time(&self, reader: &Reader, t: i64) -> std::result::Result<Position, IndexFault> {
+        if self.checkpoint_events == 0 {
+            return Ok(START);
+        }
+        if self.checkpoint_max_timestamp < t {
+            return self.verified_checkpoint(reader);
+        }
+        let k = self.records.partition_point(|r| r.max_timestamp < t);
+        if k == 0 {
+            return Ok(START);
+        }
+        self.verify_record(reader, &self.records[k - 1])
+    }
+
+    /// Writes the index file atomically beside the journal: a temporary file in the same
+    /// directory, synced, renamed over `NAME.idx`, then the directory synced (INDEX.md 9).
+    pub fn write(&self, journal: &Path) -> Result<()> {
+        let path = index_path(journal);
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(path.file_name().unwrap_or_default());
+        tmp_name.push(format!(".tmp.{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(|e| Error::io(&tmp, "create", e))?;
+            f.write_all(&self.encode())
+                .map_err(|e| Error::io(&tmp, "write", e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, "rename", e))?;
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(&dir, "fsync", e))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+/// Decodes and checks the records (INDEX.md 4) against the header already decoded into `idx`.
+fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>, IndexFault> {
+    let mut out: Vec<Record> = Vec::with_capacity(bytes.len() / INDEX_RECORD_LEN as usize);
+    for (k, chunk) in bytes.chunks_exact(INDEX_RECORD_LEN as usize).enumerate() {
+        let record = k as u64;
+        let Ok(raw) = RawRecord::read_from_bytes(chunk) else {
+            return Err(IndexFault::Truncated {
+                len: bytes.len() as u64,
+                need: INDEX_RECORD_LEN,
+            });
+        };
+        if crc(&chunk[..28]) != raw.record_checksum.get() {
+            return Err(IndexFault::RecordChecksum { record });
+        }
+        let r = Record {
+            event_index: raw.event_index.get(),
+            offset: raw.offset.get(),
+            max_timestamp: raw.max_timestamp.get(),
+            entry_checksum: raw.entry_checksum.get(),
+        };
+        let bad = |why: String| Err(IndexFault::BadRecord { record, why });
+        if !r.offset.is_multiple_of(8) || r.offset > idx.last_entry_offset {
+            return bad(format!(
+                "offset {} is not an entry below the checkpoint",
+                r.offset
+            ));
+        }
+        if r.event_index >= idx.checkpoint_events {
+            return bad(format!(
+                "event index {} is not below the checkpoint's {}",
+                r.event_index, idx.checkpoint_events
+            ));
+        }
+        if r.max_timestamp > idx.checkpoint_max_timestamp {
+            return bad("max_timestamp is above the checkpoint's".into());
+        }
+        match out.last() {
+            None => {
+                if r.event_index != 0
+                    || r.offset != HEADER_LEN
+                    || r.entry_checksum != idx.first_entry_checksum
+                {
+                    return bad("the first record is not event 0 at offset 24".into());
+                }
+            }
+            Some(p) => {
+                if r.event_index <= p.event_index || r.offset <= p.offset {
+                    return bad("event index and offset do not increase".into());
+                }
+                let gap = r.event_index - p.event_index;
+                if gap > idx.intervals.events {
+                    return bad(format!(
+                        "{gap} events after the previous record, above interval_events"
+                    ));
+                }
+                if (r.offset - p.offset) / ENTRY_HEADER_LEN < gap {
+                    return bad(format!(
+                        "{gap} events cannot fit in {} bytes",
+                        r.offset - p.offset
+                    ));
+                }
+                if r.max_timestamp < p.max_timestamp {
+                    return bad("max_timestamp decreases".into());
+                }
+            }
+        }
+        out.push(r);
+    }
+    if let Some(last) = out.last() {
+        if idx.checkpoint_events - last.event_index > idx.intervals.events {
+            return Err(IndexFault::BadRecord {
+                record: out.len() as u64 - 1,
+                why: "more than interval_events events after the last record".into(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Builds (or rebuilds) the index of the journal at `path` with the default intervals and writes it
+/// atomically to `NAME.idx` (INDEX.md 9).
+pub fn build(path: impl AsRef<Path>) -> Result<Index> {
+    build_with(path, Intervals::default())
+}
+
+/// [`build`] with chosen intervals.
+pub fn build_with(path: impl AsRef<Path>, intervals: Intervals) -> Result<Index> {
+    let path = path.as_ref();
+    let reader = Reader::open(path)?;
+    let idx = Index::from_reader(&reader, intervals)?;
+    idx.write(path)?;
+    Ok(idx)
+}
+
+/// Extends the journal's index over the events appended since it was built, or rebuilds it with the
+/// default intervals if it is missing or unusable; writes it atomically (INDEX.md 9).
+pub fn extend(path: impl AsRef<Path>) -> Result<Index> {
+    let path = path.as_ref();
+    let reader = Reader::open(path)?;
+    let idx = match Index::load(&reader) {
+        Ok(mut idx) => {
+            idx.extend(&reader)?;
+            idx
+        }
+        Err(_) => Index::from_reader(&reader, Intervals::default())?,
+    };
+    idx.write(path)?;
+    Ok(idx)
+}
+
+/// Checks a loaded index against the journal in full (INDEX.md 7): rebuilds the index of the
+/// journal up to the checkpoint with the same intervals and compares. O(checkpoint).
+pub fn check(reader: &Reader, idx: &Index) -> Result<Verdict> {
+    if let Err(f) = idx.validate(reader) {
+        return Ok(Verdict::Unusable(f));
+    }
+    let mut fresh = Index::empty(idx.intervals, idx.journal_start_timestamp);
+    fresh.scan(reader, idx.checkpoint)?;
+    if fresh.checkpoint != idx.checkpoint {
+        return Ok(Verdict::Unusable(IndexFault::JournalDamaged {
+            offset: fresh.checkpoint,
+        }));
+    }
+    let n = idx.records.len().max(fresh.records.len());
+    if let Some(k) = (0..n).find(|&k| idx.records.get(k) != fresh.records.get(k)) {
+        return Ok(Verdict::Unusable(IndexFault::RecordMismatch {
+            record: k as u64,
+        }));
+    }
+    let fields: [(&'static str, bool); 4] = [
+        (
+            "checkpoint_events",
+            fresh.checkpoint_events == idx.checkpoint_events,
+        ),
+        (
+            "checkpoint_max_timestamp",
+            fresh.checkpoint_max_timestamp == idx.checkpoint_max_timestamp,
+        ),
+        (
+            "first_entry_checksum",
+            fresh.first_entry_checksum == idx.first_entry_checksum,
+        ),
+        (
+            "last_entry",
+            fresh.last_entry_checksum == idx.last_entry_checksum
+                && fresh.last_entry_offset == idx.last_entry_offset,
+        ),
+    ];
+    if let Some((field, _)) = fields.iter().find(|(_, same)| !same) {
+        return Ok(Verdict::Unusable(IndexFault::HeaderMismatch(field)));
+    }
+    let content_end = reader.verify()?.end;
+    if content_end > idx.checkpoint {
+        return Ok(Verdict::Stale {
+            checkpoint: idx.checkpoint,
+            content_end,
+        });
+    }
+    Ok(Verdict::Current {
+        records: idx.records.len() as u64,
+        events: idx.checkpoint_events,
+    })
+}
+
+/// Loads the journal's index file and checks it in full ([`check`]); a missing or undecodable index
+/// is [`Verdict::Unusable`].
+pub fn check_file(reader: &Reader) -> Result<Verdict> {
+    match Index::load(reader) {
+        Ok(idx) => check(reader, &idx),
+        Err(f) => Ok(Verdict::Unusable(f)),
+    }
+}
+
+/// Exactly what [`Reader::iter_from_index`] gives, starting the walk at the position the index
+/// finds (INDEX.md 8) when it has one and it verifies, else at the first event.
+pub fn iter_from_index<'r>(reader: &'r Reader, idx: Option<&Index>, n: u64) -> Result<Iter<'r>> {
+    let start = idx
+        .and_then(|i| i.seek_index(reader, n).ok())
+        .unwrap_or(START);
+    let mut it = reader.iter_at(start.offset, start.index);
+    while it.index() < n {
+        match it.next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+            None => break,
+        }
+    }
+    Ok(it)
+}
+
+/// Exactly what [`Reader::iter_from_time`] gives: the first event, in file order, whose timestamp is
+/// `>= t` (FORMAT.md 6.4), found by binary search on the records' running maximum and a scan of at
+/// most one interval (INDEX.md 8), or from the first event when the index is absent or unusable.
+pub fn iter_from_time<'r>(reader: &'r Reader, idx: Option<&Index>, t: i64) -> Result<Iter<'r>> {
+    let start = idx
+        .and_then(|i| i.seek_time(reader, t).ok())
+        .unwrap_or(START);
+    let mut it = reader.iter_at(start.offset, start.index);
+    loop {
+        let (pos, index) = (it.offset(), it.index());
+        match it.next() {
+            Some(Ok(e)) if e.timestamp >= t => return Ok(reader.iter_at(pos, index)),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+            None => return Ok(it),
+        }
+    }
+}

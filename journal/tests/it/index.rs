@@ -1,0 +1,607 @@
+//! The sparse index (spec/INDEX.md): seeks through it give exactly what a linear scan gives, with a
+//! correct index, with none, and with one that is deleted, truncated, bit-flipped, another journal's
+//! or stale; the library agrees with an independent decoder written from INDEX.md on the vectors and
+//! on random journals; and the committed fuzz corpus replays.
+
+mod harness;
+mod spec_idx;
+
+use std::path::{Path, PathBuf};
+
+use journal::index::{self, Index, IndexFault, Intervals, Verdict};
+use journal::{Reader, Writer};
+
+use crate::support::{Rng, TempDir};
+
+/// 2023-11-14T22:13:20Z (FORMAT.md 12).
+const T0: i64 = 1_700_000_000_000_000_000;
+
+/// `n` events with random payloads (0..200 bytes) and timestamps that wander, often backwards,
+/// sometimes far back, sometimes repeating (FORMAT.md 6.4).
+fn random_events(rng: &mut Rng, n: u64) -> Vec<(i64, Vec<u8>)> {
+    let mut t = T0;
+    (0..n)
+        .map(|_| {
+            t += match rng.below(10) {
+                0 => -(rng.below(50_000) as i64),
+                1 | 2 => 0,
+                3..=5 => -(rng.below(1_000) as i64),
+                _ => rng.below(3_000) as i64,
+            };
+            let len = if rng.below(4) == 0 {
+                0
+            } else {
+                rng.below(200) as usize
+            };
+            let payload = (0..len).map(|_| rng.next() as u8).collect();
+            (t, payload)
+        })
+        .collect()
+}
+
+/// Events as (timestamp, payload).
+type Events = Vec<(i64, Vec<u8>)>;
+
+fn append_all(w: &mut Writer, events: &[(i64, Vec<u8>)]) {
+    for (ts, p) in events {
+        w.append(*ts, p).unwrap();
+    }
+}
+
+fn write_journal(path: &Path, start: i64, events: &[(i64, Vec<u8>)]) {
+    let mut w = Writer::options()
+        .chunk_size(4096)
+        .start_timestamp(start)
+        .create(path)
+        .unwrap();
+    append_all(&mut w, events);
+    w.close().unwrap();
+}
+
+fn random_intervals(rng: &mut Rng) -> Intervals {
+    Intervals {
+        bytes: 16 + rng.below(2048),
+        events: 1 + rng.below(24),
+    }
+}
+
+type At = Result<(u64, u64, Option<Result<(u64, u64, i64), String>>), String>;
+
+/// Where an iterator stands and the first event it yields.
+fn at(r: journal::Result<journal::Iter<'_>>) -> At {
+    let mut it = r.map_err(|e| e.to_string())?;
+    let (index, offset) = (it.index(), it.offset());
+    let first = it.next().map(|e| {
+        e.map(|e| (e.index, e.offset, e.timestamp))
+            .map_err(|e| e.to_string())
+    });
+    Ok((index, offset, first))
+}
+
+/// `count` random seeks by index and by time through `idx` give what a linear scan gives.
+fn assert_seeks_match(r: &Reader, idx: Option<&Index>, rng: &mut Rng, count: u64, what: &str) {
+    let stamps: Vec<i64> = r.iter().map(|e| e.unwrap().timestamp).collect();
+    let n_events = stamps.len() as u64;
+    for q in 0..count {
+        if q % 2 == 0 {
+            let n = rng.below(n_events + 3);
+            assert_eq!(
+                at(index::iter_from_index(r, idx, n)),
+                at(r.iter_from_index(n)),
+                "{what}: seek to event {n}"
+            );
+        } else {
+            let t = match rng.below(4) {
+                0 if !stamps.is_empty() => stamps[rng.below(n_events) as usize],
+                1 if !stamps.is_empty() => {
+                    stamps[rng.below(n_events) as usize] + rng.below(3) as i64 - 1
+                }
+                2 => [i64::MIN, i64::MAX, T0][rng.below(3) as usize],
+                _ => T0 - 60_000 + rng.below(n_events * 2_000 + 120_000) as i64,
+            };
+            assert_eq!(
+                at(index::iter_from_time(r, idx, t)),
+                at(r.iter_from_time(t)),
+                "{what}: seek to time {t}"
+            );
+        }
+    }
+}
+
+/// A journal of random events at `dir/name` with its index built with random intervals.
+fn indexed_journal(dir: &TempDir, name: &str, rng: &mut Rng, n: u64) -> (PathBuf, Intervals) {
+    let path = dir.join(name);
+    write_journal(
+        &path,
+        T0 + rng.below(1_000_000) as i64,
+        &random_events(rng, n),
+    );
+    let iv = random_intervals(rng);
+    index::build_with(&path, iv).unwrap();
+    (path, iv)
+}
+
+#[test]
+fn seeks_with_a_correct_index_no_index_and_a_deleted_one_match_a_linear_scan() {
+    let dir = TempDir::new("index-correct");
+    for seed in 0..4 {
+        let mut rng = Rng(seed);
+        let n = 300 + rng.below(700);
+        let (path, _) = indexed_journal(&dir, &format!("j{seed}.journal"), &mut rng, n);
+        let r = Reader::open(&path).unwrap();
+        let idx = Index::load(&r).unwrap();
+        assert!(idx.records().len() > 1, "the test needs several records");
+        assert_eq!(
+            index::check(&r, &idx).unwrap(),
+            Verdict::Current {
+                records: idx.records().len() as u64,
+                events: n
+            }
+        );
+        assert_seeks_match(&r, Some(&idx), &mut rng, 1200, "correct index");
+        assert_seeks_match(&r, None, &mut rng, 1000, "no index");
+        std::fs::remove_file(index::index_path(&path)).unwrap();
+        let loaded = Index::load(&r);
+        assert_eq!(loaded, Err(IndexFault::Missing));
+        assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 1000, "deleted index");
+    }
+}
+
+#[test]
+fn truncated_and_bit_flipped_indexes_are_refused_and_seeks_still_match() {
+    let dir = TempDir::new("index-damaged");
+    let mut rng = Rng(42);
+    let (path, _) = indexed_journal(&dir, "j.journal", &mut rng, 150);
+    let idx_path = index::index_path(&path);
+    let good = std::fs::read(&idx_path).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let mut queries = 0;
+    for len in 0..good.len() {
+        std::fs::write(&idx_path, &good[..len]).unwrap();
+        let loaded = Index::load(&r);
+        assert!(
+            matches!(loaded, Err(IndexFault::Truncated { .. })),
+            "cut at {len}: {loaded:?}"
+        );
+        assert!(matches!(
+            index::check_file(&r).unwrap(),
+            Verdict::Unusable(IndexFault::Truncated { .. })
+        ));
+        assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 4, "truncated index");
+        queries += 4;
+    }
+    for bit in 0..good.len() * 8 {
+        let mut bad = good.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        std::fs::write(&idx_path, &bad).unwrap();
+        let loaded = Index::load(&r);
+        assert!(loaded.is_err(), "bit {bit} flipped, still loaded");
+        assert!(matches!(
+            index::check_file(&r).unwrap(),
+            Verdict::Unusable(_)
+        ));
+        if bit % 4 == 0 {
+            assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 2, "bit-flipped index");
+            queries += 2;
+        }
+    }
+    assert!(queries >= 1000, "{queries} queries");
+}
+
+#[test]
+fn another_journals_index_is_refused_and_seeks_still_match() {
+    let dir = TempDir::new("index-other");
+    let mut rng = Rng(7);
+    let events = random_events(&mut rng, 400);
+    let a = dir.join("a.journal");
+    write_journal(&a, T0, &events);
+    index::build_with(
+        &a,
+        Intervals {
+            bytes: 256,
+            events: 8,
+        },
+    )
+    .unwrap();
+    let a_idx = std::fs::read(index::index_path(&a)).unwrap();
+    // b: another creation time; c: same creation time, other events; d: same creation time and
+    // the same first 100 events, then others (a copy that diverged).
+    let mut d_events = events[..100].to_vec();
+    d_events.extend(random_events(&mut rng, 400));
+    let cases: [(&str, i64, Events); 3] = [
+        ("b", T0 + 1, events.clone()),
+        ("c", T0, random_events(&mut rng, 400)),
+        ("d", T0, d_events),
+    ];
+    for (name, start, evs) in cases {
+        let path = dir.join(&format!("{name}.journal"));
+        write_journal(&path, start, &evs);
+        std::fs::write(index::index_path(&path), &a_idx).unwrap();
+        let r = Reader::open(&path).unwrap();
+        let loaded = Index::load(&r);
+        assert!(
+            matches!(
+                loaded,
+                Err(IndexFault::OtherJournal(_)
+                    | IndexFault::EntryMismatch { .. }
+                    | IndexFault::JournalShorter { .. })
+            ),
+            "{name}: {loaded:?}"
+        );
+        assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 1000, name);
+    }
+}
+
+#[test]
+fn a_stale_index_answers_exactly_and_extends_to_the_bytes_of_a_rebuild() {
+    let dir = TempDir::new("index-stale");
+    let mut rng = Rng(99);
+    let (path, iv) = indexed_journal(&dir, "j.journal", &mut rng, 500);
+    let mut w = Writer::open(&path).unwrap();
+    append_all(&mut w, &random_events(&mut rng, 300));
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let mut idx = Index::load(&r).unwrap();
+    let content_end = r.verify().unwrap().end;
+    assert_eq!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Stale {
+            checkpoint: idx.checkpoint().offset,
+            content_end
+        }
+    );
+    assert_seeks_match(&r, Some(&idx), &mut rng, 1200, "stale index");
+    assert_eq!(idx.extend(&r).unwrap(), 300);
+    let rebuilt = Index::from_reader(&r, iv).unwrap();
+    assert_eq!(idx.encode(), rebuilt.encode());
+    assert!(matches!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Current { events: 800, .. }
+    ));
+    // The file-level extension does the same and writes it.
+    let written = index::extend(&path).unwrap();
+    assert_eq!(written.encode(), rebuilt.encode());
+    assert_eq!(
+        std::fs::read(index::index_path(&path)).unwrap(),
+        rebuilt.encode()
+    );
+}
+
+#[test]
+fn a_journal_cut_back_below_the_checkpoint_makes_the_index_unusable() {
+    let dir = TempDir::new("index-cut");
+    let mut rng = Rng(5);
+    let (path, _) = indexed_journal(&dir, "j.journal", &mut rng, 300);
+    // Damage an entry near the end; the writer's recovery cuts the journal back to before it and
+    // new events are appended past the old checkpoint.
+    let report = Reader::open(&path).unwrap().verify().unwrap();
+    let victim = Reader::open(&path)
+        .unwrap()
+        .iter()
+        .nth(250)
+        .unwrap()
+        .unwrap()
+        .offset;
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[victim as usize + 3] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut w = Writer::open(&path).unwrap();
+    append_all(&mut w, &random_events(&mut rng, 200));
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert!(
+        r.verify().unwrap().end > report.end,
+        "the journal grew past the old checkpoint"
+    );
+    let loaded = Index::load(&r);
+    assert!(
+        matches!(loaded, Err(IndexFault::EntryMismatch { .. })),
+        "{loaded:?}"
+    );
+    assert_seeks_match(&r, loaded.as_ref().ok(), &mut rng, 1000, "cut-back journal");
+}
+
+#[test]
+fn damage_below_the_checkpoint_is_found_by_the_full_check_only() {
+    let dir = TempDir::new("index-below");
+    let mut rng = Rng(11);
+    let path = dir.join("j.journal");
+    write_journal(&path, T0, &random_events(&mut rng, 200));
+    let idx = index::build_with(
+        &path,
+        Intervals {
+            bytes: 1 << 20,
+            events: 100,
+        },
+    )
+    .unwrap();
+    assert_eq!(idx.records().len(), 2);
+    let victim = Reader::open(&path)
+        .unwrap()
+        .iter()
+        .nth(50)
+        .unwrap()
+        .unwrap()
+        .offset;
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[victim as usize] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let idx = Index::load(&r).expect("the O(1) checks do not see the damage (INDEX.md 10)");
+    assert_eq!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Unusable(IndexFault::JournalDamaged { offset: victim })
+    );
+    assert!(!r.verify().unwrap().is_intact());
+    // A seek past the damage through the index answers from the record at event 100: what
+    // INDEX.md 10 says a restart can miss.
+    let through = at(index::iter_from_index(&r, Some(&idx), 150)).unwrap();
+    assert_eq!((through.0, through.2.unwrap().unwrap().0), (150, 150));
+    assert!(r.iter_from_index(150).is_err());
+}
+
+#[test]
+fn library_and_independent_decoder_build_the_same_bytes_and_seek_alike() {
+    let dir = TempDir::new("index-spec");
+    for seed in 0..6 {
+        let mut rng = Rng(1000 + seed);
+        let n = rng.below(300);
+        let (path, iv) = indexed_journal(&dir, &format!("j{seed}.journal"), &mut rng, n);
+        let journal = std::fs::read(&path).unwrap();
+        let lib = std::fs::read(index::index_path(&path)).unwrap();
+        let spec = spec_idx::build(&journal, iv.bytes, iv.events, u64::MAX);
+        assert_eq!(lib, spec_idx::encode(&spec), "seed {seed}");
+        assert_eq!(Index::decode(&lib).unwrap().encode(), lib);
+        let r = Reader::open(&path).unwrap();
+        let idx = Index::load(&r).unwrap();
+        assert_eq!(spec_idx::load(&lib, &journal).unwrap(), spec);
+        for _ in 0..300 {
+            let k = rng.below(n + 3);
+            let lib_pos = idx.seek_index(&r, k).map(|p| (p.index, p.offset));
+            assert_eq!(
+                lib_pos.map_err(|f| f.as_str()),
+                spec_idx::seek_index(&spec, &journal, k)
+            );
+            let t = T0 - 60_000 + rng.below(n * 2_000 + 120_000) as i64;
+            let lib_pos = idx.seek_time(&r, t).map(|p| (p.index, p.offset));
+            assert_eq!(
+                lib_pos.map_err(|f| f.as_str()),
+                spec_idx::seek_time(&spec, &journal, t)
+            );
+        }
+    }
+}
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/index")
+}
+
+/// What the library says about an index vector: the load outcome, the check verdict, and each
+/// seek, spelled as in expected.txt.
+struct Outcomes {
+    load: String,
+    check: String,
+    seeks: Vec<String>,
+}
+
+fn library_outcomes(journal: &Path, seeks: &[(String, String)]) -> Outcomes {
+    let r = Reader::open(journal).unwrap();
+    let loaded = Index::load(&r);
+    let check = match index::check_file(&r).unwrap() {
+        Verdict::Current { .. } => "current".to_owned(),
+        Verdict::Stale { .. } => "stale".to_owned(),
+        Verdict::Unusable(f) => f.as_str().to_owned(),
+    };
+    let seeks = seeks
+        .iter()
+        .map(|(kind, arg)| {
+            let idx = loaded
+                .as_ref()
+                .expect("seeks are given for loadable vectors");
+            let pos = if kind == "seek_index" {
+                idx.seek_index(&r, arg.parse().unwrap())
+            } else {
+                idx.seek_time(&r, arg.parse().unwrap())
+            };
+            match pos {
+                Ok(p) => format!("{} {}", p.index, p.offset),
+                Err(f) => f.as_str().to_owned(),
+            }
+        })
+        .collect();
+    Outcomes {
+        load: loaded.map_or_else(|f| f.as_str().to_owned(), |_| "ok".to_owned()),
+        check,
+        seeks,
+    }
+}
+
+fn spec_outcomes(journal: &[u8], idx: &[u8], seeks: &[(String, String)]) -> Outcomes {
+    let loaded = spec_idx::load(idx, journal);
+    let seeks = seeks
+        .iter()
+        .map(|(kind, arg)| {
+            let h = loaded.as_ref().unwrap();
+            let pos = if kind == "seek_index" {
+                spec_idx::seek_index(h, journal, arg.parse().unwrap())
+            } else {
+                spec_idx::seek_time(h, journal, arg.parse().unwrap())
+            };
+            match pos {
+                Ok((i, o)) => format!("{i} {o}"),
+                Err(f) => f.to_owned(),
+            }
+        })
+        .collect();
+    Outcomes {
+        load: loaded.map_or_else(|f| f.to_owned(), |_| "ok".to_owned()),
+        check: spec_idx::check(idx, journal).to_owned(),
+        seeks,
+    }
+}
+
+/// One `vector` line of expected.txt: name, journal, index, load, check, and its seek lines as
+/// (kind, argument, expected).
+type Vector = (String, String, String, String, String, Vec<[String; 3]>);
+
+#[test]
+fn every_index_vector_gives_its_expected_outcome_in_the_library_and_the_spec_decoder() {
+    let text = std::fs::read_to_string(vectors_dir().join("expected.txt")).unwrap();
+    let mut vectors: Vec<Vector> = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w[0] {
+            "vector" => {
+                assert_eq!(w.len(), 6, "{line}");
+                vectors.push((
+                    w[1].into(),
+                    w[2].into(),
+                    w[3].into(),
+                    w[4].strip_prefix("load=").unwrap().into(),
+                    w[5].strip_prefix("check=").unwrap().into(),
+                    Vec::new(),
+                ));
+            }
+            "seek_index" | "seek_time" => {
+                let v = vectors.last_mut().unwrap();
+                assert_eq!(w[1], v.0, "{line}");
+                assert_eq!(w[3], "->", "{line}");
+                v.5.push([w[0].into(), w[2].into(), w[4..].join(" ")]);
+            }
+            other => panic!("unknown line kind {other}: {line}"),
+        }
+    }
+    assert!(vectors.len() >= 15, "{} vectors", vectors.len());
+    let dir = TempDir::new("index-vectors");
+    let mut seen_faults = std::collections::BTreeSet::new();
+    for (name, jname, iname, load, check, seeks) in &vectors {
+        let journal = std::fs::read(vectors_dir().join(jname)).unwrap();
+        let idx = std::fs::read(vectors_dir().join(iname)).unwrap();
+        let path = dir.join(&format!("{name}.journal"));
+        std::fs::write(&path, &journal).unwrap();
+        std::fs::write(index::index_path(&path), &idx).unwrap();
+        let queries: Vec<(String, String)> =
+            seeks.iter().map(|s| (s[0].clone(), s[1].clone())).collect();
+        let expected: Vec<String> = seeks.iter().map(|s| s[2].clone()).collect();
+        for (who, got) in [
+            ("library", library_outcomes(&path, &queries)),
+            ("spec decoder", spec_outcomes(&journal, &idx, &queries)),
+        ] {
+            assert_eq!(&got.load, load, "{name}: load, {who}");
+            assert_eq!(&got.check, check, "{name}: check, {who}");
+            assert_eq!(got.seeks, expected, "{name}: seeks, {who}");
+        }
+        seen_faults.insert(load.clone());
+        seen_faults.insert(check.clone());
+    }
+    // Every outcome of INDEX.md 3, 4, 6.1 and 7 that a file can show has a vector.
+    for f in [
+        "ok",
+        "current",
+        "stale",
+        "truncated",
+        "bad_magic",
+        "unsupported_version",
+        "header_checksum",
+        "bad_header",
+        "record_checksum",
+        "bad_record",
+        "other_journal",
+        "journal_shorter",
+        "entry_mismatch",
+        "journal_damaged",
+        "record_mismatch",
+    ] {
+        assert!(seen_faults.contains(f), "no vector shows {f}");
+    }
+}
+
+#[test]
+fn the_worked_example_decodes_as_index_md_12_says() {
+    let idx = Index::decode(&std::fs::read(vectors_dir().join("example.idx")).unwrap()).unwrap();
+    let recs: Vec<(u64, u64, i64)> = idx
+        .records()
+        .iter()
+        .map(|r| (r.event_index, r.offset, r.max_timestamp - T0))
+        .collect();
+    assert_eq!(
+        recs,
+        [(0, 24, 100), (3, 72, 300), (4, 152, 600), (7, 208, 900)]
+    );
+    assert_eq!(
+        idx.checkpoint(),
+        index::Position {
+            index: 8,
+            offset: 232
+        }
+    );
+    assert_eq!(idx.checkpoint_max_timestamp(), T0 + 900);
+    assert_eq!(
+        idx.intervals(),
+        Intervals {
+            bytes: 64,
+            events: 3
+        }
+    );
+    assert_eq!(idx.records()[0].entry_checksum, 0x45FF_CC00);
+}
+
+#[test]
+fn index_decoder_fuzz_corpus_replays() {
+    let dir = TempDir::new("index-fuzz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut count = 0;
+    for kind in ["corpus", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(kind).join("index_decoder")) else {
+            assert_ne!(kind, "corpus", "fuzz/corpus/index_decoder is missing");
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for file in files {
+            harness::index_bytes_in(dir.path(), &std::fs::read(&file).unwrap());
+            count += 1;
+        }
+    }
+    assert!(count >= 5, "only {count} corpus inputs");
+}
+
+/// Writes the seed inputs of fuzz/corpus/index_decoder: indexes of the harness's fixed journal with
+/// several intervals (so that mutations start from inputs that pass the checksums), an empty index,
+/// and a few broken ones. Run by hand: `cargo test -p journal --test it write_index_fuzz_seeds --
+/// --ignored`.
+#[test]
+#[ignore]
+fn write_index_fuzz_seeds() {
+    let dir = TempDir::new("index-seeds");
+    let journal = harness::fixed_journal(dir.path());
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/index_decoder");
+    std::fs::create_dir_all(&out).unwrap();
+    let r = Reader::open(&journal).unwrap();
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    for (bytes, events) in [(16, 1), (64, 3), (200, 5), (4096, 256)] {
+        let idx = Index::from_reader(&r, Intervals { bytes, events }).unwrap();
+        seeds.push((format!("fixed-{bytes}-{events}"), idx.encode()));
+    }
+    let empty = dir.join("empty.journal");
+    Writer::options()
+        .start_timestamp(harness::T0)
+        .create(&empty)
+        .unwrap()
+        .close()
+        .unwrap();
+    let e = Index::from_reader(&Reader::open(&empty).unwrap(), Intervals::default()).unwrap();
+    seeds.push(("empty".into(), e.encode()));
+    let good = seeds[1].1.clone();
+    seeds.push(("truncated".into(), good[..good.len() - 7].to_vec()));
+    let mut flipped = good.clone();
+    flipped[100] ^= 4;
+    seeds.push(("flipped".into(), flipped));
+    seeds.push(("header-only".into(), good[..96].to_vec()));
+    for (name, data) in seeds {
+        std::fs::write(out.join(name), data).unwrap();
+    }
+}
