@@ -411,6 +411,48 @@ fn publish_then_mirror_gives_the_same_events() {
         "subject filter 'other.>' is not within stream 'MD''s subjects",
     );
 
+    // A crash after the journal's sync but before the position file was written leaves the
+    // position behind: the restart reads those messages again and skips them by index.
+    let pos_file = dir.path().join("dst.journal.nats");
+    let pos = common::json(&fs::read_to_string(&pos_file).unwrap());
+    assert_eq!(pos["seq"], 1520, "{pos}");
+    fs::write(&pos_file, pos.to_string().replace("1520", "1000")).unwrap();
+    let r = run_nats(&[
+        "mirror",
+        "--nats",
+        &url,
+        "--stream",
+        "MD",
+        "--subject",
+        "md.src",
+        s(&dst),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("0 events written, 520 already there"),
+        "{r:?}"
+    );
+    assert_eq!(dump(&dst), dump(&src));
+    // A position past what the journal holds would be a gap: refused.
+    let short = dir.path().join("short.journal");
+    append(&short, 0, 10);
+    fs::write(
+        dir.path().join("short.journal.nats"),
+        pos.to_string().replace("1520", "100"),
+    )
+    .unwrap();
+    let r = run_nats(&[
+        "mirror",
+        "--nats",
+        &url,
+        "--stream",
+        "MD",
+        "--subject",
+        "md.src",
+        s(&short),
+    ]);
+    common::assert_error(&r, 1, "needs index 10 next");
+
     // A message without the journal headers: skipped and counted, or refused with --strict.
     raw_publish(srv.port, "md.src", b"not an event");
     let r = run_nats(&[
