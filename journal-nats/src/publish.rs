@@ -567,8 +567,14 @@ async fn open_stream(
                 use jetstream::ErrorCode as C;
                 let why = cfg.conn.redact(&e.to_string());
                 let permanent = match e.kind() {
-                    K::JetStream(j) => ![C::CLUSTER_NOT_AVAILABLE, C::INSUFFICIENT_RESOURCES]
-                        .contains(&j.error_code()),
+                    // A cluster that has just elected its metadata leader may not know its
+                    // peers yet ("no suitable peers for placement"): retried until --timeout.
+                    K::JetStream(j) => ![
+                        C::CLUSTER_NOT_AVAILABLE,
+                        C::CLUSTER_NO_PEERS,
+                        C::INSUFFICIENT_RESOURCES,
+                    ]
+                    .contains(&j.error_code()),
                     K::TimedOut | K::JetStreamUnavailable | K::Response => false,
                     _ => true,
                 };
