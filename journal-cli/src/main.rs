@@ -66,6 +66,10 @@ enum Command {
     Stats(commands::stats::Args),
     Export(commands::export::Args),
     Import(commands::import::Args),
+    #[cfg(feature = "nats")]
+    Publish(commands::publish::Args),
+    #[cfg(feature = "nats")]
+    Mirror(commands::mirror::Args),
 }
 
 impl Command {
@@ -86,6 +90,10 @@ impl Command {
             Command::Stats(args) => commands::stats::run(args),
             Command::Export(args) => commands::export::run(args),
             Command::Import(args) => commands::import::run(args),
+            #[cfg(feature = "nats")]
+            Command::Publish(args) => commands::publish::run(args),
+            #[cfg(feature = "nats")]
+            Command::Mirror(args) => commands::mirror::run(args),
         }
     }
 }

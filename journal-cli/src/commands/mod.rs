@@ -10,6 +10,10 @@ pub mod import;
 pub mod import_pcap;
 pub mod index;
 pub mod info;
+#[cfg(feature = "nats")]
+pub mod mirror;
+#[cfg(feature = "nats")]
+pub mod publish;
 pub mod repair;
 pub mod replay;
 pub mod ring;

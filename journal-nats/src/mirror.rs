@@ -1,0 +1,446 @@
+//! `journal mirror`: a JetStream stream's journal events written into a local journal, with their
+//! original timestamps (docs/NATS.md).
+//!
+//! Position: after the journal is synced, the stream sequence of the last message handled is
+//! written to a sidecar file `TARGET.nats` (write to a temporary file, fsync, rename). So the
+//! sidecar never points past what the journal durably holds; a crash between the sync and the
+//! rename only makes the restart re-read messages whose event is already in the journal, and those
+//! are recognised by their `Journal-Index` header (below the next index the journal expects) and
+//! skipped. An index above the expected one is a gap and stops the mirror with an error.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use journal::{SyncPolicy, Writer, WriterOptions};
+use serde_json::json;
+
+use crate::conn::{runtime, say, shutdown_signal, Connection, Progress};
+use crate::publish::get_stream;
+use crate::{BadData, HDR_ID, HDR_INDEX, HDR_START, HDR_TIMESTAMP};
+
+/// Where the mirror starts reading the stream when the target has no position file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MirrorStart {
+    /// The first message the stream holds.
+    Beginning,
+    /// This stream sequence.
+    Seq(u64),
+    /// The first message the stream stored at or after this time (ns; the server's clock).
+    Time(i64),
+}
+
+/// What to mirror where.
+#[derive(Debug)]
+pub struct MirrorConfig {
+    /// The servers.
+    pub conn: Connection,
+    /// The JetStream stream.
+    pub stream: String,
+    /// Only messages on subjects matching this filter (one journal's subject).
+    pub filter: Option<String>,
+    /// Where to start without a position file.
+    pub start: MirrorStart,
+    /// Keep mirroring new messages until SIGINT or SIGTERM.
+    pub follow: bool,
+    /// A message without the journal headers is an error instead of skipped.
+    pub strict: bool,
+    /// The local journal (created if missing).
+    pub target: PathBuf,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct MirrorSummary {
+    /// Events appended to the target.
+    pub written: u64,
+    /// Messages skipped because the target already had their event.
+    pub already_present: u64,
+    /// Messages skipped because they carry no journal headers.
+    pub not_events: u64,
+    /// The stream sequence of the last message handled.
+    pub last_seq: u64,
+    /// Events in the target at the end.
+    pub events: u64,
+    /// Whether a signal ended the run.
+    pub interrupted: bool,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// The content of `TARGET.nats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Position {
+    stream: String,
+    seq: u64,
+    journal_id: Option<String>,
+    /// The source index of the target's first event.
+    base: u64,
+}
+
+/// The position file of `target`.
+pub fn position_path(target: &Path) -> PathBuf {
+    let mut p = target.as_os_str().to_owned();
+    p.push(".nats");
+    PathBuf::from(p)
+}
+
+fn load_position(path: &Path) -> anyhow::Result<Option<Position>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let bad = || {
+        anyhow!(
+            "{}: not a mirror position file (remove it to re-read the stream from the start)",
+            path.display()
+        )
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| bad())?;
+    Ok(Some(Position {
+        stream: v["stream"].as_str().ok_or_else(bad)?.to_owned(),
+        seq: v["seq"].as_u64().ok_or_else(bad)?,
+        journal_id: v["journal_id"].as_str().map(str::to_owned),
+        base: v["base"].as_u64().ok_or_else(bad)?,
+    }))
+}
+
+fn store_position(path: &Path, pos: &Position) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let body = json!({
+        "stream": pos.stream,
+        "seq": pos.seq,
+        "journal_id": pos.journal_id,
+        "base": pos.base,
+    });
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(format!("{body}\n").as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().with_context(|| format!("{}: cannot write the mirror position", path.display()))
+}
+
+/// Runs `journal mirror` to completion (or to SIGINT / SIGTERM).
+pub fn mirror(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
+    let rt = runtime()?;
+    let result = rt.block_on(run(cfg));
+    rt.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+struct Target {
+    path: PathBuf,
+    pos_path: PathBuf,
+    writer: Option<Writer>,
+    pos: Position,
+    /// Whether `base` is known (from the position file or the target's content).
+    base_known: bool,
+    dirty: bool,
+    strict: bool,
+    summary: MirrorSummary,
+}
+
+impl Target {
+    fn events(&self) -> u64 {
+        self.writer.as_ref().map_or(0, Writer::events)
+    }
+
+    fn options() -> WriterOptions {
+        let mut o = WriterOptions::new();
+        o.sync_policy(SyncPolicy::Never)
+            .chunk_size(4 << 20)
+            .prefault(false);
+        o
+    }
+
+    /// Handles one message of the stream.
+    fn handle(
+        &mut self,
+        seq: u64,
+        subject: &str,
+        headers: Option<&async_nats::HeaderMap>,
+        payload: &[u8],
+    ) -> anyhow::Result<()> {
+        let get = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+        let id = get(HDR_ID);
+        let index = get(HDR_INDEX).and_then(|v| v.parse::<u64>().ok());
+        let ts = get(HDR_TIMESTAMP).and_then(|v| v.parse::<i64>().ok());
+        let (Some(id), Some(index), Some(ts)) = (id, index, ts) else {
+            if self.strict {
+                return Err(BadData(format!(
+                    "stream sequence {seq} on subject '{subject}' is not a journal event (no valid {HDR_ID}/{HDR_INDEX}/{HDR_TIMESTAMP} headers); without --strict it is skipped"
+                ))
+                .into());
+            }
+            self.summary.not_events += 1;
+            self.pos.seq = seq;
+            self.dirty = true;
+            return Ok(());
+        };
+        match &self.pos.journal_id {
+            Some(ours) if ours != id => {
+                return Err(BadData(format!(
+                    "stream sequence {seq} on subject '{subject}' is an event of journal '{id}', but {} mirrors journal '{ours}' (--subject selects one journal)",
+                    self.path.display()
+                ))
+                .into())
+            }
+            Some(_) => {}
+            None => self.pos.journal_id = Some(id.to_owned()),
+        }
+        if !self.base_known {
+            self.pos.base = index;
+            self.base_known = true;
+        }
+        let expected = self.pos.base + self.events();
+        if index < expected {
+            self.summary.already_present += 1;
+            self.pos.seq = seq;
+            self.dirty = true;
+            return Ok(());
+        }
+        if index > expected {
+            return Err(BadData(format!(
+                "gap: stream sequence {seq} holds index {index} of journal '{id}', but {} needs index {expected} next",
+                self.path.display()
+            ))
+            .into());
+        }
+        if self.writer.is_none() {
+            let start = get(HDR_START)
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(ts);
+            let w = Self::options().start_timestamp(start).create(&self.path)?;
+            self.writer = Some(w);
+        }
+        let w = self.writer.as_mut().expect("created above");
+        w.append(ts, payload)?;
+        self.summary.written += 1;
+        self.pos.seq = seq;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Syncs the journal, then records the position (in that order: see the module's comment).
+    fn checkpoint(&mut self) -> anyhow::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.sync()?;
+        }
+        store_position(&self.pos_path, &self.pos)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
+    let pos_path = position_path(&cfg.target);
+    let saved = load_position(&pos_path)?;
+    let writer = if cfg.target.exists() {
+        Some(Target::options().open_or_create(&cfg.target)?)
+    } else {
+        None
+    };
+    let events = writer.as_ref().map_or(0, Writer::events);
+    if let Some(p) = &saved {
+        if p.stream != cfg.stream {
+            bail!(
+                "{} mirrors stream '{}', not '{}' ({})",
+                cfg.target.display(),
+                p.stream,
+                cfg.stream,
+                pos_path.display()
+            );
+        }
+    }
+    let mut t = Target {
+        path: cfg.target.clone(),
+        pos_path,
+        writer,
+        base_known: saved.is_some() || events > 0,
+        pos: saved.clone().unwrap_or(Position {
+            stream: cfg.stream.clone(),
+            seq: 0,
+            journal_id: None,
+            base: 0,
+        }),
+        dirty: false,
+        strict: cfg.strict,
+        summary: MirrorSummary::default(),
+    };
+    let deliver = match (&saved, cfg.start) {
+        (Some(p), _) => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: p.seq + 1,
+        },
+        (None, MirrorStart::Beginning) => consumer::DeliverPolicy::All,
+        (None, MirrorStart::Seq(n)) => consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: n.max(1),
+        },
+        (None, MirrorStart::Time(ns)) => consumer::DeliverPolicy::ByStartTime {
+            start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+                .map_err(|e| anyhow!("--from-time: {e}"))?,
+        },
+    };
+    let started = Instant::now();
+    let (client, js) = cfg.conn.connect().await?;
+    let mut stream = get_stream(&js, &cfg.stream, &cfg.conn, false)
+        .await?
+        .expect("get_stream without create returns a stream or an error");
+    if let Some(filter) = &cfg.filter {
+        let subjects = stream
+            .info()
+            .await
+            .map_err(|e| anyhow!("cannot read stream '{}': {e}", cfg.stream))?
+            .config
+            .subjects
+            .clone();
+        if !subjects
+            .iter()
+            .any(|pattern| crate::filter_within(pattern, filter))
+        {
+            bail!(
+                "subject filter '{filter}' is not within stream '{}''s subjects ({})",
+                cfg.stream,
+                subjects.join(", ")
+            );
+        }
+    }
+    let consumer: jetstream::consumer::Consumer<consumer::push::OrderedConfig> = stream
+        .create_consumer(consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: cfg.filter.clone().unwrap_or_default(),
+            deliver_policy: deliver,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "cannot read stream '{}': {}",
+                cfg.stream,
+                cfg.conn.redact(&e.to_string())
+            )
+        })?;
+    let mut caught_up = consumer.cached_info().num_pending == 0;
+    let mut messages = consumer.messages().await.map_err(|e| {
+        anyhow!(
+            "cannot read stream '{}': {}",
+            cfg.stream,
+            cfg.conn.redact(&e.to_string())
+        )
+    })?;
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let mut progress = Progress::new("mirror");
+    let mut last_sync = Instant::now();
+    let mut last_message = Instant::now();
+    let mut pending = 0;
+    let mut since_sync = 0u32;
+    while cfg.follow || !caught_up {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                t.summary.interrupted = true;
+                break;
+            }
+            msg = messages.next() => {
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        say(&format!("reading stream '{}': {}; retrying", cfg.stream, cfg.conn.redact(&e.to_string())));
+                        continue;
+                    }
+                    None => bail!("the subscription to stream '{}' ended", cfg.stream),
+                };
+                let info = msg.info().map_err(|e| anyhow!("a message without JetStream metadata: {e}"))?;
+                let (seq, left) = (info.stream_sequence, info.pending);
+                if seq <= t.pos.seq {
+                    // Re-delivered after the ordered consumer was re-created.
+                    continue;
+                }
+                t.handle(seq, msg.subject.as_str(), msg.headers.as_ref(), &msg.payload)?;
+                last_message = Instant::now();
+                pending = left;
+                if left == 0 {
+                    caught_up = true;
+                }
+                since_sync += 1;
+                if since_sync >= 4096 || (left == 0 && !cfg.follow) {
+                    since_sync = 0;
+                    t.checkpoint()?;
+                    last_sync = Instant::now();
+                }
+            }
+            _ = tick.tick() => {
+                if last_sync.elapsed() >= Duration::from_millis(50) {
+                    t.checkpoint()?;
+                    last_sync = Instant::now();
+                }
+                progress.tick(t.summary.written, &format!("lag {pending} messages"));
+                if !cfg.follow && last_message.elapsed() > cfg.conn.timeout {
+                    bail!(
+                        "no message from stream '{}' for {:?} (--timeout) with {pending} still pending",
+                        cfg.stream, cfg.conn.timeout
+                    );
+                }
+            }
+        }
+    }
+    if t.writer.is_none() && !t.summary.interrupted {
+        // Nothing to mirror yet: an empty journal, so that the target exists.
+        t.writer = Some(Target::options().create(&t.path)?);
+    }
+    t.checkpoint()?;
+    if let Some(w) = t.writer.take() {
+        t.summary.events = w.events();
+        w.close()?;
+    }
+    t.summary.last_seq = t.pos.seq;
+    t.summary.elapsed = started.elapsed();
+    drop(messages);
+    let _ = client.flush().await;
+    Ok(t.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_round_trips() {
+        let dir = std::env::temp_dir().join(format!("jn-pos-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.journal.nats");
+        assert_eq!(load_position(&path).unwrap(), None);
+        let pos = Position {
+            stream: "S".into(),
+            seq: 42,
+            journal_id: Some("j-1".into()),
+            base: 3,
+        };
+        store_position(&path, &pos).unwrap();
+        assert_eq!(load_position(&path).unwrap(), Some(pos));
+        fs::write(&path, "{}").unwrap();
+        assert!(load_position(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn position_path_appends_nats() {
+        assert_eq!(
+            position_path(Path::new("/a/b.journal")),
+            Path::new("/a/b.journal.nats")
+        );
+    }
+}
