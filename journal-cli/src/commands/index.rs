@@ -28,21 +28,23 @@ pub struct Args {
     /// Check the existing index against the journal instead of writing one (INDEX.md 7).
     #[arg(long)]
     check: bool,
-    /// A record at least every N bytes of journal (16 or more).
-    #[arg(long, value_name = "N", default_value_t = index::DEFAULT_INTERVAL_BYTES,
-          value_parser = |s: &str| interval(s, "--interval-bytes", index::MIN_INTERVAL_BYTES))]
+    /// A record at least every SIZE of journal (16 bytes or more; e.g. 4096, 4KiB, 1MiB).
+    #[arg(long, value_name = "SIZE", default_value_t = index::DEFAULT_INTERVAL_BYTES,
+          value_parser = |s: &str| crate::units::parse_size(s)
+              .and_then(|n| interval(n, "--interval-bytes", index::MIN_INTERVAL_BYTES)))]
     interval_bytes: u64,
     /// A record at least every N events (1 or more).
     #[arg(long, value_name = "N", default_value_t = index::DEFAULT_INTERVAL_EVENTS,
-          value_parser = |s: &str| interval(s, "--interval-events", 1))]
+          value_parser = |s: &str| s.parse::<u64>().map_err(|e| format!("--interval-events '{s}': {e}"))
+              .and_then(|n| interval(n, "--interval-events", 1)))]
     interval_events: u64,
 }
 
-fn interval(s: &str, what: &str, min: u64) -> Result<u64, String> {
-    match s.parse::<u64>() {
-        Ok(n) if (min..=index::MAX_INTERVAL).contains(&n) => Ok(n),
-        Ok(n) => Err(format!("{what} {n} is outside {min}..=2^48")),
-        Err(e) => Err(format!("{what} '{s}': {e}")),
+fn interval(n: u64, what: &str, min: u64) -> Result<u64, String> {
+    if (min..=index::MAX_INTERVAL).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{what} {n} is outside {min}..=2^48"))
     }
 }
 
