@@ -5,14 +5,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use journal::{create_ring, ring_info, Consumer, Producer, Writer};
 use tempfile::TempDir;
 
 mod common;
-use common::{run, s, Run, BIN};
+use common::{run, s, spawn, Run};
 
 /// Generous: the machine running the tests may be busy.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -23,16 +23,6 @@ fn record(i: usize) -> Vec<u8> {
     r.resize(1000, b'x');
     r.push(b'\n');
     r
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn signal(child: &Child, sig: &str) {
