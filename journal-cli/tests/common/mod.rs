@@ -10,10 +10,10 @@ use std::sync::mpsc;
 
 use serde_json::Value;
 
-#[path = "../../../journal/tests/shared/mod.rs"]
-mod shared;
+#[path = "../../../journal/tests/helpers/mod.rs"]
+mod helpers;
 #[allow(unused_imports)] // reason: each test binary uses its own subset of these helpers
-pub use shared::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
+pub use helpers::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_journal");

@@ -6,10 +6,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-#[path = "../shared/mod.rs"]
-mod shared;
+#[path = "../helpers/mod.rs"]
+mod helpers;
 #[allow(unused_imports)] // reason: each test binary uses its own subset of these helpers
-pub use shared::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
+pub use helpers::{in_ci, skip, wait_for, InCi, KillOnDrop, PATIENCE};
 
 /// A temporary directory removed on drop.
 pub struct TempDir(tempfile::TempDir);
