@@ -341,6 +341,24 @@ pub fn index_path(journal: &Path) -> PathBuf {
     journal.with_file_name(name)
 }
 
+/// Opens the reader's index file and reads its header bytes (at most [`INDEX_HEADER_LEN`]): the
+/// file, its path, its length and the bytes.
+fn open_index_header(
+    reader: &Reader,
+) -> std::result::Result<(File, PathBuf, u64, Vec<u8>), IndexFault> {
+    let path = index_path(reader.path());
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
+        Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
+    };
+    let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
+    let len = file.metadata().map_err(io)?.len();
+    let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
+    file.read_exact(&mut head).map_err(io)?;
+    Ok((file, path, len, head))
+}
+
 fn crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
@@ -596,16 +614,8 @@ impl Index {
     /// the journal (INDEX.md 6.1). The header is checked against the journal before the records are
     /// read, so memory is bounded by the journal's length.
     pub fn load(reader: &Reader) -> std::result::Result<Index, IndexFault> {
-        let path = index_path(reader.path());
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
-            Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
-        };
+        let (mut file, path, len, head) = open_index_header(reader)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
-        let len = file.metadata().map_err(io)?.len();
-        let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
-        file.read_exact(&mut head).map_err(io)?;
         let (mut idx, count) = Index::decode_header(&head)?;
         idx.validate_header(reader)?;
         let need = INDEX_HEADER_LEN + count * INDEX_RECORD_LEN;
@@ -1043,16 +1053,8 @@ impl Index {
     /// ones held here, reads only the new records (bounded by what was added); otherwise loads the
     /// whole file again. Returns whether the checkpoint moved. On a fault the index must be dropped.
     pub fn refresh(&mut self, reader: &Reader) -> std::result::Result<bool, IndexFault> {
-        let path = index_path(reader.path());
-        let mut file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFault::Missing),
-            Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
-        };
+        let (mut file, path, len, head) = open_index_header(reader)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
-        let len = file.metadata().map_err(io)?.len();
-        let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
-        file.read_exact(&mut head).map_err(io)?;
         let (mut fresh, count) = Index::decode_header(&head)?;
         if fresh.checkpoint == self.checkpoint
             && fresh.checkpoint_events == self.checkpoint_events
