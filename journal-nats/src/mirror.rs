@@ -298,13 +298,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
         .await?
         .expect("get_stream without create returns a stream or an error");
     if let Some(filter) = &cfg.filter {
-        let subjects = stream
-            .info()
-            .await
-            .map_err(|e| anyhow!("cannot read stream '{}': {e}", cfg.stream))?
-            .config
-            .subjects
-            .clone();
+        let subjects = crate::publish::stream_subjects(&mut stream, &cfg.stream).await?;
         if !subjects
             .iter()
             .any(|pattern| crate::filter_within(pattern, filter))

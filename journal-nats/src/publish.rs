@@ -589,13 +589,7 @@ async fn open_stream(
             }
         }
     };
-    let subjects = stream
-        .info()
-        .await
-        .map_err(|e| anyhow!("cannot read stream '{}': {e}", cfg.stream))?
-        .config
-        .subjects
-        .clone();
+    let subjects = stream_subjects(&mut stream, &cfg.stream).await?;
     if !subjects
         .iter()
         .any(|pattern| crate::subject_matches(pattern, &cfg.subject))
@@ -608,6 +602,20 @@ async fn open_stream(
         );
     }
     Ok(stream)
+}
+
+/// The subjects a stream is configured with.
+pub(crate) async fn stream_subjects(
+    stream: &mut jetstream::stream::Stream,
+    name: &str,
+) -> anyhow::Result<Vec<String>> {
+    Ok(stream
+        .info()
+        .await
+        .map_err(|e| anyhow!("cannot read stream '{name}': {e}"))?
+        .config
+        .subjects
+        .clone())
 }
 
 /// The stream, or None if it does not exist and `may_create`; an error naming it otherwise.
