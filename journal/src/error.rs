@@ -164,6 +164,15 @@ pub enum Error {
         /// What changed, for a person.
         reason: String,
     },
+    /// A directory is not a usable journal set (SET.md): no metadata file, a malformed one, or a
+    /// segment layout that breaks the set's rules.
+    #[error("{}: bad journal set: {reason}", path.display())]
+    BadSet {
+        /// The set's directory.
+        path: PathBuf,
+        /// What is wrong, for a person.
+        reason: String,
+    },
 }
 
 impl Error {

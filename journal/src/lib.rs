@@ -70,6 +70,7 @@ mod reader;
 mod recovery;
 mod replay;
 mod ring;
+pub mod set;
 // The system calls and shared memory need `unsafe`; every other module is safe code (`unsafe_code`
 // is denied at the crate root), and every block here carries a `// SAFETY:` comment.
 #[allow(

@@ -1,0 +1,8 @@
+//! Journal sets: a directory of format v1 segments that a writer rolls by time or size, read as
+//! one journal (spec/SET.md).
+
+pub mod layout;
+
+pub use layout::{
+    is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
+};
