@@ -452,11 +452,42 @@ pub fn index_path(journal: &Path) -> PathBuf {
     journal.with_file_name(name)
 }
 
+/// What a reader saw of its index file when it read it: the file's identity (device, inode), length,
+/// modification and change times, and its header bytes. A reader that found the index unusable
+/// keeps the stamp and does not read the file again while the file shows the same stamp.
+///
+/// Every rewrite of the index changes the stamp: [`Index::write`] renames a new file over it (a
+/// new inode), and a writer's upkeep rewrites the header in place (INDEX.md 9.3) with a new
+/// checkpoint. The header bytes are part of the stamp so that a header read while a writer rewrote
+/// it (torn) does not pass for the header the file holds once the write is done, whatever the
+/// clock's granularity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    head: Vec<u8>,
+}
+
+impl Stamp {
+    /// The stamp of the reader's index file now; `None` if it cannot be opened and its header read.
+    pub(crate) fn now(reader: &Reader) -> Option<Stamp> {
+        let mut seen = None;
+        let _ = open_index_header(reader, &mut seen);
+        seen
+    }
+}
+
 /// Opens the reader's index file and reads its header bytes (at most [`INDEX_HEADER_LEN`]): the
-/// file, its path, its length and the bytes.
+/// file, its path, its length and the bytes. Notes the file's [`Stamp`] in `seen` once the header
+/// bytes are read.
 fn open_index_header(
     reader: &Reader,
+    seen: &mut Option<Stamp>,
 ) -> std::result::Result<(File, PathBuf, u64, Vec<u8>), IndexFault> {
+    use std::os::unix::fs::MetadataExt;
     let path = index_path(reader.path());
     let mut file = match File::open(&path) {
         Ok(f) => f,
@@ -464,9 +495,18 @@ fn open_index_header(
         Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
     };
     let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
-    let len = file.metadata().map_err(io)?.len();
+    let meta = file.metadata().map_err(io)?;
+    let len = meta.len();
     let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
     file.read_exact(&mut head).map_err(io)?;
+    *seen = Some(Stamp {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len,
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+        head: head.clone(),
+    });
     Ok((file, path, len, head))
 }
 
@@ -763,7 +803,16 @@ impl Index {
     /// the journal (INDEX.md 6.1). The header is checked against the journal before the records are
     /// read, so memory is bounded by the journal's length.
     pub fn load(reader: &Reader) -> std::result::Result<Index, IndexFault> {
-        let (mut file, path, len, head) = open_index_header(reader)?;
+        Index::load_noting(reader, &mut None)
+    }
+
+    /// [`Index::load`], noting in `seen` the [`Stamp`] of the file read (left as it was if the file
+    /// could not be opened and its header read).
+    pub(crate) fn load_noting(
+        reader: &Reader,
+        seen: &mut Option<Stamp>,
+    ) -> std::result::Result<Index, IndexFault> {
+        let (mut file, path, len, head) = open_index_header(reader, seen)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
         let (mut idx, count) = Index::decode_header(&head)?;
         idx.validate_header(reader)?;
@@ -1204,7 +1253,17 @@ impl Index {
     /// ones held here, reads only the new records (bounded by what was added); otherwise loads the
     /// whole file again. Returns whether the checkpoint moved. On a fault the index must be dropped.
     pub fn refresh(&mut self, reader: &Reader) -> std::result::Result<bool, IndexFault> {
-        let (mut file, path, len, head) = open_index_header(reader)?;
+        self.refresh_noting(reader, &mut None)
+    }
+
+    /// [`Index::refresh`], noting in `seen` the [`Stamp`] of the file read last (left as it was if
+    /// the file could not be opened and its header read).
+    pub(crate) fn refresh_noting(
+        &mut self,
+        reader: &Reader,
+        seen: &mut Option<Stamp>,
+    ) -> std::result::Result<bool, IndexFault> {
+        let (mut file, path, len, head) = open_index_header(reader, seen)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
         let (mut fresh, count) = Index::decode_header(&head)?;
         if fresh.checkpoint == self.checkpoint
@@ -1239,7 +1298,7 @@ impl Index {
                 decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
             if first.first() != self.records.last() {
                 // Not a continuation of what is held: load it all.
-                *self = Index::load(reader)?;
+                *self = Index::load_noting(reader, seen)?;
                 return Ok(true);
             }
             let prev = self.records.last().copied();
