@@ -321,6 +321,9 @@ pub enum Verdict {
 }
 
 /// A decoded index (INDEX.md 3, 4).
+///
+/// Memory is proportional to the records: 32 bytes per record, and about one byte per record more
+/// for the levels that make a seek read a few cache lines instead of binary-searching them all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Index {
     intervals: Intervals,
@@ -351,7 +354,7 @@ const FAN: usize = 64;
 /// binary search over the records misses the cache and the TLB on most of its ~20 steps.
 ///
 /// Memory: 8 bytes per `LEAF` records, plus 1/`FAN` of that per level above: under 0.6 bytes per
-/// record (records take 32), proportional to the records.
+/// record for one ladder (records take 32), proportional to the records.
 #[derive(Clone, Default)]
 struct Ladder<T> {
     levels: Vec<Vec<T>>,
@@ -1294,19 +1297,17 @@ impl Index {
             .map_err(io)?;
         file.read_exact(&mut recs).map_err(io)?;
         if extends {
-            let first =
-                decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
-            if first.first() != self.records.last() {
+            // The last record held and the new ones, decoded together: the rule on the events
+            // after the last record (INDEX.md 4) applies to the new last record, not the held one.
+            let more = decode_records_from(&fresh, &recs, from, None)?;
+            if more.first() != self.records.last() {
                 // Not a continuation of what is held: load it all.
                 *self = Index::load_noting(reader, seen)?;
                 return Ok(true);
             }
-            let prev = self.records.last().copied();
-            let more =
-                decode_records_from(&fresh, &recs[INDEX_RECORD_LEN as usize..], from + 1, prev)?;
             fresh.records = std::mem::take(&mut self.records);
             fresh.search = std::mem::take(&mut self.search);
-            fresh.records.extend(more);
+            fresh.records.extend_from_slice(&more[1..]);
         } else {
             fresh.records = decode_records(&fresh, &recs)?;
         }

@@ -1056,3 +1056,51 @@ fn a_reader_rereads_an_index_longer_than_its_journal_once_the_journal_reaches_it
     assert_seeks_match(&r, Some(&idx), &mut rng, 200, "journal caught up");
     assert_eq!(r.index_loads(), 2, "the index was read once more");
 }
+
+#[test]
+fn an_index_of_many_records_extended_as_a_writer_grows_it_seeks_exactly() {
+    // A record per event: tens of thousands of records, so that seeks go through several levels of
+    // the index's search structure, extended at each refresh as the writer adds records.
+    let dir = TempDir::new("index-many");
+    let mut rng = Rng(53);
+    let path = dir.join("j.journal");
+    let every = Intervals {
+        bytes: index::MIN_INTERVAL_BYTES,
+        events: 1,
+    };
+    let mut w = WriterOptions::new()
+        .chunk_size(1 << 20)
+        .index_intervals(every)
+        .start_timestamp(T0)
+        .open_or_create(&path)
+        .unwrap();
+    let r = Reader::open(&path).unwrap();
+    let mut held: Option<Index> = None;
+    for round in 0..5 {
+        let n = 4_000 + rng.below(1_000);
+        append_all(&mut w, &random_events(&mut rng, n));
+        w.sync().unwrap();
+        let cp = w.index_checkpoint().expect("the writer keeps the index");
+        assert_eq!(
+            cp.offset,
+            w.write_offset(),
+            "round {round}: the sync moved it"
+        );
+        let idx = match held.take() {
+            Some(mut idx) => {
+                assert!(idx.refresh(&r).unwrap(), "round {round}: new records");
+                idx
+            }
+            None => Index::load(&r).unwrap(),
+        };
+        assert_eq!(idx.records().len() as u64, cp.index, "round {round}");
+        assert_eq!(
+            idx,
+            Index::load(&r).unwrap(),
+            "round {round}: as a full load"
+        );
+        assert_seeks_match(&r, Some(&idx), &mut rng, 200, &format!("round {round}"));
+        held = Some(idx);
+    }
+    w.close().unwrap();
+}
