@@ -321,6 +321,9 @@ pub enum Verdict {
 }
 
 /// A decoded index (INDEX.md 3, 4).
+///
+/// Memory is proportional to the records: 32 bytes per record, and about one byte per record more
+/// for the levels that make a seek read a few cache lines instead of binary-searching them all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Index {
     intervals: Intervals,
@@ -332,7 +335,118 @@ pub struct Index {
     checkpoint_events: u64,
     checkpoint_max_timestamp: i64,
     records: Vec<Record>,
+    /// The search levels over `records` (kept up to date by [`Index::index_records`]).
+    search: Search,
 }
+
+/// Records under one key of the first search level: a search ends in a window of this many
+/// consecutive records (512 bytes), among which is the record it answers with.
+const LEAF: usize = 16;
+/// Keys of a search level under one key of the level above (512 bytes of keys).
+const FAN: usize = 64;
+
+/// The keys of one field of the records, in levels over them (an index of the index, as
+/// Chronicle's index2index): level 0 holds the field of every [`LEAF`]th record, level `l + 1`
+/// every [`FAN`]th key of level `l`, and there is a level `l + 1` exactly when level `l` holds more
+/// than `FAN` keys, so the top level holds at most `FAN`. Each level is a plain array of the field
+/// (struct of arrays), so a search reads at most `FAN` keys (8 cache lines) per level and then
+/// `LEAF` records (8 cache lines), about a dozen lines in all for millions of records where a
+/// binary search over the records misses the cache and the TLB on most of its ~20 steps.
+///
+/// Memory: 8 bytes per `LEAF` records, plus 1/`FAN` of that per level above: under 0.6 bytes per
+/// record for one ladder (records take 32), proportional to the records.
+#[derive(Clone, Default)]
+struct Ladder<T> {
+    levels: Vec<Vec<T>>,
+}
+
+impl<T: Copy> Ladder<T> {
+    /// Takes in the key of record `i`; records come in order from 0. O(1) amortised.
+    fn push(&mut self, i: usize, key: T) {
+        if !i.is_multiple_of(LEAF) {
+            return;
+        }
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        let mut l = 0;
+        loop {
+            let j = self.levels[l].len();
+            self.levels[l].push(key);
+            if j == 0 || !j.is_multiple_of(FAN) {
+                return;
+            }
+            if l + 1 == self.levels.len() {
+                // Level l has just passed FAN keys (j == FAN): start the level above it.
+                let first = self.levels[l][0];
+                self.levels.push(vec![first, key]);
+                return;
+            }
+            l += 1;
+        }
+    }
+
+    /// `records.partition_point(|r| pred(key(r)))` for the records whose keys were pushed, when
+    /// `pred` holds on a prefix of them and not after it (true of the index's event indexes and
+    /// running maxima under `<=`/`<` a target: both never decrease, INDEX.md 4). Each level narrows
+    /// the answer to the `FAN` keys (at the records, `LEAF` records) under one key of the level
+    /// above, counted without branches: on monotone keys the count is the partition point.
+    fn partition_point(
+        &self,
+        records: &[Record],
+        key: impl Fn(&Record) -> T,
+        pred: impl Fn(T) -> bool,
+    ) -> usize {
+        let Some(top) = self.levels.last() else {
+            return 0;
+        };
+        let (mut lo, mut hi) = (0, top.len());
+        for l in (0..self.levels.len()).rev() {
+            // levels[l][lo] satisfies pred (it is the key the level above counted last), so
+            // k > lo unless lo == 0.
+            let k = lo + self.levels[l][lo..hi].iter().filter(|&&x| pred(x)).count();
+            if k == 0 {
+                return 0;
+            }
+            let (fan, below) = match l {
+                0 => (LEAF, records.len()),
+                _ => (FAN, self.levels[l - 1].len()),
+            };
+            lo = (k - 1) * fan;
+            hi = (k * fan).min(below);
+        }
+        lo + records[lo..hi].iter().filter(|r| pred(key(r))).count()
+    }
+}
+
+/// The search structure of an [`Index`]: a [`Ladder`] over the event indexes and one over the
+/// running maximum timestamps, covering the first `covered` records. Built in O(records) when an
+/// index is decoded or built, extended in O(new records) as it grows (a reader following a writer,
+/// INDEX.md 9.3). A writer's upkeep of the index does not use it: it holds the last record only.
+#[derive(Clone, Default)]
+struct Search {
+    covered: usize,
+    events: Ladder<u64>,
+    times: Ladder<i64>,
+}
+
+impl fmt::Debug for Search {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Search")
+            .field("covered", &self.covered)
+            .field("levels", &self.events.levels.len())
+            .finish()
+    }
+}
+
+/// The search structure is a function of the records, which [`Index`] compares itself.
+impl PartialEq for Search {
+    fn eq(&self, _: &Search) -> bool {
+        true
+    }
+}
+
+impl Eq for Search {}
 
 /// The path of a journal's index: the journal's file name with `.idx` appended (INDEX.md 2).
 pub fn index_path(journal: &Path) -> PathBuf {
@@ -341,11 +455,42 @@ pub fn index_path(journal: &Path) -> PathBuf {
     journal.with_file_name(name)
 }
 
+/// What a reader saw of its index file when it read it: the file's identity (device, inode), length,
+/// modification and change times, and its header bytes. A reader that found the index unusable
+/// keeps the stamp and does not read the file again while the file shows the same stamp.
+///
+/// Every rewrite of the index changes the stamp: [`Index::write`] renames a new file over it (a
+/// new inode), and a writer's upkeep rewrites the header in place (INDEX.md 9.3) with a new
+/// checkpoint. The header bytes are part of the stamp so that a header read while a writer rewrote
+/// it (torn) does not pass for the header the file holds once the write is done, whatever the
+/// clock's granularity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    head: Vec<u8>,
+}
+
+impl Stamp {
+    /// The stamp of the reader's index file now; `None` if it cannot be opened and its header read.
+    pub(crate) fn now(reader: &Reader) -> Option<Stamp> {
+        let mut seen = None;
+        let _ = open_index_header(reader, &mut seen);
+        seen
+    }
+}
+
 /// Opens the reader's index file and reads its header bytes (at most [`INDEX_HEADER_LEN`]): the
-/// file, its path, its length and the bytes.
+/// file, its path, its length and the bytes. Notes the file's [`Stamp`] in `seen` once the header
+/// bytes are read.
 fn open_index_header(
     reader: &Reader,
+    seen: &mut Option<Stamp>,
 ) -> std::result::Result<(File, PathBuf, u64, Vec<u8>), IndexFault> {
+    use std::os::unix::fs::MetadataExt;
     let path = index_path(reader.path());
     let mut file = match File::open(&path) {
         Ok(f) => f,
@@ -353,9 +498,18 @@ fn open_index_header(
         Err(e) => return Err(IndexFault::Io(format!("{}: {e}", path.display()))),
     };
     let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
-    let len = file.metadata().map_err(io)?.len();
+    let meta = file.metadata().map_err(io)?;
+    let len = meta.len();
     let mut head = vec![0u8; INDEX_HEADER_LEN.min(len) as usize];
     file.read_exact(&mut head).map_err(io)?;
+    *seen = Some(Stamp {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        len,
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+        head: head.clone(),
+    });
     Ok((file, path, len, head))
 }
 
@@ -403,7 +557,42 @@ impl Index {
             checkpoint_events: 0,
             checkpoint_max_timestamp: i64::MIN,
             records: Vec::new(),
+            search: Search::default(),
         }
+    }
+
+    /// Brings the search structure up to date with the records: O(records added since the last
+    /// call), or a rebuild if records were dropped.
+    fn index_records(&mut self) {
+        if self.search.covered > self.records.len() {
+            self.search = Search::default();
+        }
+        let s = &mut self.search;
+        for (i, r) in self.records.iter().enumerate().skip(s.covered) {
+            s.events.push(i, r.event_index);
+            s.times.push(i, r.max_timestamp);
+        }
+        s.covered = self.records.len();
+    }
+
+    /// `records.partition_point(|r| r.event_index <= n)`, through the search structure.
+    fn records_at_or_before(&self, n: u64) -> usize {
+        if self.search.covered != self.records.len() {
+            return self.records.partition_point(|r| r.event_index <= n);
+        }
+        self.search
+            .events
+            .partition_point(&self.records, |r| r.event_index, |e| e <= n)
+    }
+
+    /// `records.partition_point(|r| r.max_timestamp < t)`, through the search structure.
+    fn records_below_time(&self, t: i64) -> usize {
+        if self.search.covered != self.records.len() {
+            return self.records.partition_point(|r| r.max_timestamp < t);
+        }
+        self.search
+            .times
+            .partition_point(&self.records, |r| r.max_timestamp, |m| m < t)
     }
 
     /// Builds the index of a journal's whole content as it is now (INDEX.md 5), in memory.
@@ -432,6 +621,7 @@ impl Index {
         let obs = reader.observe()?;
         let body = reader.map().body(obs.write_offset.min(obs.file_len));
         self.walk(body, obs.write_offset, obs.file_len, limit, true);
+        self.index_records();
         if reader.map().shrunk() {
             // The file was cut under the walk (FORMAT.md 10): report it rather than index zeros.
             reader.observe()?;
@@ -591,6 +781,7 @@ impl Index {
             checkpoint_events: events,
             checkpoint_max_timestamp: h.checkpoint_max_timestamp.get(),
             records: Vec::new(),
+            search: Search::default(),
         };
         Ok((idx, count))
     }
@@ -607,6 +798,7 @@ impl Index {
             });
         }
         idx.records = decode_records(&idx, &bytes[INDEX_HEADER_LEN as usize..need as usize])?;
+        idx.index_records();
         Ok(idx)
     }
 
@@ -614,7 +806,16 @@ impl Index {
     /// the journal (INDEX.md 6.1). The header is checked against the journal before the records are
     /// read, so memory is bounded by the journal's length.
     pub fn load(reader: &Reader) -> std::result::Result<Index, IndexFault> {
-        let (mut file, path, len, head) = open_index_header(reader)?;
+        Index::load_noting(reader, &mut None)
+    }
+
+    /// [`Index::load`], noting in `seen` the [`Stamp`] of the file read (left as it was if the file
+    /// could not be opened and its header read).
+    pub(crate) fn load_noting(
+        reader: &Reader,
+        seen: &mut Option<Stamp>,
+    ) -> std::result::Result<Index, IndexFault> {
+        let (mut file, path, len, head) = open_index_header(reader, seen)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
         let (mut idx, count) = Index::decode_header(&head)?;
         idx.validate_header(reader)?;
@@ -625,6 +826,7 @@ impl Index {
         let mut recs = vec![0u8; (need - INDEX_HEADER_LEN) as usize];
         file.read_exact(&mut recs).map_err(io)?;
         idx.records = decode_records(&idx, &recs)?;
+        idx.index_records();
         Ok(idx)
     }
 
@@ -762,8 +964,8 @@ impl Index {
     }
 
     /// Where to start a scan for event `n` (INDEX.md 8): the last record at or before it, or the
-    /// checkpoint if `n` lies at or past it. O(log records); the position is verified against the
-    /// journal before it is returned.
+    /// checkpoint if `n` lies at or past it. O(log records), reading a few cache lines; the position
+    /// is verified against the journal before it is returned.
     pub fn seek_index(&self, reader: &Reader, n: u64) -> std::result::Result<Position, IndexFault> {
         if self.checkpoint_events == 0 || n == 0 {
             return Ok(START);
@@ -771,14 +973,15 @@ impl Index {
         if n >= self.checkpoint_events {
             return self.verified_checkpoint(reader);
         }
-        let k = self.records.partition_point(|r| r.event_index <= n);
+        let k = self.records_at_or_before(n);
         // Record 0 is event 0 <= n, so k >= 1.
         self.verify_record(reader, &self.records[k - 1])
     }
 
     /// Where to start a scan for the first event whose timestamp is `>= t` (INDEX.md 8): the record
     /// before the first whose running maximum reaches `t`, or the checkpoint if no event below it
-    /// does. O(log records); verified against the journal before it is returned.
+    /// does. O(log records), reading a few cache lines; verified against the journal before it is
+    /// returned.
     pub fn seek_time(&self, reader: &Reader, t: i64) -> std::result::Result<Position, IndexFault> {
         if self.checkpoint_events == 0 {
             return Ok(START);
@@ -786,7 +989,7 @@ impl Index {
         if self.checkpoint_max_timestamp < t {
             return self.verified_checkpoint(reader);
         }
-        let k = self.records.partition_point(|r| r.max_timestamp < t);
+        let k = self.records_below_time(t);
         if k == 0 {
             return Ok(START);
         }
@@ -1053,7 +1256,17 @@ impl Index {
     /// ones held here, reads only the new records (bounded by what was added); otherwise loads the
     /// whole file again. Returns whether the checkpoint moved. On a fault the index must be dropped.
     pub fn refresh(&mut self, reader: &Reader) -> std::result::Result<bool, IndexFault> {
-        let (mut file, path, len, head) = open_index_header(reader)?;
+        self.refresh_noting(reader, &mut None)
+    }
+
+    /// [`Index::refresh`], noting in `seen` the [`Stamp`] of the file read last (left as it was if
+    /// the file could not be opened and its header read).
+    pub(crate) fn refresh_noting(
+        &mut self,
+        reader: &Reader,
+        seen: &mut Option<Stamp>,
+    ) -> std::result::Result<bool, IndexFault> {
+        let (mut file, path, len, head) = open_index_header(reader, seen)?;
         let io = |e: std::io::Error| IndexFault::Io(format!("{}: {e}", path.display()));
         let (mut fresh, count) = Index::decode_header(&head)?;
         if fresh.checkpoint == self.checkpoint
@@ -1084,21 +1297,21 @@ impl Index {
             .map_err(io)?;
         file.read_exact(&mut recs).map_err(io)?;
         if extends {
-            let first =
-                decode_records_from(&fresh, &recs[..INDEX_RECORD_LEN as usize], from, None)?;
-            if first.first() != self.records.last() {
+            // The last record held and the new ones, decoded together: the rule on the events
+            // after the last record (INDEX.md 4) applies to the new last record, not the held one.
+            let more = decode_records_from(&fresh, &recs, from, None)?;
+            if more.first() != self.records.last() {
                 // Not a continuation of what is held: load it all.
-                *self = Index::load(reader)?;
+                *self = Index::load_noting(reader, seen)?;
                 return Ok(true);
             }
-            let prev = self.records.last().copied();
-            let more =
-                decode_records_from(&fresh, &recs[INDEX_RECORD_LEN as usize..], from + 1, prev)?;
             fresh.records = std::mem::take(&mut self.records);
-            fresh.records.extend(more);
+            fresh.search = std::mem::take(&mut self.search);
+            fresh.records.extend_from_slice(&more[1..]);
         } else {
             fresh.records = decode_records(&fresh, &recs)?;
         }
+        fresh.index_records();
         *self = fresh;
         Ok(true)
     }
@@ -1284,5 +1497,175 @@ impl Upkeep {
             self.idx.records.push(l);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: enough for tests.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+
+    /// `n` records whose event indexes never decrease (they repeat when `dups`) and whose running
+    /// maxima climb in steps of every size, with long plateaus and equal neighbours.
+    fn random_records(rng: &mut Rng, n: usize, dups: bool) -> Vec<Record> {
+        let (mut e, mut m) = (0u64, -1_000i64);
+        (0..n)
+            .map(|k| {
+                if k > 0 {
+                    e += if dups {
+                        rng.below(3)
+                    } else {
+                        1 + rng.below(40)
+                    };
+                }
+                m += match rng.below(10) {
+                    0..=4 => 0,
+                    5 => rng.below(1 << 40) as i64,
+                    _ => rng.below(4) as i64,
+                };
+                Record {
+                    event_index: e,
+                    offset: HEADER_LEN + 8 * k as u64,
+                    max_timestamp: m,
+                    entry_checksum: k as u32,
+                }
+            })
+            .collect()
+    }
+
+    fn index_of(records: Vec<Record>) -> Index {
+        let mut idx = Index::empty(Intervals::default(), 0);
+        idx.records = records;
+        idx.index_records();
+        idx
+    }
+
+    /// Every key, its neighbours, the extremes and random values give what `partition_point` over
+    /// the plain records gives, and the search structure (not the fallback) answered.
+    fn assert_searches_match(idx: &Index, rng: &mut Rng, what: &str) {
+        let recs = &idx.records;
+        assert_eq!(
+            idx.search.covered,
+            recs.len(),
+            "{what}: search covers the records"
+        );
+        let mut events = vec![0, 1, u64::MAX, u64::MAX - 1];
+        let mut times = vec![i64::MIN, i64::MIN + 1, i64::MAX, 0, -1_000];
+        for r in recs {
+            events.extend([
+                r.event_index,
+                r.event_index.wrapping_sub(1),
+                r.event_index + 1,
+            ]);
+            times.extend([r.max_timestamp, r.max_timestamp - 1, r.max_timestamp + 1]);
+        }
+        for _ in 0..200 {
+            events.push(rng.below(recs.last().map_or(10, |r| r.event_index + 10)));
+            times.push(rng.next() as i64);
+        }
+        for n in events {
+            assert_eq!(
+                idx.records_at_or_before(n),
+                recs.partition_point(|r| r.event_index <= n),
+                "{what}: records at or before event {n}"
+            );
+        }
+        for t in times {
+            assert_eq!(
+                idx.records_below_time(t),
+                recs.partition_point(|r| r.max_timestamp < t),
+                "{what}: records below time {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_search_structure_answers_as_partition_point_over_the_records() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let sizes = [
+            0,
+            1,
+            2,
+            LEAF - 1,
+            LEAF,
+            LEAF + 1,
+            63,
+            64,
+            65,
+            LEAF * FAN - 1,
+            LEAF * FAN,
+            LEAF * FAN + 1,
+            LEAF * (FAN + 1),
+            LEAF * FAN * FAN - 1,
+            LEAF * FAN * FAN,
+            LEAF * FAN * FAN + 1,
+            LEAF * (FAN * FAN + 1) + 3,
+            300_000,
+        ];
+        for n in sizes {
+            for dups in [false, true] {
+                let idx = index_of(random_records(&mut rng, n, dups));
+                let levels = idx.search.events.levels.len();
+                assert!(
+                    idx.search
+                        .events
+                        .levels
+                        .last()
+                        .is_none_or(|t| t.len() <= FAN),
+                    "{n} records: the top level is small"
+                );
+                assert_searches_match(&idx, &mut rng, &format!("{n} records, dups {dups}"));
+                // All keys equal: one plateau over everything.
+                let mut flat = idx.records.clone();
+                flat.iter_mut().for_each(|r| r.max_timestamp = 7);
+                let flat = index_of(flat);
+                assert_eq!(flat.search.events.levels.len(), levels);
+                assert_searches_match(&flat, &mut rng, &format!("{n} equal timestamps"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_search_structure_grows_incrementally_into_what_a_full_build_gives() {
+        let mut rng = Rng(0x5eed_1234_abcd_0002);
+        let all = random_records(&mut rng, LEAF * FAN * FAN + 5 * LEAF * FAN + 7, false);
+        let mut idx = index_of(Vec::new());
+        let mut steps = 0;
+        while idx.records.len() < all.len() {
+            let add = match rng.below(4) {
+                0 => 1,
+                1 => 1 + rng.below(LEAF as u64 * 2) as usize,
+                _ => 1 + rng.below(LEAF as u64 * FAN as u64 * 3) as usize,
+            };
+            let to = (idx.records.len() + add).min(all.len());
+            idx.records.extend_from_slice(&all[idx.records.len()..to]);
+            idx.index_records();
+            let full = index_of(idx.records.clone());
+            assert_eq!(idx.search.events.levels, full.search.events.levels);
+            assert_eq!(idx.search.times.levels, full.search.times.levels);
+            if steps % 8 == 0 || to == all.len() {
+                assert_searches_match(&idx, &mut rng, &format!("grown to {to} records"));
+            }
+            steps += 1;
+        }
+        // Records dropped (a reload that found fewer): the structure is rebuilt, not misused.
+        idx.records.truncate(LEAF * FAN + 5);
+        idx.index_records();
+        assert_searches_match(&idx, &mut rng, "cut back");
     }
 }

@@ -10,7 +10,7 @@ pub use crate::cursor::Event;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::format::{check_header, DamageReason, HEADER_LEN};
-use crate::index::{Index, Position, START};
+use crate::index::{Index, IndexFault, Position, Stamp, START};
 use crate::recovery::{scan, Damage};
 use crate::sys::{self, ReadMap};
 
@@ -75,8 +75,40 @@ pub struct Reader {
     /// The header's `start_timestamp` at open: the journal's identity (FORMAT.md 10).
     start_timestamp: i64,
     /// The journal's index (spec/INDEX.md), loaded on the first seek that can use it and followed
-    /// as a writer extends it; `None` when there is none or it is unusable.
-    index: Mutex<Option<Index>>,
+    /// as a writer extends it, or what made it unusable.
+    index: Mutex<IndexState>,
+    /// Times this reader read its index file to load it (test hook).
+    #[cfg(feature = "test-hooks")]
+    index_loads: std::sync::atomic::AtomicU64,
+}
+
+/// What a reader knows of its journal's index (INDEX.md 6).
+enum IndexState {
+    /// Not read yet, or there was no file to read (missing, or it could not be opened): the next
+    /// seek looks for it again (one `open`).
+    Unknown,
+    /// Loaded and usable. `seen` is the [`Stamp`] of the file it was read from, `None` when the
+    /// file no longer holds it (a refresh failed).
+    Held { idx: Index, seen: Option<Stamp> },
+    /// The file with stamp `seen` is unusable: seeks answer from the journal alone and do not read
+    /// it again until its stamp changes (a rebuild, a writer's upkeep, any rewrite), or, when it
+    /// describes more than the journal holds (`journal_shorter`), until the journal's content
+    /// reaches its checkpoint `until`. Checking costs an `open` and a read of the header.
+    Unusable { seen: Stamp, until: Option<u64> },
+}
+
+impl IndexState {
+    fn unusable(fault: IndexFault, seen: Stamp) -> IndexState {
+        match fault {
+            // Reading may succeed next time: read again.
+            IndexFault::Io(_) | IndexFault::Missing => IndexState::Unknown,
+            IndexFault::JournalShorter { checkpoint, .. } => IndexState::Unusable {
+                seen,
+                until: Some(checkpoint),
+            },
+            _ => IndexState::Unusable { seen, until: None },
+        }
+    }
 }
 
 /// What a seek looks for (INDEX.md 8).
@@ -121,15 +153,18 @@ impl Reader {
             map,
             path: path.to_path_buf(),
             verify: true,
-            index: Mutex::new(None),
+            index: Mutex::new(IndexState::Unknown),
+            #[cfg(feature = "test-hooks")]
+            index_loads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     /// Where a scan for `want` may start (INDEX.md 8): a position the journal's index gives and the
     /// journal confirms (INDEX.md 6), else the first event. Loads the index on first use, and
-    /// rereads it (only what a writer added) when the target lies past its checkpoint. Whatever is
-    /// wrong with the index, the answer is a position from which the scan finds exactly what a scan
-    /// from the first event finds (up to damage below the checkpoint, INDEX.md 10).
+    /// rereads it (only what a writer added) when the target lies past its checkpoint. An index
+    /// found unusable is not read again until its file changes ([`IndexState::Unusable`]). Whatever
+    /// is wrong with the index, the answer is a position from which the scan finds exactly what a
+    /// scan from the first event finds (up to damage below the checkpoint, INDEX.md 10).
     pub(crate) fn index_start(&self, want: Seek) -> Position {
         let mut guard = match self.index.lock() {
             Ok(g) => g,
@@ -139,16 +174,32 @@ impl Reader {
             Seek::Index(n) => n > idx.checkpoint().index,
             Seek::Time(t) => t > idx.checkpoint_max_timestamp(),
         };
-        match guard.as_mut() {
-            None => *guard = Index::load(self).ok(),
-            Some(idx) if past(idx) => {
-                // A writer may have moved the checkpoint (INDEX.md 9.3). A fault rereading it
-                // keeps the index held: it is checked against the journal below anyway.
-                let _ = idx.refresh(self);
+        match &mut *guard {
+            IndexState::Unknown => *guard = self.load_index(),
+            IndexState::Unusable { seen, until } => {
+                // Read the file again only if it changed, or if the journal reached the
+                // checkpoint it was shorter than (INDEX.md 6.1 check 2).
+                let grown = until.is_some_and(|c| {
+                    self.observe()
+                        .is_ok_and(|o| o.write_offset.min(o.file_len) >= c)
+                });
+                if grown || Stamp::now(self).as_ref() != Some(seen) {
+                    *guard = self.load_index();
+                }
             }
-            Some(_) => {}
+            IndexState::Held { idx, seen } if past(idx) => {
+                // A writer may have moved the checkpoint (INDEX.md 9.3). A fault rereading it
+                // keeps the index held: it is checked against the journal below anyway; the file
+                // no longer holds what is held.
+                let mut now = None;
+                *seen = match idx.refresh_noting(self, &mut now) {
+                    Ok(_) => now,
+                    Err(_) => None,
+                };
+            }
+            IndexState::Held { .. } => {}
         }
-        let Some(idx) = guard.as_ref() else {
+        let IndexState::Held { idx, seen } = &*guard else {
             return START;
         };
         let found = match want {
@@ -158,10 +209,42 @@ impl Reader {
         match found {
             Ok(p) => p,
             Err(_) => {
-                *guard = None;
+                // What loading the file again would give, without reading it: while the file is
+                // the one the index was read from, the same index, usable if it still passes the
+                // checks of INDEX.md 6.1 (a record that failed 6.2 fails only the lookups that
+                // start from it); otherwise the file is read at the next seek.
+                let now = Stamp::now(self);
+                if seen.is_none() || now != *seen {
+                    *guard = IndexState::Unknown;
+                } else if let (Err(fault), Some(seen)) = (idx.validate(self), now) {
+                    *guard = IndexState::unusable(fault, seen);
+                }
                 START
             }
         }
+    }
+
+    /// Reads and validates the journal's index file (INDEX.md 6.1), noting what was seen of it.
+    fn load_index(&self) -> IndexState {
+        let mut seen = None;
+        let loaded = Index::load_noting(self, &mut seen);
+        #[cfg(feature = "test-hooks")]
+        if seen.is_some() {
+            self.index_loads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        match (loaded, seen) {
+            (Ok(idx), seen) => IndexState::Held { idx, seen },
+            (Err(fault), Some(seen)) => IndexState::unusable(fault, seen),
+            (Err(_), None) => IndexState::Unknown,
+        }
+    }
+
+    /// Test hook (feature `test-hooks`): how many times this reader has read its index file to load
+    /// it (reading only its header to see whether it changed does not count).
+    #[cfg(feature = "test-hooks")]
+    pub fn index_loads(&self) -> u64 {
+        self.index_loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether iteration checks each entry's CRC and padding. On by default; turn it off only for
