@@ -781,7 +781,7 @@ struct EventIter {
 impl EventIter {
     /// The event at `self.pos` from the reader, reading the next batch when needed; None at an
     /// error (in `pending`) or the end of the content.
-    fn from_reader(&mut self, py: Python<'_>) -> Option<Row> {
+    fn read_ahead(&mut self, py: Python<'_>) -> Option<Row> {
         let i = self.pos;
         if i >= self.chunk_first && i - self.chunk_first < self.chunk.len() {
             return Some(self.chunk[i - self.chunk_first]);
@@ -832,7 +832,7 @@ impl EventIter {
         let row = match &self.table {
             Some(t) => t.row(i),
             None if i >= self.tail.first => self.tail.row(i),
-            None => match self.from_reader(py) {
+            None => match self.read_ahead(py) {
                 Some(row) => row,
                 None => {
                     // An error met before `stop` (damage below the index's checkpoint, INDEX.md
