@@ -187,88 +187,219 @@ impl PyEvent {
     }
 }
 
-/// The walk over a journal's content: where each valid event is, and what ended it if not the end
-/// of the content.
+/// Events found by a walk, as columns: events `first..first + len` of the journal, and what ended
+/// the walk if not the end of the content.
 struct Table {
+    /// The index of the first event here.
+    first: usize,
     offsets: Vec<u64>,
     timestamps: Vec<i64>,
     sizes: Vec<u32>,
-    /// Address of file offset 0 in the reader's mapping (from the first event), 0 if none.
-    base: usize,
-    /// The offset just past the last valid event.
+    /// The offset the walk started at (the entry of event `first`).
+    start: u64,
+    /// The offset just past the last event here (`start` if none).
     end: u64,
     /// The error that ended the walk early (damage, or the file replaced or truncated under it).
-    error: Option<Error>,
+    error: Option<Arc<Error>>,
 }
 
-fn walk(reader: &Reader) -> Table {
-    let mut t = Table {
-        offsets: Vec::new(),
-        timestamps: Vec::new(),
-        sizes: Vec::new(),
-        base: 0,
-        end: journal::HEADER_LEN,
-        error: None,
-    };
-    if let Ok(h) = reader.header() {
-        // A hint (FORMAT.md 3): never trusted beyond what the file could hold.
-        let most = h.write_offset.min(h.file_len) / journal::ENTRY_HEADER_LEN;
-        let n = h.event_count.min(most) as usize;
-        t.offsets.reserve(n);
-        t.timestamps.reserve(n);
-        t.sizes.reserve(n);
+impl Table {
+    fn new(first: usize, start: u64) -> Table {
+        Table {
+            first,
+            offsets: Vec::new(),
+            timestamps: Vec::new(),
+            sizes: Vec::new(),
+            start,
+            end: start,
+            error: None,
+        }
     }
-    for item in reader.iter() {
-        match item {
-            Ok(ev) => {
-                if t.base == 0 {
-                    t.base = ev.entry.as_ptr() as usize - ev.offset as usize;
+
+    /// The number of events up to the end of this table (those before `first` included).
+    fn count(&self) -> usize {
+        self.first + self.offsets.len()
+    }
+
+    fn push(&mut self, ev: &journal::Event<'_>) {
+        self.offsets.push(ev.offset);
+        self.timestamps.push(ev.timestamp);
+        self.sizes.push(ev.payload.len() as u32);
+        self.end = ev.end();
+    }
+
+    /// Event `i` (`first <= i < count()`) as (timestamp, offset, size).
+    fn row(&self, i: usize) -> Row {
+        let k = i - self.first;
+        (self.timestamps[k], self.offsets[k], self.sizes[k])
+    }
+
+    /// Walks `it` to its end, to its first error (which ends the table), or to the first event
+    /// that ends at or past `until`.
+    fn fill<'r>(
+        &mut self,
+        it: impl Iterator<Item = journal::Result<journal::Event<'r>>>,
+        until: u64,
+    ) {
+        for item in it {
+            match item {
+                Ok(ev) => {
+                    self.push(&ev);
+                    if self.end >= until {
+                        break;
+                    }
                 }
-                t.offsets.push(ev.offset);
-                t.timestamps.push(ev.timestamp);
-                t.sizes.push(ev.payload.len() as u32);
-                t.end = ev.end();
-            }
-            Err(e) => {
-                t.error = Some(e);
-                break;
+                Err(e) => {
+                    self.error = Some(Arc::new(e));
+                    break;
+                }
             }
         }
     }
-    t
 }
 
-/// An open journal: the reader (which owns the read-only mapping) and, once something needs it,
-/// the walk over its content.
+/// An event's timestamp, entry offset and payload size.
+type Row = (i64, u64, u32);
+
+/// What `len(j)` and the point operations stand on: how far the content reaches, found through the
+/// journal's index in O(log n) plus a walk of what lies past its checkpoint (INDEX.md 8), and where
+/// the mapping is.
+struct Snapshot {
+    /// The events past the index's checkpoint, walked. Without a usable index the checkpoint is
+    /// the first event, and this is the whole walk (`first == 0`).
+    tail: Arc<Table>,
+    /// Address of file offset 0 in the reader's mapping.
+    base: usize,
+}
+
+impl Snapshot {
+    fn take(reader: &Reader) -> Snapshot {
+        let it = reader.iter_from_checkpoint();
+        let mut tail = Table::new(it.index() as usize, it.offset());
+        if tail.first == 0 {
+            if let Ok(h) = reader.header() {
+                // A hint (FORMAT.md 3): never trusted beyond what the file could hold.
+                let most = h.write_offset.min(h.file_len) / journal::ENTRY_HEADER_LEN;
+                let n = h.event_count.min(most) as usize;
+                tail.offsets.reserve(n);
+                tail.timestamps.reserve(n);
+                tail.sizes.reserve(n);
+            }
+        }
+        tail.fill(it, u64::MAX);
+        // The mapping now reaches at least the walk's end: it only grows (FORMAT.md 10), and an
+        // older mapping stays valid while the reader lives.
+        match reader.body() {
+            Ok(body) if body.len() as u64 + journal::HEADER_LEN >= tail.end => Snapshot {
+                base: body.as_ptr() as usize - journal::HEADER_LEN as usize,
+                tail: Arc::new(tail),
+            },
+            got => {
+                let mut t = Table::new(0, journal::HEADER_LEN);
+                t.error = Some(Arc::new(got.err().unwrap_or_else(|| {
+                    Error::InvalidArgument("the journal shrank under the reader".into())
+                })));
+                Snapshot {
+                    base: 0,
+                    tail: Arc::new(t),
+                }
+            }
+        }
+    }
+
+    /// Whether the journal's index vouched for the events before the tail.
+    fn indexed(&self) -> bool {
+        self.tail.first > 0
+    }
+}
+
+/// The whole walk over the content of the snapshot: the events before the tail walked from the
+/// first, then the tail's (the tail itself without an index).
+fn walk(reader: &Reader, snap: &Snapshot) -> Arc<Table> {
+    let tail = &snap.tail;
+    if !snap.indexed() {
+        return tail.clone();
+    }
+    let mut t = Table::new(0, journal::HEADER_LEN);
+    let n = tail.count();
+    t.offsets.reserve(n);
+    t.timestamps.reserve(n);
+    t.sizes.reserve(n);
+    let mut it = reader.iter();
+    t.fill(&mut it, tail.start);
+    if t.error.is_some() {
+        // Damage below the index's checkpoint, which only a walk sees (INDEX.md 10).
+        return Arc::new(t);
+    }
+    if t.end == tail.start && t.count() == tail.first {
+        t.offsets.extend_from_slice(&tail.offsets);
+        t.timestamps.extend_from_slice(&tail.timestamps);
+        t.sizes.extend_from_slice(&tail.sizes);
+        t.end = tail.end;
+        t.error = tail.error.clone();
+    } else if t.end < tail.end {
+        // The index does not describe the content (INDEX.md 10): the walk is the truth, up to
+        // the snapshot's end.
+        t.fill(&mut it, tail.end);
+    }
+    Arc::new(t)
+}
+
+/// An open journal: the reader (which owns the read-only mapping); once something needs them, the
+/// snapshot (through the index) and the whole walk over the content.
 #[pyclass(frozen, module = "journal._journal")]
 struct Core {
     reader: Arc<Reader>,
+    snap: OnceLock<Arc<Snapshot>>,
     table: OnceLock<Arc<Table>>,
-    /// `memoryview` over the content, file offset 0 to the table's end.
+    /// `memoryview` over the content, file offset 0 to the snapshot's end.
     content: GILOnceCell<PyObject>,
     spans: GILOnceCell<(PyObject, PyObject, PyObject)>,
 }
 
 impl Core {
+    fn snapshot(&self, py: Python<'_>) -> Arc<Snapshot> {
+        if let Some(s) = self.snap.get() {
+            return s.clone();
+        }
+        let reader = &self.reader;
+        let snap = &self.snap;
+        let s = py.allow_threads(|| {
+            snap.get_or_init(|| Arc::new(Snapshot::take(reader)))
+                .clone()
+        });
+        if !s.indexed() {
+            // Without an index the count was the whole walk: it serves what needs the walk.
+            let _ = self.table.set(s.tail.clone());
+        }
+        s
+    }
+
+    /// The whole walk (built once, with the GIL released).
     fn table(&self, py: Python<'_>) -> Arc<Table> {
         if let Some(t) = self.table.get() {
             return t.clone();
         }
+        let snap = self.snapshot(py);
         let reader = &self.reader;
         let table = &self.table;
-        py.allow_threads(|| table.get_or_init(|| Arc::new(walk(reader))).clone())
+        py.allow_threads(|| table.get_or_init(|| walk(reader, &snap)).clone())
     }
 
     fn content(&self, py: Python<'_>) -> PyResult<PyObject> {
-        let t = self.table(py);
+        let snap = self.snapshot(py);
         let v = self.content.get_or_try_init(py, || {
             let owner: Arc<dyn Any + Send + Sync> = self.reader.clone();
-            let len = if t.base == 0 { 0 } else { t.end as usize };
+            let len = if snap.tail.count() == 0 {
+                0
+            } else {
+                snap.tail.end as usize
+            };
             view(
                 py,
                 Span {
                     _owner: owner,
-                    addr: t.base,
+                    addr: snap.base,
                     len,
                     typestr: "|u1",
                     itemsize: 1,
@@ -278,14 +409,79 @@ impl Core {
         Ok(v.clone_ref(py))
     }
 
-    fn check_range(t: &Table, start: usize, stop: usize) -> PyResult<()> {
-        if start > stop || stop > t.offsets.len() {
+    /// Checks that `start..stop` is a range of the events up to `t`'s end; past it, the error
+    /// that ended it.
+    fn check_range(py: Python<'_>, t: &Table, start: usize, stop: usize) -> PyResult<()> {
+        if start > stop || stop > t.count() {
+            if stop > t.count() {
+                if let Some(e) = &t.error {
+                    return Err(to_py(py, e));
+                }
+            }
             return Err(PyIndexError::new_err(format!(
                 "range {start}..{stop} is outside the journal's {} events",
-                t.offsets.len()
+                t.count()
             )));
         }
         Ok(())
+    }
+
+    fn event_at(&self, py: Python<'_>, i: usize, row: Row) -> PyResult<PyEvent> {
+        let (timestamp, offset, size) = row;
+        Ok(PyEvent {
+            index: i as u64,
+            timestamp,
+            offset,
+            size,
+            buf: self.content(py)?,
+            start: (offset + journal::ENTRY_HEADER_LEN) as usize,
+        })
+    }
+
+    /// The first event of `lo..stop` whose timestamp is `>= ts`, or `stop` (FORMAT.md 6.4). With an
+    /// index, the first such event of the whole journal is found by a seek (O(log n)); only when it
+    /// lies before `lo` are the events from `lo` on scanned.
+    fn locate(
+        reader: &Reader,
+        snap: &Snapshot,
+        table: Option<&Table>,
+        lo: usize,
+        stop: usize,
+        ts: i64,
+    ) -> journal::Result<usize> {
+        if lo >= stop {
+            return Ok(stop);
+        }
+        if snap.indexed() {
+            let global = match reader.iter_from_time(ts) {
+                Ok(it) => Some(it.index() as usize),
+                // The seek met the end of the snapshot's content: no event in it qualifies.
+                Err(Error::Damaged { offset, .. }) if offset >= snap.tail.end => Some(usize::MAX),
+                Err(e) if table.is_none() => return Err(e),
+                Err(_) => None,
+            };
+            if let Some(g) = global.filter(|&g| g >= lo) {
+                return Ok(g.min(stop));
+            }
+        }
+        if let Some(t) = table {
+            return Ok((lo..stop).find(|&i| t.timestamps[i] >= ts).unwrap_or(stop));
+        }
+        let tail = &snap.tail;
+        let mut i = lo;
+        if i < tail.first {
+            let below = stop.min(tail.first);
+            for item in reader.iter_from_index(i as u64)?.take(below - i) {
+                let ev = item?;
+                if ev.timestamp >= ts {
+                    return Ok(ev.index as usize);
+                }
+            }
+            i = below;
+        }
+        Ok((i..stop)
+            .find(|&k| tail.timestamps[k - tail.first] >= ts)
+            .unwrap_or(stop))
     }
 }
 
@@ -301,6 +497,7 @@ impl Core {
         reader.set_verify_checksums(verify_checksums);
         Ok(Core {
             reader: Arc::new(reader),
+            snap: OnceLock::new(),
             table: OnceLock::new(),
             content: GILOnceCell::new(),
             spans: GILOnceCell::new(),
@@ -313,48 +510,92 @@ impl Core {
         self.reader.path().to_path_buf()
     }
 
-    /// Walks the content (once) and returns the number of valid events and the exception that
-    /// ended the walk early, or None.
-    fn scan(&self, py: Python<'_>) -> (usize, Option<PyObject>) {
-        let t = self.table(py);
+    /// The number of valid events and the exception that ended the content early, or None. Found
+    /// through the index (once) unless `full`, which walks the whole content (once). Once walked,
+    /// the walk's answer: it also sees damage below the index's checkpoint (INDEX.md 10).
+    #[pyo3(signature = (full=false))]
+    fn scan(&self, py: Python<'_>, full: bool) -> (usize, Option<PyObject>) {
+        let t = if full || self.table.get().is_some() {
+            self.table(py)
+        } else {
+            self.snapshot(py).tail.clone()
+        };
         let err = t
             .error
             .as_ref()
             .map(|e| to_py(py, e).into_value(py).into_any());
-        (t.offsets.len(), err)
+        (t.count(), err)
     }
 
-    /// The event at `i`, an index into the whole journal.
+    /// Whether the whole content was walked (for tests: the point operations do not walk it).
+    fn walked(&self) -> bool {
+        self.table.get().is_some()
+    }
+
+    /// The event at `i`, an index into the whole journal: through the index (a seek and a walk of
+    /// at most one interval, INDEX.md 8), or from the walk when there is one.
     fn event(&self, py: Python<'_>, i: usize) -> PyResult<PyEvent> {
-        let t = self.table(py);
-        Core::check_range(&t, i, i + 1)?;
-        Ok(PyEvent {
-            index: i as u64,
-            timestamp: t.timestamps[i],
-            offset: t.offsets[i],
-            size: t.sizes[i],
-            buf: self.content(py)?,
-            start: (t.offsets[i] + journal::ENTRY_HEADER_LEN) as usize,
-        })
+        let snap = self.snapshot(py);
+        if let Some(t) = self.table.get() {
+            Core::check_range(py, t, i, i + 1)?;
+            return self.event_at(py, i, t.row(i));
+        }
+        let tail = &snap.tail;
+        if i >= tail.first {
+            Core::check_range(py, tail, i, i + 1)?;
+            return self.event_at(py, i, tail.row(i));
+        }
+        let reader = &self.reader;
+        let got = py
+            .allow_threads(|| -> journal::Result<Option<Row>> {
+                match reader.iter_from_index(i as u64)?.next() {
+                    Some(Ok(ev)) => Ok(Some((ev.timestamp, ev.offset, ev.payload.len() as u32))),
+                    Some(Err(e)) => Err(e),
+                    None => Ok(None),
+                }
+            })
+            .map_err(|e| to_py(py, &e))?;
+        match got {
+            Some(row) => self.event_at(py, i, row),
+            // The content ends before an event the index counted: an index that does not
+            // describe the journal (INDEX.md 10).
+            None => Err(JournalError::new_err(format!(
+                "{}: the content ends before event {i}, which the journal's index counts",
+                self.reader.path().display()
+            ))),
+        }
     }
 
-    /// An iterator over events `start..stop`; if `raise_at_end` and the walk ended early, it raises
-    /// that error after the last valid event.
+    /// An iterator over events `start..stop`, streamed from the reader (or from the walk, if
+    /// there is one). If `strict`, an error met on the way is raised after the valid events
+    /// before it, and so is the error that ended the content, if `stop` is its end; otherwise
+    /// iteration ends there.
     fn iter(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         start: usize,
         stop: usize,
-        raise_at_end: bool,
+        strict: bool,
     ) -> PyResult<EventIter> {
-        let t = self.table(py);
-        Core::check_range(&t, start, stop)?;
+        let core = slf.get();
+        let snap = core.snapshot(py);
+        let table = core.table.get().cloned();
+        let ends = table.as_ref().unwrap_or(&snap.tail);
+        Core::check_range(py, ends, start, stop)?;
+        let raise_at_end = strict && ends.error.is_some() && stop == ends.count();
         Ok(EventIter {
-            buf: self.content(py)?,
-            table: t,
-            pos: std::sync::atomic::AtomicUsize::new(start),
+            core: slf.clone().unbind(),
+            buf: core.content(py)?,
+            table,
+            tail: snap.tail.clone(),
+            pos: start,
             stop,
-            raise_at_end: std::sync::atomic::AtomicBool::new(raise_at_end),
+            strict,
+            raise_at_end,
+            chunk: Vec::new(),
+            chunk_first: 0,
+            chunk_len: FIRST_CHUNK,
+            pending: None,
         })
     }
 
@@ -382,7 +623,8 @@ impl Core {
         Ok((v.0.clone_ref(py), v.1.clone_ref(py), v.2.clone_ref(py)))
     }
 
-    /// The smallest and largest timestamp of events `start..stop`, or None if there are none.
+    /// The smallest and largest timestamp of events `start..stop`, or None if there are none (from
+    /// the walk: timestamps may go backwards, FORMAT.md 2, so every one is looked at).
     fn time_range(
         &self,
         py: Python<'_>,
@@ -390,7 +632,7 @@ impl Core {
         stop: usize,
     ) -> PyResult<Option<(i64, i64)>> {
         let t = self.table(py);
-        Core::check_range(&t, start, stop)?;
+        Core::check_range(py, &t, start, stop)?;
         let ts = &t.timestamps[start..stop];
         Ok(py.allow_threads(|| {
             let lo = ts.iter().min()?;
@@ -401,8 +643,9 @@ impl Core {
 
     /// The slice of events `start..stop` selected by time (FORMAT.md 6.4): from the first event,
     /// in file order, whose timestamp is `>= from`, to before the first one after it whose
-    /// timestamp is `>= to`. When the slice starts at the first event and the journal has an
-    /// index, the start is found through it (`journal::index::iter_from_time`, O(log n)).
+    /// timestamp is `>= to`. With the journal's index both ends are found by seeks
+    /// (`Reader::iter_from_time`, O(log n), INDEX.md 8) when the first such event of the whole
+    /// journal lies in the slice (always for the whole journal); otherwise by a scan.
     #[pyo3(signature = (start, stop, from_ns=None, to_ns=None))]
     fn between(
         &self,
@@ -412,41 +655,30 @@ impl Core {
         from_ns: Option<i64>,
         to_ns: Option<i64>,
     ) -> PyResult<(usize, usize)> {
-        let t = self.table(py);
-        Core::check_range(&t, start, stop)?;
+        let snap = self.snapshot(py);
+        let table = self.table.get().cloned();
+        Core::check_range(py, table.as_deref().unwrap_or(&snap.tail), start, stop)?;
         let reader = &self.reader;
-        Ok(py.allow_threads(|| {
-            let ts = &t.timestamps;
-            let mut a = start;
-            if let Some(from) = from_ns {
-                let seek = if start == 0 {
-                    journal::index::Index::load(reader)
-                        .ok()
-                        .and_then(|idx| {
-                            journal::index::iter_from_time(reader, Some(&idx), from).ok()
-                        })
-                        .map(|it| (it.index() as usize).min(stop))
-                } else {
-                    None
-                };
-                a = match seek {
-                    Some(i) => i,
-                    None => (start..stop).find(|&i| ts[i] >= from).unwrap_or(stop),
-                };
-            }
+        let t = table.as_deref();
+        py.allow_threads(|| -> journal::Result<(usize, usize)> {
+            let a = match from_ns {
+                Some(from) => Core::locate(reader, &snap, t, start, stop, from)?,
+                None => start,
+            };
             let b = match to_ns {
-                Some(to) => (a..stop).find(|&i| ts[i] >= to).unwrap_or(stop),
+                Some(to) => Core::locate(reader, &snap, t, a, stop, to)?,
                 None => stop,
             };
-            (a, b)
-        }))
+            Ok((a, b))
+        })
+        .map_err(|e| to_py(py, &e))
     }
 
     /// The payloads of events `start..stop` as Arrow `binary` buffers: `<i4` offsets (n + 1) and
     /// the bytes back to back. Fails if they exceed 2 GiB (the caller chunks).
     fn payload_buffers(&self, py: Python<'_>, start: usize, stop: usize) -> PyResult<(Span, Span)> {
         let t = self.table(py);
-        Core::check_range(&t, start, stop)?;
+        Core::check_range(py, &t, start, stop)?;
         let total: u64 = t.sizes[start..stop].iter().map(|&s| u64::from(s)).sum();
         if total > i32::MAX as u64 {
             return Err(PyValueError::new_err("payload chunk over 2 GiB"));
@@ -485,7 +717,7 @@ impl Core {
         itemsize: usize,
     ) -> PyResult<Option<(Span, usize)>> {
         let t = self.table(py);
-        Core::check_range(&t, start, stop)?;
+        Core::check_range(py, &t, start, stop)?;
         if start == stop || t.sizes[start..stop].iter().any(|&s| s as usize != itemsize) {
             return Ok(None);
         }
@@ -499,7 +731,7 @@ impl Core {
         let owner: Arc<dyn Any + Send + Sync> = self.reader.clone();
         let span = Span {
             _owner: owner,
-            addr: t.base + first,
+            addr: self.snapshot(py).base + first,
             len: last + itemsize - first,
             typestr: "|u1",
             itemsize: 1,
@@ -519,14 +751,65 @@ impl Core {
     }
 }
 
-/// Iterator over a range of events.
-#[pyclass(frozen, module = "journal._journal")]
+/// Events an iterator reads from the reader at a time, at first; the batch doubles up to
+/// [`MAX_CHUNK`]. Each batch starts with a seek (O(log n) and a walk of at most one index
+/// interval, INDEX.md 8), so the first event comes at once and the seeks cost little after.
+const FIRST_CHUNK: usize = 256;
+const MAX_CHUNK: usize = 1 << 16;
+
+/// Iterator over a range of events: from the walk if there was one when it was made, else from
+/// the reader in batches (events before the snapshot's tail) and from the tail.
+#[pyclass(module = "journal._journal")]
 struct EventIter {
+    /// The journal, kept for the reader.
+    core: Py<Core>,
     buf: PyObject,
-    table: Arc<Table>,
-    pos: std::sync::atomic::AtomicUsize,
+    table: Option<Arc<Table>>,
+    tail: Arc<Table>,
+    pos: usize,
     stop: usize,
-    raise_at_end: std::sync::atomic::AtomicBool,
+    strict: bool,
+    raise_at_end: bool,
+    /// Events `chunk_first..chunk_first + chunk.len()`, read ahead from the reader.
+    chunk: Vec<Row>,
+    chunk_first: usize,
+    chunk_len: usize,
+    /// The error that ended the last batch, after its events.
+    pending: Option<Error>,
+}
+
+impl EventIter {
+    /// The event at `self.pos` from the reader, reading the next batch when needed; None at an
+    /// error (in `pending`) or the end of the content.
+    fn read_ahead(&mut self, py: Python<'_>) -> Option<Row> {
+        let i = self.pos;
+        if i >= self.chunk_first && i - self.chunk_first < self.chunk.len() {
+            return Some(self.chunk[i - self.chunk_first]);
+        }
+        if self.pending.is_some() {
+            return None;
+        }
+        let n = self.chunk_len.min(self.stop.min(self.tail.first) - i);
+        self.chunk_len = (self.chunk_len * 2).min(MAX_CHUNK);
+        let reader = &self.core.get().reader;
+        let chunk = &mut self.chunk;
+        chunk.clear();
+        self.chunk_first = i;
+        self.pending = py.allow_threads(|| {
+            let it = match reader.iter_from_index(i as u64) {
+                Ok(it) => it,
+                Err(e) => return Some(e),
+            };
+            for item in it.take(n) {
+                match item {
+                    Ok(ev) => chunk.push((ev.timestamp, ev.offset, ev.payload.len() as u32)),
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        });
+        self.chunk.first().copied()
+    }
 }
 
 #[pymethods]
@@ -535,26 +818,43 @@ impl EventIter {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let i = self.pos.load(Relaxed);
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<PyEvent>> {
+        let i = self.pos;
         if i >= self.stop {
-            if self.raise_at_end.swap(false, Relaxed) {
-                if let Some(e) = &self.table.error {
+            if std::mem::take(&mut self.raise_at_end) {
+                let ends = self.table.as_ref().unwrap_or(&self.tail);
+                if let Some(e) = &ends.error {
                     return Err(to_py(py, e));
                 }
             }
             return Ok(None);
         }
-        self.pos.store(i + 1, Relaxed);
-        let t = &self.table;
+        let row = match &self.table {
+            Some(t) => t.row(i),
+            None if i >= self.tail.first => self.tail.row(i),
+            None => match self.read_ahead(py) {
+                Some(row) => row,
+                None => {
+                    // An error met before `stop` (damage below the index's checkpoint, INDEX.md
+                    // 10, or the file replaced or truncated): the iteration ends there.
+                    self.stop = i;
+                    self.raise_at_end = false;
+                    match self.pending.take() {
+                        Some(e) if self.strict => return Err(to_py(py, &e)),
+                        _ => return Ok(None),
+                    }
+                }
+            },
+        };
+        self.pos = i + 1;
+        let (timestamp, offset, size) = row;
         Ok(Some(PyEvent {
             index: i as u64,
-            timestamp: t.timestamps[i],
-            offset: t.offsets[i],
-            size: t.sizes[i],
+            timestamp,
+            offset,
+            size,
             buf: self.buf.clone_ref(py),
-            start: (t.offsets[i] + journal::ENTRY_HEADER_LEN) as usize,
+            start: (offset + journal::ENTRY_HEADER_LEN) as usize,
         }))
     }
 }

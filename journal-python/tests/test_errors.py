@@ -79,6 +79,9 @@ def test_no_crash_on_mutated_journals(bin_path, tmp_path):
     evs = [(1_000 + i, bytes([i % 251]) * (i % 40)) for i in range(200)]
     src = write_journal(bin_path, tmp_path / "src.journal", evs)
     base = src.read_bytes()
+    # The writer's index: half of the mutated copies keep it, so that the point operations seek
+    # through an index that may no longer describe the journal (INDEX.md 6).
+    index = (tmp_path / "src.journal.idx").read_bytes()
     rng = random.Random(11)
     outcomes = set()
     for k in range(300):
@@ -90,9 +93,14 @@ def test_no_crash_on_mutated_journals(bin_path, tmp_path):
             data = data[: rng.randrange(0, len(data))]
         p = tmp_path / f"m{k}.journal"
         p.write_bytes(bytes(data))
+        idx = tmp_path / f"m{k}.journal.idx"
+        if k % 2:
+            idx.write_bytes(index)
         try:
             j = journal.open(p)
             n = len(j)
+            j[n // 2] if n else None
+            j[n // 3 : n // 2].between(1_050, 1_100)
             list(j)
             j.timestamps()
             j.to_numpy("u1") if n and all(s == 1 for s in j.sizes()) else None
@@ -105,4 +113,5 @@ def test_no_crash_on_mutated_journals(bin_path, tmp_path):
         except journal.NotAJournalError:
             pass
         p.unlink()
+        idx.unlink(missing_ok=True)
     assert "DamagedError" in outcomes

@@ -482,6 +482,19 @@ impl Reader {
         self.walk_to_time(start, ts)
     }
 
+    /// An iterator from the furthest event the journal's index vouches for: its checkpoint
+    /// (INDEX.md 3), checked against the journal as INDEX.md 6.1 says; from the first event
+    /// without a usable index. [`Iter::index`] and [`Iter::offset`] say where it starts.
+    ///
+    /// Walking it to its end counts the content (its start index plus the events it yields before
+    /// it ends or yields an error) and finds where the content ends, in O(events past the
+    /// checkpoint) with a current index and O(n) without one. As for
+    /// [`Reader::iter_from_index`], damage below the checkpoint is not seen (INDEX.md 10).
+    pub fn iter_from_checkpoint(&self) -> Iter<'_> {
+        let start = self.index_start(Seek::Index(u64::MAX));
+        self.iter_at(start.offset, start.index)
+    }
+
     /// Walks from `start` to the first event whose timestamp is `>= ts` (or the end).
     pub(crate) fn walk_to_time(&self, start: Position, ts: i64) -> Result<Iter<'_>> {
         let mut it = self.iter_at(start.offset, start.index);

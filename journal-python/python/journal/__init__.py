@@ -12,11 +12,23 @@ see.
 ...     df = j.to_pandas()
 
 Opening is O(1) and checks the header only (a file that is not a journal raises
-:class:`NotAJournalError`). The first operation that needs the events walks the content once (with
-the GIL released) and remembers where each event is; the journal object is a snapshot of the
-events published then. A damaged journal raises :class:`DamagedError` (with ``offset`` and
-``reason``) from that operation; iteration yields the valid events first. ``open(path,
-allow_damaged=True)`` presents the valid events instead, with the damage in ``j.damage``.
+:class:`NotAJournalError`). ``len(j)``, ``j[i]``, slices, :meth:`Journal.between` and iteration
+use the journal's sparse index (``NAME.idx``, spec/INDEX.md; the writer keeps it): the number of
+events is the index's count plus a walk of what lies past its checkpoint, and an event or a time is
+found by a binary search and a walk of at most one index interval, O(log n). The whole-column
+operations (:meth:`Journal.timestamps`, :meth:`Journal.offsets`, :meth:`Journal.sizes`,
+:attr:`Journal.time_range`, :meth:`Journal.to_arrow` and the conversions built on it) walk the
+whole content once (with the GIL released) and remember where each event is; so does the first
+``len(j)`` when the index is missing or unusable (a correct, slower path: the answers are the
+same). The journal object is a snapshot of the events published when it first counted them.
+
+A damaged journal raises :class:`DamagedError` (with ``offset`` and ``reason``) from the operations
+that read the events; iteration yields the valid events first. ``open(path, allow_damaged=True)``
+presents the valid events instead, with the damage in ``j.damage``. As in the Rust library, damage
+*below* the index's checkpoint (a bit flipped after the index was written) is not seen by the
+operations that seek through the index (INDEX.md 10): an iteration that crosses it, :func:`verify`
+and the whole-column operations find it (after the latter, the journal presents the events before
+it, as without an index).
 """
 
 from __future__ import annotations
@@ -172,14 +184,18 @@ class Journal:
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
-    def _bounds(self) -> Tuple[int, int]:
+    def _bounds(self, full: bool = False) -> Tuple[int, int]:
+        """The events ``start..stop`` of this view, counted through the index, or by the walk over
+        the whole content with ``full`` (the columns need it)."""
         if self._closed:
             raise ValueError("I/O operation on a closed journal")
-        n, err = self._core.scan()
+        n, err = self._core.scan(full)
         if err is not None and not self._allow_damaged:
             raise err
-        stop = n if self._stop is None else self._stop
-        return self._start, stop
+        # Only a walk that met damage below the index's checkpoint makes `n` smaller than a view
+        # taken before it (INDEX.md 10).
+        stop = n if self._stop is None else min(self._stop, n)
+        return min(self._start, stop), stop
 
     def _view(self, start: int, stop: int) -> "Journal":
         return Journal(self._core, start, stop, allow_damaged=self._allow_damaged)
@@ -235,22 +251,25 @@ class Journal:
     def __iter__(self) -> Iterator[Event]:
         if self._closed:
             raise ValueError("I/O operation on a closed journal")
-        n, err = self._core.scan()
-        stop = n if self._stop is None else self._stop
-        # The valid events first, then the damage (unless allowed), as the library's iterator.
-        raise_at_end = err is not None and not self._allow_damaged and stop == n
-        return self._core.iter(self._start, stop, raise_at_end)
+        n, _ = self._core.scan()
+        stop = n if self._stop is None else min(self._stop, n)
+        # Streamed from the reader; the valid events first, then the damage (unless allowed), as
+        # the library's iterator.
+        return self._core.iter(min(self._start, stop), stop, not self._allow_damaged)
 
     @property
     def time_range(self) -> Optional[Tuple[int, int]]:
-        """(smallest, largest) timestamp in nanoseconds, or None when there are no events."""
-        start, stop = self._bounds()
+        """(smallest, largest) timestamp in nanoseconds, or None when there are no events.
+        Timestamps may go backwards (FORMAT.md 2): this walks the whole journal once."""
+        start, stop = self._bounds(full=True)
         return self._core.time_range(start, stop)
 
     def between(self, start: Any = None, end: Any = None) -> "Journal":
         """The events from the first, in file order, whose timestamp is ``>= start``, up to
         before the first one after it whose timestamp is ``>= end`` (FORMAT.md 6.4); None leaves a
-        side open. Times: see :func:`to_ns`. Uses the journal's index file when there is one."""
+        side open. Times: see :func:`to_ns`. With the journal's index both ends are seeks, O(log n)
+        (INDEX.md 8); on a slice, when the first such event of the whole journal lies before the
+        slice, the slice is scanned from its start instead."""
         a, b = self._bounds()
         f = None if start is None else to_ns(start)
         t = None if end is None else to_ns(end)
@@ -262,7 +281,7 @@ class Journal:
     # -- columns -------------------------------------------------------------------------------
 
     def _column(self, which: int) -> _np.ndarray:
-        start, stop = self._bounds()
+        start, stop = self._bounds(full=True)
         arr = _np.asarray(self._core.columns()[which])
         return arr[start:stop]
 
@@ -292,7 +311,7 @@ class Journal:
         is a strided view of the mapping: no copy, one row per event. Payloads start 8-aligned.
         """
         dtype = _np.dtype(dtype)
-        start, stop = self._bounds()
+        start, stop = self._bounds(full=True)
         if start == stop:
             return _np.empty(0, dtype=dtype)
         got = self._core.strided(start, stop, dtype.itemsize)
@@ -312,7 +331,7 @@ class Journal:
         gathered into Arrow buffers with the GIL released."""
         import pyarrow as pa
 
-        start, stop = self._bounds()
+        start, stop = self._bounds(full=True)
         n = stop - start
         ts = self._column(0)
         sizes = self._column(2)

@@ -281,6 +281,42 @@ fn a_stale_index_answers_exactly_and_extends_to_the_bytes_of_a_rebuild() {
 }
 
 #[test]
+fn iter_from_checkpoint_starts_where_the_index_ends_and_walks_the_rest() {
+    let dir = TempDir::new("index-from-checkpoint");
+    let mut rng = Rng(123);
+    let (path, _) = indexed_journal(&dir, "j.journal", &mut rng, 400);
+    // A writer that does not keep the index leaves it stale: 150 events past its checkpoint.
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
+    append_all(&mut w, &random_events(&mut rng, 150));
+    w.close().unwrap();
+    let all = |r: &Reader| -> Vec<(u64, u64)> {
+        r.iter()
+            .map(|e| e.map(|e| (e.index, e.offset)).unwrap())
+            .collect()
+    };
+    let r = Reader::open(&path).unwrap();
+    let events = all(&r);
+    assert_eq!(events.len(), 550);
+    let cp = Index::load(&r).unwrap().checkpoint();
+    let it = r.iter_from_checkpoint();
+    assert_eq!((it.index(), it.offset()), (cp.index, cp.offset));
+    assert_eq!((it.index(), it.offset()), events[400]);
+    let tail: Vec<(u64, u64)> = it
+        .map(|e| e.map(|e| (e.index, e.offset)).unwrap())
+        .collect();
+    assert_eq!(tail, events[400..]);
+    // Without an index: from the first event, the whole content.
+    std::fs::remove_file(index::index_path(&path)).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let it = r.iter_from_checkpoint();
+    assert_eq!((it.index(), it.offset()), (0, 24));
+    let walked: Vec<(u64, u64)> = it
+        .map(|e| e.map(|e| (e.index, e.offset)).unwrap())
+        .collect();
+    assert_eq!(walked, events);
+}
+
+#[test]
 fn a_journal_cut_back_below_the_checkpoint_makes_the_index_unusable() {
     let dir = TempDir::new("index-cut");
     let mut rng = Rng(5);
