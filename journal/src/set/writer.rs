@@ -457,7 +457,7 @@ impl SetWriter {
             Error::InvalidArgument("the set's global event index would overflow a u64".into())
         })?;
         self.finish_retiring()?;
-        self.prepare_next()?; // R1
+        self.prepare_next_inner()?; // R1
         self.stop(RollStep::Prepared)?;
         if self.sync != SyncPolicy::Never {
             self.current.sync()?; // R2
@@ -519,6 +519,11 @@ impl SetWriter {
     /// Prepares the next segment under `.next.journal` now, if it is not prepared (SET.md 5.3):
     /// created, its header durable, its first chunk allocated and pre-faulted, its index started.
     pub fn prepare_next(&mut self) -> Result<()> {
+        self.finish_retiring()?;
+        self.prepare_next_inner()
+    }
+
+    fn prepare_next_inner(&mut self) -> Result<()> {
         if self.next.is_some() {
             return Ok(());
         }
@@ -536,7 +541,7 @@ impl SetWriter {
         self.finish_retiring()?;
         let roll = self.meta.roll;
         if roll.period_ns != 0 || roll.max_bytes != 0 {
-            self.prepare_next()?;
+            self.prepare_next_inner()?;
         }
         Ok(())
     }
