@@ -706,3 +706,50 @@ fn sigkilled_set_writer_loses_no_published_event() {
     w.close().unwrap();
     assert_eq!(all_events(&read_set(&set)).len() as u64, n + 1);
 }
+
+#[test]
+fn a_sealed_segment_damaged_by_a_power_cut_is_left_alone_and_the_break_shows() {
+    let dir = TempDir::new("set-cut");
+    let set = dir.join("set");
+    let mut w = size_opts(4096).create(&set).unwrap();
+    let mut n = 0u64;
+    while list_segments(&set).unwrap().len() < 3 {
+        w.append(timestamp_for(n), &payload_for(n, 300)).unwrap();
+        n += 1;
+    }
+    // Killed right after a roll: the segment before the newest was not closed (R7).
+    w.abandon();
+    let segs = list_segments(&set).unwrap();
+    let sealed = segs[segs.len() - 2].path.clone();
+    // What a power cut under `never` can leave (SET.md 9): the header reached the disk, the last
+    // entry did not.
+    let r = Reader::open(&sealed).unwrap();
+    let offsets: Vec<u64> = {
+        let mut it = r.iter();
+        let mut v = vec![it.offset()];
+        while it.next().is_some() {
+            v.push(it.offset());
+        }
+        v
+    };
+    let count = offsets.len() as u64 - 1;
+    drop(r);
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    let last = offsets[offsets.len() - 2] as usize;
+    let end = offsets[offsets.len() - 1] as usize;
+    bytes[last..end].fill(0);
+    std::fs::write(&sealed, &bytes).unwrap();
+    // The writer opens and continues; it does not cut the damaged sealed segment (SET.md 7.3).
+    let mut w = size_opts(4096).open(&set).unwrap();
+    let g = w.events();
+    assert_eq!(w.append(timestamp_for(g), b"after").unwrap(), g);
+    w.close().unwrap();
+    assert_eq!(std::fs::read(&sealed).unwrap(), bytes, "the sealed segment was changed");
+    // The break is visible to anyone who checks the chain (SET.md 4): one event short.
+    let r = Reader::open(&sealed).unwrap();
+    let rep = r.verify().unwrap();
+    assert!(!rep.is_intact());
+    assert_eq!(rep.events, count - 1);
+    let first = segs[segs.len() - 2].first_index;
+    assert_eq!(segs[segs.len() - 1].first_index, first + count);
+}
