@@ -31,6 +31,10 @@ const CAP: u64 = 512 << 20;
 const PRETOUCH_EVERY: u64 = 1 << 20;
 
 /// One contender: a journal or a set, replaced when full.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per benchmark, never moved in the timed loop"
+)]
 enum Target {
     Single(Writer),
     Set(SetWriter),

@@ -263,9 +263,10 @@ pub enum RollStep {
 pub struct SetWriter {
     current: Writer,
     /// `.next.journal`, prepared ahead (SET.md 5.3).
-    next: Option<Writer>,
+    /// Boxed, as `retiring`: both are cold, and the set writer's hot fields stay together.
+    next: Option<Box<Writer>>,
     /// The segment sealed by the last roll, until its clean close (SET.md 5.4 R7, deferred).
-    retiring: Option<Writer>,
+    retiring: Option<Box<Writer>>,
     dir: PathBuf,
     opts: WriterOptions,
     sync: SyncPolicy,
@@ -379,7 +380,10 @@ impl SetWriter {
     /// than the segment's, or would take the segment past the roll size (SET.md 5.2).
     #[inline]
     pub fn append(&mut self, timestamp: i64, payload: &[u8]) -> Result<u64> {
-        let end = self.current.write_offset() + entry_len_u64(payload.len());
+        let end = self
+            .current
+            .write_offset()
+            .saturating_add(entry_len_u64(payload.len()));
         if timestamp >= self.roll_at || end > self.size_limit {
             return self.append_cold(timestamp, payload);
         }
@@ -407,7 +411,8 @@ impl SetWriter {
 
     /// Whether an entry of `len` bytes rolls by size (SET.md 5.2 rule 2).
     fn size_roll_due(&self, len: u64) -> bool {
-        self.current.events() > 0 && self.current.write_offset() + len > self.size_limit
+        self.current.events() > 0
+            && self.current.write_offset().saturating_add(len) > self.size_limit
     }
 
     /// Whether an event at `timestamp` rolls by time (SET.md 5.2 rule 1).
@@ -432,7 +437,10 @@ impl SetWriter {
     /// caller to fill in place (zero-copy). The size roll is decided here, on the capacity; the
     /// time roll at [`SetClaim::commit`], when the timestamp is known (SET.md 5.2, claims).
     pub fn claim(&mut self, capacity: usize) -> Result<SetClaim<'_>> {
-        let end = self.current.write_offset() + entry_len_u64(capacity);
+        let end = self
+            .current
+            .write_offset()
+            .saturating_add(entry_len_u64(capacity));
         if end > self.size_limit {
             check_payload(capacity)?;
             if self.size_roll_due(entry_len_u64(capacity)) {
@@ -486,8 +494,8 @@ impl SetWriter {
         self.stop(RollStep::Renamed)?;
         let mut next = self.next.take().expect("prepared above");
         next.set_path(path);
-        let old = std::mem::replace(&mut self.current, next);
-        self.retiring = Some(old);
+        let old = std::mem::replace(&mut self.current, *next);
+        self.retiring = Some(Box::new(old));
         self.base = first;
         self.seg_cycle = None;
         self.set_limits();
@@ -529,7 +537,7 @@ impl SetWriter {
         }
         remove_next(&self.dir)?;
         let next = self.opts.create(self.dir.join(NEXT_FILE))?;
-        self.next = Some(next);
+        self.next = Some(Box::new(next));
         Ok(())
     }
 
@@ -713,7 +721,7 @@ impl Drop for SetClaim<'_> {
 /// `pad8(16 + len)` in u64, for any `len` (the size check comes on the cold path).
 #[inline(always)]
 fn entry_len_u64(len: usize) -> u64 {
-    (ENTRY_HEADER_LEN + len as u64 + 7) & !7
+    (len as u64).saturating_add(ENTRY_HEADER_LEN + 7) & !7
 }
 
 fn check_payload(len: usize) -> Result<()> {

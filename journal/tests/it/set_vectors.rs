@@ -23,8 +23,11 @@ fn events_crc(events: &[(i64, Vec<u8>)]) -> u32 {
     h.finalize()
 }
 
-/// A set's outcome in the words of expected.txt, from segments `(first, events, damaged)`.
-fn outcome(segments: &[(u64, Vec<(i64, Vec<u8>)>, bool)]) -> String {
+/// One segment as read: its first index, its events, whether its content ends in damage.
+type Segment = (u64, Vec<(i64, Vec<u8>)>, bool);
+
+/// A set's outcome in the words of expected.txt.
+fn outcome(segments: &[Segment]) -> String {
     let first = segments.first().map_or(0, |s| s.0);
     let mut listing: Vec<String> = Vec::new();
     for (f, evs, _) in segments {
@@ -134,10 +137,11 @@ mod spec {
             }
         }
         let [period, offset, max_bytes, ..] = v.map(|x| x.unwrap_or(0));
-        !(offset != 0 && period == 0
-            || period != 0 && offset >= period
-            || period != 0 && period < 1_000_000_000
-            || max_bytes != 0 && max_bytes < 4096)
+        let rule1 = offset == 0 || period != 0;
+        let rule2 = period == 0 || offset < period;
+        let rule3 = period == 0 || period >= 1_000_000_000;
+        let rule4 = max_bytes == 0 || max_bytes >= 4096;
+        rule1 && rule2 && rule3 && rule4
     }
 
     /// Section 2: the first index named by a segment name.
@@ -192,8 +196,7 @@ mod spec {
     }
 
     /// The set at `dir` (sections 2 to 4, 6.1).
-    #[allow(clippy::type_complexity)]
-    pub fn read(dir: &Path) -> Result<Vec<(u64, Vec<(i64, Vec<u8>)>, bool)>, &'static str> {
+    pub fn read(dir: &Path) -> Result<Vec<super::Segment>, &'static str> {
         let meta = dir.join("journal-set");
         if !meta.is_file() {
             return Err("not_a_set");
@@ -238,7 +241,9 @@ fn every_set_vector_gives_its_expected_outcome_to_the_library_and_the_spec() {
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
     for line in text.lines() {
         let (name, rest) = line.split_once(' ').expect("`<set> <outcome>`");
-        assert!(expected.insert(name.to_string(), rest.to_string()).is_none());
+        assert!(expected
+            .insert(name.to_string(), rest.to_string())
+            .is_none());
     }
     let dirs: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
@@ -247,12 +252,18 @@ fn every_set_vector_gives_its_expected_outcome_to_the_library_and_the_spec() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     for d in &dirs {
-        assert!(expected.contains_key(d), "set vector {d} has no line in expected.txt");
+        assert!(
+            expected.contains_key(d),
+            "set vector {d} has no line in expected.txt"
+        );
     }
     assert!(expected.len() >= 12, "{} set vectors", expected.len());
     for (name, want) in &expected {
         let dir = root.join(name);
-        assert!(dir.is_dir(), "{name} is in expected.txt but not in the directory");
+        assert!(
+            dir.is_dir(),
+            "{name} is in expected.txt but not in the directory"
+        );
         assert_eq!(&spec_outcome(&dir), want, "{name}: the independent decoder");
         assert_eq!(&library_outcome(&dir), want, "{name}: the library");
     }
