@@ -98,6 +98,7 @@ pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
 };
+pub use set::{SetClaim, SetWriter, SetWriterOptions};
 pub use tail::{OwnedTailer, Tailer};
 pub use wait::WaitStrategy;
 pub use writer::{Claim, SyncPolicy, Writer, WriterOptions};

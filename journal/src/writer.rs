@@ -170,6 +170,11 @@ impl WriterOptions {
         self
     }
 
+    /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
+    pub(crate) fn sync(&self) -> SyncPolicy {
+        self.sync
+    }
+
     /// Creates a new journal; fails with [`Error::AlreadyExists`] if the path exists (a symlink
     /// planted at the path is not followed).
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
@@ -508,6 +513,29 @@ impl Writer {
     /// The journal's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Records that the journal's file was renamed to `path` (a set's roll, SET.md 5.4 R4).
+    pub(crate) fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
+    /// The payload area of an open claim of `capacity` bytes (made by [`Writer::claim`], which
+    /// made room for it): a set's claim reaches it through this (SET.md 5.2).
+    pub(crate) fn claimed_mut(&mut self, capacity: usize) -> &mut [u8] {
+        let at = self.write_offset + ENTRY_HEADER_LEN;
+        self.map.unpublished_mut(at, capacity as u64)
+    }
+
+    /// [`Writer::close`] through a borrow (a set closes its segments in place, SET.md 5.4 R7).
+    pub(crate) fn close_in_place(&mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    /// [`Writer::abandon`] through a borrow: the writer is left as a killed process leaves it.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn abandon_in_place(&mut self) {
+        self.closed = true;
     }
 
     /// Offset where the next entry will start (the published `write_offset`).

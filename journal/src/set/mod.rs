@@ -2,7 +2,9 @@
 //! one journal (spec/SET.md).
 
 pub mod layout;
+mod writer;
 
 pub use layout::{
     is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
 };
+pub use writer::{RollStep, SetClaim, SetWriter, SetWriterOptions};

@@ -16,6 +16,8 @@ mod mapping;
 mod process;
 mod reader;
 mod ring;
+mod set_vectors;
+mod set_writer;
 mod spec_impl;
 mod support;
 mod vectors;

@@ -1,0 +1,235 @@
+//! Journal sets (spec/SET.md): the cost of rolling.
+//!
+//! - `set-append`: copying append of 64 B and 1 KiB events into a set that rolls every 64 MiB
+//!   (`set-64MiB`) against the same appends into one journal (`single-file`), default segment
+//!   options, sync policy `never`. Both call `pretouch` once per MiB appended, inside the timed
+//!   loop, so the set's `pretouch` (which also prepares the next segment ahead, SET.md 5.3) is paid
+//!   for. Every 512 MiB the file or set is replaced, untimed. The goal: the set within 5 %
+//!   of the single file.
+//! - `set-latency`: the latency of each append (one `Instant` pair around it) over
+//!   `JOURNAL_BENCH_SET_EVENTS` appends (default 4 million: several 64 MiB rolls at 64 B), in an
+//!   HDR histogram: `single-file` (no roll), `set-prepared` (the next segment prepared ahead by
+//!   `pretouch`, once per MiB) and `set-unprepared` (no `pretouch`: each roll creates its segment).
+//!   The percentiles go to the results file. The goal: p99.9 of `set-prepared` within 2x of
+//!   `single-file`.
+#![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use hdrhistogram::Histogram;
+use journal::set::RollPolicy;
+use journal::{entry_len, SetWriter, SetWriterOptions, Writer};
+use journal_benches::{env_u64, payload, results, selected, Scratch, RING_SIZES};
+use serde_json::json;
+
+const ROLL: u64 = 64 << 20;
+/// Bytes written into one file or set before it is replaced (untimed).
+const CAP: u64 = 512 << 20;
+const PRETOUCH_EVERY: u64 = 1 << 20;
+
+/// One contender: a journal or a set, replaced when full.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per benchmark, never moved in the timed loop"
+)]
+enum Target {
+    Single(Writer),
+    Set(SetWriter),
+}
+
+impl Target {
+    #[inline]
+    fn append(&mut self, ts: i64, data: &[u8]) {
+        match self {
+            Target::Single(w) => black_box(w.append(ts, data).expect("append")),
+            Target::Set(w) => black_box(w.append(ts, data).expect("append")),
+        };
+    }
+
+    fn pretouch(&mut self) {
+        match self {
+            Target::Single(w) => w.pretouch().expect("pretouch"),
+            Target::Set(w) => w.pretouch().expect("pretouch"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Single,
+    Set,
+}
+
+/// A target and how much went into it.
+struct Rotating<'s> {
+    scratch: &'s Scratch,
+    kind: Kind,
+    target: Option<(Target, PathBuf)>,
+    written: u64,
+    since_pretouch: u64,
+    ts: i64,
+}
+
+impl Rotating<'_> {
+    fn open(&mut self) {
+        let path = self.scratch.fresh("set");
+        let target = match self.kind {
+            Kind::Single => Target::Single(Writer::create(&path).expect("create journal")),
+            Kind::Set => Target::Set(
+                SetWriterOptions::new()
+                    .roll(RollPolicy::by_size(ROLL))
+                    .create(&path)
+                    .expect("create set"),
+            ),
+        };
+        self.target = Some((target, path));
+        self.written = 0;
+    }
+
+    fn close(&mut self) {
+        if let Some((t, path)) = self.target.take() {
+            drop(t);
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(journal::index::index_path(&path));
+        }
+    }
+
+    /// Appends `n` events of `data`, replacing the target (untimed) when it is full.
+    fn run(&mut self, n: u64, data: &[u8]) -> Duration {
+        let len = entry_len(data.len() as u32);
+        let mut left = n;
+        let mut total = Duration::ZERO;
+        while left > 0 {
+            if self.target.is_none() || self.written + len > CAP {
+                self.close();
+                self.open();
+            }
+            let room = ((CAP - self.written) / len).min(left);
+            let (t, _) = self.target.as_mut().expect("opened");
+            let start = Instant::now();
+            for _ in 0..room {
+                self.ts += 1;
+                t.append(self.ts, data);
+                self.since_pretouch += len;
+                if self.since_pretouch >= PRETOUCH_EVERY {
+                    self.since_pretouch = 0;
+                    t.pretouch();
+                }
+            }
+            total += start.elapsed();
+            self.written += room * len;
+            left -= room;
+        }
+        total
+    }
+}
+
+fn append(c: &mut Criterion) {
+    let scratch = Scratch::new("set-append");
+    let mut g = c.benchmark_group("set-append");
+    for size in RING_SIZES {
+        let data = payload(size);
+        g.throughput(Throughput::Bytes(size as u64));
+        for (name, kind) in [("single-file", Kind::Single), ("set-64MiB", Kind::Set)] {
+            let mut r = Rotating {
+                scratch: &scratch,
+                kind,
+                target: None,
+                written: 0,
+                since_pretouch: 0,
+                ts: 0,
+            };
+            r.open();
+            g.bench_function(BenchmarkId::new(name, size), |b| {
+                b.iter_custom(|iters| r.run(iters, &data))
+            });
+            r.close();
+        }
+    }
+    g.finish();
+}
+
+fn latency(_c: &mut Criterion) {
+    let events = env_u64("JOURNAL_BENCH_SET_EVENTS", 4_000_000);
+    let scratch = Scratch::new("set-latency");
+    for size in RING_SIZES {
+        let data = payload(size);
+        let len = entry_len(size as u32);
+        for (name, prepared) in [
+            ("single-file", true),
+            ("set-prepared", true),
+            ("set-unprepared", false),
+        ] {
+            let id = format!("{name}/{size}");
+            if !selected(&format!("set-latency/{id}")) {
+                continue;
+            }
+            let path = scratch.fresh("lat");
+            let mut t = if name == "single-file" {
+                Target::Single(Writer::create(&path).expect("create journal"))
+            } else {
+                Target::Set(
+                    SetWriterOptions::new()
+                        .roll(RollPolicy::by_size(ROLL))
+                        .create(&path)
+                        .expect("create set"),
+                )
+            };
+            let mut h: Histogram<u64> =
+                Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("histogram bounds");
+            let mut since = 0u64;
+            for i in 0..events {
+                let start = Instant::now();
+                t.append(i as i64, &data);
+                h.saturating_record(start.elapsed().as_nanos() as u64);
+                since += len;
+                if prepared && since >= PRETOUCH_EVERY {
+                    since = 0;
+                    t.pretouch();
+                }
+            }
+            let rolls = match &t {
+                Target::Set(w) => {
+                    journal::set::list_segments(w.path()).map_or(0, |s| s.len() as u64 - 1)
+                }
+                Target::Single(_) => 0,
+            };
+            drop(t);
+            let _ = std::fs::remove_dir_all(&path);
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(journal::index::index_path(&path));
+            let q = |p: f64| h.value_at_quantile(p) as f64;
+            println!(
+                "set-latency/{id}: p50 {:.0} ns, p99 {:.0} ns, p99.9 {:.0} ns, max {:.0} ns ({} appends, {rolls} rolls)",
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                h.max() as f64,
+                h.len()
+            );
+            results::record(
+                "set-latency",
+                &id,
+                json!({
+                    "count": h.len(),
+                    "rolls": rolls,
+                    "p50_ns": q(0.5),
+                    "p99_ns": q(0.99),
+                    "p999_ns": q(0.999),
+                    "max_ns": h.max() as f64,
+                }),
+            );
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = journal_benches::criterion();
+    targets = append, latency
+}
+criterion_main!(benches);
