@@ -2,7 +2,9 @@
 //! one journal (spec/SET.md).
 
 pub mod layout;
+pub mod prune;
 
 pub use layout::{
     is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
 };
+pub use prune::{plan, prune, summarize, Cause, PrunePolicy, Removal, SegmentSummary};
