@@ -241,7 +241,10 @@ fn max_bytes_removes_the_oldest_until_the_set_fits() {
     let s = sizes(dir.path());
     let total: u64 = s.iter().sum();
     assert_eq!(plan(dir.path(), &max_bytes(total)).unwrap(), []);
-    assert_eq!(firsts(&plan(dir.path(), &max_bytes(total - 1)).unwrap()), [0]);
+    assert_eq!(
+        firsts(&plan(dir.path(), &max_bytes(total - 1)).unwrap()),
+        [0]
+    );
     assert_eq!(
         firsts(&plan(dir.path(), &max_bytes(total - s[0])).unwrap()),
         [0]
@@ -285,7 +288,10 @@ fn any_limit_removes_and_the_first_one_is_named() {
     };
     let planned = plan(dir.path(), &p).unwrap();
     assert_eq!(firsts(&planned), [0, 10, 20]);
-    assert_eq!(causes(&planned), [Cause::Keep, Cause::Before, Cause::Before]);
+    assert_eq!(
+        causes(&planned),
+        [Cause::Keep, Cause::Before, Cause::Before]
+    );
     // Without the age limit the size limit takes over after keep.
     let p2 = PrunePolicy { before: None, ..p };
     let planned2 = plan(dir.path(), &p2).unwrap();
@@ -452,8 +458,7 @@ fn set_follower(dir: &Path) {
         assert!(Instant::now() < deadline, "no segment appeared");
         std::thread::sleep(Duration::from_millis(1));
     };
-    let not_found =
-        |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+    let not_found = |e: &Error| matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
     let mut first = first_listed();
     let mut expect = first; // the next global index
     let mut jumps = 0u64;
@@ -605,7 +610,10 @@ fn prune_runs_while_a_writer_rolls_and_a_reader_follows() {
     // every event in place.
     let segs = list_segments(dir.path()).unwrap();
     let mut expect = segs[0].first_index;
-    assert!(expect > 0 && expect % PER_SEGMENT == 0, "first left {expect}");
+    assert!(
+        expect > 0 && expect.is_multiple_of(PER_SEGMENT),
+        "first left {expect}"
+    );
     for s in &segs {
         assert_eq!(s.first_index, expect, "a hole in the chain");
         let summary = summarize(&s.path, s.first_index).unwrap();

@@ -190,7 +190,11 @@ fn plan_listed(dir: &Path, policy: &PrunePolicy) -> Result<Vec<Removal>> {
     let n = segments.len() as u64;
     let by_keep = policy.keep.map_or(0, |k| n.saturating_sub(k.max(1)));
     // Every segment but the newest is sealed (SET.md 4); only those are candidates.
-    for (i, (seg, bytes)) in segments.iter().enumerate().take(segments.len().saturating_sub(1)) {
+    for (i, (seg, bytes)) in segments
+        .iter()
+        .enumerate()
+        .take(segments.len().saturating_sub(1))
+    {
         let keep = (i as u64) < by_keep;
         let size = policy.max_bytes.is_some_and(|max| total > max);
         if !keep && !size && policy.before.is_none() {
@@ -326,11 +330,17 @@ mod tests {
         bytes[at as usize] ^= 0xff;
         fs::write(&seg, &bytes).unwrap();
         let t = summarize(&seg, 0).unwrap();
-        assert_eq!((t.events, t.newest_timestamp, t.damaged), (1000, Some(9990), false));
+        assert_eq!(
+            (t.events, t.newest_timestamp, t.damaged),
+            (1000, Some(9990), false)
+        );
         // ...while without the index the whole segment is walked, and the content ends there.
         fs::remove_file(index_path(&seg)).unwrap();
         let u = summarize(&seg, 0).unwrap();
-        assert_eq!((u.events, u.newest_timestamp, u.damaged), (500, Some(4990), true));
+        assert_eq!(
+            (u.events, u.newest_timestamp, u.damaged),
+            (500, Some(4990), true)
+        );
         assert_eq!(u.index_bytes, 0);
     }
 
@@ -341,8 +351,14 @@ mod tests {
             keep: Some(1),
             ..PrunePolicy::default()
         };
-        assert!(matches!(plan(dir.path(), &policy), Err(Error::BadSet { .. })));
-        assert!(matches!(prune(dir.path(), &policy), Err(Error::BadSet { .. })));
+        assert!(matches!(
+            plan(dir.path(), &policy),
+            Err(Error::BadSet { .. })
+        ));
+        assert!(matches!(
+            prune(dir.path(), &policy),
+            Err(Error::BadSet { .. })
+        ));
         // No lock file was left in a directory that is not a set.
         assert!(!dir.path().join(PRUNE_LOCK_FILE).exists());
     }
