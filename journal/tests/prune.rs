@@ -334,6 +334,35 @@ fn a_directory_that_is_not_a_set_is_refused() {
 }
 
 #[test]
+fn a_prune_waits_for_the_one_holding_the_prune_lock() {
+    let dir = uniform(3);
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join(journal::set::prune::PRUNE_LOCK_FILE))
+        .unwrap();
+    lock.lock().unwrap();
+    let path = dir.path().to_path_buf();
+    let pruner = std::thread::spawn(move || prune(&path, &keep(1)).unwrap());
+    // Not synchronisation: room for a prune that ignores the lock to show itself. A correct one
+    // is still waiting, whatever the scheduling.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        listed(dir.path()),
+        [0, 10, 20],
+        "removed under another's lock"
+    );
+    assert!(!pruner.is_finished());
+    // A dry run takes no lock.
+    assert_eq!(firsts(&plan(dir.path(), &keep(1)).unwrap()), [0, 10]);
+    lock.unlock().unwrap();
+    assert_eq!(firsts(&pruner.join().unwrap()), [0, 10]);
+    assert_eq!(listed(dir.path()), [20]);
+}
+
+#[test]
 fn a_reader_on_a_removed_segment_finishes_it() {
     let dir = uniform(3);
     let r = Reader::open(dir.path().join(segment_name(0))).unwrap();

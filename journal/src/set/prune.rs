@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::index::{index_path, Index, START};
 use crate::reader::Reader;
-use crate::set::layout::{list_segments, sync_dir, SegmentEntry, SetMeta};
+use crate::set::layout::{list_segments, sync_dir, Retention, SegmentEntry, SetMeta};
 
 /// The file in a set's directory whose `flock(2)` one prune holds while it lists and removes
 /// segments (SET.md 8). It is created on the first prune and never removed; it holds nothing.
@@ -50,6 +50,23 @@ impl PrunePolicy {
     /// Whether any limit is on.
     pub fn is_active(&self) -> bool {
         self.keep.is_some() || self.before.is_some() || self.max_bytes.is_some()
+    }
+
+    /// The policy for a set's stored [`Retention`] (SET.md 3, 8), which a writer applies at a
+    /// roll: its age limit counts back from `newest`, the newest event timestamp of the set
+    /// (without one, the age limit is off). Limits that are 0 in the metadata are off.
+    pub fn from_retention(retention: &Retention, newest: Option<i64>) -> PrunePolicy {
+        let nonzero = |v: u64| (v != 0).then_some(v);
+        PrunePolicy {
+            keep: nonzero(retention.keep),
+            before: nonzero(retention.max_age_ns).and_then(|age| {
+                newest.map(|t| {
+                    let before = i128::from(t) - i128::from(age);
+                    before.max(i128::from(i64::MIN)) as i64
+                })
+            }),
+            max_bytes: nonzero(retention.max_bytes),
+        }
     }
 }
 
@@ -342,6 +359,35 @@ mod tests {
             (500, Some(4990), true)
         );
         assert_eq!(u.index_bytes, 0);
+    }
+
+    #[test]
+    fn the_stored_retention_becomes_a_policy() {
+        let off = Retention::default();
+        assert!(!PrunePolicy::from_retention(&off, Some(5)).is_active());
+        let r = Retention {
+            keep: 24,
+            max_bytes: 1 << 30,
+            max_age_ns: 100,
+        };
+        assert_eq!(
+            PrunePolicy::from_retention(&r, Some(1_000)),
+            PrunePolicy {
+                keep: Some(24),
+                before: Some(900),
+                max_bytes: Some(1 << 30),
+            }
+        );
+        // No newest event: no age limit. An age reaching past i64::MIN saturates.
+        assert_eq!(PrunePolicy::from_retention(&r, None).before, None);
+        let old = Retention {
+            max_age_ns: u64::MAX,
+            ..off
+        };
+        assert_eq!(
+            PrunePolicy::from_retention(&old, Some(-5)).before,
+            Some(i64::MIN)
+        );
     }
 
     #[test]
