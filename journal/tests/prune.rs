@@ -506,7 +506,7 @@ fn set_follower(dir: &Path) {
             Err(e) => panic!("open {}: {e}", path.display()),
         };
         let mut n = expect - first; // events of this segment read so far
-        let mut sealed_seen = false;
+        let (mut sealed_seen, mut gone_seen) = (false, false);
         loop {
             let mut progressed = false;
             for ev in reader.iter_from_index(n).unwrap() {
@@ -523,7 +523,7 @@ fn set_follower(dir: &Path) {
                 }
             }
             if progressed {
-                sealed_seen = false;
+                (sealed_seen, gone_seen) = (false, false);
                 continue;
             }
             let next = first + n;
@@ -537,9 +537,14 @@ fn set_follower(dir: &Path) {
                 continue;
             }
             if !path.exists() {
-                // Our segment was removed, so it is sealed, and everything in it was read. If its
-                // successor is the set's first segment now, it appeared since the stat above:
-                // look again. If the first segment is later, what we need next is gone.
+                // Our segment was removed, so it is sealed: what the mapping holds is all of it.
+                // Read it once more (events appended before the roll may be new to us), then: if
+                // the set's first segment is our successor, it appeared since the stat above and
+                // we move on; if it is later, what we need next is gone.
+                if !gone_seen {
+                    gone_seen = true;
+                    continue;
+                }
                 let f = first_listed();
                 if f > next {
                     say(format!("JUMP {expect} {f}"));
