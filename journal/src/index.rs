@@ -830,6 +830,18 @@ impl Index {
         Ok(idx)
     }
 
+    /// The checkpoint and the largest timestamp below it, from the index file's header alone,
+    /// validated against the journal (INDEX.md 6.1): O(1) whatever the index's size, for callers
+    /// that only need where the index ends (set retention, SET.md 8). The records are not read.
+    pub(crate) fn load_checkpoint(
+        reader: &Reader,
+    ) -> std::result::Result<(Position, i64), IndexFault> {
+        let (_, _, _, head) = open_index_header(reader, &mut None)?;
+        let (idx, _) = Index::decode_header(&head)?;
+        idx.validate_header(reader)?;
+        Ok((idx.checkpoint(), idx.checkpoint_max_timestamp))
+    }
+
     /// Checks the index against a journal in O(1) (INDEX.md 6.1): same journal (start timestamp and
     /// first entry), checkpoint within the journal, and the entry ending at the checkpoint the one
     /// the index recorded.

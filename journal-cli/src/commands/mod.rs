@@ -12,6 +12,7 @@ pub mod index;
 pub mod info;
 #[cfg(feature = "nats")]
 pub mod mirror;
+pub mod prune;
 #[cfg(feature = "nats")]
 pub mod publish;
 pub mod repair;

@@ -2,9 +2,11 @@
 //! one journal (spec/SET.md).
 
 pub mod layout;
+pub mod prune;
 mod writer;
 
 pub use layout::{
     is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
 };
+pub use prune::{plan, prune, summarize, Cause, PrunePolicy, Removal, SegmentSummary};
 pub use writer::{RollStep, SetClaim, SetWriter, SetWriterOptions};

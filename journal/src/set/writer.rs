@@ -14,6 +14,7 @@ use super::layout::{
     list_segments, parse_segment_name, segment_name, sync_dir, Retention, RollPolicy, SetMeta,
     LOCK_FILE, NEXT_FILE,
 };
+use super::prune::{self, PrunePolicy};
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::{ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD};
@@ -503,25 +504,26 @@ impl SetWriter {
             sync_dir(&self.dir)?; // R5
         }
         self.stop(RollStep::DirSynced)?;
-        self.apply_retention()?; // R8 (R7 is deferred to finish_retiring)
+        // R7 and R8 are deferred to finish_retiring, off the append path.
         self.stop(RollStep::Switched)?;
         Ok(())
     }
 
-    /// SET.md 8.2, step R8: the writer-applied retention. The pruning library function
-    /// (`set::prune`) is not part of this module yet, so a stored retention policy is not applied
-    /// by the writer; `journal prune` applies the same rules by hand.
-    fn apply_retention(&mut self) -> Result<()> {
-        let _active = self.meta.retention.is_active();
-        Ok(())
-    }
-
-    /// R7: closes the segment sealed by the last roll (SET.md 5.4), off the append path.
+    /// R7 and R8, off the append path: closes the segment sealed by the last roll (SET.md 5.4),
+    /// then applies the set's stored retention (SET.md 8.2) as a prune (8.1), with "before" taken
+    /// from the newest event of the segment just sealed.
     fn finish_retiring(&mut self) -> Result<()> {
-        match self.retiring.take() {
-            Some(old) => old.close(),
-            None => Ok(()),
+        let Some(old) = self.retiring.take() else {
+            return Ok(());
+        };
+        let sealed = old.path().to_path_buf();
+        old.close()?;
+        if self.meta.retention.is_active() {
+            let newest = prune::summarize(&sealed, 0)?.newest_timestamp;
+            let policy = PrunePolicy::from_retention(&self.meta.retention, newest);
+            prune::prune(&self.dir, &policy)?;
         }
+        Ok(())
     }
 
     /// Prepares the next segment under `.next.journal` now, if it is not prepared (SET.md 5.3):

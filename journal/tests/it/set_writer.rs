@@ -760,3 +760,69 @@ fn a_sealed_segment_damaged_by_a_power_cut_is_left_alone_and_the_break_shows() {
     let first = segs[segs.len() - 2].first_index;
     assert_eq!(segs[segs.len() - 1].first_index, first + count);
 }
+
+#[test]
+fn the_writer_applies_the_stored_retention_after_each_roll() {
+    let dir = TempDir::new("set-retain");
+    let set = dir.join("set");
+    let mut opts = size_opts(64 << 10);
+    opts.retention(journal::set::Retention {
+        keep: 3,
+        ..Default::default()
+    });
+    let mut w = opts.create(&set).unwrap();
+    let payload = [7u8; 1000];
+    let mut most = 0;
+    for i in 0..2_000i64 {
+        w.append(i, &payload).unwrap();
+        if i % 50 == 0 {
+            w.pretouch().unwrap();
+            most = most.max(list_segments(&set).unwrap().len());
+        }
+    }
+    w.close().unwrap();
+    let segs = read_set(&set);
+    assert_eq!(segs.len(), 3, "keep 3 leaves the newest three segments");
+    // Between a roll and the next pretouch the sealed segment is not yet pruned: never more than
+    // one segment over the limit.
+    assert!(most <= 4, "{most} segments at once");
+    let kept = all_events(&segs);
+    let first = segs[0].first as i64;
+    assert!(first > 0, "older segments were removed");
+    assert_eq!(
+        kept.len() as i64,
+        2_000 - first,
+        "the kept segments end at the last event"
+    );
+    for (k, (ts, _)) in kept.iter().enumerate() {
+        assert_eq!(*ts, first + k as i64);
+    }
+}
+
+#[test]
+fn the_writer_removes_segments_older_than_the_stored_age() {
+    let dir = TempDir::new("set-age");
+    let set = dir.join("set");
+    let mut w = SetWriterOptions::new()
+        .roll(RollPolicy {
+            period_ns: SEC as u64,
+            ..RollPolicy::default()
+        })
+        .retention(journal::set::Retention {
+            max_age_ns: 2 * SEC as u64,
+            ..Default::default()
+        })
+        .create(&set)
+        .unwrap();
+    // Ten one-second cycles of four events each.
+    for s in 0..10 {
+        for q in 0..4 {
+            w.append(s * SEC + q * SEC / 4, b"e").unwrap();
+        }
+    }
+    w.close().unwrap();
+    // The last roll sealed cycle 8 (newest 8.75 s): segments whose newest event is older than
+    // 6.75 s are gone, so cycles 0..=5 are removed and 6, 7, 8 (sealed) and 9 (newest) remain.
+    let firsts: Vec<u64> = read_set(&set).iter().map(|s| s.first).collect();
+    assert_eq!(firsts, [24, 28, 32, 36]);
+}
