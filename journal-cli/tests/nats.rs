@@ -1,7 +1,11 @@
 //! `journal publish` and `journal mirror` against real `nats-server` processes (JetStream) on
 //! loopback ports with temporary storage: publish then mirror, both following a writer, both
 //! SIGKILLed at random moments, a 3-node cluster losing a node, a server restart under a running
-//! publisher. Without `nats-server` the tests say why and skip; under CI=true they fail.
+//! publisher, servers that demand a password, a token, a credentials file or TLS, and no server at
+//! all. Without `nats-server` the tests say why and skip; under CI=true they fail.
+//!
+//! The certificates and credentials are committed under tests/data (README.md there says how they
+//! were made).
 
 #![cfg(feature = "nats")]
 
@@ -10,7 +14,7 @@ mod common;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +56,13 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A file of tests/data.
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
 /// A `nats-server` with JetStream, killed on drop.
 struct Server {
     child: Option<KillOnDrop>,
@@ -60,7 +71,37 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, name: &str, cluster: Option<(u16, &[u16])>) -> Server {
+    /// A single server.
+    fn start(dir: &Path, name: &str) -> Server {
+        Server::start_with(dir, name, Vec::new())
+    }
+
+    /// A single server reading the configuration `config` (authorization, TLS), written to
+    /// `dir/<name>.conf`.
+    fn configured(dir: &Path, name: &str, config: &str) -> Server {
+        let path = dir.join(format!("{name}.conf"));
+        fs::write(&path, config).unwrap();
+        Server::start_with(dir, name, vec!["-c".into(), s(&path).into()])
+    }
+
+    /// A node of a cluster: its own route port, and the others'.
+    fn clustered(dir: &Path, name: &str, cport: u16, routes: &[u16]) -> Server {
+        let routes: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect();
+        let args = vec![
+            "--cluster_name".into(),
+            "jc".into(),
+            "--cluster".into(),
+            format!("nats://127.0.0.1:{cport}"),
+            "--routes".into(),
+            routes.join(","),
+        ];
+        Server::start_with(dir, name, args)
+    }
+
+    fn start_with(dir: &Path, name: &str, extra: Vec<String>) -> Server {
         let port = free_port();
         let store = dir.join(format!("{name}-store"));
         let mut args: Vec<String> = vec![
@@ -76,20 +117,7 @@ impl Server {
             "-l".into(),
             s(&dir.join(format!("{name}.log"))).into(),
         ];
-        if let Some((cport, routes)) = cluster {
-            let routes: Vec<String> = routes
-                .iter()
-                .map(|p| format!("nats://127.0.0.1:{p}"))
-                .collect();
-            args.extend([
-                "--cluster_name".into(),
-                "jc".into(),
-                "--cluster".into(),
-                format!("nats://127.0.0.1:{cport}"),
-                "--routes".into(),
-                routes.join(","),
-            ]);
-        }
+        args.extend(extra);
         let mut server = Server {
             child: None,
             port,
@@ -191,13 +219,94 @@ fn lines(text: &str) -> usize {
     text.lines().count()
 }
 
-/// Runs the binary with `args`, waiting at most [`NATS_PATIENCE`].
-fn run_nats(args: &[&str]) -> Run {
-    run(args)
+/// Publishes to and mirrors from one stream and subject on some servers, with the connection
+/// options (credentials, TLS) every command gets.
+#[derive(Clone)]
+struct Nats {
+    urls: String,
+    stream: String,
+    subject: String,
+    options: Vec<String>,
+}
+
+impl Nats {
+    fn new(urls: &str, stream: &str, subject: &str) -> Nats {
+        Nats {
+            urls: urls.into(),
+            stream: stream.into(),
+            subject: subject.into(),
+            options: Vec::new(),
+        }
+    }
+
+    /// The same with connection options `options` added.
+    fn with(&self, options: &[&str]) -> Nats {
+        let mut n = self.clone();
+        n.options.extend(options.iter().map(|o| o.to_string()));
+        n
+    }
+
+    /// The same on subject (or filter) `subject`.
+    fn on(&self, subject: &str) -> Nats {
+        Nats {
+            subject: subject.into(),
+            ..self.clone()
+        }
+    }
+
+    fn args(&self, command: &str, first: &[&str], more: &[&str], last: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec![command.into()];
+        a.extend(first.iter().map(|x| x.to_string()));
+        a.extend([
+            "--nats".into(),
+            self.urls.clone(),
+            "--stream".into(),
+            self.stream.clone(),
+            "--subject".into(),
+            self.subject.clone(),
+        ]);
+        a.extend(self.options.iter().cloned());
+        a.extend(more.iter().chain(last).map(|x| x.to_string()));
+        a
+    }
+
+    /// `journal publish SRC ... MORE`, run to its end.
+    fn publish(&self, src: &Path, more: &[&str]) -> Run {
+        run(&strs(&self.args("publish", &[s(src)], more, &[])))
+    }
+
+    /// `journal mirror ... MORE DST`, run to its end.
+    fn mirror(&self, dst: &Path, more: &[&str]) -> Run {
+        run(&strs(&self.args("mirror", &[], more, &[s(dst)])))
+    }
+
+    /// `journal publish -f SRC ... MORE` in the background, stderr to `log`.
+    fn follow_publish(&self, src: &Path, more: &[&str], log: &Path) -> KillOnDrop {
+        spawn(&self.args("publish", &["-f", s(src)], more, &[]), log)
+    }
+
+    /// `journal mirror -f ... DST` in the background, stderr to `log`.
+    fn follow_mirror(&self, dst: &Path, log: &Path) -> KillOnDrop {
+        spawn(&self.args("mirror", &["-f"], &[], &[s(dst)]), log)
+    }
+
+    /// Mirrors (strictly, without following) into a fresh journal `dir/name` and returns its
+    /// dump and the command's stderr; None if the mirror failed (a stream not readable yet).
+    fn fresh_mirror(&self, dir: &Path, name: &str) -> Option<(String, String)> {
+        let target = dir.join(name);
+        let _ = fs::remove_file(&target);
+        let _ = fs::remove_file(dir.join(format!("{name}.nats")));
+        let r = self.mirror(&target, &["--strict", "--timeout", "20"]);
+        (r.code == 0).then(|| (dump(&target), r.stderr))
+    }
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// A long-running `journal` process (stderr to `log`), killed on drop.
-fn spawn(args: &[&str], log: &Path) -> KillOnDrop {
+fn spawn(args: &[String], log: &Path) -> KillOnDrop {
     KillOnDrop(
         Command::new(BIN)
             .args(args)
@@ -207,6 +316,33 @@ fn spawn(args: &[&str], log: &Path) -> KillOnDrop {
             .spawn()
             .unwrap(),
     )
+}
+
+/// Sends `sig` to a follower and asserts that it stops cleanly (status 0).
+#[track_caller]
+fn stop(child: &mut KillOnDrop, sig: &str, log: &Path) {
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "exited early: {}",
+        fs::read_to_string(log).unwrap()
+    );
+    child.signal(sig);
+    assert_eq!(child.exit_code(), 0, "{}", fs::read_to_string(log).unwrap());
+}
+
+/// Asserts that two journals hold the same events (without printing megabytes when they do not).
+#[track_caller]
+fn assert_same(copy: &Path, source: &Path) {
+    let (got, want) = (dump(copy), dump(source));
+    assert!(
+        got == want,
+        "{} ({} events) differs from {} ({} events)",
+        copy.display(),
+        lines(&got),
+        source.display(),
+        lines(&want)
+    );
 }
 
 /// Polls `done` every 50 ms until it holds; panics after [`NATS_PATIENCE`], printing `log`s.
@@ -231,32 +367,55 @@ fn wait_until(what: &str, logs: &[&Path], mut done: impl FnMut() -> bool) {
     }
 }
 
-/// Mirrors (without following) into a fresh journal `dir/name` and returns its dump and the
-/// command's stderr; None if the mirror failed (a stream not readable yet).
-fn fresh_mirror(
+/// Waits until the journal `copy` holds the same events as `source` now does.
+#[track_caller]
+fn wait_copied(copy: &Path, source: &Path, logs: &[&Path]) {
+    let want = dump(source);
+    wait_until(&format!("{} to catch up", copy.display()), logs, || {
+        dump_if_any(copy) == want
+    });
+}
+
+/// Checks a server that demands credentials: with `good` options, publish then mirror copy a
+/// journal; with each of `bad` (options, expected text), publish and mirror fail at once with
+/// one error line (status 2). No output ever shows one of `secrets`.
+fn check_access(
     dir: &Path,
-    name: &str,
-    urls: &str,
-    stream: &str,
-    subject: &str,
-) -> Option<(String, String)> {
-    let target = dir.join(name);
-    let _ = fs::remove_file(&target);
-    let _ = fs::remove_file(dir.join(format!("{name}.nats")));
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        urls,
-        "--stream",
-        stream,
-        "--subject",
-        subject,
-        "--strict",
-        "--timeout",
-        "20",
-        s(&target),
-    ]);
-    (r.code == 0).then(|| (dump(&target), r.stderr))
+    server: &Server,
+    good: &[&str],
+    bad: &[(&[&str], &str)],
+    secrets: &[&str],
+) {
+    let nats = Nats::new(&server.url(), "A", "a.src");
+    let src = dir.join("src.journal");
+    append(&src, 0, 50);
+    let shows_secret = |r: &Run| {
+        secrets
+            .iter()
+            .find(|x| r.stderr.contains(*x) || r.stdout.contains(*x))
+            .copied()
+    };
+    let r = nats.with(good).publish(&src, &["--create-stream"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(shows_secret(&r), None, "{r:?}");
+    let dst = dir.join("dst.journal");
+    let r = nats.with(good).mirror(&dst, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(shows_secret(&r), None, "{r:?}");
+    assert_same(&dst, &src);
+    for (options, expect) in bad {
+        // A long --timeout: a refusal must not be retried until it runs out.
+        let nats = nats.with(options).with(&["--timeout", "120"]);
+        let started = Instant::now();
+        for r in [
+            nats.publish(&src, &[]),
+            nats.mirror(&dir.join("other.journal"), &["-f"]),
+        ] {
+            common::assert_error(&r, 2, expect);
+            assert_eq!(shows_secret(&r), None, "{r:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(100), "retried");
+    }
 }
 
 /// A small xorshift generator: random kill moments, reproducible from the printed seed.
@@ -287,61 +446,30 @@ fn publish_then_mirror_gives_the_same_events() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), "n1", None);
-    let url = srv.url();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "MD", "md.src");
     let src = dir.path().join("src.journal");
     let dst = dir.path().join("dst.journal");
     append(&src, 0, 1500);
 
     // A stream that does not exist is named; --create-stream creates it.
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-    ]);
+    let r = nats.publish(&src, &[]);
     common::assert_error(
         &r,
         2,
         "stream 'MD' does not exist (--create-stream creates it)",
     );
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        "--create-stream",
-        "--max-age",
-        "1d",
-    ]);
+    let r = nats.publish(&src, &["--create-stream", "--max-age", "1d"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr
             .contains("events 0..1500 acknowledged, 1500 stored"),
         "{r:?}"
     );
-
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        s(&dst),
-    ]);
+    let r = nats.mirror(&dst, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("1500 events written"), "{r:?}");
-    assert_eq!(dump(&dst), dump(&src));
+    assert_same(&dst, &src);
     assert_eq!(lines(&dump(&dst)), 1500);
 
     // Both resume: nothing is published or written twice, the new events are.
@@ -350,61 +478,25 @@ fn publish_then_mirror_gives_the_same_events() {
         "1500..1520 acknowledged, 20 stored",
         "1520..1520 acknowledged, 0 stored",
     ] {
-        let r = run_nats(&[
-            "publish",
-            s(&src),
-            "--nats",
-            &url,
-            "--stream",
-            "MD",
-            "--subject",
-            "md.src",
-        ]);
+        let r = nats.publish(&src, &[]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(r.stderr.contains(expect), "{expect}: {r:?}");
     }
     for expect in ["20 events written", "0 events written"] {
-        let r = run_nats(&[
-            "mirror",
-            "--nats",
-            &url,
-            "--stream",
-            "MD",
-            "--subject",
-            "md.src",
-            s(&dst),
-        ]);
+        let r = nats.mirror(&dst, &[]);
         assert_eq!(r.code, 0, "{r:?}");
         assert!(r.stderr.contains(expect), "{expect}: {r:?}");
     }
-    assert_eq!(dump(&dst), dump(&src));
+    assert_same(&dst, &src);
 
     // A subject the stream does not take.
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "other.x",
-    ]);
+    let r = nats.on("other.x").publish(&src, &[]);
     common::assert_error(
         &r,
         2,
         "subject 'other.x' is not one of stream 'MD''s subjects (md.src)",
     );
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "other.>",
-        s(&dst),
-    ]);
+    let r = nats.on("other.>").mirror(&dst, &[]);
     common::assert_error(
         &r,
         2,
@@ -417,22 +509,13 @@ fn publish_then_mirror_gives_the_same_events() {
     let pos = common::json(&fs::read_to_string(&pos_file).unwrap());
     assert_eq!(pos["seq"], 1520, "{pos}");
     fs::write(&pos_file, pos.to_string().replace("1520", "1000")).unwrap();
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        s(&dst),
-    ]);
+    let r = nats.mirror(&dst, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr.contains("0 events written, 520 already there"),
         "{r:?}"
     );
-    assert_eq!(dump(&dst), dump(&src));
+    assert_same(&dst, &src);
     // A position past what the journal holds would be a gap: refused.
     let short = dir.path().join("short.journal");
     append(&short, 0, 10);
@@ -441,30 +524,11 @@ fn publish_then_mirror_gives_the_same_events() {
         pos.to_string().replace("1520", "100"),
     )
     .unwrap();
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        s(&short),
-    ]);
-    common::assert_error(&r, 1, "needs index 10 next");
+    common::assert_error(&nats.mirror(&short, &[]), 1, "needs index 10 next");
 
     // A message without the journal headers: skipped and counted, or refused with --strict.
     raw_publish(srv.port, "md.src", b"not an event");
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        s(&dst),
-    ]);
+    let r = nats.mirror(&dst, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stderr
@@ -472,80 +536,198 @@ fn publish_then_mirror_gives_the_same_events() {
         "{r:?}"
     );
     let strict = dir.path().join("strict.journal");
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-        "--strict",
-        s(&strict),
-    ]);
+    let r = nats.mirror(&strict, &["--strict"]);
     common::assert_error(&r, 1, "is not a journal event");
     // The publisher will not resume on a subject whose last message is not its own.
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--subject",
-        "md.src",
-    ]);
-    common::assert_error(&r, 1, "is not a journal event");
-    assert_eq!(dump(&dst), dump(&src));
+    common::assert_error(&nats.publish(&src, &[]), 1, "is not a journal event");
+    assert_same(&dst, &src);
+}
+
+/// Asserts that `r` retried (each attempt said on stderr), then gave up with status 2 and one
+/// error line, showing none of `secrets`.
+#[track_caller]
+fn assert_gave_up(r: &Run, secrets: &[&str]) {
+    assert_eq!(r.code, 2, "{r:?}");
+    let all: Vec<&str> = r.stderr.lines().collect();
+    let (last, retries) = all.split_last().unwrap();
+    assert!(
+        last.starts_with("journal: error: cannot reach the NATS server nats://127.0.0.1:")
+            && last.contains("--timeout"),
+        "{r:?}"
+    );
+    assert!(retries.len() >= 2, "{r:?}");
+    for line in retries {
+        assert!(
+            line.starts_with("journal: cannot reach nats://127.0.0.1:")
+                && line.contains("retrying in"),
+            "{r:?}"
+        );
+    }
+    for secret in secrets {
+        assert!(!r.stderr.contains(secret), "{secret} shown: {r:?}");
+    }
 }
 
 #[test]
-fn unreachable_server_is_retried_then_reported_without_secrets() {
+fn unreachable_server_is_retried_until_the_timeout_then_reported_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.journal");
     append(&src, 0, 3);
+    // A port nothing listens on.
     let port = free_port();
-    let url = format!("nats://bob:hunter2@127.0.0.1:{port}");
-    let started = Instant::now();
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
+    let nats = Nats::new(
+        &format!("nats://bob:hunter2@127.0.0.1:{port}"),
         "MD",
-        "--subject",
         "md.src",
-        "--timeout",
-        "1",
-        "--token",
-        "s3cret",
-    ]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(30), "{r:?}");
-    let last = r.stderr.lines().last().unwrap();
-    assert!(
-        last.starts_with("journal: error: cannot reach the NATS server nats://127.0.0.1:"),
-        "{r:?}"
+    )
+    .with(&["--timeout", "2", "--token", "s3cret"]);
+    let secrets = ["hunter2", "s3cret"];
+    let started = Instant::now();
+    let r = nats.publish(&src, &[]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "{r:?}");
+    assert_gave_up(&r, &secrets);
+    let started = Instant::now();
+    let r = nats.mirror(&dir.path().join("m.journal"), &["--follow"]);
+    assert!(started.elapsed() >= Duration::from_secs(2), "{r:?}");
+    assert_gave_up(&r, &secrets);
+    assert!(started.elapsed() < Duration::from_secs(60), "{r:?}");
+    assert!(!dir.path().join("m.journal").exists());
+}
+
+#[test]
+fn a_password_is_required_and_never_shown() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::configured(
+        dir.path(),
+        "n1",
+        "authorization { user: bob, password: \"hunter2-pw\" }\n",
     );
-    assert!(last.contains("--timeout"), "{r:?}");
-    assert!(r.stderr.contains("retrying in"), "{r:?}");
-    assert!(
-        !r.stderr.contains("hunter2") && !r.stderr.contains("s3cret"),
-        "{r:?}"
+    let wrong_url = srv.url().replace("nats://", "nats://bob:wr0ng-pw@");
+    check_access(
+        dir.path(),
+        &srv,
+        &["--user", "bob", "--password", "hunter2-pw"],
+        &[
+            (&[], "authorization violation"),
+            (
+                &["--user", "bob", "--password", "wr0ng-pw"],
+                "authorization violation",
+            ),
+            // A wrong password inside a URL (added to the server list: the client is refused by
+            // whichever it tries, and the URL is shown without it).
+            (&["--nats", &wrong_url], "authorization violation"),
+        ],
+        &["hunter2-pw", "wr0ng-pw"],
     );
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "MD",
-        "--timeout",
-        "1",
-        s(&dir.path().join("m.journal")),
-    ]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(!r.stderr.contains("hunter2"), "{r:?}");
+}
+
+#[test]
+fn a_token_is_required_and_never_shown() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::configured(
+        dir.path(),
+        "n1",
+        "authorization { token: \"t0ken-s3cret\" }\n",
+    );
+    check_access(
+        dir.path(),
+        &srv,
+        &["--token", "t0ken-s3cret"],
+        &[
+            (&[], "authorization violation"),
+            (&["--token", "wr0ng-t0ken"], "authorization violation"),
+        ],
+        &["t0ken-s3cret", "wr0ng-t0ken"],
+    );
+}
+
+/// The NKey seed of a credentials file: its secret.
+fn seed(creds: &Path) -> String {
+    let text = fs::read_to_string(creds).unwrap();
+    let seed = text.lines().find(|l| l.starts_with("SU")).unwrap();
+    seed.to_owned()
+}
+
+#[test]
+fn a_credentials_file_is_required_and_its_seed_never_shown() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Decentralised authentication: the server trusts the operator that signed the account that
+    // signed the user of user.creds; stranger.creds is a user of an account it does not know.
+    let config = fs::read_to_string(data("operator.conf")).unwrap();
+    let srv = Server::configured(dir.path(), "n1", &config);
+    let (user, stranger) = (data("user.creds"), data("stranger.creds"));
+    let missing = dir.path().join("missing.creds");
+    check_access(
+        dir.path(),
+        &srv,
+        &["--creds", s(&user)],
+        &[
+            (&[], "authorization violation"),
+            (&["--creds", s(&stranger)], "authorization violation"),
+            (
+                &["--creds", s(&missing)],
+                "missing.creds: cannot read the credentials file",
+            ),
+        ],
+        &[&seed(&user), &seed(&stranger)],
+    );
+}
+
+#[test]
+fn tls_with_a_trusted_ca_and_client_certificates() {
+    if !have_server() {
+        return;
+    }
+    let (ca, cert, key) = (data("ca.pem"), data("client.pem"), data("client-key.pem"));
+    let tls = |verify: bool| {
+        format!(
+            "tls {{ cert_file: \"{}\", key_file: \"{}\", ca_file: \"{}\", verify: {verify} }}\n",
+            s(&data("server.pem")),
+            s(&data("server-key.pem")),
+            s(&ca)
+        )
+    };
+    let key_text = fs::read_to_string(&key).unwrap();
+    let key_line = key_text.lines().nth(1).unwrap();
+    // A server with TLS: the client must trust its CA.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::configured(dir.path(), "n1", &tls(false));
+    check_access(
+        dir.path(),
+        &srv,
+        &["--tls", "--tls-ca", s(&ca)],
+        &[
+            (&[], "TLS handshake failed"),
+            (&["--tls"], "invalid peer certificate"),
+        ],
+        &[key_line],
+    );
+    // A server that also verifies its clients: the client presents a certificate of that CA.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::configured(dir.path(), "n1", &tls(true));
+    check_access(
+        dir.path(),
+        &srv,
+        &[
+            "--tls-ca",
+            s(&ca),
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+        ],
+        &[(&["--tls-ca", s(&ca)], "TLS handshake failed")],
+        &[key_line],
+    );
 }
 
 #[test]
@@ -554,8 +736,8 @@ fn both_ends_follow_a_writer() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), "n1", None);
-    let url = srv.url();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "F", "f.src");
     let src = dir.path().join("src.journal");
     let dst = dir.path().join("dst.journal");
     append(&src, 0, 100);
@@ -563,66 +745,24 @@ fn both_ends_follow_a_writer() {
         dir.path().join("publish.log"),
         dir.path().join("mirror.log"),
     );
-    let mut publisher = spawn(
-        &[
-            "publish",
-            "-f",
-            s(&src),
-            "--nats",
-            &url,
-            "--stream",
-            "F",
-            "--subject",
-            "f.src",
-            "--create-stream",
-        ],
-        &plog,
-    );
+    let mut publisher = nats.follow_publish(&src, &["--create-stream"], &plog);
     // The mirror needs the stream: wait for the publisher to have created it and stored a message.
     wait_until("the stream to exist", &[&plog], || {
-        fresh_mirror(dir.path(), "probe.journal", &url, "F", "f.src")
+        nats.fresh_mirror(dir.path(), "probe.journal")
             .is_some_and(|(d, _)| !d.is_empty())
     });
-    let mut mirror = spawn(
-        &[
-            "mirror",
-            "-f",
-            "--nats",
-            &url,
-            "--stream",
-            "F",
-            "--subject",
-            "f.src",
-            s(&dst),
-        ],
-        &mlog,
-    );
+    let mut mirror = nats.follow_mirror(&dst, &mlog);
     let mut n = 100;
     for round in 0..8 {
         append(&src, n, 50 + round * 40);
         n += 50 + round * 40;
-        let want = dump(&src);
-        wait_until("the mirror to catch up", &[&plog, &mlog], || {
-            dump_if_any(&dst) == want
-        });
+        wait_copied(&dst, &src, &[&plog, &mlog]);
     }
     assert_eq!(lines(&dump(&dst)), n as usize);
-    publisher.signal("-TERM");
-    mirror.signal("-INT");
-    assert_eq!(
-        publisher.exit_code(),
-        0,
-        "{}",
-        fs::read_to_string(&plog).unwrap()
-    );
-    assert_eq!(
-        mirror.exit_code(),
-        0,
-        "{}",
-        fs::read_to_string(&mlog).unwrap()
-    );
+    stop(&mut publisher, "-TERM", &plog);
+    stop(&mut mirror, "-INT", &mlog);
     assert!(fs::read_to_string(&plog).unwrap().contains("interrupted"));
-    assert_eq!(dump(&dst), dump(&src));
+    assert_same(&dst, &src);
 }
 
 #[test]
@@ -631,24 +771,12 @@ fn publisher_and_mirror_killed_at_random_moments_leave_no_gap_and_no_duplicate()
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(dir.path(), "n1", None);
-    let url = srv.url();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "K", "k.src");
     let src = dir.path().join("src.journal");
     let dst = dir.path().join("dst.journal");
     append(&src, 0, 5000);
-    let r = run_nats(&[
-        "publish",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "K",
-        "--subject",
-        "k.src",
-        "--create-stream",
-        "--from-index",
-        "5000",
-    ]);
+    let r = nats.publish(&src, &["--create-stream", "--from-index", "5000"]);
     assert_eq!(r.code, 0, "the stream is created, nothing published: {r:?}");
     let mut rng = Rng::new();
     let (mut n, mut killed_publisher, mut killed_mirror, mut mirror_behind) = (5000, 0, 0, 0);
@@ -666,36 +794,8 @@ fn publisher_and_mirror_killed_at_random_moments_leave_no_gap_and_no_duplicate()
         append(&src, n, backlog);
         n += backlog;
         let backlog_end = n;
-        let mut publisher = spawn(
-            &[
-                "publish",
-                "-f",
-                "--from-index",
-                "0",
-                s(&src),
-                "--nats",
-                &url,
-                "--stream",
-                "K",
-                "--subject",
-                "k.src",
-            ],
-            &plog,
-        );
-        let mut mirror = spawn(
-            &[
-                "mirror",
-                "-f",
-                "--nats",
-                &url,
-                "--stream",
-                "K",
-                "--subject",
-                "k.src",
-                s(&dst),
-            ],
-            &mlog,
-        );
+        let mut publisher = nats.follow_publish(&src, &["--from-index", "0"], &plog);
+        let mut mirror = nats.follow_mirror(&dst, &mlog);
         let mut children = [
             (rng.below(100), &mut publisher, &mut killed_publisher, &plog),
             (rng.below(100), &mut mirror, &mut killed_mirror, &mlog),
@@ -738,36 +838,18 @@ fn publisher_and_mirror_killed_at_random_moments_leave_no_gap_and_no_duplicate()
         "only {mirror_behind} of the mirror's kills interrupted the backlog"
     );
     // Finally both run to completion.
-    let r = run_nats(&[
-        "publish",
-        "--from-index",
-        "0",
-        s(&src),
-        "--nats",
-        &url,
-        "--stream",
-        "K",
-        "--subject",
-        "k.src",
-    ]);
+    let r = nats.publish(&src, &["--from-index", "0"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let r = run_nats(&[
-        "mirror",
-        "--nats",
-        &url,
-        "--stream",
-        "K",
-        "--subject",
-        "k.src",
-        s(&dst),
-    ]);
+    let r = nats.mirror(&dst, &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    let want = dump(&src);
-    assert_eq!(lines(&want), n as usize);
-    assert!(dump(&dst) == want, "the mirror differs from the source");
+    assert_eq!(lines(&dump(&src)), n as usize);
+    assert_same(&dst, &src);
     // The stream itself holds every event exactly once: a fresh strict mirror skips nothing.
-    let (fresh, stderr) = fresh_mirror(dir.path(), "fresh.journal", &url, "K", "k.src").unwrap();
-    assert!(fresh == want, "a fresh mirror differs from the source");
+    let (fresh, stderr) = nats.fresh_mirror(dir.path(), "fresh.journal").unwrap();
+    assert!(
+        fresh == dump(&src),
+        "a fresh mirror differs from the source"
+    );
     assert!(
         stderr.contains(&format!("{n} events written, 0 already there")),
         "{stderr}"
@@ -788,26 +870,18 @@ fn a_cluster_of_three_with_three_replicas_loses_nothing_when_a_node_dies() {
     let mut nodes: Vec<Server> = (0..3)
         .map(|i| {
             let routes: Vec<u16> = cports.iter().copied().filter(|&p| p != cports[i]).collect();
-            Server::start(dir.path(), &format!("n{i}"), Some((cports[i], &routes)))
+            Server::clustered(dir.path(), &format!("n{i}"), cports[i], &routes)
         })
         .collect();
     let urls: Vec<String> = nodes.iter().map(Server::url).collect();
-    let all = urls.join(",");
-    let survivors = urls[1..].join(",");
+    let all = Nats::new(&urls.join(","), "C", "c.src");
+    let survivors = Nats::new(&urls[1..].join(","), "C", "c.src");
     let src = dir.path().join("src.journal");
     append(&src, 0, 2000);
     let plog = dir.path().join("publish.log");
-    let mut publisher = spawn(
+    let mut publisher = all.follow_publish(
+        &src,
         &[
-            "publish",
-            "-f",
-            s(&src),
-            "--nats",
-            &all,
-            "--stream",
-            "C",
-            "--subject",
-            "c.src",
             "--create-stream",
             "--replicas",
             "3",
@@ -823,7 +897,8 @@ fn a_cluster_of_three_with_three_replicas_loses_nothing_when_a_node_dies() {
         .collect();
     let logs = [&plog, &node_logs[0], &node_logs[1], &node_logs[2]].map(|p| p.as_path());
     wait_until("some events to be replicated", &logs, || {
-        fresh_mirror(dir.path(), "probe.journal", &survivors, "C", "c.src")
+        survivors
+            .fresh_mirror(dir.path(), "probe.journal")
             .is_some_and(|(d, _)| lines(&d) > 100)
     });
     // A node dies while the writer appends and the publisher publishes.
@@ -837,22 +912,11 @@ fn a_cluster_of_three_with_three_replicas_loses_nothing_when_a_node_dies() {
     }
     let want = dump(&src);
     wait_until("the survivors to hold every event", &logs, || {
-        fresh_mirror(dir.path(), "check.journal", &survivors, "C", "c.src")
+        survivors
+            .fresh_mirror(dir.path(), "check.journal")
             .is_some_and(|(d, _)| d == want)
     });
-    assert_eq!(
-        publisher.try_wait().unwrap(),
-        None,
-        "{}",
-        fs::read_to_string(&plog).unwrap()
-    );
-    publisher.signal("-TERM");
-    assert_eq!(
-        publisher.exit_code(),
-        0,
-        "{}",
-        fs::read_to_string(&plog).unwrap()
-    );
+    stop(&mut publisher, "-TERM", &plog);
 }
 
 #[test]
@@ -861,8 +925,8 @@ fn a_running_publisher_rides_out_a_server_restart() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut srv = Server::start(dir.path(), "n1", None);
-    let url = srv.url();
+    let mut srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "R", "r.src");
     let src = dir.path().join("src.journal");
     let dst = dir.path().join("dst.journal");
     append(&src, 0, 1000);
@@ -870,61 +934,26 @@ fn a_running_publisher_rides_out_a_server_restart() {
         dir.path().join("publish.log"),
         dir.path().join("mirror.log"),
     );
-    let mut publisher = spawn(
-        &[
-            "publish",
-            "-f",
-            s(&src),
-            "--nats",
-            &url,
-            "--stream",
-            "R",
-            "--subject",
-            "r.src",
-            "--create-stream",
-        ],
-        &plog,
-    );
+    let mut publisher = nats.follow_publish(&src, &["--create-stream"], &plog);
     let want = dump(&src);
     wait_until("the first events to be stored", &[&plog], || {
-        fresh_mirror(dir.path(), "probe.journal", &url, "R", "r.src")
+        nats.fresh_mirror(dir.path(), "probe.journal")
             .is_some_and(|(d, _)| d == want)
     });
-    let mut mirror = spawn(
-        &[
-            "mirror",
-            "-f",
-            "--nats",
-            &url,
-            "--stream",
-            "R",
-            "--subject",
-            "r.src",
-            s(&dst),
-        ],
-        &mlog,
-    );
-    wait_until("the mirror to catch up", &[&mlog], || {
-        dump_if_any(&dst) == want
-    });
+    let mut mirror = nats.follow_mirror(&dst, &mlog);
+    wait_copied(&dst, &src, &[&mlog]);
     // The server dies; the writer goes on; the server comes back on the same port and storage.
     srv.kill();
     append(&src, 1000, 1000);
     srv.spawn();
     append(&src, 2000, 1000);
-    let want = dump(&src);
-    wait_until("the mirror to have every event", &[&plog, &mlog], || {
-        dump_if_any(&dst) == want
-    });
+    wait_copied(&dst, &src, &[&plog, &mlog]);
     let log = fs::read_to_string(&plog).unwrap();
     assert!(log.contains("disconnected"), "{log}");
-    for child in [&mut publisher, &mut mirror] {
-        assert_eq!(child.try_wait().unwrap(), None);
-        child.signal("-TERM");
-        assert_eq!(child.exit_code(), 0);
-    }
-    let (fresh, stderr) = fresh_mirror(dir.path(), "fresh.journal", &url, "R", "r.src").unwrap();
-    assert!(fresh == want);
+    stop(&mut publisher, "-TERM", &plog);
+    stop(&mut mirror, "-TERM", &mlog);
+    let (fresh, stderr) = nats.fresh_mirror(dir.path(), "fresh.journal").unwrap();
+    assert!(fresh == dump(&src));
     assert!(
         stderr.contains("3000 events written, 0 already there"),
         "{stderr}"

@@ -76,7 +76,8 @@ impl Connection {
         out
     }
 
-    async fn options(&self) -> anyhow::Result<async_nats::ConnectOptions> {
+    /// The client's options; `attempt` bounds one connection attempt.
+    async fn options(&self, attempt: Duration) -> anyhow::Result<async_nats::ConnectOptions> {
         let mut o = match &self.creds {
             Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
@@ -101,7 +102,7 @@ impl Connection {
         let shown = self.shown_servers();
         let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         Ok(o.name("journal")
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(attempt)
             .max_reconnects(None)
             .event_callback(move |event| {
                 use std::sync::atomic::Ordering::Relaxed;
@@ -146,8 +147,11 @@ impl Connection {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        let deadline = started + self.timeout;
         loop {
-            match self.options().await?.connect(addrs.clone()).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = left.clamp(Duration::from_millis(100), Duration::from_secs(5));
+            match self.options(attempt).await?.connect(addrs.clone()).await {
                 Ok(client) => {
                     let js = jetstream::ContextBuilder::new()
                         .timeout(Duration::from_secs(5))
@@ -157,31 +161,65 @@ impl Connection {
                 }
                 Err(e) => {
                     let why = self.redact(&e.to_string());
-                    if matches!(
-                        e.kind(),
-                        async_nats::ConnectErrorKind::Authentication
-                            | async_nats::ConnectErrorKind::AuthorizationViolation
-                            | async_nats::ConnectErrorKind::Tls
-                    ) {
-                        return Err(anyhow!("cannot connect to {}: {why}", self.shown_servers()));
+                    match refused(&e) {
+                        Some(Refusal::Credentials) => {
+                            return Err(anyhow!(
+                                "cannot connect to {}: {why}",
+                                self.shown_servers()
+                            ));
+                        }
+                        Some(Refusal::Tls) => {
+                            return Err(anyhow!(
+                                "cannot connect to {}: TLS handshake failed ({why}); check --tls-ca, --tls-cert and --tls-key",
+                                self.shown_servers()
+                            ));
+                        }
+                        None => {}
                     }
-                    if started.elapsed() + delay > self.timeout {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
                         return Err(anyhow!(
                             "cannot reach the NATS server {} (gave up after {:?}, --timeout): {why}",
                             self.shown_servers(),
                             self.timeout
                         ));
                     }
+                    let wait = delay.min(left);
                     say(&format!(
-                        "cannot reach {}: {why}; retrying in {:?}",
+                        "cannot reach {}: {why}; retrying in {:.1}s",
                         self.shown_servers(),
-                        delay
+                        wait.as_secs_f64()
                     ));
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(wait).await;
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
             }
         }
+    }
+}
+
+/// Why retrying a failed connection is pointless.
+enum Refusal {
+    /// The server refused the credentials.
+    Credentials,
+    /// The TLS handshake failed: a certificate not trusted, or no client certificate where the
+    /// server requires one.
+    Tls,
+}
+
+fn refused(e: &async_nats::ConnectError) -> Option<Refusal> {
+    use async_nats::ConnectErrorKind as K;
+    match e.kind() {
+        K::Authentication | K::AuthorizationViolation => Some(Refusal::Credentials),
+        K::Tls => Some(Refusal::Tls),
+        // The client reports a failed handshake (rustls: a certificate refused by either side)
+        // as an I/O error of kind InvalidData; a server that is down or unreachable gives other
+        // kinds (refused, reset, timed out).
+        K::Io => std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .filter(|io| io.kind() == std::io::ErrorKind::InvalidData)
+            .map(|_| Refusal::Tls),
+        _ => None,
     }
 }
 

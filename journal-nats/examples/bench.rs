@@ -1,0 +1,460 @@
+//! The NATS benchmark of BENCHMARKS.md ("NATS JetStream: publish and mirror"): `journal publish`
+//! and `journal mirror` against a plain async-nats JetStream publisher and ordered consumer moving
+//! the same messages, and the end-to-end lag with `--follow` on both ends.
+//!
+//! ```sh
+//! cargo build --release -p journal-cli
+//! cargo run --release -p journal-nats --example bench -- [--events N] [--lag-seconds S]
+//!     [--rate R] [--journal PATH]
+//! ```
+//!
+//! It starts its own `nats-server` (JetStream, file storage in a temporary directory) on a free
+//! loopback port, runs the `journal` binary (by default `target/release/journal`) as child
+//! processes, and prints one line per figure. Nothing is asserted: the figures are for
+//! BENCHMARKS.md.
+
+use std::collections::VecDeque;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use async_nats::jetstream::{self, consumer, stream};
+use futures_util::StreamExt;
+use journal::{Reader, WaitStrategy, Writer};
+
+struct Options {
+    events: u64,
+    lag_seconds: u64,
+    rate: u64,
+    journal: PathBuf,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        events: 500_000,
+        lag_seconds: 20,
+        rate: 10_000,
+        journal: PathBuf::from("target/release/journal"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--events" => o.events = value()?.parse()?,
+            "--lag-seconds" => o.lag_seconds = value()?.parse()?,
+            "--rate" => o.rate = value()?.parse()?,
+            "--journal" => o.journal = value()?.into(),
+            _ => bail!(
+                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH]"
+            ),
+        }
+    }
+    if o.events == 0 || o.rate == 0 {
+        bail!("--events and --rate must be positive");
+    }
+    if !o.journal.is_file() {
+        bail!(
+            "{}: no journal binary (cargo build --release -p journal-cli, or --journal PATH)",
+            o.journal.display()
+        );
+    }
+    Ok(o)
+}
+
+/// A `nats-server` with JetStream, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> anyhow::Result<Server> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.join("store"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nats-server (Debian: apt-get install nats-server)")?;
+        let server = Server {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("nats-server did not listen on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A journal of `n` events of `size` bytes.
+fn make_journal(path: &Path, n: u64, size: usize) -> anyhow::Result<()> {
+    let mut w = Writer::create(path)?;
+    let mut payload = vec![0u8; size];
+    for i in 0..n {
+        payload[..8.min(size)].copy_from_slice(&i.to_le_bytes()[..8.min(size)]);
+        w.append(1_700_000_000_000_000_000 + i as i64, &payload)?;
+    }
+    w.close()?;
+    Ok(())
+}
+
+/// Runs the `journal` binary to its end and returns how long it took.
+fn time_journal(o: &Options, args: &[&str]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new(&o.journal)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "journal {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
+}
+
+async fn create_stream(js: &jetstream::Context, name: &str, subject: &str) -> anyhow::Result<()> {
+    js.create_stream(stream::Config {
+        name: name.into(),
+        subjects: vec![subject.into()],
+        ..Default::default()
+    })
+    .await?;
+    Ok(())
+}
+
+/// The plain publisher: the same messages as `journal publish` (payload, the journal headers and
+/// `Nats-Msg-Id`), read from the same journal, with the same number of acknowledgements in
+/// flight (1024), but without `journal publish`'s position checks and expected-sequence headers.
+async fn plain_publish(
+    js: &jetstream::Context,
+    source: &Path,
+    subject: &str,
+) -> anyhow::Result<Duration> {
+    let reader = Reader::open(source)?;
+    let start = reader.header()?.start_timestamp;
+    let id = format!("plain-{start}");
+    let started = Instant::now();
+    let mut acks = VecDeque::new();
+    for ev in reader.iter() {
+        let ev = ev?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(journal_nats::HDR_ID, id.as_str());
+        headers.insert(journal_nats::HDR_INDEX, ev.index.to_string().as_str());
+        headers.insert(
+            journal_nats::HDR_TIMESTAMP,
+            ev.timestamp.to_string().as_str(),
+        );
+        headers.insert(journal_nats::HDR_START, start.to_string().as_str());
+        let msg = jetstream::message::PublishMessage::build()
+            .payload(bytes::Bytes::copy_from_slice(ev.payload))
+            .headers(headers)
+            .message_id(format!("{id}:{}", ev.index));
+        acks.push_back(js.send_publish(subject.to_owned(), msg).await?);
+        if acks.len() >= 1024 {
+            acks.pop_front().unwrap().await?;
+        }
+    }
+    for ack in acks {
+        ack.await?;
+    }
+    Ok(started.elapsed())
+}
+
+/// The plain consumer: an ordered push consumer reading `n` messages of `stream`, touching each
+/// payload.
+async fn plain_consume(
+    client: &async_nats::Client,
+    js: &jetstream::Context,
+    stream: &str,
+    n: u64,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let consumer = js
+        .get_stream(stream)
+        .await?
+        .create_consumer(consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let (mut count, mut sum) = (0u64, 0u64);
+    while count < n {
+        let m = messages.next().await.context("the consumer ended")??;
+        sum = sum.wrapping_add(m.payload.first().copied().unwrap_or(0) as u64);
+        count += 1;
+    }
+    std::hint::black_box(sum);
+    Ok(started.elapsed())
+}
+
+fn rate(n: u64, size: usize, took: Duration) -> String {
+    let s = took.as_secs_f64();
+    format!(
+        "{:>10.0} msg/s {:>8.1} MB/s ({:.2}s)",
+        n as f64 / s,
+        (n * size as u64) as f64 / s / 1e6,
+        s
+    )
+}
+
+fn throughput(
+    o: &Options,
+    dir: &Path,
+    url: &str,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let (client, js) = rt.block_on(async {
+        let client = async_nats::connect(url).await?;
+        let js = jetstream::new(client.clone());
+        anyhow::Ok((client, js))
+    })?;
+    let n = o.events;
+    for size in [64usize, 1024] {
+        let source = dir.join(format!("src-{size}.journal"));
+        make_journal(&source, n, size)?;
+        let (ours, plain) = (format!("J{size}"), format!("P{size}"));
+        let (ours_subj, plain_subj) = (format!("j.{size}"), format!("p.{size}"));
+        rt.block_on(async {
+            create_stream(&js, &ours, &ours_subj).await?;
+            create_stream(&js, &plain, &plain_subj).await
+        })?;
+
+        let journal_pub = time_journal(
+            o,
+            &[
+                "publish",
+                path(&source)?,
+                "--nats",
+                url,
+                "--stream",
+                &ours,
+                "--subject",
+                &ours_subj,
+            ],
+        )?;
+        let plain_pub = rt.block_on(plain_publish(&js, &source, &plain_subj))?;
+        println!(
+            "publish {size:>4} B  journal publish  {}",
+            rate(n, size, journal_pub)
+        );
+        println!(
+            "publish {size:>4} B  plain async-nats {}",
+            rate(n, size, plain_pub)
+        );
+        println!(
+            "publish {size:>4} B  ratio {:.2}",
+            plain_pub.as_secs_f64() / journal_pub.as_secs_f64()
+        );
+
+        // Both read the stream `journal publish` filled.
+        let target = dir.join(format!("mirror-{size}.journal"));
+        let journal_mirror = time_journal(
+            o,
+            &[
+                "mirror",
+                "--nats",
+                url,
+                "--stream",
+                &ours,
+                "--subject",
+                &ours_subj,
+                path(&target)?,
+            ],
+        )?;
+        let plain_sub = rt.block_on(plain_consume(&client, &js, &ours, n))?;
+        println!(
+            "mirror  {size:>4} B  journal mirror   {}",
+            rate(n, size, journal_mirror)
+        );
+        println!(
+            "mirror  {size:>4} B  plain ordered    {}",
+            rate(n, size, plain_sub)
+        );
+        println!(
+            "mirror  {size:>4} B  ratio {:.2}",
+            plain_sub.as_secs_f64() / journal_mirror.as_secs_f64()
+        );
+        rt.block_on(async {
+            js.delete_stream(&ours).await?;
+            js.delete_stream(&plain).await
+        })?;
+        std::fs::remove_file(&source)?;
+        std::fs::remove_file(&target)?;
+    }
+    Ok(())
+}
+
+fn path(p: &Path) -> anyhow::Result<&str> {
+    p.to_str().context("a temporary path that is not UTF-8")
+}
+
+/// A `journal` child process stopped with SIGTERM on drop.
+struct Follower(Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+fn follow(o: &Options, args: &[&str]) -> anyhow::Result<Follower> {
+    Ok(Follower(
+        Command::new(&o.journal)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    ))
+}
+
+/// End-to-end lag: a writer appends 64-byte events stamped with the clock at `--rate` for
+/// `--lag-seconds`; `journal publish -f` and `journal mirror -f` carry them over; a tailer of the
+/// mirror takes the clock again when each event appears there.
+fn lag(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    rt.block_on(async {
+        let js = jetstream::new(async_nats::connect(url).await?);
+        create_stream(&js, "L", "l.live").await
+    })?;
+    let source = dir.join("live.journal");
+    let target = dir.join("live-mirror.journal");
+    let mut w = Writer::create(&source)?;
+    let total = o.rate * o.lag_seconds;
+    let warmup = o.rate; // the first second is not counted
+    let _publisher = follow(
+        o,
+        &[
+            "publish",
+            "-f",
+            path(&source)?,
+            "--nats",
+            url,
+            "--stream",
+            "L",
+            "--subject",
+            "l.live",
+        ],
+    )?;
+    let _mirror = follow(
+        o,
+        &[
+            "mirror",
+            "-f",
+            "--nats",
+            url,
+            "--stream",
+            "L",
+            "--subject",
+            "l.live",
+            path(&target)?,
+        ],
+    )?;
+    let observer = {
+        let target = target.clone();
+        std::thread::spawn(move || -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+            let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !target.exists() {
+                if Instant::now() > deadline {
+                    bail!("the mirror did not create {}", target.display());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // The mirror creates its journal when the first message arrives.
+            let reader = loop {
+                match Reader::open(&target) {
+                    Ok(r) => break r,
+                    Err(e) if Instant::now() > deadline => return Err(e.into()),
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            };
+            let mut tailer = reader.tail();
+            let mut seen = 0;
+            while seen < total {
+                let limit = Instant::now() + Duration::from_secs(60);
+                let Some(ev) = tailer.wait(WaitStrategy::Yield, Some(limit))? else {
+                    bail!("no event in the mirror for 60 s ({seen} of {total} seen)");
+                };
+                let now = journal::now_ns();
+                if ev.index >= warmup {
+                    hist.record((now - ev.timestamp).max(0) as u64)?;
+                }
+                seen += 1;
+            }
+            Ok(hist)
+        })
+    };
+    let period = Duration::from_secs_f64(1.0 / o.rate as f64);
+    let started = Instant::now();
+    let payload = [7u8; 64];
+    for i in 0..total {
+        let due = started + period * i as u32;
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                break;
+            }
+            if due - now > Duration::from_micros(200) {
+                std::thread::sleep(due - now - Duration::from_micros(100));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        w.append_now(&payload)?;
+    }
+    let hist = observer.join().expect("the observer panicked")?;
+    w.close()?;
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1e3;
+    println!(
+        "lag 64 B at {}/s, {} events: p50 {:.0} us  p99 {:.0} us  p99.9 {:.0} us  max {:.0} us",
+        o.rate,
+        hist.len(),
+        us(0.5),
+        us(0.99),
+        us(0.999),
+        hist.max() as f64 / 1e3
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "nats-server at {}; {} events per size; journal binary {}",
+        server.url,
+        o.events,
+        o.journal.display()
+    );
+    throughput(&o, dir.path(), &server.url, &rt)?;
+    lag(&o, dir.path(), &server.url, &rt)?;
+    Ok(())
+}
