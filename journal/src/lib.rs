@@ -66,6 +66,7 @@ mod cursor;
 mod error;
 pub mod format;
 pub mod index;
+pub mod named_cursor;
 mod reader;
 mod recovery;
 mod replay;
@@ -85,6 +86,7 @@ pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCap
 pub use clock::now_ns;
 pub use cursor::Event;
 pub use error::{Error, Result};
+pub use named_cursor::NamedCursor;
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
