@@ -86,10 +86,10 @@ pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCap
 pub use clock::now_ns;
 pub use cursor::Event;
 pub use error::{Error, Result};
-pub use named_cursor::NamedCursor;
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
+pub use named_cursor::NamedCursor;
 pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{

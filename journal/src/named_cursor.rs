@@ -42,7 +42,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 use crate::reader::{Iter, Reader};
@@ -186,8 +186,7 @@ pub fn decode(file: &[u8]) -> std::result::Result<Decoded, CursorFault> {
     let Some(kind) = kind else {
         return Err(CursorFault::BadHeader);
     };
-    if file.len() > CURSOR_LEN as usize || u32_at(24) != 0 || file[40..64].iter().any(|&b| b != 0)
-    {
+    if file.len() > CURSOR_LEN as usize || u32_at(24) != 0 || file[40..64].iter().any(|&b| b != 0) {
         return Err(CursorFault::BadHeader);
     }
     Ok(Decoded {
@@ -336,7 +335,10 @@ fn open_or_create(dir: &Path, path: &Path, name: &str, want: Identity) -> Result
         Err(e) => return Err(Error::io(dir, "create directory", e)),
     }
     // Not a cursor name (it starts with '.'): never read as a cursor (CURSOR.md 2, 7).
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // Unique to this process and this call: threads may race to create the same cursor.
+    static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{seq}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let written = sys::create_exclusive(&tmp, 0o644).and_then(|f| {
         f.write_all_at(&encode(want.kind, want.start, 0), 0)
@@ -466,7 +468,11 @@ impl NamedCursor {
             .map_err(|e| Error::io(&path, "mmap", e))?;
         let position = u64::from_le(map.word(POSITION_OFFSET).load(Ordering::Acquire));
         if map.shrunk() {
-            return Err(bad(&path, CursorFault::Truncated, "truncated while read".into()));
+            return Err(bad(
+                &path,
+                CursorFault::Truncated,
+                "truncated while read".into(),
+            ));
         }
         Ok(CursorInfo {
             name: name.to_string(),
