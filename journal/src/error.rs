@@ -173,6 +173,23 @@ pub enum Error {
         /// What is wrong, for a person.
         reason: String,
     },
+    /// A named cursor file cannot be used: damaged, truncated, not a cursor, another journal's, or
+    /// past the end of its journal (spec/CURSOR.md 5, 6).
+    #[error("{}: bad cursor: {detail} ({})", path.display(), fault.as_str())]
+    BadCursor {
+        /// The cursor file's path.
+        path: PathBuf,
+        /// Which check failed.
+        fault: crate::named_cursor::CursorFault,
+        /// What was found, for a person.
+        detail: String,
+    },
+    /// Another owner has the named cursor open (spec/CURSOR.md 8).
+    #[error("{}: cursor in use: another reader has it open", path.display())]
+    CursorInUse {
+        /// The cursor file's path.
+        path: PathBuf,
+    },
 }
 
 impl Error {

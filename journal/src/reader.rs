@@ -247,6 +247,15 @@ impl Reader {
         self.index_loads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Opens (creating it at position 0 if missing) the named cursor `name` of this journal and
+    /// takes ownership of it (spec/CURSOR.md; the errors are those of
+    /// [`NamedCursor::open`](crate::NamedCursor::open)). Resume with
+    /// [`NamedCursor::resume`](crate::NamedCursor::resume), or
+    /// `self.iter_from_index(cursor.position())`.
+    pub fn cursor(&self, name: &str) -> Result<crate::NamedCursor> {
+        crate::NamedCursor::open_for_journal(&self.path, self.start_timestamp, name)
+    }
+
     /// Whether iteration checks each entry's CRC and padding. On by default; turn it off only for
     /// trusted hot replay of journals already verified.
     pub fn set_verify_checksums(&mut self, on: bool) {

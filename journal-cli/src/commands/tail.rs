@@ -10,11 +10,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use journal::{Error, Reader, Tailer, WaitStrategy};
+use journal::{Error, NamedCursor, Reader, Tailer, WaitStrategy};
 
 use crate::exit::{DataError, Status};
 use crate::output::{self, EventWriter, Format, Stdout};
 use crate::time::{self, RangeFilter, Step, TimeRange};
+
+/// Events written between two flushes when many are ready.
+const BATCH: usize = 4096;
+/// With --cursor, events written between two flushes and commits: few enough that the output
+/// buffer (64 KiB) rarely fills in between, so a crash repeats at most this many events.
+const CURSOR_BATCH: usize = 256;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,7 +37,28 @@ at or after --to-time, which also ends --follow. Memory does not grow with the j
 
 With --follow, new events are printed as the writer appends them, until SIGINT or SIGTERM (status
 0). If the file is truncated, removed or replaced meanwhile, tail stops with an error (status 2);
-if it reaches a damaged entry, it reports it (status 1).";
+if it reaches a damaged entry, it reports it (status 1).
+
+Named cursors (spec/CURSOR.md):
+  journal tail -n +1 -f --cursor strategy-a quotes.journal
+                                               every event; after a crash or a stop, the same
+                                               command goes on after the last event committed
+
+--cursor NAME keeps this reader's position in the file FILE.cursors/NAME. The first run creates
+the cursor where tail would start without it (-n and --from-time, default the last 10 events) and
+commits that start before printing anything. Every later run resumes at the committed position
+and prints every event from there (all of them, not the last N; with --follow, then the new ones):
+-n and --from-time are then refused (status 2), since the cursor already says where to start;
+remove FILE.cursors/NAME to start afresh. --to-time still ends the run, and the event that ends it
+is left for the next run.
+
+tail writes a batch of at most 256 events, flushes its output, then commits the position after
+the batch's last event (one store into the cursor file; CURSOR.md 8). So a resumed run never skips an event
+and never repeats one that was committed, but a crash (or SIGKILL) between a flush and its commit
+prints that batch again: the output is at-least-once; deduplicate by event index if it matters.
+A commit survives a crash of tail at once, and a power cut once it is synced, which tail does at
+exit (status 0). One tail at a time owns a cursor: a second one with the same NAME fails (status 2).
+A cursor that is damaged, another journal's, or past the journal's end fails (status 1).";
 
 /// How often a follower that is idle checks that the path still names the file it follows.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
@@ -42,10 +69,9 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 pub struct Args {
     /// The journal file.
     file: PathBuf,
-    /// The last N events; or, as +K, every event from the K-th on (counting from 1).
-    #[arg(short = 'n', long = "events", value_name = "N|+K", default_value = "10",
-          value_parser = parse_start)]
-    events: Start,
+    /// The last N events; or, as +K, every event from the K-th on (counting from 1). Default 10.
+    #[arg(short = 'n', long = "events", value_name = "N|+K", value_parser = parse_start)]
+    events: Option<Start>,
     /// Keep printing events as they are appended, until SIGINT or SIGTERM.
     #[arg(short, long)]
     follow: bool,
@@ -54,6 +80,9 @@ pub struct Args {
     format: Format,
     #[command(flatten)]
     time: time::RangeArgs,
+    /// Resume from (and commit to) the named cursor FILE.cursors/NAME, created on first use.
+    #[arg(long, value_name = "NAME")]
+    cursor: Option<String>,
 }
 
 /// Where the output starts.
@@ -81,9 +110,12 @@ fn parse_start(s: &str) -> Result<Start, String> {
 struct Config {
     path: PathBuf,
     start: Start,
+    /// Whether -n was given (with --cursor, it is refused for a cursor that exists).
+    start_given: bool,
     follow: bool,
     format: Format,
     range: TimeRange,
+    cursor: Option<String>,
 }
 
 impl TryFrom<Args> for Config {
@@ -92,10 +124,12 @@ impl TryFrom<Args> for Config {
     fn try_from(a: Args) -> anyhow::Result<Config> {
         Ok(Config {
             path: a.file,
-            start: a.events,
+            start: a.events.unwrap_or(Start::Last(10)),
+            start_given: a.events.is_some(),
             follow: a.follow,
             format: a.format,
             range: a.time.range()?,
+            cursor: a.cursor,
         })
     }
 }
@@ -113,6 +147,9 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
     let (reader, file) = open_followed(&cfg.path)?;
     let mut out = EventWriter::new(output::stdout(), cfg.format);
+    if let Some(name) = &cfg.cursor {
+        return run_with_cursor(&cfg, name, &reader, &file, &mut out, &stop);
+    }
 
     // The backlog, in memory independent of the journal and of N: for the last N events, a first
     // walk counts the valid events and those in the time range (stopping at damage or at the
@@ -208,8 +245,168 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         return Ok(Status::Success);
     }
     let tailer = reader.tail_from(&it);
-    follow(&cfg.path, &file, tailer, &mut range, &mut out, &stop)?;
+    follow(&cfg.path, &file, tailer, &mut range, &mut out, &stop, None)?;
     Ok(Status::Success)
+}
+
+/// `tail --cursor NAME`: from the cursor's position (or, for a new cursor, from where tail would
+/// start without one), every event, committing after each flush (spec/CURSOR.md 11).
+fn run_with_cursor(
+    cfg: &Config,
+    name: &str,
+    reader: &Reader,
+    file: &File,
+    out: &mut EventWriter<Stdout>,
+    stop: &AtomicBool,
+) -> anyhow::Result<Status> {
+    let cursor = reader
+        .cursor(name)
+        .map_err(|e| cursor_error(e, &cfg.path, name))?;
+    if cursor.is_new() {
+        match first_shown(cfg, reader) {
+            Ok(start) => {
+                // Before anything is printed: a crash now resumes here, not at event 0.
+                cursor.commit(start);
+                cursor.sync()?;
+            }
+            Err(e) => {
+                // Leave no cursor behind that would start somewhere the user did not ask for.
+                let _ = fs::remove_file(cursor.path());
+                return Err(e);
+            }
+        }
+    } else if cfg.start_given || cfg.range.from.is_some() {
+        bail!(
+            "--cursor {name}: the cursor exists (next event {}), and -n and --from-time only \
+             choose where a new cursor starts: leave them out to resume, or remove {} to start \
+             afresh",
+            cursor.position(),
+            output::path(cursor.path())
+        );
+    }
+    let mut it = cursor.resume(reader).map_err(|e| match e {
+        Error::Damaged { .. } => damage_or(e, &cfg.path, cursor.position()),
+        e => cursor_error(e, &cfg.path, name),
+    })?;
+    // The cursor already says where the range starts; only --to-time remains.
+    let mut range = TimeRange {
+        from: None,
+        to: cfg.range.to,
+    }
+    .filter();
+    let mut delivered = cursor.position();
+    let (mut damage, mut ended, mut batch) = (None, false, 0);
+    loop {
+        let ev = match it.next() {
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => {
+                damage = Some(damage_or(e, &cfg.path, delivered));
+                break;
+            }
+            None => break,
+        };
+        if !write_in(&mut range, &ev, out)? {
+            ended = true;
+            break;
+        }
+        delivered = ev.index + 1;
+        batch += 1;
+        if batch == CURSOR_BATCH {
+            flush_and_commit(out, Some(&cursor), delivered)?;
+            batch = 0;
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+    }
+    flush_and_commit(out, Some(&cursor), delivered)?;
+    if let Some(e) = damage {
+        return Err(e);
+    }
+    if cfg.follow && !ended && !stop.load(Ordering::Relaxed) {
+        let tailer = reader.tail_from(&it);
+        follow(
+            &cfg.path,
+            file,
+            tailer,
+            &mut range,
+            out,
+            stop,
+            Some(&cursor),
+        )?;
+    }
+    cursor.sync()?;
+    Ok(Status::Success)
+}
+
+/// The index of the first event plain `tail` (without a cursor) would print, or, if it would
+/// print none, of the event where it would stop (the end of the range or of the content): a new
+/// cursor starts there. The events tail prints are always a run of consecutive indexes.
+fn first_shown(cfg: &Config, reader: &Reader) -> anyhow::Result<u64> {
+    let unbounded = cfg.range.from.is_none() && cfg.range.to.is_none();
+    if unbounded {
+        // O(log n) through the index (spec/INDEX.md 8).
+        let end = match cfg.start {
+            Start::From(k) => reader.iter_from_index(k).map(|it| it.index()),
+            Start::Last(n) => reader.tail_from_end().map(|t| t.index().saturating_sub(n)),
+        };
+        if let Ok(i) = end {
+            return Ok(i);
+        }
+    }
+    // One walk: where the range starts, how many events it takes, and where it ends.
+    let (mut range_start, mut taken, mut end) = (None, 0u64, 0u64);
+    let mut range = cfg.range.filter();
+    for item in reader.iter() {
+        let Ok(ev) = item else { break };
+        end = ev.index;
+        match range.step(ev.timestamp) {
+            Step::Skip => {}
+            Step::Take => {
+                range_start.get_or_insert(ev.index);
+                taken += 1;
+            }
+            Step::Stop => break,
+        }
+        end = ev.index + 1;
+    }
+    Ok(match range_start {
+        None => end,
+        Some(rs) => match cfg.start {
+            Start::Last(n) => rs + taken.saturating_sub(n),
+            Start::From(k) => k.clamp(rs, rs + taken),
+        },
+    })
+}
+
+/// A cursor that cannot be used: a damaged, foreign or ahead cursor is "the data is bad" (status
+/// 1); a cursor in use or an I/O error passes through (status 2).
+fn cursor_error(e: Error, path: &Path, name: &str) -> anyhow::Error {
+    match e {
+        Error::BadCursor { .. } => DataError(format!(
+            "{e}; the cursor is left as it is: remove it to start afresh"
+        ))
+        .into(),
+        Error::CursorInUse { .. } => anyhow::anyhow!(
+            "{e} (another 'journal tail --cursor {name} {}' is running?)",
+            output::path(path)
+        ),
+        e => e.into(),
+    }
+}
+
+/// Flushes the output, then commits `delivered` (every event below it is out): the order makes a
+/// crash repeat output, never lose it (spec/CURSOR.md 11).
+fn flush_and_commit(
+    out: &mut EventWriter<Stdout>,
+    cursor: Option<&NamedCursor>,
+    delivered: u64,
+) -> io::Result<()> {
+    out.flush()?;
+    if let Some(c) = cursor {
+        c.commit(delivered);
+    }
+    Ok(())
 }
 
 /// Opens the journal and a second handle on the same file, used to notice the path being
@@ -261,6 +458,7 @@ fn follow(
     range: &mut RangeFilter,
     out: &mut EventWriter<Stdout>,
     stop: &AtomicBool,
+    cursor: Option<&NamedCursor>,
 ) -> anyhow::Result<()> {
     // Idle sleeps double from 1 µs up to 10 ms: a person watching does not see 10 ms, and the
     // CPU does not see an idle follower.
@@ -270,30 +468,39 @@ fn follow(
         max_sleep: Duration::from_millis(10),
     };
     let mut checked = Instant::now();
+    // The index after the last event written (with --cursor, what the next commit says).
+    let mut delivered = tailer.index();
     while !stop.load(Ordering::Relaxed) {
         match tailer.wait(strategy, Some(Instant::now() + CHECK_EVERY)) {
             Ok(Some(ev)) => {
                 if !write_in(range, &ev, out)? {
                     break;
                 }
+                delivered = ev.index + 1;
                 // Drain what is already published (a batch at a time, so that a signal or a
                 // replaced file is noticed under a steady stream), then flush once.
-                for _ in 0..4096 {
+                let batch = if cursor.is_some() {
+                    CURSOR_BATCH
+                } else {
+                    BATCH
+                };
+                for _ in 1..batch {
                     match tailer.poll() {
                         Ok(Some(ev)) => {
                             if !write_in(range, &ev, out)? {
-                                out.flush()?;
+                                flush_and_commit(out, cursor, delivered)?;
                                 return Ok(());
                             }
+                            delivered = ev.index + 1;
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            out.flush()?;
+                            flush_and_commit(out, cursor, delivered)?;
                             return Err(damage_or(e, path, tailer.index()));
                         }
                     }
                 }
-                out.flush()?;
+                flush_and_commit(out, cursor, delivered)?;
             }
             Ok(None) => {}
             Err(e) => return Err(damage_or(e, path, tailer.index())),
@@ -303,7 +510,7 @@ fn follow(
             checked = Instant::now();
         }
     }
-    out.flush()?;
+    flush_and_commit(out, cursor, delivered)?;
     Ok(())
 }
 

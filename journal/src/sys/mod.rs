@@ -6,10 +6,12 @@
 //! - [`proc`]: `/proc` queries (process liveness);
 //! - [`timer`]: the thread's timer slack;
 //! - [`ringlock`]: the ring roles' ownership locks (RING.md);
+//! - [`cursor_map`]: the mapping of a named cursor file (CURSOR.md);
 //! - [`net`]: the socket calls of capture.
 
 use std::io;
 
+pub(crate) mod cursor_map;
 pub(crate) mod file;
 pub(crate) mod guard;
 pub(crate) mod map;
@@ -18,6 +20,7 @@ pub(crate) mod proc;
 pub(crate) mod ringlock;
 pub(crate) mod timer;
 
+pub(crate) use cursor_map::CursorMap;
 pub(crate) use file::{allocate, create_exclusive, open_rw, writer_present, WriterLock};
 pub(crate) use map::{Observed, ReadMap, RingMap, WriteMap};
 pub(crate) use proc::process_identity;
