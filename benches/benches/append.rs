@@ -2,7 +2,8 @@
 //!
 //! Copying append and zero-copy claim at 64 B, 256 B and 1 KiB, on a prefaulted journal and on a
 //! fresh file whose growth is timed, under three sync policies; in the same groups the raw limit
-//! (copy plus CRC-32 into a prefaulted buffer) and the peers `seglog` and `khata-rs`.
+//! (copy plus CRC-32 into a prefaulted buffer) and, with the `peers` feature, the peers `seglog`
+//! and `khata-rs`.
 //!
 //! Each benchmark writes into files of at most [`FILE_CAP`] bytes: when one is full the timer
 //! stops, the file is closed and removed, and a new one is created before the timer restarts. So
@@ -53,12 +54,14 @@ impl Sync {
 }
 
 /// The same policy for a peer: whether a sync is due after a record of `bytes` bytes.
+#[cfg(feature = "peers")]
 struct PeerSync {
     sync: Sync,
     bytes: u64,
     events: u64,
 }
 
+#[cfg(feature = "peers")]
 impl PeerSync {
     fn new(sync: Sync) -> Self {
         PeerSync {
@@ -232,6 +235,7 @@ impl Sink for JournalSink<'_> {
     }
 }
 
+#[cfg(feature = "peers")]
 struct SeglogSink<'a> {
     scratch: &'a Scratch,
     sync: Sync,
@@ -239,6 +243,7 @@ struct SeglogSink<'a> {
     open: Option<(seglog::write::Writer<0>, PathBuf, PeerSync)>,
 }
 
+#[cfg(feature = "peers")]
 impl Sink for SeglogSink<'_> {
     fn event_len(&self) -> u64 {
         (seglog::RECORD_HEAD_SIZE + self.data.len()) as u64
@@ -275,6 +280,7 @@ impl Sink for SeglogSink<'_> {
     }
 }
 
+#[cfg(feature = "peers")]
 struct KhataSink<'a> {
     scratch: &'a Scratch,
     sync: Sync,
@@ -286,6 +292,7 @@ struct KhataSink<'a> {
 ///
 /// INVARIANTS: `queue` comes from `Box::into_raw` and is freed only in [`KhataSink::close`], after
 /// `writer` (the only borrow of it) was dropped.
+#[cfg(feature = "peers")]
 struct KhataOpen {
     dir: PathBuf,
     queue: *mut khata_rs::Queue,
@@ -293,6 +300,7 @@ struct KhataOpen {
     policy: PeerSync,
 }
 
+#[cfg(feature = "peers")]
 impl Sink for KhataSink<'_> {
     fn event_len(&self) -> u64 {
         8 + self.data.len() as u64
@@ -399,20 +407,23 @@ fn append(c: &mut Criterion) {
                     bench_sink(&mut g, id, sink);
                 }
             }
-            let sink = SeglogSink {
-                scratch: &scratch,
-                sync,
-                data: data.clone(),
-                open: None,
-            };
-            bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
-            let sink = KhataSink {
-                scratch: &scratch,
-                sync,
-                data: data.clone(),
-                open: None,
-            };
-            bench_sink(&mut g, BenchmarkId::new("khata-rs", size), sink);
+            #[cfg(feature = "peers")]
+            {
+                let sink = SeglogSink {
+                    scratch: &scratch,
+                    sync,
+                    data: data.clone(),
+                    open: None,
+                };
+                bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
+                let sink = KhataSink {
+                    scratch: &scratch,
+                    sync,
+                    data: data.clone(),
+                    open: None,
+                };
+                bench_sink(&mut g, BenchmarkId::new("khata-rs", size), sink);
+            }
         }
         g.finish();
     }
