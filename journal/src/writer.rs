@@ -72,6 +72,11 @@ pub struct WriterOptions {
     index: Option<Intervals>,
 }
 
+/// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
+/// a chunk): enough for the first appends, small enough that creation stays cheap. The rest is
+/// pre-faulted, as growth is, by the first append past it or by [`Writer::pretouch`].
+const FIRST_WINDOW: u64 = 64 << 10;
+
 /// Under [`SyncPolicy::Never`], the writer syncs and moves the index's checkpoint once this many
 /// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
 pub(crate) const INDEX_NEVER_STEP: u64 = 64 << 20;
@@ -172,6 +177,11 @@ impl WriterOptions {
 
     /// Creates a new journal; fails with [`Error::AlreadyExists`] if the path exists (a symlink
     /// planted at the path is not followed).
+    ///
+    /// The new file is made durable as the sync policy says (FORMAT.md 9): under
+    /// [`SyncPolicy::Never`] nothing is synced (no `fsync` of the file, its index or the
+    /// directory), so that creating costs no disk flush; under every other policy the file, its
+    /// index and the directory entry are synced before this returns.
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -179,7 +189,7 @@ impl WriterOptions {
         let lock = lock(&file, path)?;
         let w = self.initialize(file, lock, path)?;
         // Make the new directory entry durable too.
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|_| self.sync != SyncPolicy::Never) {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
             } else {
@@ -206,7 +216,8 @@ impl WriterOptions {
     }
 
     /// Opens the journal at `path` for append, creating it if it does not exist. An existing
-    /// empty (0-byte) file is initialized as a new journal.
+    /// empty (0-byte) file, or one whose 24 header bytes are all zero (a creation whose header
+    /// never reached the disk, FORMAT.md 9), is initialized as a new journal.
     pub fn open_or_create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -218,6 +229,13 @@ impl WriterOptions {
                     .map_err(|e| Error::io(path, "stat", e))?
                     .len();
                 if len == 0 {
+                    self.initialize(file, lock, path)
+                } else if never_initialized(&file, len, path)? {
+                    // FORMAT.md 9: cut to nothing, durably, before the header is written, so that
+                    // no byte of the old file can reappear past the new write_offset (7.5).
+                    file.set_len(0)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| Error::io(path, "truncate", e))?;
                     self.initialize(file, lock, path)
                 } else {
                     self.recover(file, lock, path)
@@ -271,7 +289,9 @@ impl WriterOptions {
         (64 * chunk).max(2 * len).min(self.max_size).max(len)
     }
 
-    /// Writes the header of a new journal into a locked, empty file and maps it.
+    /// Writes the header of a new journal into a locked, empty file and maps it. Only a small
+    /// first window is pre-faulted here (the rest of the first chunk is, as growth does, on the
+    /// first append past it), and nothing is synced under [`SyncPolicy::Never`] (FORMAT.md 9).
     fn initialize(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
         let chunk = self.limits()?;
         let start = self.start_timestamp.unwrap_or_else(now_ns);
@@ -280,18 +300,27 @@ impl WriterOptions {
             event_count: 0.into(),
             start_timestamp: start.into(),
         };
-        // The header goes first, with pwrite, and only then is space allocated: a crash at any
-        // point leaves an empty file (which `open_or_create` initializes) or a valid empty journal,
-        // never a zero-filled file that is not a journal.
+        // The header goes first, with pwrite, and only then is space allocated: a process crash at
+        // any point leaves an empty file or a valid empty journal. (A power cut before the first
+        // sync may also leave the allocated length with a zero header: `open_or_create`
+        // initializes both, FORMAT.md 9.)
         file.write_all_at(header.as_bytes(), 0)
             .map_err(|e| Error::io(path, "write header", e))?;
-        sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
-        file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
-        let reserve = self.initial_reservation(chunk, chunk);
-        let map = WriteMap::new(file, chunk, HEADER_LEN, reserve)
+        let reserve = self.initial_reservation(chunk, 2 * chunk);
+        let map = WriteMap::new(file, HEADER_LEN, HEADER_LEN, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0)?;
-        w.rebuild_index(start);
+        let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0);
+        let page = sys::page_size();
+        let first = FIRST_WINDOW.max(page).min(chunk).min(self.max_size);
+        w.prepare(first)?;
+        let durable = self.sync != SyncPolicy::Never;
+        if durable {
+            w.map
+                .file()
+                .sync_all()
+                .map_err(|e| Error::io(path, "fsync", e))?;
+        }
+        w.rebuild_index(start, durable);
         Ok(w)
     }
 
@@ -375,7 +404,7 @@ impl WriterOptions {
             chunk,
             content.end,
             content.events,
-        )?;
+        );
         w.recovered = recovered;
         w.index = upkeep;
         if repair {
@@ -395,13 +424,25 @@ impl WriterOptions {
                 let synced = repair || w.map.file().sync_all().is_ok();
                 match (synced, behind) {
                     (false, _) => w.disable_index("fsync of the journal failed".into()),
-                    (true, None) => w.rebuild_index(start),
+                    (true, None) => w.rebuild_index(start, true),
                     (true, Some(_)) => w.advance_index(content.end, true),
                 }
             }
         }
         Ok(w)
     }
+}
+
+/// Whether a non-empty file's 24 header bytes are all zero: `write_offset` 0, which no journal ever
+/// had, so its creation never reached the disk (FORMAT.md 9).
+fn never_initialized(file: &File, len: u64, path: &Path) -> Result<bool> {
+    if len < HEADER_LEN {
+        return Ok(false);
+    }
+    let mut head = [0u8; HEADER_LEN as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io(path, "read header", e))?;
+    Ok(head.iter().all(|&b| b == 0))
 }
 
 fn lock(file: &File, path: &Path) -> Result<WriterLock> {
@@ -433,6 +474,9 @@ pub struct Writer {
     synced_offset: u64,
     synced_events: u64,
     last_sync: Instant,
+    /// Appends that end at or below this offset need no growth: `[write_offset, ready)` is
+    /// allocated and (with pre-faulting on) pre-faulted. At most `map.allocated()`.
+    ready: u64,
     prefaulted: u64,
     poisoned: Option<String>,
     fail_next_sync: bool,
@@ -480,9 +524,10 @@ impl Writer {
         chunk: u64,
         wo: u64,
         events: u64,
-    ) -> Result<Self> {
-        let mut w = Writer {
+    ) -> Self {
+        Writer {
             _lock: lock,
+            ready: wo,
             prefaulted: wo,
             map,
             path: path.to_path_buf(),
@@ -500,9 +545,7 @@ impl Writer {
             index: None,
             index_error: None,
             fail_next_index_write: false,
-        };
-        w.prefault_allocated()?;
-        Ok(w)
+        }
     }
 
     /// The journal's path.
@@ -568,7 +611,7 @@ impl Writer {
         let size = payload_size(payload.len())?;
         let len = entry_len(size);
         let at = self.write_offset;
-        if at + len > self.map.allocated() {
+        if at + len > self.ready {
             self.make_room(at + len)?;
         }
         encode_entry(self.map.unpublished_mut(at, len), timestamp, payload);
@@ -588,7 +631,7 @@ impl Writer {
         self.check_poison()?;
         let size = payload_size(capacity)?;
         let end = self.write_offset + entry_len(size);
-        if end > self.map.allocated() {
+        if end > self.ready {
             self.make_room(end)?;
         }
         Ok(Claim {
@@ -643,9 +686,9 @@ impl Writer {
         }
     }
 
-    /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk). When the file
-    /// outgrows the address space reserved for it, the reservation doubles first (the mapping may
-    /// move: no borrow into it can be live, this takes `&mut self`).
+    /// Grows the file so that `end` fits (cold path: one `fallocate` and one pre-fault per chunk,
+    /// FORMAT.md 7.3). When the file outgrows the address space reserved for it, the reservation
+    /// doubles first (the mapping may move: no borrow into it can be live, this takes `&mut self`).
     #[cold]
     fn make_room(&mut self, end: u64) -> Result<()> {
         let max = self.opts.max_size;
@@ -656,9 +699,26 @@ impl Writer {
                 max,
             });
         }
-        let target = (end.div_ceil(self.chunk) * self.chunk).min(max);
-        if target > self.map.reserved() {
-            let reserve = (2 * self.map.reserved()).max(target).min(max);
+        self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max))?;
+        if self.opts.sync == SyncPolicy::Never {
+            if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
+                if self.write_offset - cp >= INDEX_NEVER_STEP {
+                    // INDEX.md 9.3: the checkpoint covers only synced content, so the writer syncs
+                    // here, on the cold path, every 64 MiB (sync moves the checkpoint).
+                    self.sync()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `[write_offset, window)` ready for appends: allocated (reserving more address space
+    /// first if needed) and, with pre-faulting on, pre-faulted.
+    fn prepare(&mut self, window: u64) -> Result<()> {
+        let max = self.opts.max_size;
+        let alloc = window;
+        if alloc > self.map.reserved() {
+            let reserve = (2 * self.map.reserved()).max(alloc).min(max);
             let kept = self
                 .map
                 .reserve(reserve)
@@ -675,35 +735,24 @@ impl Writer {
             }
         }
         self.map
-            .grow(target)
+            .grow(alloc)
             .map_err(|e| Error::io(&self.path, "fallocate", e))?;
-        self.prefault_allocated()?;
-        if self.opts.sync == SyncPolicy::Never {
-            if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
-                if self.write_offset - cp >= INDEX_NEVER_STEP {
-                    // INDEX.md 9.3: the checkpoint covers only synced content, so the writer syncs
-                    // here, on the cold path, every 64 MiB (sync moves the checkpoint).
-                    self.sync()?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn prefault_allocated(&mut self) -> Result<()> {
-        let end = self.map.allocated();
-        if self.prefaulted < end && (self.opts.prefault || self.opts.lock_memory) {
+        if self.opts.prefault || self.opts.lock_memory {
             let from = self.prefaulted.max(self.write_offset);
-            self.map
-                .prefault(
-                    from,
-                    end - from,
-                    self.opts.lock_memory,
-                    self.opts.huge_pages,
-                )
-                .map_err(|e| Error::io(&self.path, "prefault", e))?;
+            if from < window {
+                self.map
+                    .prefault(
+                        from,
+                        window - from,
+                        self.opts.lock_memory,
+                        self.opts.huge_pages,
+                    )
+                    .map_err(|e| Error::io(&self.path, "prefault", e))?;
+            }
+            self.prefaulted = self.prefaulted.max(window);
         }
-        self.prefaulted = end;
+        self.ready = self.ready.max(window);
+        debug_assert!(self.ready <= self.map.allocated());
         Ok(())
     }
 
@@ -712,9 +761,9 @@ impl Writer {
     /// themselves, as Chronicle Queue's pretoucher does.
     pub fn pretouch(&mut self) -> Result<()> {
         self.check_poison()?;
-        let want = self.write_offset + self.chunk;
-        if want > self.map.allocated() {
-            self.make_room(want.min(self.opts.max_size))?;
+        let want = (self.write_offset + self.chunk).min(self.opts.max_size);
+        if want > self.ready {
+            self.make_room(want)?;
         }
         Ok(())
     }
@@ -772,14 +821,15 @@ impl Writer {
         }
     }
 
-    /// Builds the index of the content from scratch (INDEX.md 9.1). An error disables the index.
+    /// Builds the index of the content from scratch (INDEX.md 9.1), synced when `durable`. An
+    /// error disables the index.
     #[cold]
-    fn rebuild_index(&mut self, start: i64) {
+    fn rebuild_index(&mut self, start: i64, durable: bool) {
         let Some(intervals) = self.opts.index else {
             return;
         };
         let to = self.write_offset;
-        match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to) {
+        match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to, durable) {
             Ok(u) => self.index = Some(Box::new(u)),
             Err(e) => self.disable_index(e.to_string()),
         }
