@@ -9,6 +9,9 @@
 //! stops, the file is closed and removed, and a new one is created before the timer restarts. So
 //! file creation and removal are never timed; growth (allocation and pre-faulting of each 16 MiB
 //! chunk after the first) is, in the "fresh" runs.
+//!
+//! The `append-growing-1GiB` group appends into fresh files of 1 GiB (growth timed throughout), with
+//! default options and with the writer's own pretoucher thread, at 64 B and 1 KiB.
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
 use std::hint::black_box;
@@ -24,6 +27,8 @@ use journal_benches::{limit_store, payload, prefaulted, Scratch, SIZES};
 
 /// Bytes written into one file before it is replaced (untimed).
 const FILE_CAP: u64 = 256 << 20;
+/// The same for the growing-file group: a whole 1 GiB file grows under the timer.
+const GROWING_CAP: u64 = 1 << 30;
 const ONE_MIB: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug)]
@@ -146,10 +151,10 @@ struct Rotating<S: Sink> {
 }
 
 impl<S: Sink> Rotating<S> {
-    fn new(mut sink: S) -> Self {
+    fn new(mut sink: S, cap: u64) -> Self {
         sink.open();
         Rotating {
-            per_file: FILE_CAP / sink.event_len(),
+            per_file: cap / sink.event_len(),
             sink,
             used: 0,
         }
@@ -180,7 +185,16 @@ impl<S: Sink> Drop for Rotating<S> {
 }
 
 fn bench_sink<S: Sink>(g: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, sink: S) {
-    let mut r = Rotating::new(sink);
+    bench_sink_cap(g, id, sink, FILE_CAP);
+}
+
+fn bench_sink_cap<S: Sink>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    sink: S,
+    cap: u64,
+) {
+    let mut r = Rotating::new(sink, cap);
     g.bench_function(id, |b| b.iter_custom(|iters| r.run(iters)));
 }
 
@@ -429,9 +443,39 @@ fn append(c: &mut Criterion) {
     }
 }
 
+/// Append on a fresh file that grows to 1 GiB under the timer (issue 15): default options (growth,
+/// allocated a chunk ahead of the pre-fault window, on the appending thread) against the writer's
+/// own pretoucher thread (growth prepared off the appending thread), under `SyncPolicy::Never`.
+fn growing(c: &mut Criterion) {
+    let scratch = Scratch::new("append-growing");
+    let mut g = c.benchmark_group("append-growing-1GiB");
+    g.throughput(Throughput::Elements(1));
+    for size in [64, 1024] {
+        let data = payload(size);
+        for (name, pretouch) in [
+            ("journal-copy/default", false),
+            ("journal-copy/pretoucher", true),
+        ] {
+            let mut opts = Writer::options();
+            opts.sync_policy(SyncPolicy::Never)
+                .pretouch_thread(pretouch);
+            let sink = JournalSink {
+                scratch: &scratch,
+                opts,
+                data: data.clone(),
+                claim: false,
+                open: None,
+                ts: 0,
+            };
+            bench_sink_cap(&mut g, BenchmarkId::new(name, size), sink, GROWING_CAP);
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = journal_benches::criterion();
-    targets = limit, append
+    targets = limit, append, growing
 }
 criterion_main!(benches);

@@ -66,6 +66,7 @@ mod cursor;
 mod error;
 pub mod format;
 pub mod index;
+mod pretouch;
 mod reader;
 mod recovery;
 mod replay;
@@ -88,6 +89,7 @@ pub use error::{Error, Result};
 pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
+pub use pretouch::Pretoucher;
 pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{

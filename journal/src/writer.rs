@@ -15,8 +15,9 @@ use crate::format::{
     MAX_WRITE_OFFSET,
 };
 use crate::index::{Intervals, Position, Upkeep};
+use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
-use crate::sys::{self, create_exclusive, open_rw, WriteMap, WriterLock};
+use crate::sys::{self, create_exclusive, open_rw, AheadPlan, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -57,7 +58,9 @@ pub enum SyncPolicy {
 /// - [`recovery`](Self::recovery): [`RecoveryMode::Truncate`] (torn tails cut back on open);
 /// - [`start_timestamp`](Self::start_timestamp): the time of creation;
 /// - [`index`](Self::index): on, with the default [`Intervals`] (the writer keeps `NAME.idx`,
-///   spec/INDEX.md 9.3).
+///   spec/INDEX.md 9.3);
+/// - [`pretouch_thread`](Self::pretouch_thread): off (growth runs on the appending thread, or on a
+///   [`Pretoucher`] the caller runs).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WriterOptions {
@@ -70,6 +73,7 @@ pub struct WriterOptions {
     recovery: RecoveryMode,
     start_timestamp: Option<i64>,
     index: Option<Intervals>,
+    pretouch_thread: bool,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -98,6 +102,7 @@ impl Default for WriterOptions {
             recovery: RecoveryMode::Truncate,
             start_timestamp: None,
             index: Some(Intervals::default()),
+            pretouch_thread: false,
         }
     }
 }
@@ -172,6 +177,16 @@ impl WriterOptions {
     /// still used and extended with its own.
     pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
         self.index = Some(intervals);
+        self
+    }
+
+    /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
+    /// `journal-pretouch`, a pass every millisecond, stopped and joined when the writer closes or
+    /// drops): the file's growth and pre-faulting, and under [`SyncPolicy::Never`] the periodic
+    /// sync of the index checkpoint, then run off the appending thread (FORMAT.md 7.3). By default
+    /// off; [`Writer::pretoucher`] gives a handle to run on a thread of the caller's choosing.
+    pub fn pretouch_thread(&mut self, on: bool) -> &mut Self {
+        self.pretouch_thread = on;
         self
     }
 
@@ -312,7 +327,7 @@ impl WriterOptions {
         let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0);
         let page = sys::page_size();
         let first = FIRST_WINDOW.max(page).min(chunk).min(self.max_size);
-        w.prepare(first)?;
+        w.prepare(first, true)?;
         let durable = self.sync != SyncPolicy::Never;
         if durable {
             w.map
@@ -321,6 +336,7 @@ impl WriterOptions {
                 .map_err(|e| Error::io(path, "fsync", e))?;
         }
         w.rebuild_index(start, durable);
+        w.start_pretouch_thread()?;
         Ok(w)
     }
 
@@ -411,7 +427,7 @@ impl WriterOptions {
             // Step 6: one chunk past the content, allocated as growth does (FORMAT.md 7.3), then
             // the cut and the allocation made durable before anything new is written.
             let want = (content.end / chunk + 1) * chunk;
-            w.make_room(want.min(self.max_size))?;
+            w.prepare(want.min(self.max_size), false)?;
             w.map
                 .file()
                 .sync_all()
@@ -429,6 +445,7 @@ impl WriterOptions {
                 }
             }
         }
+        w.start_pretouch_thread()?;
         Ok(w)
     }
 }
@@ -458,8 +475,10 @@ fn lock(file: &File, path: &Path) -> Result<WriterLock> {
 /// The one writer of a journal (FORMAT.md 7, 10).
 ///
 /// Appends are stores into a shared mapping followed by a release store of `write_offset`: no system
-/// call and, once the chunk is pre-faulted, no page fault. The file grows by whole chunks; call
-/// [`Writer::pretouch`] off the critical path to keep a chunk ready ahead of the writer.
+/// call and, once the chunk is pre-faulted, no page fault. The file grows by whole chunks, allocated
+/// one chunk ahead of the one being pre-faulted (FORMAT.md 7.3); to keep that growth off the
+/// appending thread, run a [`Pretoucher`] ([`Writer::pretoucher`], or
+/// [`WriterOptions::pretouch_thread`]), or call [`Writer::pretouch`] between bursts.
 ///
 /// Dropping the writer closes it cleanly (as [`Writer::close`], ignoring errors).
 pub struct Writer {
@@ -487,6 +506,8 @@ pub struct Writer {
     index: Option<Box<Upkeep>>,
     index_error: Option<String>,
     fail_next_index_write: bool,
+    /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
+    pretouch_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -545,6 +566,7 @@ impl Writer {
             index: None,
             index_error: None,
             fail_next_index_write: false,
+            pretouch_thread: None,
         }
     }
 
@@ -699,13 +721,32 @@ impl Writer {
                 max,
             });
         }
-        self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max))?;
+        match self.map.ahead_ready() {
+            // A pretoucher prepared it: adopt it, no system call.
+            Some(r) if r >= end => {
+                self.ready = self.ready.max(r);
+                self.prefaulted = self.prefaulted.max(r);
+            }
+            _ => self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max), true)?,
+        }
         if self.opts.sync == SyncPolicy::Never {
             if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
-                if self.write_offset - cp >= INDEX_NEVER_STEP {
-                    // INDEX.md 9.3: the checkpoint covers only synced content, so the writer syncs
-                    // here, on the cold path, every 64 MiB (sync moves the checkpoint).
-                    self.sync()?;
+                match self.map.ahead_synced() {
+                    // The pretoucher synced the content (AheadPlan::sync_step): only the index
+                    // moves here, over what it synced.
+                    Some(synced) => {
+                        if synced >= cp + INDEX_NEVER_STEP {
+                            self.advance_index(synced, false);
+                        }
+                    }
+                    None => {
+                        if self.write_offset - cp >= INDEX_NEVER_STEP {
+                            // INDEX.md 9.3: the checkpoint covers only synced content, so the
+                            // writer syncs here, on the cold path, every 64 MiB (sync moves the
+                            // checkpoint).
+                            self.sync()?;
+                        }
+                    }
                 }
             }
         }
@@ -714,9 +755,16 @@ impl Writer {
 
     /// Makes `[write_offset, window)` ready for appends: allocated (reserving more address space
     /// first if needed) and, with pre-faulting on, pre-faulted.
-    fn prepare(&mut self, window: u64) -> Result<()> {
+    /// With `ahead` (growth), the file is allocated one chunk past `window` (capped at the maximum
+    /// size), so that pre-faulting never touches the file's last chunk, where it costs more
+    /// (FORMAT.md 7.3); recovery allocates exactly to `window` (FORMAT.md 8 step 6).
+    fn prepare(&mut self, window: u64, ahead: bool) -> Result<()> {
         let max = self.opts.max_size;
-        let alloc = window;
+        let alloc = if ahead {
+            (window + self.chunk).min(max).max(window)
+        } else {
+            window
+        };
         if alloc > self.map.reserved() {
             let reserve = (2 * self.map.reserved()).max(alloc).min(max);
             let kept = self
@@ -766,6 +814,48 @@ impl Writer {
             self.make_room(want)?;
         }
         Ok(())
+    }
+
+    /// A handle that prepares this writer's growth from another thread (the [`Pretoucher`]): run
+    /// [`Pretoucher::pretouch`] there, as often as appends need (every millisecond is plenty for
+    /// gigabytes a second). The appending thread then adopts what it prepared without a system
+    /// call or a page fault. Every call returns a handle to the same shared state.
+    pub fn pretoucher(&mut self) -> Result<Pretoucher> {
+        self.check_poison()?;
+        let ahead = self
+            .map
+            .attach_ahead(self.ready, self.prefaulted)
+            .map_err(|e| Error::io(&self.path, "dup", e))?;
+        let plan = AheadPlan {
+            chunk: self.chunk,
+            ahead: pretouch::AHEAD_CHUNKS * self.chunk,
+            max: self.opts.max_size,
+            prefault: self.opts.prefault,
+            lock: self.opts.lock_memory,
+            huge: self.opts.huge_pages,
+            sync_step: (self.opts.sync == SyncPolicy::Never && self.opts.index.is_some())
+                .then_some(INDEX_NEVER_STEP),
+        };
+        Ok(Pretoucher::new(ahead, plan, self.path.clone()))
+    }
+
+    fn start_pretouch_thread(&mut self) -> Result<()> {
+        if self.opts.pretouch_thread && self.pretouch_thread.is_none() {
+            let p = self.pretoucher()?;
+            let t = pretouch::spawn(p).map_err(|e| Error::io(&self.path, "spawn pretoucher", e))?;
+            self.pretouch_thread = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Stops any pretoucher (it touches nothing of this writer afterwards) and joins the writer's
+    /// own pretoucher thread.
+    fn stop_pretoucher(&mut self) {
+        self.map.detach_ahead();
+        if let Some(t) = self.pretouch_thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 
     /// Flushes every published event to stable storage: one `msync(MS_SYNC)` from the start of the
@@ -863,6 +953,7 @@ impl Writer {
     }
 
     fn close_inner(&mut self) -> Result<()> {
+        self.stop_pretoucher();
         if self.closed {
             return Ok(());
         }

@@ -151,6 +151,9 @@ fn power_loss_crash_states_recover_every_durable_event() {
             .sync_policy(policy)
             .create(&path)
             .unwrap();
+        // Half the workloads run a pretoucher (FORMAT.md 7.3) between appends: the file then
+        // grows ahead of the writer, by another party.
+        let pretoucher = (workload % 8 >= 4).then(|| w.pretoucher().unwrap());
         let mut model: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut synced = std::fs::read(&path).unwrap();
         let mut durable = 0u64;
@@ -165,6 +168,9 @@ fn power_loss_crash_states_recover_every_durable_event() {
             let ts = rng.next() as i64;
             w.append(ts, &payload).unwrap();
             model.push((ts, payload));
+            if let Some(p) = pretoucher.as_ref().filter(|_| rng.below(2) == 0) {
+                assert!(p.pretouch().unwrap());
+            }
             if policy == SyncPolicy::Never && rng.below(5) == 0 {
                 w.sync().unwrap();
             }

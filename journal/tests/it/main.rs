@@ -13,6 +13,7 @@ mod fuzz_harness;
 mod hostile;
 mod index;
 mod mapping;
+mod pretouch;
 mod process;
 mod reader;
 mod ring;
