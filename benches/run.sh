@@ -45,10 +45,11 @@ fi
 
 start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-cargo bench -p journal-benches --no-run
+# The peers (seglog, khata-rs, rtrb, iceoryx2) sit behind the `peers` feature (benches/Cargo.toml).
+cargo bench -p journal-benches --features peers --no-run
 for bench in append mmap_table read ring latency replay; do
     echo "=== $bench" >&2
-    cargo bench -p journal-benches --bench "$bench" -- "${args[@]}" "${extra[@]}"
+    cargo bench -p journal-benches --features peers --bench "$bench" -- "${args[@]}" "${extra[@]}"
 done
 took=$(( $(date +%s) - start ))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -59,5 +60,5 @@ summary=(--criterion "$CRITERION_HOME" --results "$JOURNAL_BENCH_RESULTS" --labe
 if [ "$update" = 1 ]; then
     summary+=(--update "$root/BENCHMARKS.md")
 fi
-cargo run --release -q -p journal-benches --bin bench-summary -- "${summary[@]}" | tee "$out/tables.md"
+cargo run --release -q -p journal-benches --features peers --bin bench-summary -- "${summary[@]}" | tee "$out/tables.md"
 echo "tables written to $out/tables.md" >&2

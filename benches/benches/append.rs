@@ -2,12 +2,16 @@
 //!
 //! Copying append and zero-copy claim at 64 B, 256 B and 1 KiB, on a prefaulted journal and on a
 //! fresh file whose growth is timed, under three sync policies; in the same groups the raw limit
-//! (copy plus CRC-32 into a prefaulted buffer) and the peers `seglog` and `khata-rs`.
+//! (copy plus CRC-32 into a prefaulted buffer) and, with the `peers` feature, the peers `seglog`
+//! and `khata-rs`.
 //!
 //! Each benchmark writes into files of at most [`FILE_CAP`] bytes: when one is full the timer
 //! stops, the file is closed and removed, and a new one is created before the timer restarts. So
 //! file creation and removal are never timed; growth (allocation and pre-faulting of each 16 MiB
 //! chunk after the first) is, in the "fresh" runs.
+//!
+//! The `append-growing-1GiB` group appends into fresh files of 1 GiB (growth timed throughout), with
+//! default options and with the writer's own pretoucher thread, at 64 B and 1 KiB.
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
 use std::hint::black_box;
@@ -23,6 +27,8 @@ use journal_benches::{limit_store, payload, prefaulted, Scratch, SIZES};
 
 /// Bytes written into one file before it is replaced (untimed).
 const FILE_CAP: u64 = 256 << 20;
+/// The same for the growing-file group: a whole 1 GiB file grows under the timer.
+const GROWING_CAP: u64 = 1 << 30;
 const ONE_MIB: u64 = 1 << 20;
 
 #[derive(Clone, Copy, Debug)]
@@ -53,12 +59,14 @@ impl Sync {
 }
 
 /// The same policy for a peer: whether a sync is due after a record of `bytes` bytes.
+#[cfg(feature = "peers")]
 struct PeerSync {
     sync: Sync,
     bytes: u64,
     events: u64,
 }
 
+#[cfg(feature = "peers")]
 impl PeerSync {
     fn new(sync: Sync) -> Self {
         PeerSync {
@@ -143,10 +151,10 @@ struct Rotating<S: Sink> {
 }
 
 impl<S: Sink> Rotating<S> {
-    fn new(mut sink: S) -> Self {
+    fn new(mut sink: S, cap: u64) -> Self {
         sink.open();
         Rotating {
-            per_file: FILE_CAP / sink.event_len(),
+            per_file: cap / sink.event_len(),
             sink,
             used: 0,
         }
@@ -177,7 +185,16 @@ impl<S: Sink> Drop for Rotating<S> {
 }
 
 fn bench_sink<S: Sink>(g: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, sink: S) {
-    let mut r = Rotating::new(sink);
+    bench_sink_cap(g, id, sink, FILE_CAP);
+}
+
+fn bench_sink_cap<S: Sink>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    sink: S,
+    cap: u64,
+) {
+    let mut r = Rotating::new(sink, cap);
     g.bench_function(id, |b| b.iter_custom(|iters| r.run(iters)));
 }
 
@@ -232,6 +249,7 @@ impl Sink for JournalSink<'_> {
     }
 }
 
+#[cfg(feature = "peers")]
 struct SeglogSink<'a> {
     scratch: &'a Scratch,
     sync: Sync,
@@ -239,6 +257,7 @@ struct SeglogSink<'a> {
     open: Option<(seglog::write::Writer<0>, PathBuf, PeerSync)>,
 }
 
+#[cfg(feature = "peers")]
 impl Sink for SeglogSink<'_> {
     fn event_len(&self) -> u64 {
         (seglog::RECORD_HEAD_SIZE + self.data.len()) as u64
@@ -275,6 +294,7 @@ impl Sink for SeglogSink<'_> {
     }
 }
 
+#[cfg(feature = "peers")]
 struct KhataSink<'a> {
     scratch: &'a Scratch,
     sync: Sync,
@@ -286,6 +306,7 @@ struct KhataSink<'a> {
 ///
 /// INVARIANTS: `queue` comes from `Box::into_raw` and is freed only in [`KhataSink::close`], after
 /// `writer` (the only borrow of it) was dropped.
+#[cfg(feature = "peers")]
 struct KhataOpen {
     dir: PathBuf,
     queue: *mut khata_rs::Queue,
@@ -293,6 +314,7 @@ struct KhataOpen {
     policy: PeerSync,
 }
 
+#[cfg(feature = "peers")]
 impl Sink for KhataSink<'_> {
     fn event_len(&self) -> u64 {
         8 + self.data.len() as u64
@@ -399,28 +421,61 @@ fn append(c: &mut Criterion) {
                     bench_sink(&mut g, id, sink);
                 }
             }
-            let sink = SeglogSink {
-                scratch: &scratch,
-                sync,
-                data: data.clone(),
-                open: None,
-            };
-            bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
-            let sink = KhataSink {
-                scratch: &scratch,
-                sync,
-                data: data.clone(),
-                open: None,
-            };
-            bench_sink(&mut g, BenchmarkId::new("khata-rs", size), sink);
+            #[cfg(feature = "peers")]
+            {
+                let sink = SeglogSink {
+                    scratch: &scratch,
+                    sync,
+                    data: data.clone(),
+                    open: None,
+                };
+                bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
+                let sink = KhataSink {
+                    scratch: &scratch,
+                    sync,
+                    data: data.clone(),
+                    open: None,
+                };
+                bench_sink(&mut g, BenchmarkId::new("khata-rs", size), sink);
+            }
         }
         g.finish();
     }
 }
 
+/// Append on a fresh file that grows to 1 GiB under the timer (issue 15): default options (growth,
+/// allocated a chunk ahead of the pre-fault window, on the appending thread) against the writer's
+/// own pretoucher thread (growth prepared off the appending thread), under `SyncPolicy::Never`.
+fn growing(c: &mut Criterion) {
+    let scratch = Scratch::new("append-growing");
+    let mut g = c.benchmark_group("append-growing-1GiB");
+    g.throughput(Throughput::Elements(1));
+    for size in [64, 1024] {
+        let data = payload(size);
+        for (name, pretouch) in [
+            ("journal-copy/default", false),
+            ("journal-copy/pretoucher", true),
+        ] {
+            let mut opts = Writer::options();
+            opts.sync_policy(SyncPolicy::Never)
+                .pretouch_thread(pretouch);
+            let sink = JournalSink {
+                scratch: &scratch,
+                opts,
+                data: data.clone(),
+                claim: false,
+                open: None,
+                ts: 0,
+            };
+            bench_sink_cap(&mut g, BenchmarkId::new(name, size), sink, GROWING_CAP);
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = journal_benches::criterion();
-    targets = limit, append
+    targets = limit, append, growing
 }
 criterion_main!(benches);

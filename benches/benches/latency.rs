@@ -12,7 +12,7 @@
 //!   positions, without any copy or checksum (a reference for the ring's design, not a goal).
 //! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, publish) and
 //!   the child echoes the payload with its own `push`.
-//! - iceoryx2: two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
+//! - iceoryx2 (with the `peers` feature): two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
 //!   `write_payload` (a copy of the payload) and `send`; the child copies the received payload
 //!   into its own sample.
 //!
@@ -27,20 +27,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use iceoryx2::prelude::*;
 use journal::{create_ring, Consumer, Producer, WaitStrategy};
 use journal_benches::results::{self, OneWay};
 use journal_benches::{
     child, env_u64, payload, pin_to_cpu, selected, SharedWords, ShmFile, RING_SIZES,
 };
-use serde_json::json;
 
 const GROUP: &str = "latency";
 const RING_CAPACITY: u64 = 64 << 10;
 /// The floor's stop value (even, so never mistaken for a request).
 const STOP: u64 = u64::MAX - 1;
-/// First payload byte of the message that stops an iceoryx2 echo child (payload() never makes it).
-const IOX_STOP: u8 = 0xFE;
 
 /// Something that does one timed round trip.
 trait RoundTrip {
@@ -317,192 +313,204 @@ fn ring_echo() {
 // ---------------------------------------------------------------------------------------------
 // iceoryx2.
 
-type Error = Box<dyn std::error::Error>;
-type IoxPublisher<const N: usize> = iceoryx2::port::publisher::Publisher<ipc::Service, [u8; N], ()>;
-type IoxSubscriber<const N: usize> =
-    iceoryx2::port::subscriber::Subscriber<ipc::Service, [u8; N], ()>;
+/// The iceoryx2 pair (the `peers` feature).
+#[cfg(feature = "peers")]
+mod iox {
+    use super::*;
+    use iceoryx2::prelude::*;
+    use serde_json::json;
 
-fn iox_node() -> Result<Node<ipc::Service>, Error> {
-    Ok(NodeBuilder::new()
-        .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<ipc::Service>()?)
-}
+    /// First payload byte of the message that stops an iceoryx2 echo child (payload() never makes it).
+    const IOX_STOP: u8 = 0xFE;
 
-/// One direction: a service both sides open with the same settings, a small subscriber buffer
-/// (one message is in flight at a time), no history.
-fn iox_ports<const N: usize>(
-    node: &Node<ipc::Service>,
-    send_on: &str,
-    receive_on: &str,
-) -> Result<(IoxPublisher<N>, IoxSubscriber<N>), Error> {
-    let service = |name: &str| -> Result<_, Error> {
-        Ok(node
-            .service_builder(&ServiceName::new(name)?)
-            .publish_subscribe::<[u8; N]>()
-            .max_publishers(1)
-            .max_subscribers(1)
-            .history_size(0)
-            .subscriber_max_buffer_size(4)
-            .open_or_create()?)
-    };
-    let publisher = service(send_on)?
-        .publisher_builder()
-        .max_loaned_samples(1)
-        .create()?;
-    let subscriber = service(receive_on)?
-        .subscriber_builder()
-        .buffer_size(4)
-        .create()?;
-    Ok((publisher, subscriber))
-}
+    type Error = Box<dyn std::error::Error>;
+    type IoxPublisher<const N: usize> =
+        iceoryx2::port::publisher::Publisher<ipc::Service, [u8; N], ()>;
+    type IoxSubscriber<const N: usize> =
+        iceoryx2::port::subscriber::Subscriber<ipc::Service, [u8; N], ()>;
 
-struct IoxPair<const N: usize> {
-    publisher: IoxPublisher<N>,
-    subscriber: IoxSubscriber<N>,
-    data: [u8; N],
-    child: Option<std::process::Child>,
-    ready: SharedWords,
-    _ready_file: ShmFile,
-    _node: Node<ipc::Service>,
-}
+    fn iox_node() -> Result<Node<ipc::Service>, Error> {
+        Ok(NodeBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<ipc::Service>()?)
+    }
 
-impl<const N: usize> IoxPair<N> {
-    fn start() -> Result<IoxPair<N>, Error> {
-        let node = iox_node()?;
-        let base = journal_benches::unique_name("iox");
-        let (a, b) = (format!("{base}-a"), format!("{base}-b"));
-        let (publisher, subscriber) = iox_ports::<N>(&node, &a, &b)?;
-        let ready_file = ShmFile::new("iox-ready");
-        let ready = SharedWords::create(ready_file.path())?;
-        let size = N.to_string();
-        let child = child::spawn(
-            "iox-echo",
-            [
-                ("JOURNAL_BENCH_IOX_A", a.as_str()),
-                ("JOURNAL_BENCH_IOX_B", b.as_str()),
-                ("JOURNAL_BENCH_SIZE", size.as_str()),
-                (
-                    "JOURNAL_BENCH_WORDS",
-                    ready_file.path().to_str().expect("utf-8"),
-                ),
-            ],
-        );
-        let mut pair = IoxPair {
-            publisher,
-            subscriber,
-            data: payload(N).try_into().expect("N bytes"),
-            child: Some(child),
-            ready,
-            _ready_file: ready_file,
-            _node: node,
+    /// One direction: a service both sides open with the same settings, a small subscriber buffer
+    /// (one message is in flight at a time), no history.
+    fn iox_ports<const N: usize>(
+        node: &Node<ipc::Service>,
+        send_on: &str,
+        receive_on: &str,
+    ) -> Result<(IoxPublisher<N>, IoxSubscriber<N>), Error> {
+        let service = |name: &str| -> Result<_, Error> {
+            Ok(node
+                .service_builder(&ServiceName::new(name)?)
+                .publish_subscribe::<[u8; N]>()
+                .max_publishers(1)
+                .max_subscribers(1)
+                .history_size(0)
+                .subscriber_max_buffer_size(4)
+                .open_or_create()?)
         };
-        // Wait for the child's ports, then until a message makes it there and back (a publisher
-        // reaches a subscriber once it has seen it connect), then drain any duplicate replies.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while pair.ready.word(0).load(Ordering::Acquire) == 0 {
-            if Instant::now() > deadline {
-                return Err("iceoryx2 echo child did not start".into());
+        let publisher = service(send_on)?
+            .publisher_builder()
+            .max_loaned_samples(1)
+            .create()?;
+        let subscriber = service(receive_on)?
+            .subscriber_builder()
+            .buffer_size(4)
+            .create()?;
+        Ok((publisher, subscriber))
+    }
+
+    struct IoxPair<const N: usize> {
+        publisher: IoxPublisher<N>,
+        subscriber: IoxSubscriber<N>,
+        data: [u8; N],
+        child: Option<std::process::Child>,
+        ready: SharedWords,
+        _ready_file: ShmFile,
+        _node: Node<ipc::Service>,
+    }
+
+    impl<const N: usize> IoxPair<N> {
+        fn start() -> Result<IoxPair<N>, Error> {
+            let node = iox_node()?;
+            let base = journal_benches::unique_name("iox");
+            let (a, b) = (format!("{base}-a"), format!("{base}-b"));
+            let (publisher, subscriber) = iox_ports::<N>(&node, &a, &b)?;
+            let ready_file = ShmFile::new("iox-ready");
+            let ready = SharedWords::create(ready_file.path())?;
+            let size = N.to_string();
+            let child = child::spawn(
+                "iox-echo",
+                [
+                    ("JOURNAL_BENCH_IOX_A", a.as_str()),
+                    ("JOURNAL_BENCH_IOX_B", b.as_str()),
+                    ("JOURNAL_BENCH_SIZE", size.as_str()),
+                    (
+                        "JOURNAL_BENCH_WORDS",
+                        ready_file.path().to_str().expect("utf-8"),
+                    ),
+                ],
+            );
+            let mut pair = IoxPair {
+                publisher,
+                subscriber,
+                data: payload(N).try_into().expect("N bytes"),
+                child: Some(child),
+                ready,
+                _ready_file: ready_file,
+                _node: node,
+            };
+            // Wait for the child's ports, then until a message makes it there and back (a publisher
+            // reaches a subscriber once it has seen it connect), then drain any duplicate replies.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while pair.ready.word(0).load(Ordering::Acquire) == 0 {
+                if Instant::now() > deadline {
+                    return Err("iceoryx2 echo child did not start".into());
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        'handshake: loop {
-            pair.send()?;
-            let wait = Instant::now() + Duration::from_millis(50);
-            while Instant::now() < wait {
-                if pair.subscriber.receive()?.is_some() {
-                    break 'handshake;
+            'handshake: loop {
+                pair.send()?;
+                let wait = Instant::now() + Duration::from_millis(50);
+                while Instant::now() < wait {
+                    if pair.subscriber.receive()?.is_some() {
+                        break 'handshake;
+                    }
+                }
+                if Instant::now() > deadline {
+                    return Err("iceoryx2 echo child never answered".into());
                 }
             }
-            if Instant::now() > deadline {
-                return Err("iceoryx2 echo child never answered".into());
+            std::thread::sleep(Duration::from_millis(100));
+            while pair.subscriber.receive()?.is_some() {}
+            Ok(pair)
+        }
+
+        #[inline]
+        fn send(&mut self) -> Result<(), Error> {
+            let sample = self.publisher.loan_uninit()?;
+            let sample = sample.write_payload(*black_box(&self.data));
+            sample.send()?;
+            Ok(())
+        }
+    }
+
+    impl<const N: usize> RoundTrip for IoxPair<N> {
+        #[inline]
+        fn round_trip(&mut self) -> Duration {
+            let start = Instant::now();
+            self.send().expect("iceoryx2 send");
+            loop {
+                if let Some(sample) = self.subscriber.receive().expect("iceoryx2 receive") {
+                    black_box(sample.payload());
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            start.elapsed()
+        }
+    }
+
+    impl<const N: usize> Drop for IoxPair<N> {
+        fn drop(&mut self) {
+            self.data[0] = IOX_STOP;
+            let _ = self.send();
+            if let Some(c) = self.child.take() {
+                child::join(c, "iceoryx2 echo");
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
-        while pair.subscriber.receive()?.is_some() {}
-        Ok(pair)
     }
 
-    #[inline]
-    fn send(&mut self) -> Result<(), Error> {
-        let sample = self.publisher.loan_uninit()?;
-        let sample = sample.write_payload(*black_box(&self.data));
-        sample.send()?;
-        Ok(())
-    }
-}
-
-impl<const N: usize> RoundTrip for IoxPair<N> {
-    #[inline]
-    fn round_trip(&mut self) -> Duration {
-        let start = Instant::now();
-        self.send().expect("iceoryx2 send");
+    fn iox_echo_n<const N: usize>() -> Result<(), Error> {
+        pin_to_cpu(1);
+        let node = iox_node()?;
+        let (publisher, subscriber) = iox_ports::<N>(
+            &node,
+            &child::env("JOURNAL_BENCH_IOX_B"),
+            &child::env("JOURNAL_BENCH_IOX_A"),
+        )?;
+        let ready = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
+        ready.word(0).store(1, Ordering::Release);
         loop {
-            if let Some(sample) = self.subscriber.receive().expect("iceoryx2 receive") {
-                black_box(sample.payload());
-                break;
-            }
-            std::hint::spin_loop();
-        }
-        start.elapsed()
-    }
-}
-
-impl<const N: usize> Drop for IoxPair<N> {
-    fn drop(&mut self) {
-        self.data[0] = IOX_STOP;
-        let _ = self.send();
-        if let Some(c) = self.child.take() {
-            child::join(c, "iceoryx2 echo");
-        }
-    }
-}
-
-fn iox_echo_n<const N: usize>() -> Result<(), Error> {
-    pin_to_cpu(1);
-    let node = iox_node()?;
-    let (publisher, subscriber) = iox_ports::<N>(
-        &node,
-        &child::env("JOURNAL_BENCH_IOX_B"),
-        &child::env("JOURNAL_BENCH_IOX_A"),
-    )?;
-    let ready = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
-    ready.word(0).store(1, Ordering::Release);
-    loop {
-        match subscriber.receive()? {
-            Some(sample) => {
-                if sample.payload()[0] == IOX_STOP {
-                    return Ok(());
+            match subscriber.receive()? {
+                Some(sample) => {
+                    if sample.payload()[0] == IOX_STOP {
+                        return Ok(());
+                    }
+                    let reply = publisher.loan_uninit()?;
+                    reply.write_payload(*sample.payload()).send()?;
                 }
-                let reply = publisher.loan_uninit()?;
-                reply.write_payload(*sample.payload()).send()?;
+                None => std::hint::spin_loop(),
             }
-            None => std::hint::spin_loop(),
         }
     }
-}
 
-fn iox_echo() {
-    let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
-        "64" => iox_echo_n::<64>(),
-        "1024" => iox_echo_n::<1024>(),
-        other => panic!("no iceoryx2 echo for {other} bytes"),
-    };
-    if let Err(e) = result {
-        eprintln!("iceoryx2 echo child: {e}");
-        std::process::exit(1);
+    pub(super) fn iox_echo() {
+        let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
+            "64" => iox_echo_n::<64>(),
+            "1024" => iox_echo_n::<1024>(),
+            other => panic!("no iceoryx2 echo for {other} bytes"),
+        };
+        if let Err(e) = result {
+            eprintln!("iceoryx2 echo child: {e}");
+            std::process::exit(1);
+        }
     }
-}
 
-fn measure_iox<const N: usize>(c: &mut Criterion) {
-    let id = format!("iceoryx2/{N}");
-    if !selected(&format!("{GROUP}/{id}")) {
-        return;
-    }
-    match IoxPair::<N>::start() {
-        Ok(mut pair) => measure(c, &id, &mut pair),
-        Err(e) => {
-            eprintln!("{GROUP}/{id}: iceoryx2 unavailable: {e}");
-            results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+    pub(super) fn measure_iox<const N: usize>(c: &mut Criterion) {
+        let id = format!("iceoryx2/{N}");
+        if !selected(&format!("{GROUP}/{id}")) {
+            return;
+        }
+        match IoxPair::<N>::start() {
+            Ok(mut pair) => measure(c, &id, &mut pair),
+            Err(e) => {
+                eprintln!("{GROUP}/{id}: iceoryx2 unavailable: {e}");
+                results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+            }
         }
     }
 }
@@ -512,7 +520,8 @@ fn main() {
         Some("floor-echo") => return floor_echo(),
         Some("floor2-echo") => return floor2_echo(),
         Some("ring-echo") => return ring_echo(),
-        Some("iox-echo") => return iox_echo(),
+        #[cfg(feature = "peers")]
+        Some("iox-echo") => return iox::iox_echo(),
         Some(other) => panic!("unknown role {other}"),
         None => {}
     }
@@ -530,7 +539,10 @@ fn main() {
             measure(&mut c, &id, &mut RingPair::start(size));
         }
     }
-    measure_iox::<64>(&mut c);
-    measure_iox::<1024>(&mut c);
+    #[cfg(feature = "peers")]
+    {
+        iox::measure_iox::<64>(&mut c);
+        iox::measure_iox::<1024>(&mut c);
+    }
     c.final_summary();
 }

@@ -1,9 +1,9 @@
 //! Reading (BENCHMARKS.md, "Read", "Verify", "Seek").
 //!
 //! - `read`: a sequential pass over 64 MiB of events at 64 B, 256 B and 1 KiB, with and without
-//!   the CRC check, against `seglog` (which always checks its CRC-32) and `khata-rs` (whose
-//!   sequential reader checks nothing; the "+crc16" row adds its CRC-16 of every payload, the work
-//!   its verified read does).
+//!   the CRC check, against (with the `peers` feature) `seglog` (which always checks its CRC-32)
+//!   and `khata-rs` (whose sequential reader checks nothing; the "+crc16" row adds its CRC-16 of
+//!   every payload, the work its verified read does).
 //! - `verify-1GiB`: `Reader::verify` of a 1 GiB journal of 1 KiB events in the page cache, with the
 //!   reader opened once (mapping warm) and opened for each pass.
 //! - `seek`: `Reader::iter_from_time` to the middle event of the 64 MiB journals.
@@ -15,6 +15,8 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+#[cfg(feature = "peers")]
+use criterion::{measurement::WallTime, BenchmarkGroup};
 use journal::{entry_len, Reader, Writer};
 use journal_benches::{payload, results, Scratch, SIZES};
 use serde_json::json;
@@ -39,6 +41,13 @@ struct Files {
     size: usize,
     events: u64,
     journal: PathBuf,
+    #[cfg(feature = "peers")]
+    peers: Peers,
+}
+
+/// The same events in the peers' files.
+#[cfg(feature = "peers")]
+struct Peers {
     seglog: PathBuf,
     seglog_flushed: seglog::FlushedOffset,
     /// The queue that wrote the events: khata-rs 0.1.1 finds no cycle in a queue it reopens, so
@@ -48,10 +57,20 @@ struct Files {
 
 fn build(scratch: &Scratch, size: usize) -> Files {
     let events = READ_BYTES / entry_len(size as u32);
-    let data = payload(size);
     let journal = scratch.fresh("read-journal");
     write_journal(&journal, size, events);
+    Files {
+        size,
+        events,
+        journal,
+        #[cfg(feature = "peers")]
+        peers: build_peers(scratch, size, events),
+    }
+}
 
+#[cfg(feature = "peers")]
+fn build_peers(scratch: &Scratch, size: usize, events: u64) -> Peers {
+    let data = payload(size);
     let seglog = scratch.fresh("read-seglog");
     let seg_len = events as usize * (seglog::RECORD_HEAD_SIZE + size) + (1 << 20);
     let mut w = seglog::write::Writer::<0>::create(&seglog, seg_len, 0).expect("seglog create");
@@ -73,10 +92,7 @@ fn build(scratch: &Scratch, size: usize) -> Files {
         w.write(&data).expect("khata write");
     }
     drop(w);
-    Files {
-        size,
-        events,
-        journal,
+    Peers {
         seglog,
         seglog_flushed,
         khata: queue,
@@ -112,40 +128,8 @@ fn read(c: &mut Criterion) {
                 })
             });
         }
-        let mut r =
-            seglog::read::Reader::<0>::open_read_only(&f.seglog, Some(f.seglog_flushed.clone()))
-                .expect("open seglog");
-        g.bench_function(BenchmarkId::new("seglog-crc32", f.size), |b| {
-            b.iter(|| {
-                let mut acc = 0u64;
-                let mut n = 0;
-                let mut it = r.iter(0);
-                while let Some(rec) = it.next_record().expect("seglog record") {
-                    acc = touch(acc, &rec.data);
-                    n += 1;
-                }
-                assert_eq!(n, f.events);
-                black_box(acc)
-            })
-        });
-        let queue = &f.khata;
-        for (name, crc) in [("khata-rs", false), ("khata-rs+crc16", true)] {
-            g.bench_function(BenchmarkId::new(name, f.size), |b| {
-                b.iter(|| {
-                    let mut r = queue.reader().expect("khata reader");
-                    r.rewind().expect("rewind");
-                    let mut acc = 0u64;
-                    while let Some(d) = r.read().expect("khata read") {
-                        acc = touch(acc, d);
-                        if crc {
-                            acc ^= khata_rs::util::crc16(d) as u64;
-                        }
-                    }
-                    assert_eq!(r.sequence(), f.events, "khata-rs read every event");
-                    black_box(acc)
-                })
-            });
-        }
+        #[cfg(feature = "peers")]
+        read_peers(&mut g, f);
     }
     g.finish();
 
@@ -166,6 +150,46 @@ fn read(c: &mut Criterion) {
         }
     }
     g.finish();
+}
+
+#[cfg(feature = "peers")]
+fn read_peers(g: &mut BenchmarkGroup<'_, WallTime>, f: &Files) {
+    let mut r = seglog::read::Reader::<0>::open_read_only(
+        &f.peers.seglog,
+        Some(f.peers.seglog_flushed.clone()),
+    )
+    .expect("open seglog");
+    g.bench_function(BenchmarkId::new("seglog-crc32", f.size), |b| {
+        b.iter(|| {
+            let mut acc = 0u64;
+            let mut n = 0;
+            let mut it = r.iter(0);
+            while let Some(rec) = it.next_record().expect("seglog record") {
+                acc = touch(acc, &rec.data);
+                n += 1;
+            }
+            assert_eq!(n, f.events);
+            black_box(acc)
+        })
+    });
+    let queue = &f.peers.khata;
+    for (name, crc) in [("khata-rs", false), ("khata-rs+crc16", true)] {
+        g.bench_function(BenchmarkId::new(name, f.size), |b| {
+            b.iter(|| {
+                let mut r = queue.reader().expect("khata reader");
+                r.rewind().expect("rewind");
+                let mut acc = 0u64;
+                while let Some(d) = r.read().expect("khata read") {
+                    acc = touch(acc, d);
+                    if crc {
+                        acc ^= khata_rs::util::crc16(d) as u64;
+                    }
+                }
+                assert_eq!(r.sequence(), f.events, "khata-rs read every event");
+                black_box(acc)
+            })
+        });
+    }
 }
 
 fn verify(c: &mut Criterion) {

@@ -6,7 +6,7 @@
 //! word. The time runs from the start of `replay` until the consumer has reported. The reader
 //! checks every entry's CRC-32 ("crc") or trusts the file ("nocrc").
 //!
-//! The peer pipeline does the same with the fastest peers: `khata-rs` reads its queue (no check)
+//! The peer pipeline (with the `peers` feature) does the same with the fastest peers: `khata-rs` reads its queue (no check)
 //! and each event is copied into an `iceoryx2` sample (`loan_uninit`, copy, `send`, publisher
 //! blocking while the subscriber's 1,024-sample buffer is full), received by a subscriber process.
 #![allow(missing_docs)] // reason: criterion macros and helpers generate undocumented items
@@ -18,7 +18,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use iceoryx2::prelude::*;
 use journal::WaitStrategy;
 use journal::{create_ring, entry_len, replay, Consumer, Producer, Reader, ReplayOptions, Writer};
 use journal_benches::{child, payload, pin_to_cpu, results, selected, Scratch, SharedWords};
@@ -34,8 +33,8 @@ const RING_CAPACITY: u64 = 1 << 20;
 const GENERATION: usize = 0;
 const COUNT: usize = 16;
 const STOP: usize = 32;
+#[cfg(feature = "peers")] // reason: only the iceoryx2 consumer signals readiness
 const READY: usize = 48;
-const IOX_BUFFER: usize = 1024;
 
 #[inline]
 fn touch(acc: u64, payload: &[u8]) -> u64 {
@@ -163,208 +162,217 @@ fn ring_consumer() {
 // ---------------------------------------------------------------------------------------------
 // The peer pipeline: khata-rs -> iceoryx2 -> subscriber process.
 
-type Error = Box<dyn std::error::Error>;
+/// The peer pipeline (the `peers` feature).
+#[cfg(feature = "peers")]
+mod peer {
+    use super::*;
+    use iceoryx2::prelude::*;
 
-fn iox_service<const N: usize>(
-    node: &Node<ipc::Service>,
-    name: &str,
-) -> Result<
-    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8; N], ()>,
-    Error,
-> {
-    Ok(node
-        .service_builder(&ServiceName::new(name)?)
-        .publish_subscribe::<[u8; N]>()
-        .max_publishers(1)
-        .max_subscribers(1)
-        .history_size(0)
-        .subscriber_max_buffer_size(IOX_BUFFER)
-        .enable_safe_overflow(false)
-        .open_or_create()?)
-}
+    const IOX_BUFFER: usize = 1024;
 
-fn iox_node() -> Result<Node<ipc::Service>, Error> {
-    Ok(NodeBuilder::new()
-        .signal_handling_mode(SignalHandlingMode::Disabled)
-        .create::<ipc::Service>()?)
-}
+    type Error = Box<dyn std::error::Error>;
 
-struct IoxPipeline<const N: usize> {
-    _scratch: Scratch,
-    queue: khata_rs::Queue,
-    events: u64,
-    publisher: iceoryx2::port::publisher::Publisher<ipc::Service, [u8; N], ()>,
-    _words_file: ShmFile,
-    words: SharedWords,
-    child: Option<std::process::Child>,
-    _node: Node<ipc::Service>,
-}
-
-impl<const N: usize> IoxPipeline<N> {
-    fn start() -> Result<IoxPipeline<N>, Error> {
-        let scratch = Scratch::new("replay-khata");
-        let events = JOURNAL_BYTES / (8 + N as u64);
-        let queue = khata_rs::Queue::new(scratch.dir().join("queue"))
-            .block_size(events as usize * (8 + N) + (1 << 20))
-            .checksums(true)
-            .build()?;
-        {
-            let data = payload(N);
-            let mut w = queue.writer()?;
-            for _ in 0..events {
-                w.write(&data)?;
-            }
-        }
-        let node = iox_node()?;
-        let name = journal_benches::unique_name("iox-replay");
-        let publisher = iox_service::<N>(&node, &name)?
-            .publisher_builder()
-            .max_loaned_samples(1)
-            .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
-            .create()?;
-        let words_file = ShmFile::new("replay-iox-words");
-        let words = SharedWords::create(words_file.path())?;
-        let (n, count) = (N.to_string(), events.to_string());
-        let child = child::spawn(
-            "iox-consumer",
-            [
-                ("JOURNAL_BENCH_IOX", name.as_str()),
-                ("JOURNAL_BENCH_SIZE", n.as_str()),
-                ("JOURNAL_BENCH_EVENTS", count.as_str()),
-                (
-                    "JOURNAL_BENCH_WORDS",
-                    words_file.path().to_str().expect("utf-8"),
-                ),
-            ],
-        );
-        let pipeline = IoxPipeline {
-            _scratch: scratch,
-            queue,
-            events,
-            publisher,
-            _words_file: words_file,
-            words,
-            child: Some(child),
-            _node: node,
-        };
-        // Wait for the subscriber: a publisher delivers to the subscribers it sees at each send.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while pipeline.words.word(READY).load(Ordering::Acquire) == 0 {
-            if Instant::now() > deadline {
-                return Err("iceoryx2 consumer did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(pipeline)
+    fn iox_service<const N: usize>(
+        node: &Node<ipc::Service>,
+        name: &str,
+    ) -> Result<
+        iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8; N], ()>,
+        Error,
+    > {
+        Ok(node
+            .service_builder(&ServiceName::new(name)?)
+            .publish_subscribe::<[u8; N]>()
+            .max_publishers(1)
+            .max_subscribers(1)
+            .history_size(0)
+            .subscriber_max_buffer_size(IOX_BUFFER)
+            .enable_safe_overflow(false)
+            .open_or_create()?)
     }
 
-    fn pass(&mut self) -> Duration {
-        let seen = self.words.word(GENERATION).load(Ordering::Acquire);
-        let start = Instant::now();
-        let mut r = self.queue.reader().expect("khata reader");
-        r.rewind().expect("rewind");
-        let mut sent = 0u64;
-        while let Some(d) = r.read().expect("khata read") {
-            let mut sample = self.publisher.loan_uninit().expect("loan");
-            let out = sample.payload_mut().as_mut_ptr().cast::<u8>();
-            assert_eq!(d.len(), N);
-            // SAFETY: `out` points to the sample's N-byte payload, which nothing else references
-            // while the sample is loaned, and `d` is N bytes that do not overlap it.
-            let sample = unsafe {
-                std::ptr::copy_nonoverlapping(d.as_ptr(), out, N);
-                sample.assume_init()
+    fn iox_node() -> Result<Node<ipc::Service>, Error> {
+        Ok(NodeBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<ipc::Service>()?)
+    }
+
+    struct IoxPipeline<const N: usize> {
+        _scratch: Scratch,
+        queue: khata_rs::Queue,
+        events: u64,
+        publisher: iceoryx2::port::publisher::Publisher<ipc::Service, [u8; N], ()>,
+        _words_file: ShmFile,
+        words: SharedWords,
+        child: Option<std::process::Child>,
+        _node: Node<ipc::Service>,
+    }
+
+    impl<const N: usize> IoxPipeline<N> {
+        fn start() -> Result<IoxPipeline<N>, Error> {
+            let scratch = Scratch::new("replay-khata");
+            let events = JOURNAL_BYTES / (8 + N as u64);
+            let queue = khata_rs::Queue::new(scratch.dir().join("queue"))
+                .block_size(events as usize * (8 + N) + (1 << 20))
+                .checksums(true)
+                .build()?;
+            {
+                let data = payload(N);
+                let mut w = queue.writer()?;
+                for _ in 0..events {
+                    w.write(&data)?;
+                }
+            }
+            let node = iox_node()?;
+            let name = journal_benches::unique_name("iox-replay");
+            let publisher = iox_service::<N>(&node, &name)?
+                .publisher_builder()
+                .max_loaned_samples(1)
+                .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+                .create()?;
+            let words_file = ShmFile::new("replay-iox-words");
+            let words = SharedWords::create(words_file.path())?;
+            let (n, count) = (N.to_string(), events.to_string());
+            let child = child::spawn(
+                "iox-consumer",
+                [
+                    ("JOURNAL_BENCH_IOX", name.as_str()),
+                    ("JOURNAL_BENCH_SIZE", n.as_str()),
+                    ("JOURNAL_BENCH_EVENTS", count.as_str()),
+                    (
+                        "JOURNAL_BENCH_WORDS",
+                        words_file.path().to_str().expect("utf-8"),
+                    ),
+                ],
+            );
+            let pipeline = IoxPipeline {
+                _scratch: scratch,
+                queue,
+                events,
+                publisher,
+                _words_file: words_file,
+                words,
+                child: Some(child),
+                _node: node,
             };
-            sample.send().expect("send");
-            sent += 1;
-        }
-        let got = wait_pass(&self.words, seen);
-        let took = start.elapsed();
-        assert_eq!(
-            (sent, got),
-            (self.events, self.events),
-            "every event replayed"
-        );
-        took
-    }
-}
-
-impl<const N: usize> Drop for IoxPipeline<N> {
-    fn drop(&mut self) {
-        self.words.word(STOP).store(1, Ordering::Release);
-        if let Some(mut c) = self.child.take() {
-            // The consumer polls the stop word while its buffer is empty.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            // Wait for the subscriber: a publisher delivers to the subscribers it sees at each send.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while pipeline.words.word(READY).load(Ordering::Acquire) == 0 {
+                if Instant::now() > deadline {
+                    return Err("iceoryx2 consumer did not start".into());
+                }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            let _ = c.kill();
-            let _ = c.wait();
+            Ok(pipeline)
+        }
+
+        fn pass(&mut self) -> Duration {
+            let seen = self.words.word(GENERATION).load(Ordering::Acquire);
+            let start = Instant::now();
+            let mut r = self.queue.reader().expect("khata reader");
+            r.rewind().expect("rewind");
+            let mut sent = 0u64;
+            while let Some(d) = r.read().expect("khata read") {
+                let mut sample = self.publisher.loan_uninit().expect("loan");
+                let out = sample.payload_mut().as_mut_ptr().cast::<u8>();
+                assert_eq!(d.len(), N);
+                // SAFETY: `out` points to the sample's N-byte payload, which nothing else references
+                // while the sample is loaned, and `d` is N bytes that do not overlap it.
+                let sample = unsafe {
+                    std::ptr::copy_nonoverlapping(d.as_ptr(), out, N);
+                    sample.assume_init()
+                };
+                sample.send().expect("send");
+                sent += 1;
+            }
+            let got = wait_pass(&self.words, seen);
+            let took = start.elapsed();
+            assert_eq!(
+                (sent, got),
+                (self.events, self.events),
+                "every event replayed"
+            );
+            took
         }
     }
-}
 
-fn iox_consumer_n<const N: usize>() -> Result<(), Error> {
-    pin_to_cpu(1);
-    let words = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
-    let events: u64 = child::env("JOURNAL_BENCH_EVENTS").parse()?;
-    let node = iox_node()?;
-    let subscriber = iox_service::<N>(&node, &child::env("JOURNAL_BENCH_IOX"))?
-        .subscriber_builder()
-        .buffer_size(IOX_BUFFER)
-        .create()?;
-    words.word(READY).store(1, Ordering::Release);
-    let (mut count, mut acc) = (0u64, 0u64);
-    loop {
-        match subscriber.receive()? {
-            Some(sample) => {
-                acc = touch(acc, sample.payload());
-                count += 1;
-                if count == events {
-                    words.word(COUNT).store(count, Ordering::Release);
-                    words.word(GENERATION).fetch_add(1, Ordering::AcqRel);
-                    count = 0;
+    impl<const N: usize> Drop for IoxPipeline<N> {
+        fn drop(&mut self) {
+            self.words.word(STOP).store(1, Ordering::Release);
+            if let Some(mut c) = self.child.take() {
+                // The consumer polls the stop word while its buffer is empty.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+
+    fn iox_consumer_n<const N: usize>() -> Result<(), Error> {
+        pin_to_cpu(1);
+        let words = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
+        let events: u64 = child::env("JOURNAL_BENCH_EVENTS").parse()?;
+        let node = iox_node()?;
+        let subscriber = iox_service::<N>(&node, &child::env("JOURNAL_BENCH_IOX"))?
+            .subscriber_builder()
+            .buffer_size(IOX_BUFFER)
+            .create()?;
+        words.word(READY).store(1, Ordering::Release);
+        let (mut count, mut acc) = (0u64, 0u64);
+        loop {
+            match subscriber.receive()? {
+                Some(sample) => {
+                    acc = touch(acc, sample.payload());
+                    count += 1;
+                    if count == events {
+                        words.word(COUNT).store(count, Ordering::Release);
+                        words.word(GENERATION).fetch_add(1, Ordering::AcqRel);
+                        count = 0;
+                    }
+                }
+                None => {
+                    if words.word(STOP).load(Ordering::Acquire) == 1 {
+                        black_box(acc);
+                        return Ok(());
+                    }
+                    std::hint::spin_loop();
                 }
             }
-            None => {
-                if words.word(STOP).load(Ordering::Acquire) == 1 {
-                    black_box(acc);
-                    return Ok(());
-                }
-                std::hint::spin_loop();
+        }
+    }
+
+    pub(super) fn iox_consumer() {
+        let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
+            "64" => iox_consumer_n::<64>(),
+            "1024" => iox_consumer_n::<1024>(),
+            other => panic!("no iceoryx2 consumer for {other} bytes"),
+        };
+        if let Err(e) = result {
+            eprintln!("iceoryx2 consumer child: {e}");
+            std::process::exit(1);
+        }
+    }
+
+    pub(super) fn bench_iox<const N: usize>(c: &mut Criterion) {
+        let id = format!("khata-rs+iceoryx2/{N}");
+        if !selected(&format!("{GROUP}/{id}")) {
+            return;
+        }
+        match IoxPipeline::<N>::start() {
+            Ok(mut p) => {
+                let mut g = c.benchmark_group(GROUP);
+                g.throughput(Throughput::Elements(p.events));
+                g.bench_function(BenchmarkId::new("khata-rs+iceoryx2", N), |b| {
+                    b.iter_custom(|iters| (0..iters).map(|_| p.pass()).sum())
+                });
+                g.finish();
             }
-        }
-    }
-}
-
-fn iox_consumer() {
-    let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
-        "64" => iox_consumer_n::<64>(),
-        "1024" => iox_consumer_n::<1024>(),
-        other => panic!("no iceoryx2 consumer for {other} bytes"),
-    };
-    if let Err(e) = result {
-        eprintln!("iceoryx2 consumer child: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn bench_iox<const N: usize>(c: &mut Criterion) {
-    let id = format!("khata-rs+iceoryx2/{N}");
-    if !selected(&format!("{GROUP}/{id}")) {
-        return;
-    }
-    match IoxPipeline::<N>::start() {
-        Ok(mut p) => {
-            let mut g = c.benchmark_group(GROUP);
-            g.throughput(Throughput::Elements(p.events));
-            g.bench_function(BenchmarkId::new("khata-rs+iceoryx2", N), |b| {
-                b.iter_custom(|iters| (0..iters).map(|_| p.pass()).sum())
-            });
-            g.finish();
-        }
-        Err(e) => {
-            eprintln!("{GROUP}/{id}: unavailable: {e}");
-            results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+            Err(e) => {
+                eprintln!("{GROUP}/{id}: unavailable: {e}");
+                results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+            }
         }
     }
 }
@@ -396,7 +404,8 @@ fn bench_ours(c: &mut Criterion, scratch: &Scratch, size: usize) {
 fn main() {
     match child::role().as_deref() {
         Some("ring-consumer") => return ring_consumer(),
-        Some("iox-consumer") => return iox_consumer(),
+        #[cfg(feature = "peers")]
+        Some("iox-consumer") => return peer::iox_consumer(),
         Some(other) => panic!("unknown role {other}"),
         None => {}
     }
@@ -406,7 +415,10 @@ fn main() {
     for size in RING_SIZES {
         bench_ours(&mut c, &scratch, size);
     }
-    bench_iox::<64>(&mut c);
-    bench_iox::<1024>(&mut c);
+    #[cfg(feature = "peers")]
+    {
+        peer::bench_iox::<64>(&mut c);
+        peer::bench_iox::<1024>(&mut c);
+    }
     c.final_summary();
 }

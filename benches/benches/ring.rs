@@ -1,5 +1,5 @@
 //! The shared-memory ring inside one process (BENCHMARKS.md, "Ring, one process"), against `rtrb`
-//! as the same-process floor, at 64 B and 1 KiB.
+//! as the same-process floor (with the `peers` feature), at 64 B and 1 KiB.
 //!
 //! - "2 threads": a producer thread (the benchmark's) pushes records one by one, each published
 //!   on its own; a consumer thread on the other core reads whatever is published in one batch and
@@ -14,7 +14,9 @@
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(feature = "peers")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -106,6 +108,7 @@ impl Drop for JournalPair {
     }
 }
 
+#[cfg(feature = "peers")]
 struct RtrbPair {
     producer: rtrb::Producer<u8>,
     consumed: Arc<AtomicU64>,
@@ -114,6 +117,7 @@ struct RtrbPair {
     sent: u64,
 }
 
+#[cfg(feature = "peers")]
 impl RtrbPair {
     fn new(size: usize) -> RtrbPair {
         let (producer, mut rx) = rtrb::RingBuffer::<u8>::new(CAPACITY as usize);
@@ -166,6 +170,7 @@ impl RtrbPair {
     }
 }
 
+#[cfg(feature = "peers")]
 impl Drop for RtrbPair {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -176,6 +181,7 @@ impl Drop for RtrbPair {
 }
 
 /// Copies one record into the ring, spinning while it is full.
+#[cfg(feature = "peers")]
 #[inline]
 fn rtrb_push(p: &mut rtrb::Producer<u8>, data: &[u8]) {
     let mut chunk = loop {
@@ -209,11 +215,13 @@ fn ring(c: &mut Criterion) {
         });
         drop(pair);
 
-        let mut pair = RtrbPair::new(size);
-        g.bench_function(BenchmarkId::new("rtrb (2 threads)", size), |b| {
-            b.iter_custom(|iters| pair.run(iters, &data))
-        });
-        drop(pair);
+        #[cfg(feature = "peers")]
+        {
+            let mut pair = RtrbPair::new(size);
+            g.bench_function(BenchmarkId::new("rtrb (2 threads)", size), |b| {
+                b.iter_custom(|iters| pair.run(iters, &data))
+            });
+        }
 
         let file = ShmFile::new("ring1");
         create_ring(file.path(), CAPACITY).expect("create ring");
@@ -235,18 +243,21 @@ fn ring(c: &mut Criterion) {
         });
         drop((p, cons, file));
 
-        let (mut p, mut rx) = rtrb::RingBuffer::<u8>::new(CAPACITY as usize);
-        g.bench_function(BenchmarkId::new("rtrb (1 thread)", size), |b| {
-            let mut acc = 0u64;
-            b.iter(|| {
-                rtrb_push(&mut p, black_box(&data));
-                let chunk = rx.read_chunk(size).expect("read chunk");
-                let (a, b) = chunk.as_slices();
-                acc = touch(acc, if a.is_empty() { b } else { a });
-                chunk.commit_all();
+        #[cfg(feature = "peers")]
+        {
+            let (mut p, mut rx) = rtrb::RingBuffer::<u8>::new(CAPACITY as usize);
+            g.bench_function(BenchmarkId::new("rtrb (1 thread)", size), |b| {
+                let mut acc = 0u64;
+                b.iter(|| {
+                    rtrb_push(&mut p, black_box(&data));
+                    let chunk = rx.read_chunk(size).expect("read chunk");
+                    let (a, b) = chunk.as_slices();
+                    acc = touch(acc, if a.is_empty() { b } else { a });
+                    chunk.commit_all();
+                });
+                black_box(acc);
             });
-            black_box(acc);
-        });
+        }
     }
     g.finish();
 }

@@ -359,15 +359,16 @@ fn info_reports_header_extent_times_and_the_live_writer() {
         );
     }
 
-    // A writer in this process holds the journal open, with its preallocated chunk.
+    // A writer in this process holds the journal open, with its preallocated chunks: growth
+    // allocates one chunk ahead of the one it pre-faults (FORMAT.md 7.3).
     let mut w = Writer::options().chunk_size(4096).open(&path).unwrap();
     w.append(T0 + 20, b"ccc").unwrap();
     let v = json(&run(&["info", "--json", s(&path)]).stdout);
     assert_eq!(v["writer_present"], true);
     assert_eq!(v["events"], 3);
     assert_eq!(v["write_offset"], 96);
-    assert_eq!(v["file_size"], 4096);
-    assert_eq!(v["preallocated_bytes"], 4096 - 96);
+    assert_eq!(v["file_size"], 8192);
+    assert_eq!(v["preallocated_bytes"], 8192 - 96);
     let r = run(&["info", s(&path)]);
     assert!(r
         .stdout

@@ -1011,6 +1011,13 @@ impl Index {
     /// Writes the index file atomically beside the journal: a temporary file in the same
     /// directory, synced, renamed over `NAME.idx`, then the directory synced (INDEX.md 9).
     pub fn write(&self, journal: &Path) -> Result<()> {
+        self.write_with(journal, true)
+    }
+
+    /// [`Index::write`], with the two syncs only when `durable` (a writer under
+    /// `SyncPolicy::Never` creating a journal, FORMAT.md 9: a lost or torn index fails the checks of
+    /// INDEX.md 6.1 and is rebuilt).
+    pub(crate) fn write_with(&self, journal: &Path, durable: bool) -> Result<()> {
         let path = index_path(journal);
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -1029,8 +1036,13 @@ impl Index {
                 .map_err(|e| Error::io(&tmp, "create", e))?;
             f.write_all(&self.encode())
                 .map_err(|e| Error::io(&tmp, "write", e))?;
-            f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
+            if durable {
+                f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
+            }
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, "rename", e))?;
+            if !durable {
+                return Ok(());
+            }
             File::open(&dir)
                 .and_then(|d| d.sync_all())
                 .map_err(|e| Error::io(&dir, "fsync", e))
@@ -1405,20 +1417,22 @@ impl Upkeep {
     }
 
     /// Builds the index of the journal's content up to `to` from scratch (INDEX.md 5), writes it
-    /// atomically (INDEX.md 9.1) and opens it for upkeep. The content must be valid up to `to`.
+    /// atomically (INDEX.md 9.1; synced only when `durable`) and opens it for upkeep. The content
+    /// must be valid up to `to`.
     pub(crate) fn rebuild(
         journal: &Path,
         intervals: Intervals,
         start: i64,
         body: &[u8],
         to: u64,
+        durable: bool,
     ) -> Result<Upkeep> {
         intervals
             .check()
             .map_err(|f| Error::InvalidArgument(f.to_string()))?;
         let mut idx = Index::empty(intervals, start);
         idx.walk(body, to, to, to, false);
-        idx.write(journal)?;
+        idx.write_with(journal, durable)?;
         let path = index_path(journal);
         let file = OpenOptions::new()
             .read(true)

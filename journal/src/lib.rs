@@ -67,6 +67,7 @@ mod error;
 pub mod format;
 pub mod index;
 pub mod named_cursor;
+mod pretouch;
 mod reader;
 mod recovery;
 mod replay;
@@ -91,6 +92,7 @@ pub use format::{
     checksum, entry_len, pad8, DamageReason, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
 };
 pub use named_cursor::NamedCursor;
+pub use pretouch::Pretoucher;
 pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{

@@ -15,8 +15,9 @@ use crate::format::{
     MAX_WRITE_OFFSET,
 };
 use crate::index::{Intervals, Position, Upkeep};
+use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
-use crate::sys::{self, create_exclusive, open_rw, WriteMap, WriterLock};
+use crate::sys::{self, create_exclusive, open_rw, AheadPlan, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -57,7 +58,9 @@ pub enum SyncPolicy {
 /// - [`recovery`](Self::recovery): [`RecoveryMode::Truncate`] (torn tails cut back on open);
 /// - [`start_timestamp`](Self::start_timestamp): the time of creation;
 /// - [`index`](Self::index): on, with the default [`Intervals`] (the writer keeps `NAME.idx`,
-///   spec/INDEX.md 9.3).
+///   spec/INDEX.md 9.3);
+/// - [`pretouch_thread`](Self::pretouch_thread): off (growth runs on the appending thread, or on a
+///   [`Pretoucher`] the caller runs).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WriterOptions {
@@ -70,7 +73,13 @@ pub struct WriterOptions {
     recovery: RecoveryMode,
     start_timestamp: Option<i64>,
     index: Option<Intervals>,
+    pretouch_thread: bool,
 }
+
+/// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
+/// a chunk): enough for the first appends, small enough that creation stays cheap. The rest is
+/// pre-faulted, as growth is, by the first append past it or by [`Writer::pretouch`].
+const FIRST_WINDOW: u64 = 64 << 10;
 
 /// Under [`SyncPolicy::Never`], the writer syncs and moves the index's checkpoint once this many
 /// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
@@ -93,6 +102,7 @@ impl Default for WriterOptions {
             recovery: RecoveryMode::Truncate,
             start_timestamp: None,
             index: Some(Intervals::default()),
+            pretouch_thread: false,
         }
     }
 }
@@ -175,8 +185,23 @@ impl WriterOptions {
         self.sync
     }
 
+    /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
+    /// `journal-pretouch`, a pass every millisecond, stopped and joined when the writer closes or
+    /// drops): the file's growth and pre-faulting, and under [`SyncPolicy::Never`] the periodic
+    /// sync of the index checkpoint, then run off the appending thread (FORMAT.md 7.3). By default
+    /// off; [`Writer::pretoucher`] gives a handle to run on a thread of the caller's choosing.
+    pub fn pretouch_thread(&mut self, on: bool) -> &mut Self {
+        self.pretouch_thread = on;
+        self
+    }
+
     /// Creates a new journal; fails with [`Error::AlreadyExists`] if the path exists (a symlink
     /// planted at the path is not followed).
+    ///
+    /// The new file is made durable as the sync policy says (FORMAT.md 9): under
+    /// [`SyncPolicy::Never`] nothing is synced (no `fsync` of the file, its index or the
+    /// directory), so that creating costs no disk flush; under every other policy the file, its
+    /// index and the directory entry are synced before this returns.
     pub fn create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -184,7 +209,7 @@ impl WriterOptions {
         let lock = lock(&file, path)?;
         let w = self.initialize(file, lock, path)?;
         // Make the new directory entry durable too.
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent().filter(|_| self.sync != SyncPolicy::Never) {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
             } else {
@@ -211,7 +236,8 @@ impl WriterOptions {
     }
 
     /// Opens the journal at `path` for append, creating it if it does not exist. An existing
-    /// empty (0-byte) file is initialized as a new journal.
+    /// empty (0-byte) file, or one whose 24 header bytes are all zero (a creation whose header
+    /// never reached the disk, FORMAT.md 9), is initialized as a new journal.
     pub fn open_or_create(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let path = path.as_ref();
         self.limits()?;
@@ -223,6 +249,13 @@ impl WriterOptions {
                     .map_err(|e| Error::io(path, "stat", e))?
                     .len();
                 if len == 0 {
+                    self.initialize(file, lock, path)
+                } else if never_initialized(&file, len, path)? {
+                    // FORMAT.md 9: cut to nothing, durably, before the header is written, so that
+                    // no byte of the old file can reappear past the new write_offset (7.5).
+                    file.set_len(0)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| Error::io(path, "truncate", e))?;
                     self.initialize(file, lock, path)
                 } else {
                     self.recover(file, lock, path)
@@ -276,7 +309,9 @@ impl WriterOptions {
         (64 * chunk).max(2 * len).min(self.max_size).max(len)
     }
 
-    /// Writes the header of a new journal into a locked, empty file and maps it.
+    /// Writes the header of a new journal into a locked, empty file and maps it. Only a small
+    /// first window is pre-faulted here (the rest of the first chunk is, as growth does, on the
+    /// first append past it), and nothing is synced under [`SyncPolicy::Never`] (FORMAT.md 9).
     fn initialize(&self, file: File, lock: WriterLock, path: &Path) -> Result<Writer> {
         let chunk = self.limits()?;
         let start = self.start_timestamp.unwrap_or_else(now_ns);
@@ -285,18 +320,28 @@ impl WriterOptions {
             event_count: 0.into(),
             start_timestamp: start.into(),
         };
-        // The header goes first, with pwrite, and only then is space allocated: a crash at any
-        // point leaves an empty file (which `open_or_create` initializes) or a valid empty journal,
-        // never a zero-filled file that is not a journal.
+        // The header goes first, with pwrite, and only then is space allocated: a process crash at
+        // any point leaves an empty file or a valid empty journal. (A power cut before the first
+        // sync may also leave the allocated length with a zero header: `open_or_create`
+        // initializes both, FORMAT.md 9.)
         file.write_all_at(header.as_bytes(), 0)
             .map_err(|e| Error::io(path, "write header", e))?;
-        sys::allocate(&file, 0, chunk).map_err(|e| Error::io(path, "fallocate", e))?;
-        file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
-        let reserve = self.initial_reservation(chunk, chunk);
-        let map = WriteMap::new(file, chunk, HEADER_LEN, reserve)
+        let reserve = self.initial_reservation(chunk, 2 * chunk);
+        let map = WriteMap::new(file, HEADER_LEN, HEADER_LEN, reserve)
             .map_err(|e| Error::io(path, "mmap", e))?;
-        let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0)?;
-        w.rebuild_index(start);
+        let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0);
+        let page = sys::page_size();
+        let first = FIRST_WINDOW.max(page).min(chunk).min(self.max_size);
+        w.prepare(first, true)?;
+        let durable = self.sync != SyncPolicy::Never;
+        if durable {
+            w.map
+                .file()
+                .sync_all()
+                .map_err(|e| Error::io(path, "fsync", e))?;
+        }
+        w.rebuild_index(start, durable);
+        w.start_pretouch_thread()?;
         Ok(w)
     }
 
@@ -380,14 +425,14 @@ impl WriterOptions {
             chunk,
             content.end,
             content.events,
-        )?;
+        );
         w.recovered = recovered;
         w.index = upkeep;
         if repair {
             // Step 6: one chunk past the content, allocated as growth does (FORMAT.md 7.3), then
             // the cut and the allocation made durable before anything new is written.
             let want = (content.end / chunk + 1) * chunk;
-            w.make_room(want.min(self.max_size))?;
+            w.prepare(want.min(self.max_size), false)?;
             w.map
                 .file()
                 .sync_all()
@@ -400,13 +445,26 @@ impl WriterOptions {
                 let synced = repair || w.map.file().sync_all().is_ok();
                 match (synced, behind) {
                     (false, _) => w.disable_index("fsync of the journal failed".into()),
-                    (true, None) => w.rebuild_index(start),
+                    (true, None) => w.rebuild_index(start, true),
                     (true, Some(_)) => w.advance_index(content.end, true),
                 }
             }
         }
+        w.start_pretouch_thread()?;
         Ok(w)
     }
+}
+
+/// Whether a non-empty file's 24 header bytes are all zero: `write_offset` 0, which no journal ever
+/// had, so its creation never reached the disk (FORMAT.md 9).
+fn never_initialized(file: &File, len: u64, path: &Path) -> Result<bool> {
+    if len < HEADER_LEN {
+        return Ok(false);
+    }
+    let mut head = [0u8; HEADER_LEN as usize];
+    file.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io(path, "read header", e))?;
+    Ok(head.iter().all(|&b| b == 0))
 }
 
 fn lock(file: &File, path: &Path) -> Result<WriterLock> {
@@ -422,8 +480,10 @@ fn lock(file: &File, path: &Path) -> Result<WriterLock> {
 /// The one writer of a journal (FORMAT.md 7, 10).
 ///
 /// Appends are stores into a shared mapping followed by a release store of `write_offset`: no system
-/// call and, once the chunk is pre-faulted, no page fault. The file grows by whole chunks; call
-/// [`Writer::pretouch`] off the critical path to keep a chunk ready ahead of the writer.
+/// call and, once the chunk is pre-faulted, no page fault. The file grows by whole chunks, allocated
+/// one chunk ahead of the one being pre-faulted (FORMAT.md 7.3); to keep that growth off the
+/// appending thread, run a [`Pretoucher`] ([`Writer::pretoucher`], or
+/// [`WriterOptions::pretouch_thread`]), or call [`Writer::pretouch`] between bursts.
 ///
 /// Dropping the writer closes it cleanly (as [`Writer::close`], ignoring errors).
 pub struct Writer {
@@ -438,6 +498,9 @@ pub struct Writer {
     synced_offset: u64,
     synced_events: u64,
     last_sync: Instant,
+    /// Appends that end at or below this offset need no growth: `[write_offset, ready)` is
+    /// allocated and (with pre-faulting on) pre-faulted. At most `map.allocated()`.
+    ready: u64,
     prefaulted: u64,
     poisoned: Option<String>,
     fail_next_sync: bool,
@@ -448,6 +511,8 @@ pub struct Writer {
     index: Option<Box<Upkeep>>,
     index_error: Option<String>,
     fail_next_index_write: bool,
+    /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
+    pretouch_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -485,9 +550,10 @@ impl Writer {
         chunk: u64,
         wo: u64,
         events: u64,
-    ) -> Result<Self> {
-        let mut w = Writer {
+    ) -> Self {
+        Writer {
             _lock: lock,
+            ready: wo,
             prefaulted: wo,
             map,
             path: path.to_path_buf(),
@@ -505,9 +571,8 @@ impl Writer {
             index: None,
             index_error: None,
             fail_next_index_write: false,
-        };
-        w.prefault_allocated()?;
-        Ok(w)
+            pretouch_thread: None,
+        }
     }
 
     /// The journal's path.
@@ -596,7 +661,7 @@ impl Writer {
         let size = payload_size(payload.len())?;
         let len = entry_len(size);
         let at = self.write_offset;
-        if at + len > self.map.allocated() {
+        if at + len > self.ready {
             self.make_room(at + len)?;
         }
         encode_entry(self.map.unpublished_mut(at, len), timestamp, payload);
@@ -616,7 +681,7 @@ impl Writer {
         self.check_poison()?;
         let size = payload_size(capacity)?;
         let end = self.write_offset + entry_len(size);
-        if end > self.map.allocated() {
+        if end > self.ready {
             self.make_room(end)?;
         }
         Ok(Claim {
@@ -671,9 +736,9 @@ impl Writer {
         }
     }
 
-    /// Grows the file so that `end` fits (cold path: one `fallocate` per chunk). When the file
-    /// outgrows the address space reserved for it, the reservation doubles first (the mapping may
-    /// move: no borrow into it can be live, this takes `&mut self`).
+    /// Grows the file so that `end` fits (cold path: one `fallocate` and one pre-fault per chunk,
+    /// FORMAT.md 7.3). When the file outgrows the address space reserved for it, the reservation
+    /// doubles first (the mapping may move: no borrow into it can be live, this takes `&mut self`).
     #[cold]
     fn make_room(&mut self, end: u64) -> Result<()> {
         let max = self.opts.max_size;
@@ -684,9 +749,52 @@ impl Writer {
                 max,
             });
         }
-        let target = (end.div_ceil(self.chunk) * self.chunk).min(max);
-        if target > self.map.reserved() {
-            let reserve = (2 * self.map.reserved()).max(target).min(max);
+        match self.map.ahead_ready() {
+            // A pretoucher prepared it: adopt it, no system call.
+            Some(r) if r >= end => {
+                self.ready = self.ready.max(r);
+                self.prefaulted = self.prefaulted.max(r);
+            }
+            _ => self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max), true)?,
+        }
+        if self.opts.sync == SyncPolicy::Never {
+            if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
+                match self.map.ahead_synced() {
+                    // The pretoucher synced the content (AheadPlan::sync_step): only the index
+                    // moves here, over what it synced.
+                    Some(synced) => {
+                        if synced >= cp + INDEX_NEVER_STEP {
+                            self.advance_index(synced, false);
+                        }
+                    }
+                    None => {
+                        if self.write_offset - cp >= INDEX_NEVER_STEP {
+                            // INDEX.md 9.3: the checkpoint covers only synced content, so the
+                            // writer syncs here, on the cold path, every 64 MiB (sync moves the
+                            // checkpoint).
+                            self.sync()?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `[write_offset, window)` ready for appends: allocated (reserving more address space
+    /// first if needed) and, with pre-faulting on, pre-faulted.
+    /// With `ahead` (growth), the file is allocated one chunk past `window` (capped at the maximum
+    /// size), so that pre-faulting never touches the file's last chunk, where it costs more
+    /// (FORMAT.md 7.3); recovery allocates exactly to `window` (FORMAT.md 8 step 6).
+    fn prepare(&mut self, window: u64, ahead: bool) -> Result<()> {
+        let max = self.opts.max_size;
+        let alloc = if ahead {
+            (window + self.chunk).min(max).max(window)
+        } else {
+            window
+        };
+        if alloc > self.map.reserved() {
+            let reserve = (2 * self.map.reserved()).max(alloc).min(max);
             let kept = self
                 .map
                 .reserve(reserve)
@@ -703,35 +811,24 @@ impl Writer {
             }
         }
         self.map
-            .grow(target)
+            .grow(alloc)
             .map_err(|e| Error::io(&self.path, "fallocate", e))?;
-        self.prefault_allocated()?;
-        if self.opts.sync == SyncPolicy::Never {
-            if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
-                if self.write_offset - cp >= INDEX_NEVER_STEP {
-                    // INDEX.md 9.3: the checkpoint covers only synced content, so the writer syncs
-                    // here, on the cold path, every 64 MiB (sync moves the checkpoint).
-                    self.sync()?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn prefault_allocated(&mut self) -> Result<()> {
-        let end = self.map.allocated();
-        if self.prefaulted < end && (self.opts.prefault || self.opts.lock_memory) {
+        if self.opts.prefault || self.opts.lock_memory {
             let from = self.prefaulted.max(self.write_offset);
-            self.map
-                .prefault(
-                    from,
-                    end - from,
-                    self.opts.lock_memory,
-                    self.opts.huge_pages,
-                )
-                .map_err(|e| Error::io(&self.path, "prefault", e))?;
+            if from < window {
+                self.map
+                    .prefault(
+                        from,
+                        window - from,
+                        self.opts.lock_memory,
+                        self.opts.huge_pages,
+                    )
+                    .map_err(|e| Error::io(&self.path, "prefault", e))?;
+            }
+            self.prefaulted = self.prefaulted.max(window);
         }
-        self.prefaulted = end;
+        self.ready = self.ready.max(window);
+        debug_assert!(self.ready <= self.map.allocated());
         Ok(())
     }
 
@@ -740,11 +837,53 @@ impl Writer {
     /// themselves, as Chronicle Queue's pretoucher does.
     pub fn pretouch(&mut self) -> Result<()> {
         self.check_poison()?;
-        let want = self.write_offset + self.chunk;
-        if want > self.map.allocated() {
-            self.make_room(want.min(self.opts.max_size))?;
+        let want = (self.write_offset + self.chunk).min(self.opts.max_size);
+        if want > self.ready {
+            self.make_room(want)?;
         }
         Ok(())
+    }
+
+    /// A handle that prepares this writer's growth from another thread (the [`Pretoucher`]): run
+    /// [`Pretoucher::pretouch`] there, as often as appends need (every millisecond is plenty for
+    /// gigabytes a second). The appending thread then adopts what it prepared without a system
+    /// call or a page fault. Every call returns a handle to the same shared state.
+    pub fn pretoucher(&mut self) -> Result<Pretoucher> {
+        self.check_poison()?;
+        let ahead = self
+            .map
+            .attach_ahead(self.ready, self.prefaulted)
+            .map_err(|e| Error::io(&self.path, "dup", e))?;
+        let plan = AheadPlan {
+            chunk: self.chunk,
+            ahead: pretouch::AHEAD_CHUNKS * self.chunk,
+            max: self.opts.max_size,
+            prefault: self.opts.prefault,
+            lock: self.opts.lock_memory,
+            huge: self.opts.huge_pages,
+            sync_step: (self.opts.sync == SyncPolicy::Never && self.opts.index.is_some())
+                .then_some(INDEX_NEVER_STEP),
+        };
+        Ok(Pretoucher::new(ahead, plan, self.path.clone()))
+    }
+
+    fn start_pretouch_thread(&mut self) -> Result<()> {
+        if self.opts.pretouch_thread && self.pretouch_thread.is_none() {
+            let p = self.pretoucher()?;
+            let t = pretouch::spawn(p).map_err(|e| Error::io(&self.path, "spawn pretoucher", e))?;
+            self.pretouch_thread = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Stops any pretoucher (it touches nothing of this writer afterwards) and joins the writer's
+    /// own pretoucher thread.
+    fn stop_pretoucher(&mut self) {
+        self.map.detach_ahead();
+        if let Some(t) = self.pretouch_thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 
     /// Flushes every published event to stable storage: one `msync(MS_SYNC)` from the start of the
@@ -800,14 +939,15 @@ impl Writer {
         }
     }
 
-    /// Builds the index of the content from scratch (INDEX.md 9.1). An error disables the index.
+    /// Builds the index of the content from scratch (INDEX.md 9.1), synced when `durable`. An
+    /// error disables the index.
     #[cold]
-    fn rebuild_index(&mut self, start: i64) {
+    fn rebuild_index(&mut self, start: i64, durable: bool) {
         let Some(intervals) = self.opts.index else {
             return;
         };
         let to = self.write_offset;
-        match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to) {
+        match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to, durable) {
             Ok(u) => self.index = Some(Box::new(u)),
             Err(e) => self.disable_index(e.to_string()),
         }
@@ -841,6 +981,7 @@ impl Writer {
     }
 
     fn close_inner(&mut self) -> Result<()> {
+        self.stop_pretoucher();
         if self.closed {
             return Ok(());
         }

@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use memmap2::{Advice, MmapOptions, MmapRaw, RemapOptions};
 
@@ -227,6 +227,173 @@ pub(crate) struct WriteMap {
     file: File,
     allocated: u64,
     published: u64,
+    /// The pretoucher's share of the growth, once one was attached ([`Ahead`]).
+    ahead: Option<Arc<Ahead>>,
+}
+
+/// What a pretoucher on another thread does ahead of the writer (FORMAT.md 7.3): it allocates the
+/// file and pre-faults the writer's own mapping past the published `write_offset`, and publishes
+/// how far that is ready; the writer adopts it on its cold path, without a system call.
+///
+/// INVARIANTS:
+/// - While `live` (under the lock), `base` and `len` are the writer's current mapping of the file
+///   from offset 0: the [`WriteMap`] replaces them under the lock in the same critical section in
+///   which it moves the mapping, and clears `live` under the lock before it unmaps the mapping or
+///   cuts the file. So a thread that holds the lock and sees `live` may pass `[base, base + len)`
+///   to system calls.
+/// - The file is at least `allocated` bytes long; the atomic `allocated` is stored before `ready`
+///   (both release) and `ready <= allocated`; both only grow.
+/// - The pretoucher touches (pre-faults) only bytes at or past `prefaulted` and at or past the
+///   published `write_offset`; every `ready` the writer may write below was pre-faulted before
+///   `prefaulted` passed it (by the pretoucher, or by the writer itself under the lock). So the
+///   pretoucher never touches a byte the writer may be writing.
+pub(crate) struct Ahead {
+    ready: AtomicU64,
+    allocated: AtomicU64,
+    synced: AtomicU64,
+    inner: Mutex<AheadInner>,
+}
+
+struct AheadInner {
+    live: bool,
+    base: *mut u8,
+    len: u64,
+    /// A duplicate of the writer's descriptor, for `fallocate`; dropped when the writer detaches.
+    file: Option<File>,
+    allocated: u64,
+    prefaulted: u64,
+}
+
+// SAFETY: the raw pointer is passed to system calls only under the mutex while `live` (Ahead
+// INVARIANTS), whichever thread holds it; nothing else in the struct is thread-bound.
+unsafe impl Send for AheadInner {}
+
+/// How a pretoucher works ahead of its writer: see [`Ahead::run`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AheadPlan {
+    /// The writer's growth chunk.
+    pub chunk: u64,
+    /// Bytes kept ready past the chunk that holds `write_offset`.
+    pub ahead: u64,
+    /// The journal's maximum size.
+    pub max: u64,
+    pub prefault: bool,
+    pub lock: bool,
+    pub huge: bool,
+    /// With `Some(step)`, the pretoucher also syncs the content (one `msync(MS_SYNC)` from 0 to
+    /// `write_offset`) once `step` bytes were published past its last sync.
+    pub sync_step: Option<u64>,
+}
+
+impl Ahead {
+    /// One pass of the pretoucher (FORMAT.md 7.3): makes `[write_offset, R)` ready, where `R` is
+    /// `plan.ahead` bytes past the end of the chunk holding the published `write_offset` (capped at
+    /// the maximum size and at the writer's reservation), allocated one chunk further so that the
+    /// pre-faulting never touches the file's last chunk; then syncs if `plan.sync_step` says so.
+    /// Returns `Ok(false)` once the writer is gone (closed or dropped).
+    pub(crate) fn run(&self, plan: &AheadPlan) -> io::Result<bool> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !g.live {
+            return Ok(false);
+        }
+        // SAFETY: live, so `base` is the writer's mapping, at least a page long and page aligned
+        // (INVARIANTS); the header words are only accessed atomically, by every party.
+        let wo = u64::from_le(
+            unsafe { AtomicU64::from_ptr(g.base.cast::<u64>()) }.load(Ordering::Acquire),
+        );
+        let chunk = plan.chunk.max(1);
+        let cap = plan.max.min(g.len);
+        let window = (wo.div_ceil(chunk) * chunk)
+            .saturating_add(plan.ahead)
+            .min(cap);
+        let alloc = window.saturating_add(chunk).min(cap);
+        if alloc > g.allocated {
+            let file = g.file.as_ref().expect("a live pretoucher has the file");
+            allocate(file, g.allocated, alloc - g.allocated)?;
+            g.allocated = alloc;
+            self.allocated.store(alloc, Ordering::Release);
+        }
+        let window = window.min(g.allocated);
+        if plan.prefault || plan.lock {
+            let from = g.prefaulted.max(wo);
+            if from < window {
+                // SAFETY: live, so [base, base + len) is mapped (INVARIANTS); window <= len and
+                // <= allocated, so the range is inside the mapping and the file; every byte at or
+                // past `max(prefaulted, write_offset)` is one the writer does not write
+                // (INVARIANTS), so the touches of the fallback race with no store.
+                unsafe { populate(g.base, from, window, plan.lock, plan.huge, from) }?;
+            }
+            g.prefaulted = g.prefaulted.max(window);
+        }
+        if window > self.ready.load(Ordering::Relaxed) {
+            self.ready.fetch_max(window, Ordering::Release);
+        }
+        if let Some(step) = plan.sync_step {
+            if wo >= self.synced.load(Ordering::Relaxed).saturating_add(step) {
+                // SAFETY: live, so the mapping is valid for [0, wo): wo <= allocated <= len.
+                let rc = unsafe { libc::msync(g.base.cast(), wo as usize, libc::MS_SYNC) };
+                cvt(rc)?;
+                self.synced.store(wo, Ordering::Release);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether the writer is gone.
+    pub(crate) fn closed(&self) -> bool {
+        !self.inner.lock().unwrap_or_else(|p| p.into_inner()).live
+    }
+}
+
+/// Pre-faults (`MADV_POPULATE_WRITE`, and optionally locks) `[from, to)` of the mapping at `base`.
+///
+/// # Safety
+/// `[base + from, base + to)` lies inside a live shared mapping of a file at least `to` bytes long,
+/// and no other thread stores to bytes at or past `touch_from` in that range during the call (the
+/// fallback for kernels before 5.14 touches each page there with an atomic no-op write).
+unsafe fn populate(
+    base: *mut u8,
+    from: u64,
+    to: u64,
+    lock: bool,
+    huge: bool,
+    touch_from: u64,
+) -> io::Result<()> {
+    let (o, l) = (from as usize, (to - from) as usize);
+    // SAFETY: inside the mapping (the caller's contract).
+    let start = unsafe { base.add(o) };
+    if huge {
+        // Advisory only: file-backed mappings may not get huge pages.
+        // SAFETY: madvise on a range of a live mapping; MADV_HUGEPAGE changes no contents.
+        let _ = unsafe { libc::madvise(start.cast(), l, libc::MADV_HUGEPAGE) };
+    }
+    let page = page_size() as usize;
+    let aligned = start as usize - (start as usize) % page;
+    // SAFETY: as above; MADV_POPULATE_WRITE faults the pages in writable and changes no contents.
+    let rc = unsafe {
+        libc::madvise(
+            aligned as *mut libc::c_void,
+            l + (start as usize - aligned),
+            libc::MADV_POPULATE_WRITE,
+        )
+    };
+    if rc != 0 {
+        // Kernels before 5.14: touch every page with a no-op atomic write.
+        let mut p = o - o % page;
+        while p < o + l {
+            if p as u64 >= touch_from {
+                // SAFETY: the byte is mapped and backed (p < to), and no other thread stores to it
+                // (the caller's contract); the atomic RMW adds 0, so its value is unchanged.
+                unsafe { AtomicU8::from_ptr(base.add(p)) }.fetch_add(0, Ordering::Relaxed);
+            }
+            p += page;
+        }
+    }
+    if lock {
+        // SAFETY: the range lies inside the live mapping; mlock does not access memory.
+        cvt(unsafe { libc::mlock(start.cast(), l) })?;
+    }
+    Ok(())
 }
 
 impl WriteMap {
@@ -242,7 +409,61 @@ impl WriteMap {
             file,
             allocated: file_len,
             published: published.min(file_len).max(HEADER_LEN),
+            ahead: None,
         })
+    }
+
+    /// Shares the growth with a pretoucher ([`Ahead`]): `ready` and `prefaulted` are the writer's
+    /// (the end of what appends may write, and of what is pre-faulted). The same [`Ahead`] is
+    /// returned to every caller.
+    pub(crate) fn attach_ahead(&mut self, ready: u64, prefaulted: u64) -> io::Result<Arc<Ahead>> {
+        if let Some(a) = &self.ahead {
+            return Ok(Arc::clone(a));
+        }
+        let file = self.file.try_clone()?;
+        let a = Arc::new(Ahead {
+            ready: AtomicU64::new(ready),
+            allocated: AtomicU64::new(self.allocated),
+            synced: AtomicU64::new(self.published),
+            inner: Mutex::new(AheadInner {
+                live: true,
+                base: self.raw.as_mut_ptr(),
+                len: self.raw.len() as u64,
+                file: Some(file),
+                allocated: self.allocated,
+                prefaulted: prefaulted.max(ready),
+            }),
+        });
+        self.ahead = Some(Arc::clone(&a));
+        Ok(a)
+    }
+
+    /// What the pretoucher made ready, if one is attached: appends may write below the returned
+    /// offset without growing (it is allocated, and pre-faulted if the pretoucher pre-faults).
+    /// Takes over the allocation too. No system call.
+    #[inline]
+    pub(crate) fn ahead_ready(&mut self) -> Option<u64> {
+        let a = self.ahead.as_ref()?;
+        let ready = a.ready.load(Ordering::Acquire);
+        // Stored before `ready` (Ahead INVARIANTS): at least `ready`.
+        self.allocated = self.allocated.max(a.allocated.load(Ordering::Acquire));
+        Some(ready.min(self.allocated).min(self.reserved()))
+    }
+
+    /// The `write_offset` up to which the pretoucher synced the content, if one is attached.
+    pub(crate) fn ahead_synced(&self) -> Option<u64> {
+        self.ahead
+            .as_ref()
+            .map(|a| a.synced.load(Ordering::Acquire))
+    }
+
+    /// Stops the pretoucher, if any: after this it touches neither the mapping nor the file.
+    pub(crate) fn detach_ahead(&mut self) {
+        if let Some(a) = self.ahead.take() {
+            let mut g = a.inner.lock().unwrap_or_else(|p| p.into_inner());
+            g.live = false;
+            g.file = None;
+        }
     }
 
     pub(crate) fn file(&self) -> &File {
@@ -327,6 +548,20 @@ impl WriteMap {
         if len <= self.reserved() {
             return Ok(true);
         }
+        // The pretoucher must not use the old range while (or after) it moves (Ahead INVARIANTS).
+        let ahead = self.ahead.clone();
+        let mut g = ahead
+            .as_ref()
+            .map(|a| a.inner.lock().unwrap_or_else(|p| p.into_inner()));
+        let kept = self.reserve_locked(len);
+        if let Some(g) = g.as_mut() {
+            g.base = self.raw.as_mut_ptr();
+            g.len = self.raw.len() as u64;
+        }
+        kept
+    }
+
+    fn reserve_locked(&mut self, len: u64) -> io::Result<bool> {
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
         // SAFETY: `&mut self` means no borrow into the mapping is live (every slice handed out
@@ -363,13 +598,25 @@ impl WriteMap {
             return Ok(());
         }
         assert!(new_len <= self.reserved(), "grow past the reservation");
-        allocate(&self.file, self.allocated, new_len - self.allocated)?;
-        self.allocated = new_len;
+        let Some(a) = self.ahead.clone() else {
+            allocate(&self.file, self.allocated, new_len - self.allocated)?;
+            self.allocated = new_len;
+            return Ok(());
+        };
+        let mut g = a.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let from = self.allocated.max(g.allocated);
+        if new_len > from {
+            allocate(&self.file, from, new_len - from)?;
+        }
+        self.allocated = new_len.max(from);
+        g.allocated = self.allocated;
+        a.allocated.fetch_max(self.allocated, Ordering::Release);
         Ok(())
     }
 
     /// Faults in (and optionally locks) `[off, off + len)`, which must be allocated, so that later
-    /// stores there take no page fault.
+    /// stores there take no page fault. With a pretoucher attached, under its lock, and what it
+    /// pre-faults afterwards starts past this range (Ahead INVARIANTS).
     pub(crate) fn prefault(
         &mut self,
         off: u64,
@@ -381,29 +628,16 @@ impl WriteMap {
         if end <= off {
             return Ok(());
         }
-        let (o, l) = (off as usize, (end - off) as usize);
-        if huge {
-            // Advisory only: file-backed mappings may not get huge pages.
-            let _ = self.raw.advise_range(Advice::HugePage, o, l);
-        }
-        if self.raw.advise_range(Advice::PopulateWrite, o, l).is_err() {
-            // Kernels before 5.14: touch every page with a no-op atomic write.
-            let page = page_size() as usize;
-            let mut p = o - o % page;
-            while p < o + l {
-                if p as u64 >= self.published {
-                    // SAFETY: the byte is mapped and backed (p < allocated) and owned by this
-                    // writer (p >= published); the atomic RMW adds 0, so its value is unchanged.
-                    unsafe { AtomicU8::from_ptr(self.raw.as_mut_ptr().add(p)) }
-                        .fetch_add(0, Ordering::Relaxed);
-                }
-                p += page;
-            }
-        }
-        if lock {
-            // SAFETY: the range lies inside this live mapping; mlock does not access memory.
-            let rc = unsafe { libc::mlock(self.raw.as_ptr().add(o).cast(), l) };
-            cvt(rc)?;
+        let ahead = self.ahead.clone();
+        let mut g = ahead
+            .as_ref()
+            .map(|a| a.inner.lock().unwrap_or_else(|p| p.into_inner()));
+        // SAFETY: [off, end) lies inside the mapping (end <= allocated <= raw.len()) and the file
+        // (INVARIANTS); bytes at or past `published` are written only by this writer, which is
+        // here (`&mut self`), and the pretoucher, if any, is held off by its lock.
+        unsafe { populate(self.raw.as_mut_ptr(), off, end, lock, huge, self.published) }?;
+        if let Some(g) = g.as_mut() {
+            g.prefaulted = g.prefaulted.max(end);
         }
         Ok(())
     }
@@ -416,12 +650,20 @@ impl WriteMap {
         self.raw.flush_range(off as usize, len as usize)
     }
 
-    /// Cuts the file to `len` bytes (clean close). `len >= published`.
+    /// Cuts the file to `len` bytes (clean close). `len >= published`. Stops the pretoucher first.
     pub(crate) fn truncate(&mut self, len: u64) -> io::Result<()> {
         assert!(len >= self.published);
+        self.detach_ahead();
         self.file.set_len(len)?;
         self.allocated = len;
         Ok(())
+    }
+}
+
+impl Drop for WriteMap {
+    fn drop(&mut self) {
+        // Before the mapping is unmapped (fields drop after this): Ahead INVARIANTS.
+        self.detach_ahead();
     }
 }
 

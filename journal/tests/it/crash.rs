@@ -151,6 +151,9 @@ fn power_loss_crash_states_recover_every_durable_event() {
             .sync_policy(policy)
             .create(&path)
             .unwrap();
+        // Half the workloads run a pretoucher (FORMAT.md 7.3) between appends: the file then
+        // grows ahead of the writer, by another party.
+        let pretoucher = (workload % 8 >= 4).then(|| w.pretoucher().unwrap());
         let mut model: Vec<(i64, Vec<u8>)> = Vec::new();
         let mut synced = std::fs::read(&path).unwrap();
         let mut durable = 0u64;
@@ -165,6 +168,9 @@ fn power_loss_crash_states_recover_every_durable_event() {
             let ts = rng.next() as i64;
             w.append(ts, &payload).unwrap();
             model.push((ts, payload));
+            if let Some(p) = pretoucher.as_ref().filter(|_| rng.below(2) == 0) {
+                assert!(p.pretouch().unwrap());
+            }
             if policy == SyncPolicy::Never && rng.below(5) == 0 {
                 w.sync().unwrap();
             }
@@ -312,4 +318,108 @@ fn sparse_tail_past_the_free_space_is_cut_back_not_allocated() {
     let rep = Reader::open(&path).unwrap().verify().unwrap();
     assert!(rep.is_intact(), "{rep:?}");
     assert_eq!(rep.events, 99);
+}
+
+/// FORMAT.md 9: under `SyncPolicy::Never` a create syncs nothing, and a writer abandoned right
+/// after it (as a killed process leaves it, before or after a few appends) reopens correctly: the
+/// published events, the preallocated tail cut back, appends resuming.
+#[test]
+fn a_journal_created_and_abandoned_under_never_reopens() {
+    let dir = TempDir::new("create-abandon");
+    for appended in [0u64, 3] {
+        let path = dir.join(&format!("j{appended}"));
+        let mut w = WriterOptions::new()
+            .sync_policy(SyncPolicy::Never)
+            .create(&path)
+            .unwrap();
+        for i in 0..appended {
+            w.append(i as i64, &[i as u8 + 1; 100]).unwrap();
+        }
+        w.abandon();
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > 24 + appended * 120,
+            "the abandoned file keeps its allocation"
+        );
+        for open_or_create in [false, true] {
+            let o = WriterOptions::new();
+            let mut w = if open_or_create {
+                o.open_or_create(&path).unwrap()
+            } else {
+                o.open(&path).unwrap()
+            };
+            assert_eq!(w.events(), appended + open_or_create as u64);
+            w.append(99, b"after").unwrap();
+            w.close().unwrap();
+        }
+        let r = Reader::open(&path).unwrap();
+        let rep = r.verify().unwrap();
+        assert!(rep.is_intact(), "{rep:?}");
+        assert_eq!(rep.events, appended + 2);
+        let last: Vec<_> = r.iter().map(|e| e.unwrap().payload.to_vec()).collect();
+        assert_eq!(
+            &last[appended as usize..],
+            &[b"after".to_vec(), b"after".to_vec()]
+        );
+    }
+}
+
+/// FORMAT.md 9: the states a power cut right after a create under `SyncPolicy::Never` may leave
+/// on the disk (no file, an empty file, the allocated length with the header never written, or a
+/// valid empty journal) are all taken by `open_or_create` as a new journal; `open` refuses the
+/// zero header as not a journal. A zero header over bytes of an older session (entries that are
+/// valid on their own) never lets one of them reappear after the new writer's events.
+#[test]
+fn power_cut_states_after_a_create_under_never_are_new_journals_to_open_or_create() {
+    let dir = TempDir::new("create-powercut");
+    // The images: what the file system may hold of the file.
+    let live = dir.join("live");
+    let mut w = WriterOptions::new()
+        .sync_policy(SyncPolicy::Never)
+        .chunk_size(1 << 20)
+        .create(&live)
+        .unwrap();
+    let allocated = std::fs::metadata(&live).unwrap().len() as usize;
+    let header_only = std::fs::read(&live).unwrap()[..24].to_vec();
+    for i in 0..50i64 {
+        w.append(i, &[7u8; 300]).unwrap();
+    }
+    let mut older_session = std::fs::read(&live).unwrap();
+    older_session[..24].fill(0);
+    w.abandon();
+    let images: [(&str, Vec<u8>); 4] = [
+        ("empty file", Vec::new()),
+        ("zero-filled allocation", vec![0u8; allocated]),
+        ("header only", header_only),
+        ("zero header over an older session's entries", older_session),
+    ];
+    for (what, image) in images {
+        let path = dir.join("image");
+        std::fs::write(&path, &image).unwrap();
+        let _ = std::fs::remove_file(journal::index::index_path(&path));
+        if image.len() >= 24 && image[..24].iter().all(|&b| b == 0) {
+            match WriterOptions::new().open(&path) {
+                Err(journal::Error::NotAJournal { .. }) => {}
+                other => panic!("{what}: open gave {other:?}"),
+            }
+        }
+        let mut w = WriterOptions::new()
+            .sync_policy(SyncPolicy::Never)
+            .open_or_create(&path)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(w.events(), 0, "{what}");
+        // FORMAT.md 7.5: past write_offset every byte is zero, none left from the older file.
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes[24..].iter().all(|&b| b == 0),
+            "{what}: stale bytes past the new header"
+        );
+        w.append(1, b"new").unwrap();
+        w.abandon();
+        let w = WriterOptions::new().open(&path).unwrap();
+        assert_eq!(w.events(), 1, "{what}: a stale entry came back");
+        drop(w);
+        let rep = Reader::open(&path).unwrap().verify().unwrap();
+        assert!(rep.is_intact() && rep.events == 1, "{what}: {rep:?}");
+        std::fs::remove_file(&path).unwrap();
+    }
 }

@@ -14,6 +14,7 @@ mod hostile;
 mod index;
 mod mapping;
 mod named_cursor;
+mod pretouch;
 mod process;
 mod reader;
 mod ring;

@@ -1,0 +1,83 @@
+//! The pretoucher (FORMAT.md 7.3): growth of a journal off the appending thread, as Chronicle
+//! Queue's pretoucher does it.
+//!
+//! A [`Pretoucher`] keeps the file allocated and the writer's own mapping pre-faulted a few chunks
+//! past the published `write_offset`, from another thread; the writer adopts what it prepared when
+//! an append reaches the end of what it had, with a load and no system call. So on a fresh, growing
+//! file the appending thread takes no page fault and makes no system call for growth, as long as
+//! the pretoucher keeps ahead; when it falls behind, the writer grows the file itself, as without
+//! one. Under [`SyncPolicy::Never`](crate::SyncPolicy::Never) with the index on, the pretoucher also
+//! does the writer's periodic sync (every 64 MiB, spec/INDEX.md 9.3).
+//!
+//! Either the writer owns a thread that runs it ([`WriterOptions::pretouch_thread`]), or the caller
+//! takes a handle ([`Writer::pretoucher`]) and runs [`Pretoucher::pretouch`] on a thread of its
+//! choice (a housekeeping core), as often as it likes.
+//!
+//! [`WriterOptions::pretouch_thread`]: crate::WriterOptions::pretouch_thread
+//! [`Writer::pretoucher`]: crate::Writer::pretoucher
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::sys::{Ahead, AheadPlan};
+
+/// How long the writer's own pretoucher thread waits between passes.
+pub(crate) const INTERVAL: Duration = Duration::from_millis(1);
+
+/// Chunks a pretoucher keeps ready past the chunk that holds `write_offset`.
+pub(crate) const AHEAD_CHUNKS: u64 = 2;
+
+/// A handle that prepares a [`Writer`](crate::Writer)'s growth from another thread (see the module
+/// documentation). It is `Send` and `Sync`; it outlives the writer harmlessly: once the writer is
+/// closed or dropped, [`Pretoucher::pretouch`] does nothing and returns `Ok(false)`.
+pub struct Pretoucher {
+    ahead: Arc<Ahead>,
+    plan: AheadPlan,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Pretoucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pretoucher")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl Pretoucher {
+    pub(crate) fn new(ahead: Arc<Ahead>, plan: AheadPlan, path: PathBuf) -> Self {
+        Pretoucher { ahead, plan, path }
+    }
+
+    /// One pass: allocates and pre-faults the writer's next chunks (two past the chunk it appends
+    /// into, the file allocated one chunk further), and syncs when the writer's periodic sync is
+    /// due. Returns `Ok(true)` while the writer lives, `Ok(false)` once it is closed or dropped.
+    /// An error (a full disk) changes nothing for the writer, which then grows the file itself and
+    /// reports the error on the append that needs the space.
+    pub fn pretouch(&self) -> Result<bool> {
+        self.ahead
+            .run(&self.plan)
+            .map_err(|e| Error::io(&self.path, "pretouch", e))
+    }
+
+    /// Whether the writer is gone (closed or dropped).
+    pub fn writer_closed(&self) -> bool {
+        self.ahead.closed()
+    }
+}
+
+/// Starts the writer's own pretoucher thread: a pass every [`INTERVAL`] until the writer is gone.
+pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("journal-pretouch".into())
+        .spawn(move || loop {
+            // Errors are retried on the next pass (the writer reports its own).
+            if let Ok(false) = p.pretouch() {
+                return;
+            }
+            std::thread::park_timeout(INTERVAL);
+        })
+}

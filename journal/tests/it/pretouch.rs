@@ -1,0 +1,231 @@
+//! Growth off the appending thread (FORMAT.md 7.3): allocation ahead of the pre-fault window and
+//! the pretoucher, run by the caller or on the writer's own thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use journal::{Reader, SyncPolicy, Writer, WriterOptions};
+
+use crate::support::{count_allocs, payload_for, read_all, small_opts, timestamp_for, TempDir};
+
+fn file_len(w: &Writer) -> u64 {
+    std::fs::metadata(w.path()).unwrap().len()
+}
+
+/// Every event reads back as appended, the journal verifies intact, and the file ends at
+/// `write_offset` after the clean close.
+fn check_journal(path: &std::path::Path, n: u64, max_len: usize) {
+    let got = read_all(path);
+    assert_eq!(got.len() as u64, n);
+    for (i, (ts, p)) in got.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(
+            (*ts, &p[..]),
+            (timestamp_for(i), &payload_for(i, max_len)[..]),
+            "event {i}"
+        );
+    }
+    let rep = Reader::open(path).unwrap().verify().unwrap();
+    assert!(rep.is_intact() && rep.events == n, "{rep:?}");
+    let r = Reader::open(path).unwrap();
+    let h = r.header().unwrap();
+    assert_eq!(h.file_len, h.write_offset);
+}
+
+/// Growth without a pretoucher allocates one chunk past what it pre-faults: after any append the
+/// file is at least one whole chunk longer than the chunk the next append writes into.
+#[test]
+fn growth_allocates_a_chunk_ahead_of_the_prefault_window() {
+    let dir = TempDir::new("ahead");
+    let path = dir.join("j");
+    let chunk = 64 << 10;
+    let mut w = WriterOptions::new()
+        .chunk_size(chunk)
+        .create(&path)
+        .unwrap();
+    for i in 0..2_000u64 {
+        w.append(timestamp_for(i), &payload_for(i, 700)).unwrap();
+        let in_chunk_end = w.write_offset().div_ceil(chunk) * chunk;
+        assert!(
+            file_len(&w) >= in_chunk_end + chunk,
+            "event {i}: file {} bytes, write_offset {}",
+            file_len(&w),
+            w.write_offset()
+        );
+    }
+    w.close().unwrap();
+    check_journal(&path, 2_000, 700);
+}
+
+/// A pretoucher run by the caller prepares the next chunks; the appends that fit in them adopt
+/// them and grow nothing themselves (the file keeps the length the pretoucher gave it).
+#[test]
+fn appends_adopt_what_a_caller_run_pretoucher_prepared() {
+    let dir = TempDir::new("adopt");
+    let path = dir.join("j");
+    let chunk = 64 << 10;
+    let mut w = WriterOptions::new()
+        .chunk_size(chunk)
+        .create(&path)
+        .unwrap();
+    let p = w.pretoucher().unwrap();
+    assert!(p.pretouch().unwrap());
+    let prepared = file_len(&w);
+    // Two chunks past the chunk holding write_offset are ready, the file allocated one further.
+    assert!(
+        prepared >= 4 * chunk,
+        "pretoucher allocated only {prepared} bytes"
+    );
+    let mut i = 0u64;
+    while w.write_offset() + 1024 < 3 * chunk {
+        w.append(timestamp_for(i), &payload_for(i, 900)).unwrap();
+        i += 1;
+    }
+    assert_eq!(file_len(&w), prepared, "the writer grew the file itself");
+    // Past what was prepared, the writer grows the file as without a pretoucher.
+    while w.write_offset() < 6 * chunk {
+        w.append(timestamp_for(i), &payload_for(i, 900)).unwrap();
+        i += 1;
+    }
+    assert!(file_len(&w) > prepared);
+    w.close().unwrap();
+    assert!(
+        !p.pretouch().unwrap(),
+        "a pretoucher of a closed writer does nothing"
+    );
+    assert!(p.writer_closed());
+    check_journal(&path, i, 900);
+}
+
+/// A pretoucher spinning on another thread while the writer appends across many chunks and
+/// several doublings of its address-space reservation (the mapping may move under it): every event
+/// intact, and the writer closes while it runs, after which it stops by itself.
+#[test]
+fn growth_is_correct_under_a_concurrent_pretoucher_and_close_stops_it() {
+    let dir = TempDir::new("concurrent");
+    for policy in [SyncPolicy::Never, SyncPolicy::EveryEvents(500)] {
+        let path = dir.join(&format!("{policy:?}"));
+        let mut w = small_opts()
+            .chunk_size(16 << 10)
+            .sync_policy(policy)
+            .create(&path)
+            .unwrap();
+        let p = w.pretoucher().unwrap();
+        let passes = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let passes = passes.clone();
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while p.pretouch().unwrap() {
+                    n += 1;
+                    passes.store(true, Ordering::Relaxed);
+                }
+                n
+            })
+        };
+        let n = 20_000u64;
+        for i in 0..n {
+            if i % 3 == 0 {
+                let len = payload_for(i, 2_000).len();
+                let mut c = w.claim(len).unwrap();
+                c.as_mut_slice().copy_from_slice(&payload_for(i, 2_000));
+                c.commit(timestamp_for(i)).unwrap();
+            } else {
+                w.append(timestamp_for(i), &payload_for(i, 2_000)).unwrap();
+            }
+        }
+        assert!(
+            w.write_offset() > 8 << 20,
+            "crossed several reservation doublings"
+        );
+        w.close().unwrap();
+        let ran = runner.join().unwrap();
+        assert!(ran > 0 && passes.load(Ordering::Relaxed));
+        check_journal(&path, n, 2_000);
+    }
+}
+
+/// The writer's own pretoucher thread: appends across many chunks allocate nothing on the
+/// appending thread, every event is intact, close joins the thread; a writer dropped, or abandoned
+/// as a killed process leaves it, with the thread running reopens with every published event.
+#[test]
+fn the_writers_own_pretoucher_thread_keeps_events_intact_and_stops_with_the_writer() {
+    let dir = TempDir::new("thread");
+    let path = dir.join("j");
+    let mut w = small_opts()
+        .chunk_size(32 << 10)
+        .pretouch_thread(true)
+        .create(&path)
+        .unwrap();
+    let n = 5_000u64;
+    let payloads: Vec<Vec<u8>> = (0..n).map(|i| payload_for(i, 1_500)).collect();
+    let ((), allocs, _) = count_allocs(|| {
+        for (i, p) in payloads.iter().enumerate() {
+            w.append(timestamp_for(i as u64), p).unwrap();
+        }
+    });
+    assert_eq!(allocs, 0, "the append path allocated {allocs} times");
+    w.close().unwrap();
+    check_journal(&path, n, 1_500);
+
+    // Dropped without close: the drop closes it and stops the thread.
+    let mut w = small_opts().pretouch_thread(true).open(&path).unwrap();
+    for i in n..n + 100 {
+        w.append(timestamp_for(i), &payload_for(i, 1_500)).unwrap();
+    }
+    drop(w);
+    check_journal(&path, n + 100, 1_500);
+
+    // Abandoned (a killed process): recovery finds every published event.
+    let mut w = small_opts().pretouch_thread(true).open(&path).unwrap();
+    for i in n + 100..n + 200 {
+        w.append(timestamp_for(i), &payload_for(i, 1_500)).unwrap();
+    }
+    w.abandon();
+    let w = small_opts().open(&path).unwrap();
+    assert_eq!(w.events(), n + 200);
+    w.close().unwrap();
+    check_journal(&path, n + 200, 1_500);
+}
+
+/// Under `SyncPolicy::Never` with the index on, the pretoucher does the periodic sync (every 64
+/// MiB, INDEX.md 9.3), and the writer moves the index's checkpoint over what it synced, before any
+/// close; crash images of a writer whose pretoucher synced recover every event the sync covered.
+#[test]
+fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
+    let dir = TempDir::new("cpsync");
+    let path = dir.join("j");
+    let mut w = WriterOptions::new()
+        .chunk_size(1 << 20)
+        .sync_policy(SyncPolicy::Never)
+        .create(&path)
+        .unwrap();
+    let p = w.pretoucher().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) && p.pretouch().unwrap() {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let payload = vec![0x3Cu8; 60 << 10];
+    let mut i = 0i64;
+    // 64 MiB and then up to 64 MiB more: the writer adopts a prepared chunk every MiB, and moves
+    // the checkpoint as soon as the pretoucher has synced past 64 MiB.
+    while w.index_checkpoint().unwrap().offset <= 24 {
+        assert!(i < 2 * 1130, "the checkpoint never moved");
+        w.append(i, &payload).unwrap();
+        i += 1;
+    }
+    let cp = w.index_checkpoint().unwrap();
+    assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
+    stop.store(true, Ordering::Relaxed);
+    runner.join().unwrap();
+    w.abandon();
+    let w = WriterOptions::new().open(&path).unwrap();
+    assert_eq!(w.events(), i as u64);
+    assert!(w.index_checkpoint().unwrap().offset >= cp.offset);
+    w.close().unwrap();
+}
