@@ -6,3 +6,6 @@ pub mod layout;
 pub use layout::{
     is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
 };
+pub mod reader;
+
+pub use reader::{ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer};

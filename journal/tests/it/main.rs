@@ -16,6 +16,7 @@ mod mapping;
 mod process;
 mod reader;
 mod ring;
+mod set_read;
 mod spec_impl;
 mod support;
 mod vectors;
