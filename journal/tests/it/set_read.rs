@@ -7,7 +7,7 @@
 //! readers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -790,4 +790,179 @@ fn a_first_segment_being_created_is_no_error() {
     assert_eq!(t.poll().unwrap().unwrap().payload, b"first");
     assert_eq!(from_end.poll().unwrap().unwrap().payload, b"first");
     w.close().unwrap();
+}
+
+/// Everything a ring's consumer receives until the end of stream: (timestamp, payload).
+fn drain_ring(ring: &Path, seen: &AtomicU64) -> Vec<(i64, Vec<u8>)> {
+    let mut c = journal::Consumer::attach(ring).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = c
+            .read_wait(
+                usize::MAX,
+                |r| {
+                    out.push((r.timestamp, r.payload.to_vec()));
+                    std::ops::ControlFlow::Continue(())
+                },
+                WaitStrategy::default(),
+                Some(deadline),
+            )
+            .unwrap();
+        seen.store(out.len() as u64, Ordering::Release);
+        if s.end_of_stream {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "no end of stream");
+    }
+}
+
+#[test]
+fn replay_reads_a_set_across_segments_from_an_index_or_a_time() {
+    let dir = TempDir::new("set-replay");
+    let mut rng = Rng(0xEE);
+    let segments = random_segments(&mut rng, 12, 60);
+    let base = 40;
+    let linear = write_set(dir.path(), base, &segments, true);
+    let set = SetReader::open(dir.path()).unwrap();
+    let n = linear.len();
+    let t = linear[n / 2].1;
+    let at = linear_time(&linear, t);
+    let g = base + n as u64 / 3;
+    let mut from_time = journal::ReplayOptions::new();
+    from_time.from_time(t);
+    let mut from_index = journal::ReplayOptions::new();
+    from_index.from_index(g);
+    for (opts, want) in [
+        (journal::ReplayOptions::new(), &linear[..]),
+        (from_time, &linear[at..]),
+        (from_index, &linear[(g - base) as usize..]),
+    ] {
+        let ring = dir.join("ring");
+        let _ = std::fs::remove_file(&ring);
+        journal::create_ring(&ring, 1 << 20).unwrap();
+        let mut p = journal::Producer::attach(&ring).unwrap();
+        let stats = journal::replay(&set, &mut p, &opts).unwrap();
+        let got = drain_ring(&ring, &AtomicU64::new(0));
+        let want: Vec<(i64, Vec<u8>)> = want.iter().map(|e| (e.1, e.2.clone())).collect();
+        assert_eq!(stats.events, want.len() as u64);
+        assert_eq!(got, want);
+    }
+}
+
+/// The payload of event `i` in the replay-then-live tests: its index, then some bytes.
+fn live_payload(i: u64) -> Vec<u8> {
+    let mut p = i.to_le_bytes().to_vec();
+    p.extend(payload_for(i, 40));
+    p
+}
+
+/// Runs `replay_follow` from `source` (made in the replay thread) while `append` writes `total`
+/// events at full speed in another thread; returns the index the replay started at, the indexes
+/// the ring's consumer received, and what a linear scan says the start must be.
+fn replay_then_live(
+    total: u64,
+    append: impl FnOnce(&AtomicU64) + Send + 'static,
+    replay: impl FnOnce(&journal::ReplayOptions, &AtomicBool, &mut journal::Producer) + Send + 'static,
+    t: impl FnOnce(u64) -> i64,
+) -> (u64, Vec<u64>) {
+    let dir = TempDir::new("replay-live");
+    let ring = dir.join("ring");
+    journal::create_ring(&ring, 1 << 20).unwrap();
+    let published = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let published = Arc::clone(&published);
+        std::thread::spawn(move || append(&published))
+    };
+    crate::support::wait_for("the writer's first 20,000 events", || {
+        published.load(Ordering::Acquire) >= 20_000
+    });
+    let c0 = published.load(Ordering::Acquire);
+    let t = t(c0);
+    let want_start = (0..c0).find(|i| ts_for(*i) >= t).expect("t is in the history");
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicU64::new(0));
+    let consumer = {
+        let (ring, seen) = (ring.clone(), Arc::clone(&seen));
+        std::thread::spawn(move || drain_ring(&ring, &seen))
+    };
+    let replayer = {
+        let (ring, stop) = (ring.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut p = journal::Producer::attach(&ring).unwrap();
+            let mut opts = journal::ReplayOptions::new();
+            opts.from_time(t);
+            replay(&opts, &stop, &mut p);
+        })
+    };
+    writer.join().unwrap();
+    crate::support::wait_for("the consumer to receive the last event", || {
+        seen.load(Ordering::Acquire) >= total - want_start
+    });
+    stop.store(true, Ordering::Release);
+    replayer.join().unwrap();
+    let got = consumer.join().unwrap();
+    let indexes = got
+        .iter()
+        .map(|(ts, p)| {
+            let i = u64::from_le_bytes(p[..8].try_into().unwrap());
+            assert_eq!((*ts, &p[..]), (ts_for(i), &live_payload(i)[..]));
+            i
+        })
+        .collect();
+    (want_start, indexes)
+}
+
+#[test]
+fn replay_follow_from_a_time_in_a_set_is_replay_then_live_with_no_gap_and_no_duplicate() {
+    let total = 150_000u64;
+    let dir = TempDir::new("replay-live-set");
+    let set_dir = dir.path().to_path_buf();
+    let w_dir = set_dir.clone();
+    let (start, got) = replay_then_live(
+        total,
+        move |published| {
+            let mut w = TestSetWriter::create(&w_dir, 64 << 10);
+            for i in 0..total {
+                w.append(ts_for(i), &live_payload(i));
+                published.store(i + 1, Ordering::Release);
+            }
+            assert!(w.rolls > 50, "{} rolls", w.rolls);
+            w.w.close().unwrap();
+        },
+        move |opts, stop, p| {
+            let set = SetReader::open(&set_dir).unwrap();
+            let wait = WaitStrategy::default();
+            journal::replay_follow(&set, p, opts, wait, stop).unwrap();
+        },
+        |c0| ts_for(c0 / 3),
+    );
+    assert_eq!(got, (start..total).collect::<Vec<_>>());
+}
+
+#[test]
+fn replay_follow_from_a_time_in_one_journal_is_replay_then_live_too() {
+    let total = 60_000u64;
+    let dir = TempDir::new("replay-live-one");
+    let path = dir.join("j");
+    let w_path = path.clone();
+    let mut w = Writer::create(&path).unwrap();
+    w.append(ts_for(0), &live_payload(0)).unwrap();
+    let (start, got) = replay_then_live(
+        total,
+        move |published| {
+            published.store(1, Ordering::Release);
+            for i in 1..total {
+                w.append(ts_for(i), &live_payload(i)).unwrap();
+                published.store(i + 1, Ordering::Release);
+            }
+            w.close().unwrap();
+        },
+        move |opts, stop, p| {
+            let r = journal::Reader::open(&w_path).unwrap();
+            journal::replay_follow(&r, p, opts, WaitStrategy::default(), stop).unwrap();
+        },
+        |c0| ts_for(c0 / 2),
+    );
+    assert_eq!(got, (start..total).collect::<Vec<_>>());
 }
