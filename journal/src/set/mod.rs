@@ -8,4 +8,6 @@ pub use layout::{
 };
 pub mod reader;
 
-pub use reader::{ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer};
+pub use reader::{
+    ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer,
+};

@@ -32,11 +32,21 @@ use crate::wait::WaitStrategy;
 /// What opening a segment found.
 enum Opened {
     /// The segment, open.
-    Reader(Reader),
+    Reader(Arc<Reader>),
     /// No such file: retention removed it (SET.md 8).
     Missing,
     /// A file shorter than a journal header: a writer is creating it.
     Creating,
+}
+
+/// Where a seek by time starts looking ([`SetReader::time_candidate`]).
+enum Candidate {
+    /// In the segment with this first index.
+    Segment(u64),
+    /// Nowhere: the set has no segment.
+    Empty,
+    /// A segment was removed on the way: list again and retry.
+    Retry,
 }
 
 /// How many times a seek starts over after retention removed a segment under it.
@@ -294,7 +304,7 @@ impl SetReader {
         match Reader::open(&path) {
             Ok(mut r) => {
                 r.set_verify_checksums(self.verify);
-                Ok(Opened::Reader(r))
+                Ok(Opened::Reader(Arc::new(r)))
             }
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 Ok(Opened::Missing)
@@ -371,7 +381,9 @@ impl SetReader {
         let reader = match self.open_segment(first)? {
             Opened::Reader(r) => r,
             Opened::Missing => return Ok(None),
-            Opened::Creating => return Err(self.bad(format!("{} has no header", segment_name(first)))),
+            Opened::Creating => {
+                return Err(self.bad(format!("{} has no header", segment_name(first))))
+            }
         };
         let mut max = i64::MIN;
         let mut start = START;
@@ -389,15 +401,15 @@ impl SetReader {
         Ok(Some(max))
     }
 
-    /// Where a seek for the first event at or after `t` starts looking: the position in the known
-    /// list of the first segment that may hold one. Sealed segments whose largest timestamp is
-    /// below `t` are skipped: by a binary search over the running maximum where it is known, then
-    /// by computing the next segments' maxima (kept for later seeks). `Ok(None)`: a segment was
-    /// removed on the way (list again and retry). With no segment at all, `Ok(Some(0))`.
-    fn time_candidate(&self, t: i64) -> Result<Option<usize>> {
+    /// Where a seek for the first event at or after `t` starts looking: the first segment that
+    /// may hold one. Sealed segments whose largest timestamp is below `t` are skipped: by a
+    /// binary search over the running maximum where it is known, then by computing the next
+    /// segments' maxima (kept for later seeks).
+    fn time_candidate(&self, t: i64) -> Result<Candidate> {
         let mut known = self.known();
         if known.prefix.last().is_some_and(|m| *m >= t) {
-            return Ok(Some(known.prefix.partition_point(|m| *m < t)));
+            let k = known.prefix.partition_point(|m| *m < t);
+            return Ok(Candidate::Segment(known.firsts[k]));
         }
         let mut k = known.prefix.len();
         // Only sealed segments (those with a successor) are skipped on their maximum.
@@ -406,22 +418,25 @@ impl SetReader {
             drop(known);
             let max = match self.segment_max(first) {
                 Ok(Some(m)) => m,
-                Ok(None) => return Ok(None),
+                Ok(None) => return Ok(Candidate::Retry),
                 // Damage or an I/O error: let the seek in this segment find what a walk finds.
-                Err(_) => return Ok(Some(k)),
+                Err(_) => return Ok(Candidate::Segment(first)),
             };
             known = self.known();
             if known.firsts.get(k) != Some(&first) {
-                return Ok(None); // listed again meanwhile
+                return Ok(Candidate::Retry); // listed again meanwhile
             }
             known.maxima[k] = Some(max);
             known.extend_prefix();
             if max >= t {
-                return Ok(Some(k));
+                return Ok(Candidate::Segment(first));
             }
             k += 1;
         }
-        Ok(Some(k))
+        Ok(match known.firsts.get(k) {
+            Some(first) => Candidate::Segment(*first),
+            None => Candidate::Empty,
+        })
     }
 
     /// Walks every segment in full (CRC included) and checks that their first indexes chain
@@ -613,7 +628,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             };
             match e.set.open_segment(first) {
                 Ok(Opened::Reader(r)) => {
-                    e.current = Some(Current::new(first, Arc::new(r), Cursor::START));
+                    e.current = Some(Current::new(first, r, Cursor::START));
                     return e;
                 }
                 // Being created: the first poll opens it.
@@ -630,7 +645,10 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 }
             }
         }
-        e.error = Some(e.set.bad("segments keep disappearing under the reader".into()));
+        e.error = Some(
+            e.set
+                .bad("segments keep disappearing under the reader".into()),
+        );
         e
     }
 
@@ -657,7 +675,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 // The set's first segment, being created: no event yet.
                 Opened::Creating => return Ok(e),
             };
-            e.current = Some(Current::new(f, Arc::new(r), Cursor::START));
+            e.current = Some(Current::new(f, r, Cursor::START));
             e.seek_on(|cur| {
                 let local = g - cur.first;
                 let reader = Arc::clone(cur.tail.reader());
@@ -672,19 +690,22 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             })?;
             return Ok(e);
         }
-        Err(e.set.bad("segments keep disappearing under the reader".into()))
+        Err(e
+            .set
+            .bad("segments keep disappearing under the reader".into()))
     }
 
     /// At the first event whose timestamp is `>= t` in global order, or the end of the set.
     fn at_time(set: S, t: i64) -> Result<Engine<S>> {
         let mut e = Engine::empty(set);
         for _ in 0..SEEK_ATTEMPTS {
-            let Some(k) = e.set.time_candidate(t)? else {
-                e.set.refresh()?;
-                continue;
-            };
-            let Some(f) = e.set.known().firsts.get(k).copied() else {
-                return Ok(e); // no segment yet
+            let f = match e.set.time_candidate(t)? {
+                Candidate::Segment(f) => f,
+                Candidate::Empty => return Ok(e), // no segment yet
+                Candidate::Retry => {
+                    e.set.refresh()?;
+                    continue;
+                }
             };
             let r = match e.set.open_segment(f)? {
                 Opened::Reader(r) => r,
@@ -695,7 +716,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 // The set's first segment, being created: no event yet.
                 Opened::Creating => return Ok(e),
             };
-            e.current = Some(Current::new(f, Arc::new(r), Cursor::START));
+            e.current = Some(Current::new(f, r, Cursor::START));
             e.seek_on(|cur| {
                 let reader = Arc::clone(cur.tail.reader());
                 let start = cur.position();
@@ -711,7 +732,9 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             })?;
             return Ok(e);
         }
-        Err(e.set.bad("segments keep disappearing under the reader".into()))
+        Err(e
+            .set
+            .bad("segments keep disappearing under the reader".into()))
     }
 
     /// At the end of the set as published now.
@@ -730,7 +753,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 // The set's first segment, being created: no event yet.
                 Opened::Creating => return Ok(e),
             };
-            e.current = Some(Current::new(f, Arc::new(r), Cursor::START));
+            e.current = Some(Current::new(f, r, Cursor::START));
             e.seek_on(|cur| {
                 let reader = Arc::clone(cur.tail.reader());
                 let mut it = reader.walk_to_index(cur.position(), u64::MAX)?;
@@ -741,7 +764,9 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             })?;
             return Ok(e);
         }
-        Err(e.set.bad("segments keep disappearing under the reader".into()))
+        Err(e
+            .set
+            .bad("segments keep disappearing under the reader".into()))
     }
 
     /// Runs a seek from the current segment on: `seek` walks the current segment from the
@@ -765,7 +790,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 None => return Ok(()),
                 Some(next) if next == end => match self.set.open_segment(next)? {
                     Opened::Reader(r) => {
-                        self.current = Some(Current::new(next, Arc::new(r), Cursor::START));
+                        self.current = Some(Current::new(next, r, Cursor::START));
                         rounds_without_progress = 0;
                     }
                     Opened::Missing => return Err(self.set.pruned(segment_name(next), next)),
@@ -828,9 +853,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
                 return Err(self.set.chain_error(first, n, next));
             }
             match self.set.open_segment(next)? {
-                Opened::Reader(r) => {
-                    self.current = Some(Current::new(next, Arc::new(r), Cursor::START))
-                }
+                Opened::Reader(r) => self.current = Some(Current::new(next, r, Cursor::START)),
                 Opened::Missing => return Err(self.set.pruned(segment_name(next), next)),
                 Opened::Creating => return Ok(false),
             }
@@ -848,7 +871,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
         };
         match self.set.open_segment(first)? {
             Opened::Reader(r) => {
-                self.current = Some(Current::new(first, Arc::new(r), Cursor::START));
+                self.current = Some(Current::new(first, r, Cursor::START));
                 self.step()
             }
             Opened::Missing | Opened::Creating => Ok(false),

@@ -290,7 +290,10 @@ fn a_tailer_crosses_a_roll_in_one_poll() {
         }
         let i = w.next_index();
         w.append(ts_for(i), &payload_for(i, 50));
-        let e = t.poll().unwrap().expect("the event after the roll, at the first poll");
+        let e = t
+            .poll()
+            .unwrap()
+            .expect("the event after the roll, at the first poll");
         assert_eq!((e.index, e.timestamp), (i, ts_for(i)));
         assert_eq!(e.payload, &payload_for(i, 50)[..]);
         expect += 1;
@@ -530,7 +533,7 @@ fn set_child_entry() {
                 let i = e.index;
                 assert_eq!(e.timestamp, ts_for(i), "event {i}");
                 assert_eq!(e.payload, &payload_for(i, MAX_PAYLOAD_LEN)[..], "event {i}");
-                if i % 50_000 == 0 {
+                if i.is_multiple_of(50_000) {
                     say(&mut out, format!("GOT {i}"));
                 }
                 if t.segment() != Some(last_segment.as_path()) {
@@ -570,7 +573,7 @@ fn set_child_entry() {
                 let e = e.unwrap();
                 assert_eq!((e.index, e.timestamp), (next, many_ts(next)));
                 next += 1;
-                if next % 1_000 == 0 {
+                if next.is_multiple_of(1_000) {
                     most = most.max(mappings());
                 }
             }
@@ -708,7 +711,10 @@ fn ten_thousand_segments_open_and_read_with_a_handful_of_mappings() {
         most <= before + 16,
         "mappings grew from {before} to {most} reading 10,000 segments"
     );
-    assert!(after <= before + 16, "{before} mappings before, {after} after");
+    assert!(
+        after <= before + 16,
+        "{before} mappings before, {after} after"
+    );
 }
 
 #[test]
@@ -879,7 +885,9 @@ fn replay_then_live(
     });
     let c0 = published.load(Ordering::Acquire);
     let t = t(c0);
-    let want_start = (0..c0).find(|i| ts_for(*i) >= t).expect("t is in the history");
+    let want_start = (0..c0)
+        .find(|i| ts_for(*i) >= t)
+        .expect("t is in the history");
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(AtomicU64::new(0));
     let consumer = {
