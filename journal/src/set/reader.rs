@@ -756,7 +756,12 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             e.current = Some(Current::new(f, r, Cursor::START));
             e.seek_on(|cur| {
                 let reader = Arc::clone(cur.tail.reader());
-                let mut it = reader.walk_to_index(cur.position(), u64::MAX)?;
+                // From the index's checkpoint when the segment has a usable index (INDEX.md 8).
+                let mut it = if cur.tail.index() == 0 {
+                    reader.iter_from_index(u64::MAX)?
+                } else {
+                    reader.walk_to_index(cur.position(), u64::MAX)?
+                };
                 for ev in it.by_ref() {
                     ev?;
                 }

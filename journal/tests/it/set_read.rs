@@ -496,6 +496,29 @@ fn mappings() -> usize {
         .count()
 }
 
+/// Checks the mappings of the set's segment files in this process: one (the segment the one
+/// open cursor reads), no longer than its file rounded up to a page (a sealed segment is mapped at
+/// its size, with no headroom).
+fn check_segment_mappings(dir: &Path) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let dir = dir.to_str().unwrap();
+    let mut count = 0;
+    for line in maps.lines().filter(|l| l.contains(dir)) {
+        count += 1;
+        let range = line.split(' ').next().unwrap();
+        let (start, end) = range.split_once('-').unwrap();
+        let len = u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+        let path = &line[line.find(dir).unwrap()..];
+        let file_len = std::fs::metadata(path).unwrap().len();
+        assert!(
+            len <= file_len.div_ceil(4096) * 4096,
+            "{path} ({file_len} bytes) mapped over {len} bytes"
+        );
+    }
+    // Every check runs with one cursor open: exactly its segment is mapped.
+    assert_eq!(count, 1, "segments mapped at once");
+}
+
 /// The entry point of the set tests' child processes (run by the tests, not by hand).
 #[test]
 #[ignore = "child process entry point for the set reader tests; run by them, not by hand"]
@@ -557,6 +580,7 @@ fn set_child_entry() {
                 assert_eq!(e.index, g);
                 assert_eq!(e.payload, &many_payload(g)[..]);
                 most = most.max(mappings());
+                check_segment_mappings(&dir);
             }
             for _ in 0..200 {
                 let j = rng.below(n);
@@ -566,6 +590,7 @@ fn set_child_entry() {
                 let e = it.next_event().unwrap().unwrap();
                 assert_eq!(e.index, want, "time {t}");
                 most = most.max(mappings());
+                check_segment_mappings(&dir);
             }
             let mut it = set.iter();
             let mut next = 0;
@@ -575,6 +600,7 @@ fn set_child_entry() {
                 next += 1;
                 if next.is_multiple_of(1_000) {
                     most = most.max(mappings());
+                    check_segment_mappings(&dir);
                 }
             }
             assert_eq!(next, n);
