@@ -49,6 +49,9 @@ enum Candidate {
     Retry,
 }
 
+/// How long a cursor idle at the end of a segment goes without listing the directory.
+const RELIST_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How many times a seek starts over after retention removed a segment under it.
 const SEEK_ATTEMPTS: u32 = 4;
 
@@ -59,8 +62,10 @@ const REMOVED_CHECK_EVERY: u32 = 16;
 /// What the reader knows of the set's segments: their first indexes from the last listing (plus
 /// the ones found since by the one-`stat` rule), and the largest timestamp of sealed segments
 /// already computed for seeks by time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Known {
+    /// When the directory was last listed.
+    listed: Instant,
     firsts: Vec<u64>,
     /// `maxima[k]`: the largest timestamp in sealed segment `k` (`i64::MIN` if it has no event),
     /// once computed. Only sealed segments' are kept: their content never changes.
@@ -82,6 +87,7 @@ impl Known {
             })
             .collect();
         let mut k = Known {
+            listed: Instant::now(),
             firsts,
             maxima,
             prefix: Vec::new(),
@@ -886,8 +892,10 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
     /// The current segment has no more events and no successor. If it was removed (retention
     /// removes whole segments, oldest first, never the newest), the segment that follows it was
     /// written and maybe removed too: list the directory and report [`Error::Pruned`] if a later
-    /// segment exists but not the one needed (SET.md 8). Checked on one idle poll in
-    /// [`REMOVED_CHECK_EVERY`].
+    /// segment exists but not the one needed (SET.md 8). Else, if the last listing is older than
+    /// [`RELIST_IDLE`], list again: a later segment whose name is not the one expected (a broken
+    /// chain, SET.md 6.6) is then reported by the next poll instead of waited on forever. Checked
+    /// on one idle poll in [`REMOVED_CHECK_EVERY`].
     fn idle_check(&mut self, first: u64, end: u64) -> Result<()> {
         self.misses = self.misses.wrapping_add(1);
         if self.misses % REMOVED_CHECK_EVERY != 1 {
@@ -904,6 +912,9 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             .metadata()
             .map_err(|e| Error::io(reader.path(), "stat", e))?;
         if meta.nlink() > 0 {
+            if self.set.known().listed.elapsed() >= RELIST_IDLE {
+                self.set.refresh()?;
+            }
             return Ok(());
         }
         self.set.refresh()?;
