@@ -21,13 +21,45 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::layout::{list_segments, segment_name, SegmentEntry, SetMeta};
+use super::layout::{list_segments, segment_name, SegmentEntry, SetMeta, INDEX_DIGITS};
 use crate::cursor::{Cursor, Event};
 use crate::error::{Error, Result};
 use crate::index::{Index, Position, START};
 use crate::reader::{Reader, Report};
 use crate::tail::OwnedTailer;
 use crate::wait::WaitStrategy;
+
+/// A segment's path whose 20 digits are rewritten in place for each name a cursor checks (SET.md
+/// 2): a tailer's idle polls stat without allocating.
+struct NameBuf {
+    bytes: Vec<u8>,
+    digits: usize,
+}
+
+impl NameBuf {
+    fn new(dir: &Path) -> NameBuf {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bytes = dir.as_os_str().as_bytes().to_vec();
+        bytes.push(b'/');
+        let digits = bytes.len();
+        bytes.extend_from_slice(segment_name(0).as_bytes());
+        NameBuf { bytes, digits }
+    }
+
+    /// The path of segment `first` (as `dir.join(segment_name(first))`).
+    fn path(&mut self, first: u64) -> &Path {
+        use std::os::unix::ffi::OsStrExt;
+        let mut n = first;
+        for b in self.bytes[self.digits..self.digits + INDEX_DIGITS]
+            .iter_mut()
+            .rev()
+        {
+            *b = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        Path::new(std::ffi::OsStr::from_bytes(&self.bytes))
+    }
+}
 
 /// What opening a segment found.
 enum Opened {
@@ -132,6 +164,9 @@ impl Known {
 /// Opening lists the directory once; nothing else is opened until a cursor needs it. Each cursor
 /// made from the reader holds at most one segment open and mapped (sealed segments are mapped at
 /// their content's size), so a set of tens of thousands of segments is read within normal limits.
+///
+/// Each event's `index` is global (its segment's first index plus its index in the segment); its
+/// `offset` is the entry's offset in its segment's file.
 ///
 /// The events a cursor yields borrow the cursor (its current segment's mapping): each is used
 /// before the next call, which may move to another segment and unmap this one. So a cursor is not
@@ -325,24 +360,24 @@ impl SetReader {
         }
     }
 
-    /// Whether segment `first` exists: the one `stat` of SET.md 6.
-    fn exists(&self, first: u64) -> Result<bool> {
-        let path = self.segment_path(first);
-        match std::fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(Error::io(&path, "stat", e)),
-        }
-    }
-
     /// The segment after the one starting at `first`, whose content ends at global index `end`:
-    /// the next known one, else `end`'s segment if it exists now (SET.md 6), else none.
-    fn successor(&self, first: u64, end: u64) -> Result<Option<u64>> {
+    /// the next known one, else `end`'s segment if it exists now (the one `stat` of SET.md 6.2,
+    /// on a path rewritten in `name`: no allocation), else none.
+    fn successor(&self, first: u64, end: u64, name: &mut NameBuf) -> Result<Option<u64>> {
         if let Some(next) = self.known().after(first) {
             return Ok(Some(next));
         }
         // A sealed segment is never empty (SET.md 5): an empty one is the newest.
-        if end > first && self.exists(end)? {
+        if end <= first {
+            return Ok(None);
+        }
+        let path = name.path(end);
+        let exists = match std::fs::symlink_metadata(path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(Error::io(path, "stat", e)),
+        };
+        if exists {
             self.known().note(end);
             return Ok(Some(end));
         }
@@ -612,11 +647,14 @@ struct Engine<S: Deref<Target = SetReader>> {
     ended: bool,
     /// An error found while positioning, for an iterator to yield first.
     error: Option<Error>,
+    /// The path the one-`stat` rule checks.
+    name: NameBuf,
 }
 
 impl<S: Deref<Target = SetReader>> Engine<S> {
     fn empty(set: S) -> Engine<S> {
         Engine {
+            name: NameBuf::new(&set.dir),
             set,
             current: None,
             misses: 0,
@@ -797,7 +835,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             }
             let first = cur.first;
             let end = cur.next_index();
-            match self.set.successor(first, end)? {
+            match self.set.successor(first, end, &mut self.name)? {
                 None => return Ok(()),
                 Some(next) if next == end => match self.set.open_segment(next)? {
                     Opened::Reader(r) => {
@@ -847,7 +885,7 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             let end = first
                 .checked_add(n)
                 .ok_or_else(|| self.set.bad("global event index overflows".into()))?;
-            let Some(next) = self.set.successor(first, end)? else {
+            let Some(next) = self.set.successor(first, end, &mut self.name)? else {
                 self.idle_check(first, end)?;
                 return Ok(false);
             };
@@ -1110,5 +1148,19 @@ impl OwnedSetTailer {
         deadline: Option<Instant>,
     ) -> Result<Option<Event<'_>>> {
         self.engine.wait(strategy, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_buffer_spells_segment_paths() {
+        let dir = Path::new("/some/set");
+        let mut name = NameBuf::new(dir);
+        for first in [0, 7, 12_345_678_901, u64::MAX, 1] {
+            assert_eq!(name.path(first), dir.join(segment_name(first)));
+        }
     }
 }

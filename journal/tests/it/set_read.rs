@@ -1037,3 +1037,30 @@ fn a_tailer_reports_a_broken_chain_it_learns_of_while_idle() {
         "{err}"
     );
 }
+
+#[test]
+fn a_set_tailer_allocates_nothing_per_event_or_per_idle_poll() {
+    let dir = TempDir::new("set-alloc");
+    let mut w = TestSetWriter::create(dir.path(), 1 << 20);
+    let set = SetReader::open(dir.path()).unwrap();
+    let mut t = set.tail();
+    for i in 0..1_000 {
+        w.append(ts_for(i), &payload_for(i, 100));
+    }
+    let (read, allocs, _) = crate::support::count_allocs(|| {
+        let mut n = 0;
+        while t.poll().unwrap().is_some() {
+            n += 1;
+        }
+        n
+    });
+    assert_eq!((read, allocs), (1_000, 0));
+    // Caught up: each poll stats the next segment's name. A listing (at most once a second of
+    // idleness) allocates; the polls themselves do not.
+    let (_, allocs, _) = crate::support::count_allocs(|| {
+        for _ in 0..20_000 {
+            assert!(t.poll().unwrap().is_none());
+        }
+    });
+    assert!(allocs < 50, "{allocs} allocations in 20,000 idle polls");
+}
