@@ -199,6 +199,21 @@ impl TestSetWriter {
         o
     }
 
+    /// Continues a set as a restarted writer does (SET.md 7): a stale `.next.journal` is
+    /// deleted, the newest segment reopened (recovered), an empty newest segment reused.
+    fn reopen(dir: &Path, max_bytes: u64) -> TestSetWriter {
+        let _ = std::fs::remove_file(dir.join(NEXT_FILE));
+        let newest = layout::list_segments(dir).unwrap().pop().unwrap();
+        let w = Self::opts().open(&newest.path).unwrap();
+        TestSetWriter {
+            dir: dir.to_path_buf(),
+            w,
+            first: newest.first_index,
+            max_bytes,
+            rolls: 0,
+        }
+    }
+
     fn create(dir: &Path, max_bytes: u64) -> TestSetWriter {
         std::fs::create_dir_all(dir).unwrap();
         if !layout::is_set(dir) {
@@ -540,6 +555,18 @@ fn set_child_entry() {
             let rolls = w.rolls;
             w.w.close().unwrap();
             say(&mut out, format!("RES rolls {rolls}"));
+        }
+        // Continue the set at full speed, rolling every 16 KiB, until killed; report each roll.
+        "kill-writer" => {
+            let mut w = TestSetWriter::reopen(&dir, 16 << 10);
+            loop {
+                let i = w.next_index();
+                let rolls = w.rolls;
+                w.append(ts_for(i), &payload_for(i, MAX_PAYLOAD_LEN));
+                if w.rolls != rolls {
+                    say(&mut out, format!("PUB roll {i}"));
+                }
+            }
         }
         // Follow the set from its start until `total` events, checking each.
         "tailer" => {
@@ -1063,4 +1090,68 @@ fn a_set_tailer_allocates_nothing_per_event_or_per_idle_poll() {
         }
     });
     assert!(allocs < 50, "{allocs} allocations in 20,000 idle polls");
+}
+
+#[test]
+fn a_tailer_follows_a_writer_sigkilled_100_times_at_random_moments_including_inside_rolls() {
+    let kills = crate::support::env_count("JOURNAL_KILLS", 100);
+    let dir = TempDir::new("set-kills");
+    let set_dir = dir.path().to_path_buf();
+    TestSetWriter::create(&set_dir, 16 << 10).w.close().unwrap();
+    let done = Arc::new(AtomicU64::new(u64::MAX));
+    let tailer = {
+        let (set_dir, done) = (set_dir.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let set = SetReader::open(&set_dir).unwrap();
+            let mut t = set.tail();
+            let deadline = Instant::now() + Duration::from_secs(600);
+            let mut next = 0u64;
+            loop {
+                if next >= done.load(Ordering::Acquire) {
+                    return next;
+                }
+                let Some(e) = t
+                    .wait(
+                        WaitStrategy::default(),
+                        Some(Instant::now() + Duration::from_millis(50)),
+                    )
+                    .unwrap()
+                else {
+                    assert!(Instant::now() < deadline, "the tailer hangs at {next}");
+                    continue;
+                };
+                assert_eq!(e.index, next, "every event once, in order");
+                assert_eq!(e.timestamp, ts_for(next));
+                assert_eq!(e.payload, &payload_for(next, MAX_PAYLOAD_LEN)[..]);
+                next += 1;
+            }
+        })
+    };
+    let mut seed = 0xC0FFEE ^ u64::from(std::process::id());
+    for _ in 0..kills {
+        let mut c = set_child("kill-writer", &set_dir, 0);
+        let rx = lines(c.stdout.take().unwrap());
+        // Kill at a random moment once the child is writing: most of a writer's time goes to
+        // preparing the next segment (create, allocate, fsync), so many kills land inside a roll.
+        rx.recv_timeout(PATIENCE).expect("the writer rolls");
+        seed = mix(seed);
+        std::thread::sleep(Duration::from_micros(seed % 20_000));
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    // A last writer closes the set cleanly; the tailer must get to its end.
+    let w = TestSetWriter::reopen(&set_dir, 16 << 10);
+    let total = w.next_index();
+    w.w.close().unwrap();
+    let set = SetReader::open(&set_dir).unwrap();
+    let report = set.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.events(), total);
+    done.store(total, Ordering::Release);
+    assert_eq!(tailer.join().unwrap(), total);
+    assert!(
+        report.segments.len() as u64 > kills,
+        "only {} segments after {kills} runs",
+        report.segments.len()
+    );
 }
