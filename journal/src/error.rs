@@ -190,6 +190,19 @@ pub enum Error {
         /// The cursor file's path.
         path: PathBuf,
     },
+    /// A set reader needs events whose segment retention removed (SET.md 8): the reader fell
+    /// behind the set's first available event.
+    #[error("{}: event {index} was pruned (segment {segment} is gone); the set's first available event is {first_available}", path.display())]
+    Pruned {
+        /// The set's directory.
+        path: PathBuf,
+        /// The file name of the segment that holds (or held) the event the reader needs.
+        segment: String,
+        /// The global index of the event the reader needs.
+        index: u64,
+        /// The set's first available global index now.
+        first_available: u64,
+    },
 }
 
 impl Error {

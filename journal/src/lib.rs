@@ -96,12 +96,14 @@ pub use pretouch::Pretoucher;
 pub use reader::{HeaderInfo, Iter, Reader, Report};
 pub use recovery::{Damage, Recovered, RecoveryMode};
 pub use replay::{
-    replay, GapReport, LongGap, Pacing, ReplayOptions, ReplayStats, MAX_SPEED, MIN_SPEED,
+    replay, replay_follow, GapReport, LongGap, Pacing, ReplayOptions, ReplaySource, ReplayStats,
+    MAX_SPEED, MIN_SPEED,
 };
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
     RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
 };
+pub use set::{OwnedSetTailer, SetIter, SetReader, SetTailer};
 pub use set::{SetClaim, SetWriter, SetWriterOptions};
 pub use tail::{OwnedTailer, Tailer};
 pub use wait::WaitStrategy;

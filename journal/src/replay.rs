@@ -1,13 +1,18 @@
-//! Replaying a journal into a ring, as fast as possible or paced by the events' own timestamps.
+//! Replaying a journal or a journal set into a ring, as fast as possible or paced by the events'
+//! own timestamps, and optionally on into the live events (replay then live).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
-use crate::reader::{Event, Reader};
+use crate::reader::{Event, Iter, Reader};
 use crate::ring::Producer;
+use crate::set::{SetIter, SetReader, SetTailer};
+use crate::tail::Tailer;
+use crate::wait::WaitStrategy;
 
 /// How fast to replay.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -29,7 +34,7 @@ pub const MAX_SPEED: f64 = 1e6;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LongGap {
-    /// Index in the journal of the event that comes after the gap.
+    /// Index of the event that comes after the gap (in the journal, or global in a set).
     pub index: u64,
     /// Its timestamp.
     pub timestamp: i64,
@@ -87,7 +92,8 @@ impl ReplayOptions {
         self
     }
 
-    /// Start at this event index. By default 0.
+    /// Start at this event index (a global index in a set). By default 0: the first event (in a
+    /// set, its first available event, SET.md 8).
     pub fn from_index(&mut self, index: u64) -> &mut Self {
         self.from_index = index;
         self
@@ -157,8 +163,100 @@ const SPIN_WINDOW: Duration = Duration::from_micros(100);
 /// Records per publish in [`Pacing::Max`].
 const BATCH: u32 = 64;
 
-/// Replays `reader`'s events into `producer` (spec/RING.md: records are the entries, copied
-/// verbatim). The loop makes no allocation per event.
+/// What [`replay`] reads: one journal, or a journal set (spec/SET.md) read across its segments.
+/// Both convert from a reference, so `replay(&reader, ..)` and `replay(&set, ..)` both work.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum ReplaySource<'a> {
+    /// One journal.
+    Journal(&'a Reader),
+    /// A journal set: global indexes, seeks across segments, rolls followed.
+    Set(&'a SetReader),
+}
+
+impl<'a> From<&'a Reader> for ReplaySource<'a> {
+    fn from(r: &'a Reader) -> Self {
+        ReplaySource::Journal(r)
+    }
+}
+
+impl<'a> From<&'a SetReader> for ReplaySource<'a> {
+    fn from(s: &'a SetReader) -> Self {
+        ReplaySource::Set(s)
+    }
+}
+
+/// The events the replay loop walks: a journal's or a set's history, or a tailer over either.
+/// `Ok(None)`: nothing more now (the end of the history, or caught up with the writer).
+trait Events {
+    fn next_event(&mut self) -> Result<Option<Event<'_>>>;
+}
+
+impl Events for Iter<'_> {
+    fn next_event(&mut self) -> Result<Option<Event<'_>>> {
+        self.next().transpose()
+    }
+}
+
+impl Events for Tailer<'_> {
+    fn next_event(&mut self) -> Result<Option<Event<'_>>> {
+        self.poll()
+    }
+}
+
+impl Events for SetIter<'_> {
+    fn next_event(&mut self) -> Result<Option<Event<'_>>> {
+        SetIter::next_event(self).transpose()
+    }
+}
+
+impl Events for SetTailer<'_> {
+    fn next_event(&mut self) -> Result<Option<Event<'_>>> {
+        self.poll()
+    }
+}
+
+/// The events to replay, from the options' start (FORMAT.md 6.4 for `from_time`): a walk over the
+/// history, or with `follow` a tailer that starts at the same place (so the history and the live
+/// events meet with no gap and no duplicate). Also whether events before `from_time` are still
+/// to be skipped (a start at `from_index` and `from_time` both).
+fn open_events<'a>(
+    source: ReplaySource<'a>,
+    opts: &ReplayOptions,
+    follow: bool,
+) -> Result<(Box<dyn Events + 'a>, bool)> {
+    let seeking = opts.from_time.is_some() && opts.from_index != 0;
+    let events: Box<dyn Events + 'a> = match source {
+        ReplaySource::Journal(r) => {
+            let iter = match opts.from_time {
+                Some(t) if opts.from_index == 0 => r.iter_from_time(t)?,
+                _ => r.iter_from_index(opts.from_index)?,
+            };
+            if follow {
+                Box::new(r.tail_from(&iter))
+            } else {
+                Box::new(iter)
+            }
+        }
+        ReplaySource::Set(s) => {
+            let iter = match opts.from_time {
+                Some(t) if opts.from_index == 0 => s.iter_from_time(t)?,
+                _ if opts.from_index == 0 => s.iter(),
+                _ => s.iter_from_index(opts.from_index)?,
+            };
+            if follow {
+                Box::new(s.tail_from(iter))
+            } else {
+                Box::new(iter)
+            }
+        }
+    };
+    Ok((events, seeking))
+}
+
+/// Replays the events of `source` (a [`Reader`] or a [`SetReader`]) into `producer`
+/// (spec/RING.md: records are the entries, copied verbatim). The loop makes no allocation per
+/// event.
 ///
 /// ```
 /// use journal::{create_ring, replay, Consumer, Producer, Reader, ReplayOptions, Writer};
@@ -189,10 +287,40 @@ const BATCH: u32 = 64;
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn replay(
-    reader: &Reader,
+pub fn replay<'a>(
+    source: impl Into<ReplaySource<'a>>,
     producer: &mut Producer,
     opts: &ReplayOptions,
+) -> Result<ReplayStats> {
+    run(source.into(), producer, opts, None)
+}
+
+/// Replays as [`replay`] does, then goes on live (replay then live): once the history is
+/// replayed, every event the writer appends is replayed as it is published, waiting with
+/// `wait` when caught up, until `stop` is set (checked before each event and while waiting) or
+/// an event reaches [`ReplayOptions::to_time`]. The live part starts exactly where the history
+/// ends, in the same walk: no event is missed and none is replayed twice, also while the writer
+/// appends at full speed and rolls a set's segments. The end-of-stream record (if the options
+/// send it) goes out when the replay stops.
+///
+/// With [`ReplayOptions::from_time`], the history starts at the first event at or after it
+/// (FORMAT.md 6.4, over the whole set for a set): what `journal dump --from-time` shows at that
+/// moment, then everything after.
+pub fn replay_follow<'a>(
+    source: impl Into<ReplaySource<'a>>,
+    producer: &mut Producer,
+    opts: &ReplayOptions,
+    wait: WaitStrategy,
+    stop: &AtomicBool,
+) -> Result<ReplayStats> {
+    run(source.into(), producer, opts, Some((wait, stop)))
+}
+
+fn run(
+    source: ReplaySource<'_>,
+    producer: &mut Producer,
+    opts: &ReplayOptions,
+    follow: Option<(WaitStrategy, &AtomicBool)>,
 ) -> Result<ReplayStats> {
     let speed = match opts.pacing {
         Pacing::Max => None,
@@ -204,11 +332,7 @@ pub fn replay(
         }
     };
     // FORMAT.md 6.4: start at the first event at or after from_time, then everything in file order.
-    let (iter, mut seeking) = match opts.from_time {
-        Some(t) if opts.from_index == 0 => (reader.iter_from_time(t)?, false),
-        Some(_) => (reader.iter_from_index(opts.from_index)?, true),
-        None => (reader.iter_from_index(opts.from_index)?, false),
-    };
+    let (mut source, mut seeking) = open_events(source, opts, follow.is_some())?;
     let max_gap_ns = opts.max_gap.map_or(u64::MAX, |g| {
         u64::try_from(g.as_nanos()).unwrap_or(u64::MAX)
     });
@@ -223,8 +347,28 @@ pub fn replay(
     // Accurate sleeps while pacing; the thread's setting is restored on the way out.
     let _slack = speed.map(|_| TimerSlack(crate::sys::set_timer_slack_ns(1)));
     let started = Instant::now();
-    for event in iter {
-        let event: Event<'_> = event?;
+    let mut idle: u32 = 0;
+    loop {
+        if follow.is_some_and(|(_, stop)| stop.load(Ordering::Relaxed)) {
+            break;
+        }
+        let event: Event<'_> = match source.next_event()? {
+            Some(e) => e,
+            None => {
+                let Some((wait, _)) = follow else {
+                    break; // the end of the history
+                };
+                // Caught up with the writer: what is batched goes out before the wait.
+                if in_batch > 0 {
+                    producer.publish();
+                    in_batch = 0;
+                }
+                wait.idle(idle);
+                idle = idle.saturating_add(1);
+                continue;
+            }
+        };
+        idle = 0;
         if seeking {
             if opts.from_time.is_some_and(|t| event.timestamp < t) {
                 continue;

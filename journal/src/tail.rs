@@ -39,6 +39,12 @@ impl Reader {
         Ok(OwnedTailer::new(self, at))
     }
 
+    /// An owned tailer at `cursor` (a position this reader's walk reached): how a set reader
+    /// follows one segment (SET.md 6).
+    pub(crate) fn into_tailer_at(self: Arc<Self>, cursor: Cursor) -> OwnedTailer {
+        OwnedTailer::new(self, cursor)
+    }
+
     /// Where a walk over the content published now ends: from the index's checkpoint when the
     /// journal's index is usable (INDEX.md 8), else from the first event.
     fn end_cursor(&self) -> Result<Cursor> {
@@ -318,6 +324,14 @@ impl OwnedTailer {
     /// Index of the next event.
     pub fn index(&self) -> u64 {
         self.follow.cursor.index
+    }
+
+    /// Whether an event is published at the tailer's position now (re-reading the header when the
+    /// values seen last say no), without taking it: a set reader's check before it looks for the
+    /// next segment (SET.md 6).
+    #[inline]
+    pub(crate) fn available(&mut self) -> Result<bool> {
+        Ok(self.follow.ready() || self.follow.refresh(&self.reader)?)
     }
 
     /// The next event if one is published, without blocking. As [`Tailer::poll`].

@@ -3,10 +3,14 @@
 
 pub mod layout;
 pub mod prune;
+pub mod reader;
 mod writer;
 
 pub use layout::{
     is_set, list_segments, segment_name, Retention, RollPolicy, SegmentEntry, SetMeta,
 };
 pub use prune::{plan, prune, summarize, Cause, PrunePolicy, Removal, SegmentSummary};
+pub use reader::{
+    ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer,
+};
 pub use writer::{RollStep, SetClaim, SetWriter, SetWriterOptions};

@@ -18,6 +18,7 @@ mod pretouch;
 mod process;
 mod reader;
 mod ring;
+mod set_read;
 mod set_vectors;
 mod set_writer;
 mod spec_impl;
