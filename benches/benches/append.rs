@@ -203,6 +203,9 @@ struct JournalSink<'a> {
     opts: WriterOptions,
     data: Vec<u8>,
     claim: bool,
+    /// Pre-fault the whole file after creating it (untimed): `create` pre-faults only its first
+    /// window under `SyncPolicy::Never` (FORMAT.md 9), and `pretouch` the rest of the chunk.
+    prefault: bool,
     open: Option<(Writer, PathBuf)>,
     ts: i64,
 }
@@ -214,7 +217,10 @@ impl Sink for JournalSink<'_> {
 
     fn open(&mut self) {
         let path = self.scratch.fresh("journal");
-        let w = self.opts.create(&path).expect("create journal");
+        let mut w = self.opts.create(&path).expect("create journal");
+        if self.prefault {
+            w.pretouch().expect("pretouch");
+        }
         self.open = Some((w, path));
     }
 
@@ -415,6 +421,7 @@ fn append(c: &mut Criterion) {
                         opts: journal_options(state, sync),
                         data: data.clone(),
                         claim,
+                        prefault: matches!(state, State::Prefaulted),
                         open: None,
                         ts: 0,
                     };
@@ -464,6 +471,7 @@ fn growing(c: &mut Criterion) {
                 opts,
                 data: data.clone(),
                 claim: false,
+                prefault: false,
                 open: None,
                 ts: 0,
             };
