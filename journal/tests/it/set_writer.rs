@@ -29,39 +29,7 @@ struct Seg {
 /// Reads every segment with a plain Reader, checks each is intact and that the chain holds
 /// exactly (SET.md 4), and that no sealed segment is empty.
 fn read_set(dir: &Path) -> Vec<Seg> {
-    let mut out: Vec<Seg> = Vec::new();
-    for s in list_segments(dir).unwrap() {
-        let r = Reader::open(&s.path).unwrap();
-        let rep = r.verify().unwrap();
-        assert!(rep.is_intact(), "{}: {rep:?}", s.path.display());
-        let events: Vec<(i64, Vec<u8>)> = r
-            .iter()
-            .map(|e| {
-                let e = e.unwrap();
-                (e.timestamp, e.payload.to_vec())
-            })
-            .collect();
-        if let Some(prev) = out.last() {
-            assert!(
-                !prev.events.is_empty(),
-                "sealed segment {} is empty",
-                prev.first
-            );
-            assert_eq!(
-                prev.first + prev.events.len() as u64,
-                s.first_index,
-                "the chain breaks after segment {}",
-                prev.first
-            );
-        }
-        out.push(Seg {
-            first: s.first_index,
-            path: s.path.clone(),
-            events,
-            write_offset: rep.write_offset,
-        });
-    }
-    out
+    read_segments_from(dir, 0)
 }
 
 /// All events of the set in global order.
@@ -597,7 +565,7 @@ fn set_child_entry() {
     }
 }
 
-/// Reads the segments from the `from`-th one on (as [`read_set`] does for all of them).
+/// Reads the segments from the `from`-th one on, as [`read_set`] does for all of them.
 fn read_segments_from(dir: &Path, from: usize) -> Vec<Seg> {
     let all = list_segments(dir).unwrap();
     let mut out: Vec<Seg> = Vec::new();
@@ -618,7 +586,12 @@ fn read_segments_from(dir: &Path, from: usize) -> Vec<Seg> {
                 "sealed segment {} is empty",
                 prev.first
             );
-            assert_eq!(prev.first + prev.events.len() as u64, s.first_index);
+            assert_eq!(
+                prev.first + prev.events.len() as u64,
+                s.first_index,
+                "the chain breaks after segment {}",
+                prev.first
+            );
         }
         out.push(Seg {
             first: s.first_index,
