@@ -306,13 +306,6 @@ fn kind_noun(k: CursorKind) -> &'static str {
     }
 }
 
-/// `fsync` of a directory, so that a name created in it is durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "fsync directory", e))
-}
-
 fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
@@ -328,7 +321,7 @@ fn open_or_create(dir: &Path, path: &Path, name: &str, want: Identity) -> Result
     match fs::create_dir(dir) {
         Ok(()) => {
             if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent)?;
+                sys::sync_dir(parent)?;
             }
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -353,7 +346,7 @@ fn open_or_create(dir: &Path, path: &Path, name: &str, want: Identity) -> Result
     });
     let _ = fs::remove_file(&tmp);
     let created = linked?;
-    sync_dir(dir)?;
+    sys::sync_dir(dir)?;
     Ok((sys::open_rw(path)?, created))
 }
 

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::sys::sync_dir;
 
 /// The metadata file that makes a directory a journal set (SET.md 3).
 pub const META_FILE: &str = "journal-set";
@@ -320,13 +321,6 @@ impl SetMeta {
         fs::rename(&tmp, &path).map_err(|e| Error::io(&path, "rename", e))?;
         sync_dir(dir)
     }
-}
-
-/// fsyncs a directory, making the creation, rename or removal of its entries durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    let d = fs::File::open(dir).map_err(|e| Error::io(dir, "open directory", e))?;
-    d.sync_all()
-        .map_err(|e| Error::io(dir, "fsync directory", e))
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::index::{index_path, Index, START};
 use crate::reader::Reader;
-use crate::set::layout::{list_segments, sync_dir, Retention, SegmentEntry, SetMeta};
+use crate::set::layout::{list_segments, Retention, SegmentEntry, SetMeta};
+use crate::sys::sync_dir;
 
 /// The file in a set's directory whose `flock(2)` one prune holds while it lists and removes
 /// segments (SET.md 8). It is created on the first prune and never removed; it holds nothing.

@@ -11,8 +11,8 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::layout::{
-    list_segments, parse_segment_name, segment_name, sync_dir, Retention, RollPolicy, SetMeta,
-    LOCK_FILE, NEXT_FILE,
+    list_segments, parse_segment_name, segment_name, Retention, RollPolicy, SetMeta, LOCK_FILE,
+    NEXT_FILE,
 };
 use super::prune::{self, PrunePolicy};
 use crate::clock::now_ns;
@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::format::{ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD};
 use crate::index::{index_path, Intervals};
 use crate::recovery::RecoveryMode;
+use crate::sys::sync_dir;
 use crate::sys::WriterLock;
 use crate::writer::{SyncPolicy, Writer, WriterOptions};
 

@@ -37,6 +37,13 @@ pub(crate) fn open_rw(path: &Path) -> Result<File> {
         .map_err(|e| Error::io(path, "open", e))
 }
 
+/// `fsync` of a directory, making the creation, rename or removal of its entries durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "fsync directory", e))
+}
+
 /// `fallocate(fd, mode, off, len)`, falling back to `posix_fallocate` when the file system does not
 /// support `fallocate` (FORMAT.md 7.3).
 pub(crate) fn allocate(file: &File, off: u64, len: u64) -> io::Result<()> {

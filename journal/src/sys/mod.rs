@@ -21,7 +21,7 @@ pub(crate) mod ringlock;
 pub(crate) mod timer;
 
 pub(crate) use cursor_map::CursorMap;
-pub(crate) use file::{allocate, create_exclusive, open_rw, writer_present, WriterLock};
+pub(crate) use file::{allocate, create_exclusive, open_rw, sync_dir, writer_present, WriterLock};
 pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, WriteMap};
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;
