@@ -1043,9 +1043,7 @@ impl Index {
             if !durable {
                 return Ok(());
             }
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(&dir, "fsync", e))
+            crate::sys::sync_dir(&dir)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);

@@ -215,9 +215,7 @@ impl WriterOptions {
             } else {
                 dir
             };
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(dir, "fsync directory", e))?;
+            sys::sync_dir(dir)?;
         }
         Ok(w)
     }
