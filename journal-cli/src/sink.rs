@@ -46,12 +46,10 @@ pub(crate) use roll_help;
 /// `--roll` and `--roll-offset`, flattened into each writing command's arguments.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RollArgs {
-    /// Write a journal set that rolls to a new segment: daily, hourly, interval:DURATION, SIZE
-    /// (64KiB, 1GiB), or a time and a size joined by a comma (hourly,1GiB). See below.
+    /// Write a journal set rolling daily, hourly, interval:DURATION, at a SIZE, or both (hourly,1GiB)
     #[arg(long, value_name = "POLICY", value_parser = parse_roll)]
     roll: Option<RollPolicy>,
-    /// With a time --roll: where cycles start after midnight UTC (22h: a trading day that starts
-    /// at 22:00 UTC). Less than the roll period.
+    /// Start time cycles this long after midnight UTC (22h: trading days from 22:00 UTC)
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     roll_offset: Option<Duration>,
 }

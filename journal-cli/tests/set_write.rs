@@ -733,3 +733,44 @@ fn a_failed_import_into_a_set_removes_what_it_created() {
         "and is empty again"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// all four
+
+#[test]
+fn every_writing_command_documents_roll_with_an_example() {
+    for sub in ["append", "capture", "import-pcap", "import"] {
+        let r = run(&[sub, "--help"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stdout.contains("--roll <POLICY>"), "{sub}: {r:?}");
+        assert!(
+            r.stdout.contains("--roll-offset <DURATION>"),
+            "{sub}: {r:?}"
+        );
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("  journal {sub} ")) && l.contains(" --roll ")),
+            "{sub}: an example with --roll: {r:?}"
+        );
+        assert!(
+            r.stdout.contains("a --roll that differs\nis an error"),
+            "{sub}: the conflict rule is documented: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn a_set_with_a_live_writer_is_refused_as_locked() {
+    let dir = TempDir::new().unwrap();
+    let set = dir.path().join("s");
+    let mut w = journal::SetWriter::create(&set, SetMeta::default()).unwrap();
+    w.append(1, b"held").unwrap();
+    let r = run_with(&["append", s(&set)], b"x\n");
+    assert_error(&r, 2, "locked");
+    let r = run(&["import-pcap", s(&fixture("lo-usec.pcap")), s(&set)]);
+    assert_error(&r, 2, "locked");
+    w.close().unwrap();
+    let got = read_set(&set);
+    assert_eq!(got.len(), 1, "nothing was appended");
+}

@@ -26,7 +26,7 @@ Examples:
   journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 --stats-interval 1s feed.journal
   journal capture --udp 0.0.0.0:5000 --group 239.1.1.1 --iface eth1 --sync interval:1s feed.journal
   journal capture --udp [::]:5000 --group ff15::1 --iface eth1 feed.journal
-  journal capture --udp 239.1.1.1:5000 --roll daily --roll-offset 22h feed.set   # a set, a segment a day
+  journal capture --udp 239.1.1.1:5000 --roll daily --roll-offset 22h feed.set
 
 Every datagram becomes one event, byte for byte, stamped with the time the kernel received it
 (SO_TIMESTAMPNS, ns since the epoch). Bursts are received with recvmmsg, --batch datagrams per call,
