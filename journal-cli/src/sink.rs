@@ -33,8 +33,9 @@ macro_rules! roll_help {
         "Journal sets (spec/SET.md): --roll POLICY writes a set, a directory of segments that rolls to a
 new one by time and/or size: daily, hourly, interval:DURATION (interval:15m, at least 1s), a SIZE
 (64KiB, 1GiB; at least 4KiB), or a time and a size joined by a comma (hourly,1GiB). Time cycles
-are UTC, by the events' own timestamps, from midnight plus --roll-offset (daily with
---roll-offset 22h: a trading day that starts at 22:00 UTC). The set is created when the target is
+follow the events' own timestamps and are counted from the Unix epoch (daily cycles start at
+midnight UTC, hourly ones on the hour), shifted by --roll-offset, which is less than the period
+(daily with --roll-offset 22h: trading days from 22:00 UTC). The set is created when the target is
 a new path or an empty directory. A target that is an existing set is written with the policy
 stored when it was created: --roll may be left out or repeat that policy; a --roll that differs
 is an error (status 2). A target that is an existing file is a single journal, written as ever;
@@ -49,7 +50,7 @@ pub struct RollArgs {
     /// Write a journal set rolling daily, hourly, interval:DURATION, at a SIZE, or both (hourly,1GiB)
     #[arg(long, value_name = "POLICY", value_parser = parse_roll)]
     roll: Option<RollPolicy>,
-    /// Start time cycles this long after midnight UTC (22h: trading days from 22:00 UTC)
+    /// Shift the start of time cycles by DURATION (daily with 22h: trading days from 22:00 UTC)
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     roll_offset: Option<Duration>,
 }
@@ -171,7 +172,7 @@ fn duration_text(ns: u64) -> String {
         (1_000_000, "ms"),
         (1_000, "us"),
     ] {
-        if ns >= unit && ns % unit == 0 {
+        if ns >= unit && ns.is_multiple_of(unit) {
             return format!("{}{name}", ns / unit);
         }
     }
@@ -181,7 +182,7 @@ fn duration_text(ns: u64) -> String {
 /// Bytes in the largest binary unit that divides them: `64KiB`, `1GiB`, `5000`.
 fn size_text(bytes: u64) -> String {
     for (shift, name) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{name}", bytes >> shift);
         }
     }
@@ -215,6 +216,7 @@ pub struct SinkOptions<'a> {
 
 /// A single journal or a journal set, open for writing.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // reason: one per command, never moved in a loop; a box would add a pointer chase to every append
 pub enum Sink {
     /// A single journal file.
     File(Writer),

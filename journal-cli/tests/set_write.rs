@@ -498,7 +498,7 @@ fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
 /// Datagram `i`: its index (4 bytes) then 0 to 200 bytes derived from it.
 fn datagram(i: u32) -> Vec<u8> {
     let mut d = i.to_le_bytes().to_vec();
-    d.extend((0..(i * 31) % 201).map(|k| (k as u32 ^ i) as u8));
+    d.extend((0..(i * 31) % 201).map(|k| (k ^ i) as u8));
     d
 }
 
@@ -685,10 +685,19 @@ fn import_into_a_set_round_trips_an_export() {
     let r = run(&["export", s(&src), s(&pq), "--format", "parquet"]);
     assert_eq!(r.code, 0, "{r:?}");
 
-    for roll in ["4KiB", "hourly", "daily,8KiB"] {
-        let set = dir.path().join(format!("{}.set", roll.replace(',', "-")));
+    for (roll, period, max_bytes) in [
+        ("4KiB", 0, 4096),
+        ("hourly", HOUR as u64, 0),
+        ("interval:6h", 6 * HOUR as u64, 0),
+        ("daily,8KiB", 24 * HOUR as u64, 8192),
+    ] {
+        let set = dir
+            .path()
+            .join(format!("{}.set", roll.replace([',', ':'], "-")));
         let r = run(&["import", "--roll", roll, s(&pq), s(&set)]);
         assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{roll}: {r:?}");
+        let stored = SetMeta::read(&set).unwrap().roll;
+        assert_eq!((stored.period_ns, stored.max_bytes), (period, max_bytes));
         let got = read_set(&set);
         let back: Vec<(i64, Vec<u8>)> = got
             .iter()
