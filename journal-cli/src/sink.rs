@@ -364,6 +364,14 @@ impl Sink {
         matches!(self, Sink::Set(_))
     }
 
+    /// A set's roll policy (the stored one); `None` for a single journal.
+    pub fn roll(&self) -> Option<RollPolicy> {
+        match self {
+            Sink::File(_) => None,
+            Sink::Set(w) => Some(w.meta().roll),
+        }
+    }
+
     /// Flushes what was appended to stable storage.
     pub fn sync(&mut self) -> journal::Result<()> {
         match self {

@@ -783,3 +783,63 @@ fn a_set_with_a_live_writer_is_refused_as_locked() {
     let got = read_set(&set);
     assert_eq!(got.len(), 1, "nothing was appended");
 }
+
+#[test]
+fn capture_into_an_existing_set_says_which_stored_policy_it_rolls_by() {
+    let dir = TempDir::new().unwrap();
+    let set = dir.path().join("feed.set");
+    let r = run_with(
+        &[
+            "append",
+            "--roll",
+            "hourly,64KiB",
+            "--roll-offset",
+            "30m",
+            s(&set),
+        ],
+        b"before\n",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args(["capture", "--udp", "127.0.0.1:0", s(&set)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = lines(child.stderr.take().unwrap());
+    let first = stderr.recv_timeout(PATIENCE).expect("capture started");
+    assert!(
+        first.starts_with("journal: capturing 127.0.0.1:")
+            && first.contains(&format!(
+                " into journal set {} (rolling hourly,64KiB --roll-offset 30m) ",
+                set.display()
+            )),
+        "{first}"
+    );
+    let port: u16 = first["journal: capturing 127.0.0.1:".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.send_to(b"after", ("127.0.0.1", port)).unwrap();
+    let reader = SetReader::open(&set).unwrap();
+    let mut tail = reader.tail();
+    let mut seen = 0;
+    let deadline = Instant::now() + PATIENCE;
+    while seen < 2 {
+        assert!(Instant::now() < deadline, "the datagram was not recorded");
+        if tail.poll().unwrap().is_some() {
+            seen += 1;
+        }
+    }
+    drop(tail);
+    drop(reader);
+    child.signal("-TERM");
+    assert_eq!(child.exit_code(), 0);
+    let got: Vec<Vec<u8>> = read_set(&set).into_iter().map(|e| e.payload).collect();
+    assert_eq!(got, [&b"before"[..], b"after"]);
+}

@@ -259,7 +259,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         },
     )?;
     let before = w.events();
-    announce(&cfg, &cap)?;
+    announce(&cfg, &cap, w.roll())?;
 
     let started = Instant::now();
     let mut ticker = cfg.stats_interval.map(|every| Ticker::new(every, started));
@@ -320,7 +320,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
 /// One line on stderr when the socket is ready (tests and scripts wait for it), and a warning when
 /// the kernel granted less receive buffer than asked.
-fn announce(cfg: &Config, cap: &UdpCapture) -> anyhow::Result<()> {
+fn announce(cfg: &Config, cap: &UdpCapture, roll: Option<RollPolicy>) -> anyhow::Result<()> {
     let mut err = std::io::stderr().lock();
     // SO_RCVBUF reports twice the size asked for (the kernel counts its bookkeeping too).
     let granted = cap.recv_buffer_size() / 2;
@@ -336,11 +336,19 @@ fn announce(cfg: &Config, cap: &UdpCapture) -> anyhow::Result<()> {
         let group = cap
             .group()
             .map_or_else(String::new, |g| format!(", group {g}"));
+        let into = match roll {
+            Some(p) => format!(
+                "journal set {} (rolling {})",
+                cfg.path.display(),
+                crate::sink::roll_text(&p)
+            ),
+            None => cfg.path.display().to_string(),
+        };
         writeln!(
             err,
-            "journal: capturing {}{group} into {} (receive buffer {} bytes); SIGINT or SIGTERM stops",
+            "journal: capturing {}{group} into {into} (receive buffer {} bytes); SIGINT or SIGTERM \
+             stops",
             cap.local_addr(),
-            cfg.path.display(),
             cap.recv_buffer_size()
         )?;
     }
