@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod output;
 mod progress;
+mod sink;
 mod time;
 mod units;
 
@@ -34,6 +35,7 @@ Examples:
   journal demo
   journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 feed.journal
   journal import-pcap feed.pcap feed.journal
+  journal capture --udp 239.1.1.1:5000 --roll daily --roll-offset 22h feed.set
   journal stats --interval 100ms quotes.journal
 
 Exit status: 0 success, 1 the data is bad (damage found, malformed input),

@@ -1,4 +1,5 @@
-//! `journal append`: append events read from stdin, creating the journal if it is missing.
+//! `journal append`: append events read from stdin to a journal or a journal set, creating it if
+//! it is missing.
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read};
@@ -7,18 +8,23 @@ use std::path::PathBuf;
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use journal::{Error, RecoveryMode, SyncPolicy, Writer, WriterOptions};
+use journal::set::RollPolicy;
+use journal::{Error, RecoveryMode, SyncPolicy, WriterOptions};
 use serde::Deserialize;
 
 use crate::exit::{self, DataError, Status};
+use crate::sink::{Mode, RollArgs, Sink, SinkOptions};
 use crate::{output, time, units};
 
-const EXAMPLES: &str = "\
+const EXAMPLES: &str = concat!(
+    "\
 Examples:
   printf 'hello\\nworld\\n' | journal append quotes.journal
   journal append --sync events:100 quotes.journal < feed.txt
   echo '{\"timestamp\":1700000000000000123,\"payload\":\"aGVsbG8=\"}' | journal append --format jsonl q.journal
   journal dump --format jsonl a.journal | journal append --format jsonl --start-time 1700000000000000000 b.journal
+  journal append --roll 64MiB quotes.set < feed.txt      # a journal set: a segment per 64 MiB
+  journal append --format jsonl --roll daily --roll-offset 22h md.set < day.jsonl
 
 Input formats:
   lines  each line (without its \\n) is one payload, stamped with the current time
@@ -33,13 +39,18 @@ Sync policies (when appended events are flushed to disk; all of them are synced 
 
 A malformed line stops the input: every line before it is appended and synced, and the error names
 the line (status 1). So does a line longer than the largest payload (1 GiB, spec/FORMAT.md 4):
-reading stops there, so memory stays bounded whatever the input. A damaged journal is refused (status 1); 'journal repair' cuts the damage.";
+reading stops there, so memory stays bounded whatever the input. A damaged journal is refused (status 1); 'journal repair' cuts the damage.
 
-/// Append events read from stdin to a journal, creating it if it does not exist.
+",
+    crate::sink::roll_help!(),
+    "\n--start-time applies to a new single journal only."
+);
+
+/// Append events read from stdin to a journal or a journal set, creating it if it does not exist.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file (created if missing).
+    /// The journal file, or a journal set's directory (created if missing).
     file: PathBuf,
     /// Input format.
     #[arg(long, value_enum, default_value_t = InputFormat::Lines)]
@@ -48,9 +59,11 @@ pub struct Args {
     #[arg(long, value_name = "POLICY", default_value = "never", value_parser = parse_sync)]
     sync: SyncPolicy,
     /// The header's start_timestamp when the journal is created (ns since the epoch or RFC 3339);
-    /// by default the time of creation. An error if the journal already exists.
+    /// by default the time of creation. An error if the journal already exists, or with a set.
     #[arg(long, value_name = "T", value_parser = time::parse, allow_hyphen_values = true)]
     start_time: Option<i64>,
+    #[command(flatten)]
+    roll: RollArgs,
 }
 
 /// What `append` reads.
@@ -94,21 +107,28 @@ struct Config {
     path: PathBuf,
     format: InputFormat,
     options: WriterOptions,
+    roll: Option<RollPolicy>,
 }
 
 impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
+        let roll = a.roll.policy()?;
         let mut options = WriterOptions::new();
         options
             .sync_policy(a.sync)
             // Input arrives at pipe speed: pre-faulting whole 16 MiB chunks buys nothing here.
-            .chunk_size(4 << 20)
             .prefault(false)
             // A damaged journal is refused, not silently cut: that is `repair`'s job.
             .recovery(RecoveryMode::Strict);
         if let Some(t) = a.start_time {
+            if roll.is_some() || a.file.is_dir() {
+                anyhow::bail!(
+                    "--start-time sets the header of a new single journal; it does not apply to a \
+                     journal set"
+                );
+            }
             if let Ok(meta) = fs::metadata(&a.file) {
                 if meta.len() > 0 {
                     anyhow::bail!(
@@ -123,6 +143,7 @@ impl TryFrom<Args> for Config {
             path: a.file,
             format: a.format,
             options,
+            roll,
         })
     }
 }
@@ -130,20 +151,19 @@ impl TryFrom<Args> for Config {
 /// Runs `journal append`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::try_from(args)?;
-    let mut w = match cfg.options.open_or_create(&cfg.path) {
-        Ok(w) => w,
-        Err(e @ Error::Damaged { .. }) => {
-            return Err(DataError(format!(
-                "{e}; refusing to append ('journal repair {}' cuts the damage)",
-                output::path(&cfg.path)
-            ))
-            .into())
-        }
-        Err(e) => return Err(super::open_error(e, &cfg.path)),
-    };
+    let (mut w, _) = Sink::open(
+        &cfg.path,
+        &SinkOptions {
+            writer: cfg.options.clone(),
+            chunk: 4 << 20,
+            roll: cfg.roll,
+            mode: Mode::OpenOrCreate,
+            refusing: "append",
+        },
+    )?;
     let copied = copy(io::stdin().lock(), &mut w, cfg.format);
     // Whatever stopped the input, the events appended so far are kept: sync, close cleanly.
-    let closed = w.sync().and_then(|()| w.close());
+    let closed = w.finish();
     match (copied, closed) {
         (Ok(()), Ok(())) => Ok(Status::Success),
         (Ok(()), Err(c)) => Err(c.into()),
@@ -213,7 +233,7 @@ fn read_line(input: &mut impl BufRead, line: &mut Vec<u8>, max: usize) -> io::Re
 }
 
 /// Appends every event of `input` to `w`, stopping at the first bad line.
-fn copy(input: impl Read, w: &mut Writer, format: InputFormat) -> anyhow::Result<()> {
+fn copy(input: impl Read, w: &mut Sink, format: InputFormat) -> anyhow::Result<()> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut line = Vec::new();
     let mut number = 0u64;

@@ -9,21 +9,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use journal::set::RollPolicy;
 use journal::{
-    CaptureOptions, CaptureStats, Error, Interface, RecoveryMode, SyncPolicy, UdpCapture,
-    WriterOptions,
+    CaptureOptions, CaptureStats, Interface, RecoveryMode, SyncPolicy, UdpCapture, WriterOptions,
 };
 use serde::Serialize;
 
-use crate::exit::{DataError, Status};
+use crate::exit::Status;
+use crate::sink::{Mode, RollArgs, Sink, SinkOptions};
 use crate::{output, time};
 
-const EXAMPLES: &str = "\
+const EXAMPLES: &str = concat!(
+    "\
 Examples:
   journal capture --udp 0.0.0.0:5000 feed.journal
   journal capture --udp 239.1.1.1:5000 --iface 10.0.0.5 --stats-interval 1s feed.journal
   journal capture --udp 0.0.0.0:5000 --group 239.1.1.1 --iface eth1 --sync interval:1s feed.journal
   journal capture --udp [::]:5000 --group ff15::1 --iface eth1 feed.journal
+  journal capture --udp 239.1.1.1:5000 --roll daily --roll-offset 22h feed.set
 
 Every datagram becomes one event, byte for byte, stamped with the time the kernel received it
 (SO_TIMESTAMPNS, ns since the epoch). Bursts are received with recvmmsg, --batch datagrams per call,
@@ -36,11 +39,15 @@ interface that joins: its IPv4 address, its name or its index (IPv6: name or ind
 
 SIGINT or SIGTERM stops the capture: what the kernel has already queued is recorded, the journal is
 synced and closed, and a summary is printed (status 0). With --stats-interval, statistics go to
-stderr while it runs. The journal is created if missing and appended to otherwise; a damaged one is
-refused (status 1; 'journal repair' cuts the damage).
+stderr while it runs. The journal (or set) is created if missing and appended to otherwise; a
+damaged one is refused (status 1; 'journal repair' cuts the damage).
 
 Sync policies: never, always (every append), events:N, bytes:SIZE, interval:DURATION.
-Durations take a unit (100ms, 2s, 1h); sizes are bytes or K/KiB, M/MiB, G/GiB.";
+Durations take a unit (100ms, 2s, 1h); sizes are bytes or K/KiB, M/MiB, G/GiB.
+
+",
+    crate::sink::roll_help!()
+);
 
 /// After a stop signal, how long datagrams received before it may still be drained.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
@@ -50,7 +57,7 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file (created if missing).
+    /// The journal file, or a journal set's directory (created if missing).
     file: PathBuf,
     /// Where to receive: a local address, the wildcard address or a multicast group, and a port.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -80,6 +87,8 @@ pub struct Args {
     /// Print the summary (stdout) and the statistics (stderr) as JSON lines.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    roll: RollArgs,
 }
 
 /// `--rcvbuf`: a size from 1 byte to 1 GiB, in the one size syntax of every flag.
@@ -116,6 +125,8 @@ struct Config {
     path: PathBuf,
     addr: SocketAddr,
     writer: WriterOptions,
+    roll: Option<RollPolicy>,
+    batch: usize,
     capture: CaptureOptions,
     stats_interval: Option<Duration>,
     gap_threshold: Duration,
@@ -127,6 +138,7 @@ impl TryFrom<Args> for Config {
     type Error = anyhow::Error;
 
     fn try_from(a: Args) -> anyhow::Result<Config> {
+        let roll = a.roll.policy()?;
         let group = a
             .group
             .or_else(|| a.udp.ip().is_multicast().then_some(a.udp.ip()));
@@ -168,13 +180,17 @@ impl TryFrom<Args> for Config {
             }
         }
         let mut writer = WriterOptions::new();
-        // Default 16 MiB chunks, pre-faulted: appends take no page fault, and the capture grows
-        // the file between bursts (UdpCapture pretouches when the socket queue is drained).
+        // 16 MiB chunks (a set rolling by a smaller size: chunks of its roll size), pre-faulted:
+        // appends take no page fault, and the capture grows the file between bursts (it
+        // pretouches when the socket queue is drained, which in a set also prepares the next
+        // segment ahead of the roll).
         writer.sync_policy(a.sync).recovery(RecoveryMode::Strict);
         Ok(Config {
             path: a.file,
             addr: a.udp,
             writer,
+            roll,
+            batch: usize::from(a.batch),
             capture,
             stats_interval: a.stats_interval,
             gap_threshold: a.gap,
@@ -232,25 +248,24 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             .context("cannot install a signal handler")?;
     }
     let mut cap = UdpCapture::bind(cfg.addr, &cfg.capture)?;
-    let mut w = match cfg.writer.open_or_create(&cfg.path) {
-        Ok(w) => w,
-        Err(e @ Error::Damaged { .. }) => {
-            return Err(DataError(format!(
-                "{e}; refusing to capture into it ('journal repair {}' cuts the damage)",
-                cfg.path.display()
-            ))
-            .into())
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (mut w, _) = Sink::open(
+        &cfg.path,
+        &SinkOptions {
+            writer: cfg.writer.clone(),
+            chunk: 16 << 20,
+            roll: cfg.roll,
+            mode: Mode::OpenOrCreate,
+            refusing: "capture into it",
+        },
+    )?;
     let before = w.events();
-    announce(&cfg, &cap)?;
+    announce(&cfg, &cap, w.roll())?;
 
     let started = Instant::now();
     let mut ticker = cfg.stats_interval.map(|every| Ticker::new(every, started));
     let mut captured = Ok(());
     while !stop.load(Ordering::Relaxed) {
-        if let Err(e) = cap.recv_batch(&mut w) {
+        if let Err(e) = w.recv_batch(&mut cap, true, cfg.batch) {
             captured = Err(e);
             break;
         }
@@ -264,7 +279,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let stopped_at = journal::now_ns();
     let give_up = Instant::now() + DRAIN_LIMIT;
     while captured.is_ok() {
-        match cap.try_recv_batch(&mut w) {
+        match w.recv_batch(&mut cap, false, cfg.batch) {
             Ok(0) => break,
             Ok(_) if cap.last_timestamp().is_some_and(|t| t > stopped_at) => break,
             Ok(_) if Instant::now() > give_up => {
@@ -281,7 +296,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
     let elapsed = started.elapsed();
     let events = w.events() - before;
-    let closed = w.sync().and_then(|()| w.close());
+    let closed = w.finish();
     let stats = cap.stats();
     match (captured, closed) {
         (Ok(()), Ok(())) => {}
@@ -305,7 +320,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
 /// One line on stderr when the socket is ready (tests and scripts wait for it), and a warning when
 /// the kernel granted less receive buffer than asked.
-fn announce(cfg: &Config, cap: &UdpCapture) -> anyhow::Result<()> {
+fn announce(cfg: &Config, cap: &UdpCapture, roll: Option<RollPolicy>) -> anyhow::Result<()> {
     let mut err = std::io::stderr().lock();
     // SO_RCVBUF reports twice the size asked for (the kernel counts its bookkeeping too).
     let granted = cap.recv_buffer_size() / 2;
@@ -321,11 +336,19 @@ fn announce(cfg: &Config, cap: &UdpCapture) -> anyhow::Result<()> {
         let group = cap
             .group()
             .map_or_else(String::new, |g| format!(", group {g}"));
+        let into = match roll {
+            Some(p) => format!(
+                "journal set {} (rolling {})",
+                cfg.path.display(),
+                crate::sink::roll_text(&p)
+            ),
+            None => cfg.path.display().to_string(),
+        };
         writeln!(
             err,
-            "journal: capturing {}{group} into {} (receive buffer {} bytes); SIGINT or SIGTERM stops",
+            "journal: capturing {}{group} into {into} (receive buffer {} bytes); SIGINT or SIGTERM \
+             stops",
             cap.local_addr(),
-            cfg.path.display(),
             cap.recv_buffer_size()
         )?;
     }

@@ -1,30 +1,41 @@
 //! `journal import`: read a Parquet file (as `journal export --format parquet` writes it, or any
-//! with a `timestamp` and a `payload` column) into a new journal, one event per row in row order.
+//! with a `timestamp` and a `payload` column) into a new journal or journal set, one event per row
+//! in row order.
 //! Export then import reproduces the journal's events exactly: timestamps, payloads, order.
 
 use std::path::PathBuf;
 
 use crate::exit::Status;
 
-const EXAMPLES: &str = "\
+const EXAMPLES: &str = concat!(
+    "\
 Examples:
   journal import quotes.parquet copy.journal
   journal export quotes.journal quotes.parquet --format parquet   # what import reads back
+  journal import --roll daily quotes.parquet quotes.set            # into a new journal set
 
 Columns read: timestamp (timestamp with any unit and zone, read as UTC nanoseconds, or int64
 nanoseconds) and payload (binary, large binary or string). An index column, if present, must count
 up by one in row order (an export of a time range starts where the range starts): rows missing
-or out of order are refused. The new journal's events are numbered from 0. Null values are refused. OUT must not
-exist; on an error it is removed.";
+or out of order are refused. The new journal's events are numbered from 0. Null values are refused.
+OUT must not exist (with --roll it may also be an empty directory): import writes new journals and
+sets only. On an error, what it created is removed.
 
-/// Import a Parquet file into a new journal.
+",
+    crate::sink::roll_help!(),
+    "\nFor import, an existing set is refused like an existing file."
+);
+
+/// Import a Parquet file into a new journal or a new journal set.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The Parquet file.
     source: PathBuf,
-    /// The journal to create (must not exist).
+    /// The journal to create (must not exist), or with --roll the journal set.
     out: PathBuf,
+    #[command(flatten)]
+    roll: crate::sink::RollArgs,
 }
 
 /// Runs `journal import`.
@@ -36,22 +47,35 @@ pub fn run(_args: Args) -> anyhow::Result<Status> {
 /// Runs `journal import`.
 #[cfg(feature = "arrow")]
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let mut w = journal::Writer::create(&args.out)?;
+    use crate::sink::{Mode, Sink, SinkOptions};
+
+    let (mut w, created) = Sink::open(
+        &args.out,
+        &SinkOptions {
+            writer: journal::WriterOptions::new(),
+            chunk: 16 << 20,
+            roll: args.roll.policy()?,
+            mode: Mode::CreateNew,
+            refusing: "import into it",
+        },
+    )?;
     match copy(&args, &mut w) {
         Ok(()) => {
             w.close()?;
             Ok(Status::Success)
         }
-        Err(e) => {
-            drop(w);
-            let _ = std::fs::remove_file(&args.out);
-            Err(e)
-        }
+        Err(e) => match created {
+            Some(created) => match w.discard(created) {
+                Ok(()) => Err(e),
+                Err(d) => Err(crate::exit::also_failed(e, "removing what it created", d)),
+            },
+            None => Err(e),
+        },
     }
 }
 
 #[cfg(feature = "arrow")]
-fn copy(args: &Args, w: &mut journal::Writer) -> anyhow::Result<()> {
+fn copy(args: &Args, w: &mut crate::sink::Sink) -> anyhow::Result<()> {
     use anyhow::Context;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{

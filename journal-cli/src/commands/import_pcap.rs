@@ -16,20 +16,24 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use journal::{Error, RecoveryMode, Writer, WriterOptions};
+use journal::set::RollPolicy;
+use journal::{Error, RecoveryMode, WriterOptions};
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
 use pcap_parser::{PcapBlockOwned, PcapError};
 use serde::Serialize;
 
 use crate::exit::{DataError, Status};
+use crate::sink::{Mode, RollArgs, Sink, SinkOptions};
 use crate::{output, time};
 
-const EXAMPLES: &str = "\
+const EXAMPLES: &str = concat!(
+    "\
 Examples:
   journal import-pcap feed-2026-11-02.pcap feed.journal
   journal import-pcap --udp-port 5000 --dst 239.1.1.1 feed.pcapng feed.journal
   journal import-pcap --json capture.pcap out.journal | jq .imported
+  journal import-pcap --roll hourly,1GiB day.pcapng feed.set    # a journal set, by capture time
 
 Each UDP datagram becomes one event: its payload, byte for byte, stamped with the capture's
 timestamp (ns since the epoch). Classic pcap (either byte order, µs or ns timestamps) and pcapng;
@@ -39,7 +43,11 @@ Packets that are not UDP, do not match --udp-port (the destination port) or --ds
 address), are IP fragments (not reassembled), were cut by the snapshot length, or are malformed are
 counted and reported, and the import goes on (status 0). If the file itself is damaged (cut short,
 or a record length that cannot be right), everything before the damage is imported, and the damage
-is reported with status 1. The journal is created if missing and appended to otherwise.";
+is reported with status 1. The journal (or set) is created if missing and appended to otherwise.
+
+",
+    crate::sink::roll_help!()
+);
 
 /// Import the UDP payloads of a pcap or pcapng capture as events, with the capture timestamps.
 #[derive(Debug, clap::Args)]
@@ -47,7 +55,7 @@ is reported with status 1. The journal is created if missing and appended to oth
 pub struct Args {
     /// The capture file (pcap or pcapng).
     capture: PathBuf,
-    /// The journal to append to (created if missing).
+    /// The journal file, or a journal set's directory, to append to (created if missing).
     out: PathBuf,
     /// Only datagrams sent to this UDP port.
     #[arg(long, value_name = "P")]
@@ -58,6 +66,8 @@ pub struct Args {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    roll: RollArgs,
 }
 
 struct Config {
@@ -66,17 +76,21 @@ struct Config {
     udp_port: Option<u16>,
     dst: Option<IpAddr>,
     json: bool,
+    roll: Option<RollPolicy>,
 }
 
-impl From<Args> for Config {
-    fn from(a: Args) -> Self {
-        Config {
+impl TryFrom<Args> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(a: Args) -> anyhow::Result<Config> {
+        Ok(Config {
+            roll: a.roll.policy()?,
             capture: a.capture,
             out: a.out,
             udp_port: a.udp_port,
             dst: a.dst,
             json: a.json,
-        }
+        })
     }
 }
 
@@ -130,7 +144,7 @@ struct DamageJson {
 
 /// Runs `journal import-pcap`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
-    let cfg = Config::from(args);
+    let cfg = Config::try_from(args)?;
     let file = File::open(&cfg.capture).map_err(|e| Error::Io {
         path: cfg.capture.clone(),
         op: "open",
@@ -149,21 +163,17 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     // The capture is recognized: now the journal.
     let mut options = WriterOptions::new();
-    options
-        .chunk_size(4 << 20)
-        .prefault(false)
-        .recovery(RecoveryMode::Strict);
-    let mut w = match options.open_or_create(&cfg.out) {
-        Ok(w) => w,
-        Err(e @ Error::Damaged { .. }) => {
-            return Err(DataError(format!(
-                "{e}; refusing to import into it ('journal repair {}' cuts the damage)",
-                cfg.out.display()
-            ))
-            .into())
-        }
-        Err(e) => return Err(e.into()),
-    };
+    options.prefault(false).recovery(RecoveryMode::Strict);
+    let (mut w, _) = Sink::open(
+        &cfg.out,
+        &SinkOptions {
+            writer: options,
+            chunk: 4 << 20,
+            roll: cfg.roll,
+            mode: Mode::OpenOrCreate,
+            refusing: "import into it",
+        },
+    )?;
     let mut import = Import {
         cfg: &cfg,
         w: &mut w,
@@ -179,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let read = import.read_all(&mut *reader);
     let report = import.finish();
-    let closed = w.sync().and_then(|()| w.close());
+    let closed = w.finish();
     read?;
     closed?;
     if report.problems_hidden() > 0 {
@@ -286,7 +296,7 @@ struct NgInterface {
 
 struct Import<'a> {
     cfg: &'a Config,
-    w: &'a mut Writer,
+    w: &'a mut Sink,
     report: Report,
     problems: u64,
     classic: Option<Classic>,
