@@ -587,6 +587,73 @@ fn tail_reports_a_broken_chain_and_pruned_events() {
     assert_error(&r, 1, "position 5 is past the set's 4 events");
 }
 
+/// Regression: `replay --from-time T --follow` (the library's `replay_follow`) with no event at
+/// or after T yet replayed the first live event whatever its timestamp: a start at the end of the
+/// set skipped the FORMAT.md 6.4 rule. Events appended before the first one at or after T are not
+/// part of the replay; after it, every event is. `tail -f --from-time T` agrees.
+#[test]
+fn from_time_follow_waits_for_the_first_event_at_or_after_t() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("set");
+    let ring = tmp.path().join("ring");
+    let mut w = SetWriter::options()
+        .roll(RollPolicy::by_size(4096))
+        .create(&dir)
+        .unwrap();
+    for i in 0..100 {
+        w.append(ts(i), &payload(i)).unwrap();
+    }
+    journal::create_ring(&ring, 1 << 20).unwrap();
+    let seen = Arc::new(AtomicU64::new(0));
+    let consumer = {
+        let (ring, seen) = (ring.clone(), Arc::clone(&seen));
+        std::thread::spawn(move || drain_ring(&ring, &seen))
+    };
+    // T after every event so far, and after events 100..150 still to come.
+    let t = ts(150) - 1500;
+    let start = first_at_or_after(300, t);
+    assert!(start > 100);
+    let from = t.to_string();
+    let mut replay = KillOnDrop(
+        Command::new(common::BIN)
+            .args(["replay", s(&dir), "--ring", s(&ring), "--from-time", &from])
+            .args(["--follow", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let tail = Follower::start(&[
+        "tail",
+        "-f",
+        "--from-time",
+        &from,
+        "--format",
+        "jsonl",
+        s(&dir),
+    ]);
+    wait_for("the replay to attach to the ring", || {
+        journal::ring_info(&ring).unwrap().producer_pid != 0
+    });
+    for i in 100..300 {
+        w.append(ts(i), &payload(i)).unwrap();
+    }
+    w.close().unwrap();
+    check_written(&dir, 300);
+    let mut got = Vec::new();
+    read_until(&tail, 300, &mut got);
+    assert_eq!(got, (start..300).collect::<Vec<_>>());
+    stop_follower(tail);
+    wait_for("the consumer to receive event 299", || {
+        seen.load(Ordering::Acquire) >= 300 - start
+    });
+    replay.signal("-TERM");
+    assert_eq!(replay.exit_code(), 0);
+    let got = consumer.join().unwrap();
+    assert_eq!(got, (start..300).collect::<Vec<_>>());
+}
+
 /// `tail --from-time T` without -n prints the whole range (as `dump --from-time T`), for a journal
 /// file as for a set; -n still counts within the range.
 #[test]
