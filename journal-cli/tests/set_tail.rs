@@ -721,3 +721,29 @@ fn tail_from_time_without_n_prints_every_event_from_t_for_a_file_too() {
     let got: Vec<u64> = r.stdout.lines().map(index_of).collect();
     assert_eq!(got, [47, 48, 49]);
 }
+
+/// A follower whose next segments retention removed while it was not looking (stopped with
+/// SIGSTOP: prune removes the oldest segments, its own included, and the one it needs next)
+/// reads its own segment to the end, then stops with the "pruned" error (status 2), naming the
+/// first event still available; it neither hangs nor skips silently.
+#[test]
+fn a_follower_whose_next_segment_was_pruned_says_so() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path();
+    make_set(dir, &[(0, &[1, 2, 3]), (3, &[4, 5])]);
+    let f = Follower::start(&["tail", "-f", "-n", "+1", s(dir)]);
+    for i in 0..5 {
+        assert!(f.line().starts_with(&format!("index={i} ")));
+    }
+    f.signal("-STOP");
+    make_set(dir, &[(5, &[6, 7]), (7, &[8])]);
+    for first in [0, 3, 5] {
+        std::fs::remove_file(dir.join(segment_name(first))).unwrap();
+    }
+    f.signal("-CONT");
+    let (code, err, rest) = f.finish_with_rest();
+    assert_eq!((code, rest.len()), (2, 0), "{err} {rest:?}");
+    assert!(err.starts_with("journal: error: "), "{err}");
+    assert!(err.contains("event 5 was pruned"), "{err}");
+    assert!(err.contains("first available event is 7"), "{err}");
+}
