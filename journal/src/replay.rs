@@ -219,13 +219,16 @@ impl Events for SetTailer<'_> {
 /// The events to replay, from the options' start (FORMAT.md 6.4 for `from_time`): a walk over the
 /// history, or with `follow` a tailer that starts at the same place (so the history and the live
 /// events meet with no gap and no duplicate). Also whether events before `from_time` are still
-/// to be skipped (a start at `from_index` and `from_time` both).
+/// to be skipped (a start at `from_index` and `from_time` both, or a follower).
 fn open_events<'a>(
     source: ReplaySource<'a>,
     opts: &ReplayOptions,
     follow: bool,
 ) -> Result<(Box<dyn Events + 'a>, bool)> {
-    let seeking = opts.from_time.is_some() && opts.from_index != 0;
+    // Events before `from_time` are skipped until the first at or after it: after a start at
+    // `from_index`, and also when following from a seek that found no such event yet (it stands
+    // at the end, and the next event appended may still be before `from_time`).
+    let seeking = opts.from_time.is_some() && (opts.from_index != 0 || follow);
     let events: Box<dyn Events + 'a> = match source {
         ReplaySource::Journal(r) => {
             let iter = match opts.from_time {

@@ -2,12 +2,18 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use journal::{LongGap, Pacing, Producer, ReplayOptions, MAX_SPEED, MIN_SPEED};
+use anyhow::Context;
+use journal::{
+    LongGap, Pacing, Producer, Reader, ReplayOptions, ReplaySource, SetReader, WaitStrategy,
+    MAX_SPEED, MIN_SPEED,
+};
 use serde::Serialize;
 
-use crate::exit::Status;
+use crate::exit::{DataError, Status};
 use crate::{output, time};
 
 const EXAMPLES: &str = "\
@@ -15,6 +21,11 @@ Examples:
   journal replay quotes.journal --ring /dev/shm/md.ring
   journal replay quotes.journal --ring /dev/shm/md.ring --speed 1
   journal replay quotes.journal --ring /dev/shm/md.ring --speed 10 --from-time 2026-11-02T14:30:00Z
+  journal replay quotes/ --ring /dev/shm/md.ring --from-time 2026-11-02T09:00:00Z --follow
+                                  a journal set: the history from 09:00, then the live events
+
+The source is a journal file or a journal set (a directory of segments, spec/SET.md), read as one
+journal across its segments: --from-time seeks through the segments' indexes.
 
 The ring is created (with --capacity) if it does not exist. Records are the journal's entries,
 copied verbatim (CRC-32 included). With --speed FACTOR the events are paced by their own timestamps,
@@ -22,6 +33,11 @@ FACTOR times faster than they happened (1 = real time); with --speed max (the de
 the consumer takes them. The end of the stream is sent at the end, then statistics are printed.
 --from-time starts at the first event at or after it, in file order (as `dump --from-time`);
 --to-time is exclusive: replay stops at the first event at or after it.
+
+With --follow, replay goes on with the events the writer appends after the history (across a
+set's rolls), as they are published: the history and the live events meet with no gap and no
+duplicate (replay then live). It runs until SIGINT or SIGTERM (or an event at or after
+--to-time), then sends the end of the stream and prints the statistics (status 0).
 
 A paced replay warns on stderr before a wait longer than 10 s; --max-gap DURATION replays longer
 gaps as DURATION. If no consumer is attached, replay says so and waits for one once the ring is
@@ -32,7 +48,7 @@ with a unit, ns, us, ms, s, m or h (e.g. 500ms, 2s, 1m).";
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file.
+    /// The journal file, or a journal set's directory.
     file: PathBuf,
     /// The ring to replay into (created if missing).
     #[arg(long)]
@@ -55,6 +71,51 @@ pub struct Args {
     /// Print the statistics as one JSON object.
     #[arg(long)]
     json: bool,
+    /// After the history, replay the live events as the writer appends them, until SIGINT or
+    /// SIGTERM.
+    #[arg(short, long)]
+    follow: bool,
+}
+
+/// How a following replay waits for the writer: spins and yields first (a live feed's next
+/// event is usually microseconds away), then sleeps doubling up to 1 ms.
+const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
+    spins: 64,
+    yields: 64,
+    max_sleep: Duration::from_millis(1),
+};
+
+/// What replay reads.
+enum Source {
+    Journal(Reader),
+    Set(SetReader),
+}
+
+impl Source {
+    fn open(path: &std::path::Path) -> anyhow::Result<Source> {
+        if journal::set::is_set(path) {
+            return SetReader::open(path)
+                .map(Source::Set)
+                .map_err(data_or_other);
+        }
+        super::open_reader(path).map(Source::Journal)
+    }
+
+    fn as_replay(&self) -> ReplaySource<'_> {
+        match self {
+            Source::Journal(r) => r.into(),
+            Source::Set(s) => s.into(),
+        }
+    }
+}
+
+/// A set whose segments do not chain (or whose metadata is refused) is "the data is bad" (status
+/// 1), as a damaged entry is; anything else passes through.
+fn data_or_other(e: journal::Error) -> anyhow::Error {
+    match e {
+        journal::Error::BadSet { .. } => DataError(e.to_string()).into(),
+        e => e.into(),
+    }
 }
 
 /// `--capacity` when the ring is created and none is given.
@@ -139,7 +200,15 @@ struct StatsJson {
 
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let range = args.time.range()?;
-    let reader = super::open_reader(&args.file)?;
+    // Signals first, so that one arriving while the history replays still ends the run cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    if args.follow {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, Arc::clone(&stop))
+                .context("cannot install a signal handler")?;
+        }
+    }
+    let source = Source::open(&args.file)?;
     if args.max_gap.is_some() && matches!(args.speed, Speed::Max) {
         anyhow::bail!("--max-gap applies to a paced replay: give --speed too");
     }
@@ -183,7 +252,12 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     if let Some(g) = args.max_gap {
         opts.max_gap(g);
     }
-    let s = journal::replay(&reader, &mut producer, &opts)?;
+    let s = if args.follow {
+        journal::replay_follow(source.as_replay(), &mut producer, &opts, FOLLOW_WAIT, &stop)
+    } else {
+        journal::replay(source.as_replay(), &mut producer, &opts)
+    }
+    .map_err(data_or_other)?;
     if s.gaps_shortened > 0 {
         eprintln!(
             "journal: {} gaps longer than --max-gap were shortened to it",
