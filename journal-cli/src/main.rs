@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod output;
 mod progress;
+mod source;
 mod time;
 mod units;
 
