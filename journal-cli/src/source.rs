@@ -12,6 +12,22 @@ use crate::commands;
 use crate::exit::DataError;
 use crate::output;
 
+/// Whether `path` is a journal set (a directory holding a `journal-set` file, SET.md 2). Any other
+/// directory is an error that says it is neither a journal nor a set.
+pub fn is_set(path: &Path) -> anyhow::Result<bool> {
+    if journal::set::is_set(path) {
+        return Ok(true);
+    }
+    if path.is_dir() {
+        anyhow::bail!(
+            "{}: not a journal: not a regular file (a directory), and not a journal set (no \
+             journal-set file in it)",
+            output::path(path)
+        );
+    }
+    Ok(false)
+}
+
 /// A journal file or a journal set, open for reading.
 pub enum Source {
     /// One journal file.
@@ -24,7 +40,7 @@ impl Source {
     /// Opens `path`: a directory is read as a journal set (an error says so if it is not one),
     /// anything else as a journal file.
     pub fn open(path: &Path) -> anyhow::Result<Source> {
-        if path.is_dir() {
+        if is_set(path)? {
             let set = SetReader::open(path)?;
             // (first index, bytes of the segments before it), for progress over the whole set.
             let mut before = 0u64;

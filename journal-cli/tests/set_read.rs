@@ -59,8 +59,8 @@ impl Set {
 
 /// A closed set of `n` events rolled every 4 KiB (many segments), each segment with a dense index
 /// (when `index` is on). Timestamps mostly rise, and step back now and then, across segment
-/// boundaries too (a backward step of up to 50 us against steps of 1 us); payloads are 1 to 120
-/// bytes.
+/// boundaries too (a backward step of up to 5 us against forward steps of up to 2 us); payloads
+/// are 1 to 120 bytes.
 fn make_set(n: u64, seed: u64, index: bool) -> Set {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("quotes");
@@ -80,7 +80,7 @@ fn make_set(n: u64, seed: u64, index: bool) -> Set {
     let mut events = Vec::new();
     for i in 0..n {
         ts += if rng.below(10) == 0 {
-            -(rng.below(50_000) as i64)
+            -(rng.below(5_000) as i64)
         } else {
             rng.below(2_000) as i64
         };
@@ -363,6 +363,19 @@ fn verify_reports_a_damaged_sealed_segment_and_the_chain_it_breaks() {
         "{d:?}"
     );
 
+    // A slice that starts past the damaged segment is found through the segments' names and
+    // never reads it: the set is not walked from its first event.
+    let later = segs[4].first_index;
+    let got = dump_jsonl(&[
+        "--from-index",
+        &later.to_string(),
+        "--limit",
+        "3",
+        s(&set.dir),
+    ]);
+    let got: Vec<u64> = got.iter().map(|v| v["index"].as_u64().unwrap()).collect();
+    assert_eq!(got, [later, later + 1, later + 2]);
+
     // Stats: the figures cover the events before the damage; the segment is named.
     let st = run(&["stats", "--json", s(&set.dir)]);
     assert_eq!(st.code, 1, "{st:?}");
@@ -600,4 +613,40 @@ fn a_directory_that_is_not_a_set_is_a_usage_error() {
         let r = run(&args);
         assert_error(&r, 2, "not a journal set");
     }
+}
+
+#[test]
+fn dump_of_a_pruned_set_starts_at_its_first_available_event() {
+    let set = make_set(700, 10, true);
+    let segs = set.segments();
+    let keep = segs.len() - 3;
+    let r = run(&["prune", "--keep", &keep.to_string(), s(&set.dir)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let first = segs[3].first_index;
+    assert_eq!(set.segments()[0].first_index, first);
+    // Indexes stay global; an index before the first available one starts at it (as a filter
+    // over the events that are left).
+    let left = &set.events[first as usize..];
+    for from_index in [None, Some(0), Some(first - 1), Some(first), Some(first + 1)] {
+        let mut args = Vec::new();
+        let shown;
+        if let Some(i) = from_index {
+            shown = i.to_string();
+            args.extend(["--from-index", shown.as_str()]);
+        }
+        args.extend(["--limit", "5", s(&set.dir)]);
+        let got: Vec<u64> = dump_jsonl(&args)
+            .iter()
+            .map(|v| v["index"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            linear(left, from_index, None, None, Some(5)),
+            "{args:?}"
+        );
+    }
+    // A time at or before every event left: the first event left.
+    let t = left.iter().map(|e| e.ts).min().unwrap();
+    let got = dump_jsonl(&["--from-time", &t.to_string(), "--limit", "1", s(&set.dir)]);
+    assert_eq!(got[0]["index"], first);
 }

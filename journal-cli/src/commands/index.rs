@@ -78,7 +78,7 @@ impl From<Args> for Config {
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::from(args);
     let mut out = output::stdout();
-    if !cfg.path.is_dir() {
+    if !crate::source::is_set(&cfg.path)? {
         let status = index_one(&mut out, &cfg.path, &cfg)?;
         out.flush()?;
         return Ok(status);

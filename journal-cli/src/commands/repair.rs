@@ -54,7 +54,7 @@ impl From<Args> for Config {
 /// Runs `journal repair`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::from(args);
-    if cfg.path.is_dir() {
+    if crate::source::is_set(&cfg.path)? {
         return repair_set(&cfg);
     }
     if cfg.dry_run {

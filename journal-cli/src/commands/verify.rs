@@ -127,7 +127,7 @@ struct BreakJson {
 /// Runs `journal verify`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::from(args);
-    if cfg.path.is_dir() {
+    if crate::source::is_set(&cfg.path)? {
         return verify_set(&cfg);
     }
     let reader = super::open_reader(&cfg.path)?;
