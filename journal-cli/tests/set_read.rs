@@ -650,3 +650,38 @@ fn dump_of_a_pruned_set_starts_at_its_first_available_event() {
     let got = dump_jsonl(&["--from-time", &t.to_string(), "--limit", "1", s(&set.dir)]);
     assert_eq!(got[0]["index"], first);
 }
+
+/// SET.md 6.1, 7.2: a set whose only segment is a 0-byte file (a crash while the set was created)
+/// holds no events; it is not damaged, and the readers say so.
+#[test]
+fn a_set_whose_segment_is_being_created_is_empty_not_damaged() {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join("new");
+    fs::create_dir(&dir).unwrap();
+    journal::set::SetMeta::default().write(&dir).unwrap();
+    let seg = dir.join(segment_name(0));
+    fs::File::create(&seg).unwrap();
+
+    let v = run(&["verify", s(&dir)]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert_eq!(
+        v.stdout,
+        format!(
+            "{}: being created (0 bytes, no header yet): no events\n{}: intact: 1 segment, 0 events\n",
+            s(&seg),
+            s(&dir)
+        )
+    );
+    let j = run(&["verify", "--json", s(&dir)]);
+    assert_eq!(j.code, 0, "{j:?}");
+    assert_eq!(json(j.stdout.trim_end())["segments"][0]["events"], 0);
+    let d = run(&["dump", s(&dir)]);
+    assert_eq!((d.code, d.stdout.as_str(), d.stderr.as_str()), (0, "", ""));
+    let i = run(&["index", "--check", s(&dir)]);
+    assert_eq!(i.code, 0, "{i:?}");
+    assert!(i.stdout.contains("being created"), "{i:?}");
+    let r = run(&["repair", s(&dir)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("a segment being created"), "{r:?}");
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 0);
+}

@@ -87,9 +87,19 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let set = SetReader::open(&cfg.path)?;
     let mut status = Status::Success;
     let (mut done, mut bad) = (0u64, 0u64);
-    for seg in set.segments() {
-        if !seg.path.exists() {
+    let segments = set.segments();
+    for (k, seg) in segments.iter().enumerate() {
+        let Ok(meta) = std::fs::metadata(&seg.path) else {
             continue; // removed by a prune since the listing: no longer part of the set
+        };
+        if k + 1 == segments.len() && meta.len() < journal::HEADER_LEN {
+            // SET.md 6.1, 7.2: the newest segment is being created; it has nothing to index.
+            writeln!(
+                out,
+                "{}: being created (no header yet): nothing to index",
+                output::path(&seg.path)
+            )?;
+            continue;
         }
         if index_one(&mut out, &seg.path, &cfg)? == Status::DataBad {
             status = Status::DataBad;

@@ -166,6 +166,15 @@ fn print_report(
     report: &Report,
     place: Option<Place>,
 ) -> anyhow::Result<()> {
+    if matches!(place, Some(Place::Newest)) && report.file_len < journal::HEADER_LEN {
+        // SET.md 6.1, 7.2: a writer creating the set's segment has not written its header yet.
+        writeln!(
+            out,
+            "{path}: being created ({}, no header yet): no events",
+            output::count(report.file_len, "byte")
+        )?;
+        return Ok(());
+    }
     match report.damage {
         None => writeln!(
             out,
