@@ -142,6 +142,15 @@ fn events_in(path: &Path) -> u64 {
     Reader::open(path).unwrap().verify().unwrap().events
 }
 
+/// How `verify` names the global indexes `from..to` that a chain break skips.
+fn missing(from: u64, to: u64) -> String {
+    if to - from == 1 {
+        format!("event {from} is missing")
+    } else {
+        format!("events {from}..={} are missing", to - 1)
+    }
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name().unwrap().to_str().unwrap().to_owned()
 }
@@ -314,11 +323,10 @@ fn verify_reports_a_damaged_sealed_segment_and_the_chain_it_breaks() {
     assert!(
         r.stdout.contains(&format!(
             "chain broken: {name} holds 3 events, so the next segment should be {}, but it is {} \
-             (events {}..={} are missing)",
+             ({})",
             segment_name(seg.first_index + 3),
             segment_name(next),
-            seg.first_index + 3,
-            next - 1
+            missing(seg.first_index + 3, next)
         )),
         "{r:?}"
     );
@@ -399,13 +407,12 @@ fn verify_and_readers_report_a_broken_chain() {
     assert!(
         r.stdout.contains(&format!(
             "chain broken: {} holds {} events, so the next segment should be {}, but it is {} \
-             (events {}..={} are missing)",
+             ({})",
             file_name(&before.path),
             gone.first_index - before.first_index,
             segment_name(gone.first_index),
             segment_name(segs[5].first_index),
-            gone.first_index,
-            segs[5].first_index - 1
+            missing(gone.first_index, segs[5].first_index)
         )),
         "{r:?}"
     );
@@ -736,4 +743,42 @@ fn dump_and_verify_of_a_set_being_written() {
     assert_eq!(all.len() as u64, written);
     assert!(list_segments(&dir).unwrap().len() > 2, "no roll happened");
     assert!(longest >= 1);
+}
+
+/// A chain break that numbers events twice (the next segment starts before the end of the one
+/// before it), and one that skips a single event, are named as such.
+#[test]
+fn verify_names_an_overlap_and_a_single_missing_event() {
+    let set = make_set(700, 11, true);
+    let segs = set.segments();
+    // Segment 2 renamed one index lower: its first event's index is also segment 1's last.
+    let (a, b) = (&segs[2], segs[2].first_index - 1);
+    fs::rename(&a.path, set.dir.join(segment_name(b))).unwrap();
+    fs::remove_file(index_path(&a.path)).unwrap();
+    // Segment 5 renamed one index higher: one index is skipped.
+    let (c, d) = (&segs[5], segs[5].first_index + 1);
+    fs::rename(&c.path, set.dir.join(segment_name(d))).unwrap();
+    fs::remove_file(index_path(&c.path)).unwrap();
+    let r = run(&["verify", s(&set.dir)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains(&format!(
+            "but it is {} (index {b} is numbered twice)\n",
+            segment_name(b)
+        )),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "but it is {} (event {} is missing)\n",
+            segment_name(d),
+            c.first_index
+        )),
+        "{r:?}"
+    );
+    // Each renamed segment breaks the chain on both of its sides.
+    assert!(
+        r.stdout.ends_with(", 4 chain breaks; 700 events valid\n"),
+        "{r:?}"
+    );
 }

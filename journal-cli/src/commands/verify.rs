@@ -296,14 +296,17 @@ fn verify_set(cfg: &Config) -> anyhow::Result<Status> {
                     output::count(seg.report.events, "event"),
                     segment_name(b.expected),
                     segment_name(b.found),
-                    if b.found > b.expected {
-                        format!("events {}..={} are missing", b.expected, b.found - 1)
-                    } else {
-                        format!(
-                            "indexes {}..={} are numbered twice",
-                            b.found,
-                            b.expected - 1
-                        )
+                    match (b.found > b.expected, b.found.abs_diff(b.expected)) {
+                        (true, 1) => format!("event {} is missing", b.expected),
+                        (true, _) => format!("events {}..={} are missing", b.expected, b.found - 1),
+                        (false, 1) => format!("index {} is numbered twice", b.found),
+                        (false, _) => {
+                            format!(
+                                "indexes {}..={} are numbered twice",
+                                b.found,
+                                b.expected - 1
+                            )
+                        }
                     }
                 )?;
             }
