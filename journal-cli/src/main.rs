@@ -12,6 +12,7 @@ mod exit;
 mod output;
 mod progress;
 mod sink;
+mod source;
 mod time;
 mod units;
 

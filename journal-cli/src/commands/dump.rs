@@ -3,10 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use journal::Error;
-
-use crate::exit::{DataError, Status};
+use crate::exit::Status;
 use crate::output::{self, EventWriter, Format};
+use crate::source::Source;
 use crate::time::Step;
 use crate::{progress, time};
 
@@ -17,6 +16,7 @@ Examples:
   journal dump --from-time 2026-11-02T14:30:00Z --to-time 2026-11-02T14:31:00Z quotes.journal
   journal dump --from-index 1000 --limit 10 --format hex quotes.journal
   journal dump --format raw quotes.journal | wc -c
+  journal dump --from-index 1000000 --limit 10 quotes/     # a journal set's directory
 
 Formats:
   text   index=0 time=2023-11-14T22:13:20.000000123Z size=5 text=hello
@@ -33,18 +33,25 @@ is >= --from-time, ending before the first one whose timestamp is >= --to-time, 
 Times are nanoseconds since the Unix epoch (negative before 1970) or RFC 3339
 (2023-11-14T22:13:20.000000123Z, any offset).
 
-A damaged journal: its valid events are dumped, then the damage is reported and the status is 1.";
+A journal set (a directory holding a journal-set file, spec/SET.md) is dumped as one journal: its
+segments in order, with global indexes (--from-index counts across segments, and the slice starts
+at the first event of the whole set whose timestamp is >= --from-time); the start is found through
+the segments' names and indexes rather than by reading the set from its first event.
 
-/// Print a journal's events as text, JSON Lines, hex or raw bytes.
+A damaged journal: its valid events are dumped, then the damage is reported and the status is 1.
+In a set, so is a damaged segment (its valid events are dumped first), and a segment that does not
+start where the one before it ends (a broken chain: status 1).";
+
+/// Print a journal's (or a journal set's) events as text, JSON Lines, hex or raw bytes.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file.
+    /// The journal file, or a journal set's directory.
     file: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// Start at this event index (counting from 0).
+    /// Start at this event index (counting from 0; in a set, the global index).
     #[arg(long, value_name = "N")]
     from_index: Option<u64>,
     #[command(flatten)]
@@ -80,37 +87,29 @@ impl TryFrom<Args> for Config {
 /// Runs `journal dump`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::try_from(args)?;
-    let reader = super::open_reader(&cfg.path)?;
-    let header = reader.header()?;
+    let source = Source::open(&cfg.path)?;
     let mut out = EventWriter::new(output::stdout(), cfg.format);
     // A bar would garble output going to the same terminal, and JSON mode never shows one.
     let show = progress::wanted(cfg.format == Format::Jsonl) && !std::io::stdout().is_terminal();
-    let mut bar = progress::Bar::new(show, header.write_offset.min(header.file_len), "dumping");
+    let mut bar = progress::Bar::new(show, source.size()?, "dumping");
 
     let mut range = cfg.range.filter();
     let mut printed = 0u64;
-    let mut valid = 0u64;
-    for item in reader.iter() {
+    let mut events = source.events(cfg.from_index, cfg.range.from)?;
+    while let Some(item) = events.next_event() {
         if printed >= cfg.limit {
             break;
         }
         let ev = match item {
             Ok(ev) => ev,
-            Err(Error::Damaged {
-                path,
-                offset,
-                reason,
-            }) => {
+            Err(e) => {
                 drop(bar);
                 out.flush()?;
-                let msg = super::damage_message(&path, offset, reason, valid);
-                return Err(DataError(msg).into());
+                return Err(events.error(e));
             }
-            Err(e) => return Err(e.into()),
         };
-        valid = ev.index + 1;
         if ev.index % 4096 == 0 {
-            bar.set(ev.offset);
+            bar.set(source.progress(ev.index, ev.offset));
         }
         if ev.index < cfg.from_index {
             continue;

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use journal::{Error, Event};
 
-use crate::exit::{DataError, Status};
+use crate::exit::Status;
 use crate::output::{self, EventWriter};
+use crate::source::Source;
 use crate::time::{self, Step};
 
 const EXAMPLES: &str = "\
@@ -20,6 +21,7 @@ Examples:
   journal export quotes.journal minute.arrow --format arrow \\
       --from-time 2026-11-02T14:30:00Z --to-time 2026-11-02T14:31:00Z
   journal export quotes.journal quotes.csv --format csv
+  journal export quotes/ quotes.parquet --format parquet      # a journal set
   journal import quotes.parquet copy.journal
 
 Columns: index (uint64), timestamp (timestamp[ns, UTC]), payload (binary).
@@ -29,13 +31,18 @@ Columns: index (uint64), timestamp (timestamp[ns, UTC]), payload (binary).
   jsonl    as `journal dump --format jsonl`
 
 OUT must not exist. A damaged journal: its valid events (in the range) are exported, the file is
-completed, then the damage is reported and the status is 1.";
+completed, then the damage is reported and the status is 1.
+
+SOURCE may be a journal set's directory (spec/SET.md): its segments are exported in order as one
+journal, with global indexes, the start of the range found through the segments' indexes. A
+damaged segment, or one that does not start where the one before it ends (a broken chain), ends
+the export as damage does.";
 
 /// Export a journal's events as Parquet, Arrow, CSV or JSON Lines.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file.
+    /// The journal file, or a journal set's directory.
     source: PathBuf,
     /// The file to write (must not exist).
     out: PathBuf,
@@ -73,7 +80,7 @@ trait Sink {
 /// Runs `journal export`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let range = args.time.range()?;
-    let reader = super::open_reader(&args.source)?;
+    let source = Source::open(&args.source)?;
     let file = File::options()
         .write(true)
         .create_new(true)
@@ -88,22 +95,17 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     };
     let mut filter = range.filter();
-    let mut valid = 0u64;
     let mut damage = None;
-    for item in reader.iter() {
+    let mut events = source.events(0, range.from)?;
+    while let Some(item) = events.next_event() {
         let ev = match item {
             Ok(ev) => ev,
-            Err(Error::Damaged {
-                path,
-                offset,
-                reason,
-            }) => {
-                damage = Some(super::damage_message(&path, offset, reason, valid));
+            Err(e @ (Error::Damaged { .. } | Error::BadSet { .. })) => {
+                damage = Some(events.error(e));
                 break;
             }
             Err(e) => return Err(e.into()),
         };
-        valid = ev.index + 1;
         match filter.step(ev.timestamp) {
             Step::Skip => continue,
             Step::Stop => break,
@@ -113,7 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     sink.finish()
         .with_context(|| format!("{}: writing", output::path(&args.out)))?;
     match damage {
-        Some(msg) => Err(DataError(msg).into()),
+        Some(e) => Err(e),
         None => Ok(Status::Success),
     }
 }

@@ -1,9 +1,10 @@
 //! `journal index`: build, rebuild or check the sparse index kept beside a journal (INDEX.md).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use journal::index::{self, Intervals, Verdict};
+use journal::set::SetReader;
 
 use crate::exit::Status;
 use crate::{output, progress};
@@ -13,17 +14,23 @@ Examples:
   journal index quotes.journal            # writes quotes.journal.idx
   journal index --check quotes.journal
   journal index --interval-bytes 65536 --interval-events 1024 quotes.journal
+  journal index --check quotes/           # a journal set: every segment's index
 
 Exit status: 0 index written, or (--check) the index is current; 1 (--check) the index is stale,
 damaged, missing or another journal's (the reason is printed; readers then ignore it and scan the
 journal); 2 usage or I/O error, or the file is not a journal.
-The index is a cache (spec/INDEX.md): deleting it is always safe.";
+The index is a cache (spec/INDEX.md): deleting it is always safe.
+
+Given a journal set's directory (spec/SET.md), each segment's own index is built (or checked), one
+line per segment, then a line for the set; with --check the status is 1 if any segment's index is
+not current.";
 
 /// Build (or rebuild) the sparse index of a journal, or check it with --check.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file; its index is FILE.idx.
+    /// The journal file (its index is FILE.idx), or a journal set's directory (each segment's
+    /// index).
     file: PathBuf,
     /// Check the existing index against the journal instead of writing one (INDEX.md 7).
     #[arg(long)]
@@ -70,12 +77,58 @@ impl From<Args> for Config {
 /// Runs `journal index`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::from(args);
-    let reader = super::open_reader(&cfg.path)?;
-    let idx_path = index::index_path(&cfg.path);
     let mut out = output::stdout();
+    if !crate::source::is_set(&cfg.path)? {
+        let status = index_one(&mut out, &cfg.path, &cfg)?;
+        out.flush()?;
+        return Ok(status);
+    }
+    // A journal set (SET.md): each segment has its own index.
+    let set = SetReader::open(&cfg.path)?;
+    let mut status = Status::Success;
+    let (mut done, mut bad) = (0u64, 0u64);
+    let segments = set.segments();
+    for (k, seg) in segments.iter().enumerate() {
+        let Ok(meta) = std::fs::metadata(&seg.path) else {
+            continue; // removed by a prune since the listing: no longer part of the set
+        };
+        if k + 1 == segments.len() && meta.len() < journal::HEADER_LEN {
+            // SET.md 6.1, 7.2: the newest segment is being created; it has nothing to index.
+            writeln!(
+                out,
+                "{}: being created (no header yet): nothing to index",
+                output::path(&seg.path)
+            )?;
+            continue;
+        }
+        if index_one(&mut out, &seg.path, &cfg)? == Status::DataBad {
+            status = Status::DataBad;
+            bad += 1;
+        }
+        done += 1;
+    }
+    let path = output::path(&cfg.path);
+    let segments = output::count(done, "segment");
+    if cfg.check {
+        writeln!(
+            out,
+            "{path}: {segments} checked: {} current, {bad} not",
+            done - bad
+        )?;
+    } else {
+        writeln!(out, "{path}: indexed {segments}")?;
+    }
+    out.flush()?;
+    Ok(status)
+}
+
+/// Builds (or, with `--check`, checks) the index of the journal `path`, saying so on `out`.
+fn index_one(out: &mut impl Write, path: &Path, cfg: &Config) -> anyhow::Result<Status> {
+    let reader = super::open_reader(path)?;
+    let idx_path = index::index_path(path);
     let spinner = progress::Spinner::start(
         progress::wanted(false),
-        format!("indexing {}", cfg.path.display()),
+        format!("indexing {}", path.display()),
     );
     if cfg.check {
         let verdict = index::check_file(&reader)?;
@@ -109,11 +162,10 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
                 Status::DataBad
             }
         };
-        out.flush()?;
         return Ok(status);
     }
     let idx = index::Index::from_reader(&reader, cfg.intervals)?;
-    idx.write(&cfg.path)?;
+    idx.write(path)?;
     let report = reader.verify()?;
     drop(spinner);
     let cp = idx.checkpoint();
@@ -133,6 +185,5 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             d.reason.as_str()
         )?;
     }
-    out.flush()?;
     Ok(Status::Success)
 }

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use self::summary::{Gap, Summary};
 use crate::exit::Status;
+use crate::source::Source;
 use crate::time::{self, Step};
 use crate::{output, progress, units};
 
@@ -25,6 +26,7 @@ Examples:
   journal stats --from-time 2026-11-02T14:30:00Z --to-time 2026-11-02T15:00:00Z quotes.journal
   journal stats --json quotes.journal | jq .rate.busiest
   journal stats --svg quotes.svg quotes.journal
+  journal stats quotes/                   # a journal set, across its segments
 
 The figures cover the events of the range (all of them by default) in file order: gaps and
 backward steps are between consecutive events of the range. The CRC state is always the whole
@@ -45,6 +47,11 @@ histogram [{from, to, events}]}, crc {intact, checked_events, damage}. Times are
 --svg draws the rate over time and the size histogram with titles and labels; --png draws the same
 charts without any text (no font library in the build).
 
+Given a journal set's directory (spec/SET.md), the figures cover its segments read in order as one
+journal (indexes are global); a damaged segment is reported with its name (crc.damage.segment in
+JSON), and a segment that does not start where the one before it ends (a broken chain) ends the
+command with status 1.
+
 Exit status: 0 the journal is intact; 1 it is damaged (the figures cover the valid events before
 the damage, which is reported); 2 usage or I/O error, or the file is not a journal.";
 
@@ -53,7 +60,7 @@ the damage, which is reported); 2 usage or I/O error, or the file is not a journ
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal file.
+    /// The journal file, or a journal set's directory.
     file: PathBuf,
     #[command(flatten)]
     time: time::RangeArgs,
@@ -117,29 +124,30 @@ impl TryFrom<Args> for Config {
 /// Runs `journal stats`.
 pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = Config::try_from(args)?;
-    let reader = super::open_reader(&cfg.path)?;
-    let header = reader.header()?;
-    let used = header.write_offset.min(header.file_len);
+    let source = Source::open(&cfg.path)?;
 
     let mut sum = Summary::new(cfg.interval_ns, cfg.gap_ns);
     let mut damage = None;
     let mut checked = 0u64;
     {
-        let mut bar = progress::Bar::new(progress::wanted(cfg.json), used, "reading");
+        let mut bar = progress::Bar::new(progress::wanted(cfg.json), source.size()?, "reading");
         let mut range = cfg.range.filter();
         let mut taking = true;
-        for item in reader.iter() {
+        // Every entry is checked, so the walk starts at the first event (of a set: of its first
+        // segment, through every segment).
+        let mut events = source.events(0, None)?;
+        while let Some(item) = events.next_event() {
             let ev = match item {
                 Ok(ev) => ev,
                 Err(Error::Damaged { offset, reason, .. }) => {
-                    damage = Some(Damage { offset, reason });
+                    damage = Some((Damage { offset, reason }, events.segment_name()));
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(events.error(e)),
             };
             checked += 1;
             if ev.index % 65_536 == 0 {
-                bar.set(ev.offset);
+                bar.set(source.progress(ev.index, ev.offset));
             }
             // Past the range's end the walk goes on, checking the entries only.
             if taking {
@@ -157,6 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     }
 
+    let intact = damage.is_none();
     let report = Report::new(&cfg, &sum, checked, damage);
     if let Some(img) = &cfg.image {
         match img {
@@ -169,7 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     } else {
         print_text(&cfg, &report, &sum)?;
     }
-    Ok(if damage.is_none() {
+    Ok(if intact {
         Status::Success
     } else {
         Status::DataBad
@@ -276,10 +285,18 @@ struct DamageJson {
     offset: u64,
     reason: &'static str,
     description: &'static str,
+    /// For a journal set: the damaged segment's file name (`offset` is in it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segment: Option<String>,
 }
 
 impl Report {
-    fn new(cfg: &Config, s: &Summary, checked: u64, damage: Option<Damage>) -> Report {
+    fn new(
+        cfg: &Config,
+        s: &Summary,
+        checked: u64,
+        damage: Option<(Damage, Option<String>)>,
+    ) -> Report {
         let any = s.events > 0;
         Report {
             schema: 1,
@@ -334,10 +351,11 @@ impl Report {
             crc: CrcJson {
                 intact: damage.is_none(),
                 checked_events: checked,
-                damage: damage.map(|d| DamageJson {
+                damage: damage.map(|(d, segment)| DamageJson {
                     offset: d.offset,
                     reason: d.reason.as_str(),
                     description: d.reason.describe(),
+                    segment,
                 }),
             },
         }
@@ -529,8 +547,11 @@ fn print_text(cfg: &Config, r: &Report, s: &Summary) -> anyhow::Result<()> {
         )?,
         Some(d) => writeln!(
             out,
-            "crc:         DAMAGED at offset {}: {} ({}); the figures cover the {} before it",
+            "crc:         DAMAGED at offset {}{}: {} ({}); the figures cover the {} before it",
             d.offset,
+            d.segment
+                .as_ref()
+                .map_or_else(String::new, |s| format!(" of segment {s}")),
             d.description,
             d.reason,
             output::count(r.crc.checked_events, "valid event")

@@ -13,4 +13,5 @@ pub use prune::{plan, prune, summarize, Cause, PrunePolicy, Removal, SegmentSumm
 pub use reader::{
     ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer,
 };
+pub use writer::SetLock;
 pub use writer::{RollStep, SetClaim, SetWriter, SetWriterOptions};

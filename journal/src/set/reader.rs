@@ -482,17 +482,34 @@ impl SetReader {
 
     /// Walks every segment in full (CRC included) and checks that their first indexes chain
     /// (SET.md 2): the verdict. Lists the directory first; segments removed by retention before
-    /// the walk reaches the first remaining one are left out.
+    /// the walk reaches the first remaining one are left out. A newest segment shorter than a
+    /// journal header is being created (SET.md 6.1, 7.2) and holds no events: its report has
+    /// `events`, `end` and `write_offset` 0, and no damage.
     pub fn verify(&self) -> Result<SetReport> {
         self.refresh()?;
         let firsts = self.known().firsts.clone();
+        let newest = firsts.last().copied();
         let mut segments: Vec<SegmentReport> = Vec::new();
         let mut breaks = Vec::new();
         for first in firsts {
-            let reader = match self.open_segment(first)? {
-                Opened::Reader(r) => r,
+            let (path, report) = match self.open_segment(first)? {
+                Opened::Reader(r) => (r.path().to_path_buf(), r.verify()?),
                 Opened::Missing if segments.is_empty() => continue, // pruned meanwhile
                 Opened::Missing => return Err(self.pruned(segment_name(first), first)),
+                Opened::Creating if Some(first) == newest => {
+                    let path = self.segment_path(first);
+                    let file_len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    let report = Report {
+                        events: 0,
+                        end: 0,
+                        write_offset: 0,
+                        file_len,
+                        event_count_hint: 0,
+                        start_timestamp: 0,
+                        damage: None,
+                    };
+                    (path, report)
+                }
                 Opened::Creating => {
                     return Err(self.bad(format!(
                         "{} is shorter than a journal header",
@@ -500,7 +517,6 @@ impl SetReader {
                     )))
                 }
             };
-            let report = reader.verify()?;
             if let Some(prev) = segments.last() {
                 let expected = prev.first_index.saturating_add(prev.report.events);
                 if expected != first {
@@ -513,7 +529,7 @@ impl SetReader {
             }
             segments.push(SegmentReport {
                 first_index: first,
-                path: reader.path().to_path_buf(),
+                path,
                 report,
             });
         }

@@ -843,3 +843,28 @@ fn first_timestamp(path: &Path) -> Result<i64> {
         .map_err(|e| Error::io(path, "read", e))?;
     Ok(i64::from_le_bytes(ts))
 }
+
+/// The set lock (SET.md 7.1) held without writing: while it is held, no [`SetWriter`] can open
+/// the set, so no segment is created or renamed and the newest segment stays the newest (a tool
+/// that repairs the newest segment holds it). Released when dropped.
+pub struct SetLock {
+    _lock: WriterLock,
+}
+
+impl std::fmt::Debug for SetLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetLock").finish_non_exhaustive()
+    }
+}
+
+impl SetLock {
+    /// Takes the lock of the set in `dir` without waiting: [`Error::BadSet`] if `dir` is not a
+    /// set, [`Error::Locked`] if a writer (or another holder) has it.
+    pub fn acquire(dir: impl AsRef<Path>) -> Result<SetLock> {
+        let dir = dir.as_ref();
+        SetMeta::read(dir)?;
+        Ok(SetLock {
+            _lock: lock_set(dir)?,
+        })
+    }
+}

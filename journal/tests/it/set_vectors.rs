@@ -295,3 +295,54 @@ fn the_spec_decoder_agrees_with_the_library_on_sets_the_writer_makes() {
     assert!(got.starts_with("intact first=0 next=500 "), "{got}");
     assert_eq!(got, library_outcome(&set));
 }
+
+/// `SetReader::verify` gives every vector its verdict: intact with its event count, damaged, or
+/// the chain break that expected.txt names. The vector `creating` (a newest segment shorter than a
+/// header, SET.md 6.1) is intact with no events, not an error.
+#[test]
+fn set_reader_verify_agrees_with_every_set_vector() {
+    let root = vectors_dir();
+    let text = std::fs::read_to_string(root.join("expected.txt")).unwrap();
+    let mut checked = 0;
+    for line in text.lines() {
+        let mut words = line.split(' ');
+        let (name, verdict) = (words.next().unwrap(), words.next().unwrap());
+        let field = |key: &str| -> u64 {
+            line.split(' ')
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("{name}: no {key}"))
+                .parse()
+                .unwrap()
+        };
+        if !["intact", "damaged", "broken_chain"].contains(&verdict) {
+            continue;
+        }
+        let set = journal::set::SetReader::open(root.join(name)).unwrap();
+        let report = set
+            .verify()
+            .unwrap_or_else(|e| panic!("{name}: verify failed: {e}"));
+        match verdict {
+            "intact" => {
+                assert!(report.is_intact(), "{name}: {report:?}");
+                assert_eq!(report.events(), field("next") - field("first"), "{name}");
+            }
+            "damaged" => {
+                assert!(!report.is_intact(), "{name}");
+                let at = field("at");
+                let seg = report.segments.iter().find(|s| s.first_index == at);
+                assert!(seg.is_some_and(|s| !s.report.is_intact()), "{name}");
+            }
+            _ => {
+                let at = field("at");
+                let b = report.breaks.first().unwrap_or_else(|| panic!("{name}"));
+                assert_eq!(
+                    (b.first_index, b.expected, b.found),
+                    (at, at + field("count"), field("found")),
+                    "{name}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} vectors checked");
+}
