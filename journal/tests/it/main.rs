@@ -6,6 +6,7 @@
 mod alloc;
 mod capture;
 mod crash;
+mod crash_set;
 mod cross;
 mod damage;
 mod fuzz_corpus;
