@@ -20,6 +20,7 @@ mod process;
 mod reader;
 mod ring;
 mod set_read;
+mod set_reliability;
 mod set_vectors;
 mod set_writer;
 mod spec_impl;
