@@ -352,8 +352,28 @@ impl SetReader {
             }
             Err(e @ Error::NotAJournal { .. }) => match std::fs::metadata(&path) {
                 // A writer creating the set's first segment under its name writes the header
-                // first thing (FORMAT.md 3): a file shorter than that is being created.
-                Ok(m) if m.len() < crate::format::HEADER_LEN => Ok(Opened::Creating),
+                // first thing (FORMAT.md 3): a file shorter than that is being created, if it is
+                // the newest segment (SET.md 6.1). With a later segment it never will be: its
+                // creation never reached the disk (a power cut under `never`), and the set is
+                // damaged there. The directory is listed again at most once per RELIST_IDLE, so
+                // a later segment written meanwhile is noticed.
+                Ok(m) if m.len() < crate::format::HEADER_LEN => {
+                    let stale = {
+                        let known = self.known();
+                        known.after(first).is_none() && known.listed.elapsed() >= RELIST_IDLE
+                    };
+                    if stale {
+                        self.refresh()?;
+                    }
+                    if self.known().after(first).is_some() {
+                        Err(self.bad(format!(
+                            "{} is shorter than a journal header and a later segment exists",
+                            segment_name(first)
+                        )))
+                    } else {
+                        Ok(Opened::Creating)
+                    }
+                }
                 _ => Err(e),
             },
             Err(e) => Err(e),

@@ -6,6 +6,7 @@
 mod alloc;
 mod capture;
 mod crash;
+mod crash_set;
 mod cross;
 mod damage;
 mod fuzz_corpus;
@@ -19,6 +20,7 @@ mod process;
 mod reader;
 mod ring;
 mod set_read;
+mod set_reliability;
 mod set_vectors;
 mod set_writer;
 mod spec_impl;
