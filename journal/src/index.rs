@@ -43,6 +43,7 @@ use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::format::{check_entry, stored_checksum, ENTRY_HEADER_LEN, HEADER_LEN, MAX_WRITE_OFFSET};
 use crate::reader::{Iter, Reader};
+use crate::sys::HugeVec;
 
 /// The index file's magic (INDEX.md 3): the ASCII bytes `JRNL.IDX`.
 pub const INDEX_MAGIC: [u8; 8] = *b"JRNL.IDX";
@@ -324,6 +325,8 @@ pub enum Verdict {
 ///
 /// Memory is proportional to the records: 32 bytes per record, and about one byte per record more
 /// for the levels that make a seek read a few cache lines instead of binary-searching them all.
+/// Arrays of 512 KiB or more are kept in memory advised for transparent huge pages
+/// (`sys::HugeVec`): a seek's reads at random places in them then rarely miss the TLB.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Index {
     intervals: Intervals,
@@ -334,7 +337,7 @@ pub struct Index {
     checkpoint: u64,
     checkpoint_events: u64,
     checkpoint_max_timestamp: i64,
-    records: Vec<Record>,
+    records: HugeVec<Record>,
     /// The search levels over `records` (kept up to date by [`Index::index_records`]).
     search: Search,
 }
@@ -356,8 +359,8 @@ const FAN: usize = 64;
 /// Memory: 8 bytes per `LEAF` records, plus 1/`FAN` of that per level above: under 0.6 bytes per
 /// record for one ladder (records take 32), proportional to the records.
 #[derive(Clone, Default)]
-struct Ladder<T> {
-    levels: Vec<Vec<T>>,
+struct Ladder<T: Copy> {
+    levels: Vec<HugeVec<T>>,
 }
 
 impl<T: Copy> Ladder<T> {
@@ -367,7 +370,7 @@ impl<T: Copy> Ladder<T> {
             return;
         }
         if self.levels.is_empty() {
-            self.levels.push(Vec::new());
+            self.levels.push(HugeVec::new());
         }
         let mut l = 0;
         loop {
@@ -379,7 +382,7 @@ impl<T: Copy> Ladder<T> {
             if l + 1 == self.levels.len() {
                 // Level l has just passed FAN keys (j == FAN): start the level above it.
                 let first = self.levels[l][0];
-                self.levels.push(vec![first, key]);
+                self.levels.push([first, key].into_iter().collect());
                 return;
             }
             l += 1;
@@ -556,7 +559,7 @@ impl Index {
             checkpoint: HEADER_LEN,
             checkpoint_events: 0,
             checkpoint_max_timestamp: i64::MIN,
-            records: Vec::new(),
+            records: HugeVec::new(),
             search: Search::default(),
         }
     }
@@ -780,7 +783,7 @@ impl Index {
             checkpoint,
             checkpoint_events: events,
             checkpoint_max_timestamp: h.checkpoint_max_timestamp.get(),
-            records: Vec::new(),
+            records: HugeVec::new(),
             search: Search::default(),
         };
         Ok((idx, count))
@@ -975,6 +978,17 @@ impl Index {
         Ok(self.checkpoint())
     }
 
+    /// How far a scan from `start`, a position this index gave and the journal confirmed (INDEX.md
+    /// 6.2), may step over entries by their headers alone (INDEX.md 8): to the checkpoint, from a
+    /// record; nowhere from the first event, whose scan checks every entry in full.
+    pub(crate) fn trusted_end(&self, start: Position) -> u64 {
+        if start == START {
+            HEADER_LEN
+        } else {
+            self.checkpoint
+        }
+    }
+
     /// Where to start a scan for event `n` (INDEX.md 8): the last record at or before it, or the
     /// checkpoint if `n` lies at or past it. O(log records), reading a few cache lines; the position
     /// is verified against the journal before it is returned.
@@ -1068,7 +1082,7 @@ fn encode_record(r: &Record) -> [u8; INDEX_RECORD_LEN as usize] {
 }
 
 /// Decodes and checks the records (INDEX.md 4) against the header already decoded into `idx`.
-fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<Vec<Record>, IndexFault> {
+fn decode_records(idx: &Index, bytes: &[u8]) -> std::result::Result<HugeVec<Record>, IndexFault> {
     decode_records_from(idx, bytes, 0, None)
 }
 
@@ -1080,8 +1094,8 @@ fn decode_records_from(
     bytes: &[u8],
     first: u64,
     prev: Option<Record>,
-) -> std::result::Result<Vec<Record>, IndexFault> {
-    let mut out: Vec<Record> = Vec::with_capacity(bytes.len() / INDEX_RECORD_LEN as usize);
+) -> std::result::Result<HugeVec<Record>, IndexFault> {
+    let mut out = HugeVec::with_capacity(bytes.len() / INDEX_RECORD_LEN as usize);
     for (k, chunk) in bytes.chunks_exact(INDEX_RECORD_LEN as usize).enumerate() {
         let record = first + k as u64;
         let Ok(raw) = RawRecord::read_from_bytes(chunk) else {
@@ -1256,20 +1270,20 @@ pub fn check_file(reader: &Reader) -> Result<Verdict> {
 /// Exactly what [`Reader::iter_from_index`] gives, starting the walk at the position the index
 /// finds (INDEX.md 8) when it has one and it verifies, else at the first event.
 pub fn iter_from_index<'r>(reader: &'r Reader, idx: Option<&Index>, n: u64) -> Result<Iter<'r>> {
-    let start = idx
-        .and_then(|i| i.seek_index(reader, n).ok())
-        .unwrap_or(START);
-    reader.walk_to_index(start, n)
+    let (start, trusted) = idx
+        .and_then(|i| i.seek_index(reader, n).ok().map(|p| (p, i.trusted_end(p))))
+        .unwrap_or((START, HEADER_LEN));
+    reader.walk_to_index_trusting(start, trusted, n)
 }
 
 /// Exactly what [`Reader::iter_from_time`] gives: the first event, in file order, whose timestamp is
 /// `>= t` (FORMAT.md 6.4), found by binary search on the records' running maximum and a scan of at
 /// most one interval (INDEX.md 8), or from the first event when the index is absent or unusable.
 pub fn iter_from_time<'r>(reader: &'r Reader, idx: Option<&Index>, t: i64) -> Result<Iter<'r>> {
-    let start = idx
-        .and_then(|i| i.seek_time(reader, t).ok())
-        .unwrap_or(START);
-    reader.walk_to_time(start, t)
+    let (start, trusted) = idx
+        .and_then(|i| i.seek_time(reader, t).ok().map(|p| (p, i.trusted_end(p))))
+        .unwrap_or((START, HEADER_LEN));
+    reader.walk_to_time_trusting(start, trusted, t)
 }
 
 impl Index {
@@ -1438,9 +1452,11 @@ impl Upkeep {
             .open(&path)
             .map_err(|e| Error::io(&path, "open", e))?;
         let on_disk = idx.records.len() as u64;
-        let keep = idx.records.len().saturating_sub(1);
-        idx.records.drain(..keep);
-        idx.records.reserve(1);
+        let last = idx.records.last().copied();
+        idx.records = HugeVec::with_capacity(1);
+        if let Some(l) = last {
+            idx.records.push(l);
+        }
         Ok(Upkeep { file, idx, on_disk })
     }
 
@@ -1574,7 +1590,7 @@ mod tests {
 
     fn index_of(records: Vec<Record>) -> Index {
         let mut idx = Index::empty(Intervals::default(), 0);
-        idx.records = records;
+        idx.records = records.into_iter().collect();
         idx.index_records();
         idx
     }
@@ -1655,7 +1671,7 @@ mod tests {
                 );
                 assert_searches_match(&idx, &mut rng, &format!("{n} records, dups {dups}"));
                 // All keys equal: one plateau over everything.
-                let mut flat = idx.records.clone();
+                let mut flat = idx.records.to_vec();
                 flat.iter_mut().for_each(|r| r.max_timestamp = 7);
                 let flat = index_of(flat);
                 assert_eq!(flat.search.events.levels.len(), levels);
@@ -1679,7 +1695,7 @@ mod tests {
             let to = (idx.records.len() + add).min(all.len());
             idx.records.extend_from_slice(&all[idx.records.len()..to]);
             idx.index_records();
-            let full = index_of(idx.records.clone());
+            let full = index_of(idx.records.to_vec());
             assert_eq!(idx.search.events.levels, full.search.events.levels);
             assert_eq!(idx.search.times.levels, full.search.times.levels);
             if steps % 8 == 0 || to == all.len() {

@@ -166,6 +166,12 @@ impl Reader {
     /// is wrong with the index, the answer is a position from which the scan finds exactly what a
     /// scan from the first event finds (up to damage below the checkpoint, INDEX.md 10).
     pub(crate) fn index_start(&self, want: Seek) -> Position {
+        self.index_start_trusting(want).0
+    }
+
+    /// [`Reader::index_start`], with the end of the content a scan from the position may step over
+    /// by entry headers alone ([`Index::trusted_end`]; [`HEADER_LEN`] when nothing is trusted).
+    pub(crate) fn index_start_trusting(&self, want: Seek) -> (Position, u64) {
         let mut guard = match self.index.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -200,14 +206,14 @@ impl Reader {
             IndexState::Held { .. } => {}
         }
         let IndexState::Held { idx, seen } = &*guard else {
-            return START;
+            return (START, HEADER_LEN);
         };
         let found = match want {
             Seek::Index(n) => idx.seek_index(self, n),
             Seek::Time(t) => idx.seek_time(self, t),
         };
         match found {
-            Ok(p) => p,
+            Ok(p) => (p, idx.trusted_end(p)),
             Err(_) => {
                 // What loading the file again would give, without reading it: while the file is
                 // the one the index was read from, the same index, usable if it still passes the
@@ -219,7 +225,7 @@ impl Reader {
                 } else if let (Err(fault), Some(seen)) = (idx.validate(self), now) {
                     *guard = IndexState::unusable(fault, seen);
                 }
-                START
+                (START, HEADER_LEN)
             }
         }
     }
@@ -463,15 +469,26 @@ impl Reader {
     /// what the walk from the first event gives, except that damage below the index's checkpoint
     /// before `index` is not seen (INDEX.md 10; [`Reader::verify`] sees it).
     pub fn iter_from_index(&self, index: u64) -> Result<Iter<'_>> {
-        let start = self.index_start(Seek::Index(index));
-        self.walk_to_index(start, index)
+        let (start, trusted) = self.index_start_trusting(Seek::Index(index));
+        self.walk_to_index_trusting(start, trusted, index)
     }
 
-    /// Walks from `start` to event `index` (or the end of the content).
+    /// Walks from `start` to event `index` (or the end of the content), checking every entry.
     pub(crate) fn walk_to_index(&self, start: Position, index: u64) -> Result<Iter<'_>> {
+        self.walk_to_index_trusting(start, HEADER_LEN, index)
+    }
+
+    /// Walks from `start` to event `index` (or the end of the content), stepping over the entries
+    /// that end at or below `trusted` by their headers alone (INDEX.md 8).
+    pub(crate) fn walk_to_index_trusting(
+        &self,
+        start: Position,
+        trusted: u64,
+        index: u64,
+    ) -> Result<Iter<'_>> {
         let mut it = self.iter_at(start.offset, start.index);
         while it.cursor.index < index {
-            match it.next() {
+            match it.advance(trusted) {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => break,
@@ -487,8 +504,8 @@ impl Reader {
     /// walk of at most one interval (INDEX.md 8); without a usable one, a walk from the first
     /// event. The answer is the same, as for [`Reader::iter_from_index`].
     pub fn iter_from_time(&self, ts: i64) -> Result<Iter<'_>> {
-        let start = self.index_start(Seek::Time(ts));
-        self.walk_to_time(start, ts)
+        let (start, trusted) = self.index_start_trusting(Seek::Time(ts));
+        self.walk_to_time_trusting(start, trusted, ts)
     }
 
     /// An iterator from the furthest event the journal's index vouches for: its checkpoint
@@ -504,12 +521,24 @@ impl Reader {
         self.iter_at(start.offset, start.index)
     }
 
-    /// Walks from `start` to the first event whose timestamp is `>= ts` (or the end).
+    /// Walks from `start` to the first event whose timestamp is `>= ts` (or the end), checking
+    /// every entry.
     pub(crate) fn walk_to_time(&self, start: Position, ts: i64) -> Result<Iter<'_>> {
+        self.walk_to_time_trusting(start, HEADER_LEN, ts)
+    }
+
+    /// Walks from `start` to the first event whose timestamp is `>= ts` (or the end), stepping over
+    /// the entries that end at or below `trusted` by their headers alone (INDEX.md 8).
+    pub(crate) fn walk_to_time_trusting(
+        &self,
+        start: Position,
+        trusted: u64,
+        ts: i64,
+    ) -> Result<Iter<'_>> {
         let mut it = self.iter_at(start.offset, start.index);
         loop {
             let (pos, index) = (it.cursor.pos, it.cursor.index);
-            match it.next() {
+            match it.advance(trusted) {
                 Some(Ok(e)) if e.timestamp >= ts => return Ok(self.iter_at(pos, index)),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
@@ -578,6 +607,25 @@ impl<'r> Iter<'r> {
 
     pub(crate) fn cursor(&self) -> Cursor {
         self.cursor
+    }
+
+    /// [`Iterator::next`] for a seek's walk: an entry that ends at or below `trusted` (content an
+    /// index vouches for, INDEX.md 8) is stepped over by its header alone, with the checks of
+    /// FORMAT.md 6.1 that bound it (1 to 5) but not its CRC or padding, so the walk reads one cache
+    /// line of it instead of all of it. Any other entry, or one whose header does not pass, is
+    /// checked as `next` checks it.
+    #[inline]
+    fn advance(&mut self, trusted: u64) -> Option<Result<Event<'r>>> {
+        if self.cursor.pos < trusted && !self.done && self.cursor.pos < self.write_offset {
+            let mut c = self.cursor;
+            if let Ok(ev) = c.step(self.body, self.write_offset, self.file_len, false) {
+                if ev.end() <= trusted {
+                    self.cursor = c;
+                    return Some(Ok(ev));
+                }
+            }
+        }
+        self.next()
     }
 }
 

@@ -7,13 +7,15 @@
 //! - [`timer`]: the thread's timer slack;
 //! - [`ringlock`]: the ring roles' ownership locks (RING.md);
 //! - [`cursor_map`]: the mapping of a named cursor file (CURSOR.md);
-//! - [`net`]: the socket calls of capture.
+//! - [`net`]: the socket calls of capture;
+//! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks).
 
 use std::io;
 
 pub(crate) mod cursor_map;
 pub(crate) mod file;
 pub(crate) mod guard;
+pub(crate) mod huge;
 pub(crate) mod map;
 pub(crate) mod net;
 pub(crate) mod proc;
@@ -22,6 +24,7 @@ pub(crate) mod timer;
 
 pub(crate) use cursor_map::CursorMap;
 pub(crate) use file::{allocate, create_exclusive, open_rw, sync_dir, writer_present, WriterLock};
+pub(crate) use huge::HugeVec;
 pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, WriteMap};
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;

@@ -1140,3 +1140,73 @@ fn an_index_of_many_records_extended_as_a_writer_grows_it_seeks_exactly() {
     }
     w.close().unwrap();
 }
+
+#[test]
+fn a_seek_steps_over_entries_below_the_checkpoint_by_their_headers_and_checks_all_others() {
+    let dir = TempDir::new("index-trusted-steps");
+    let path = dir.join("j.journal");
+    let event = |i: u64| (T0 + i as i64, vec![i as u8 | 1; 100]);
+    write_journal(&path, T0, &(0..40).map(event).collect::<Vec<_>>());
+    let iv = Intervals {
+        bytes: 1 << 20,
+        events: 10,
+    };
+    assert_eq!(index::build_with(&path, iv).unwrap().records().len(), 4);
+    // Events 40..60 lie past the checkpoint (event 40): the index does not vouch for them.
+    let mut w = WriterOptions::new().index(false).open(&path).unwrap();
+    append_all(&mut w, &(40..60).map(event).collect::<Vec<_>>());
+    w.close().unwrap();
+    let offsets: Vec<u64> = Reader::open(&path)
+        .unwrap()
+        .iter()
+        .map(|e| e.unwrap().offset)
+        .collect();
+    // A payload byte flipped in event 13 (inside record 1's interval), in event 20 (record 2's own
+    // entry) and in event 45 (past the checkpoint).
+    let mut bytes = std::fs::read(&path).unwrap();
+    for victim in [13, 20, 45] {
+        bytes[(offsets[victim] + 16 + 50) as usize] ^= 1;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let r = Reader::open(&path).unwrap();
+    let idx = Index::load(&r).expect("the O(1) checks do not see the damage (INDEX.md 10)");
+    for n in [14u64, 17, 19] {
+        // The scan from record 1 (event 10) steps over event 13 by its header (INDEX.md 8) and
+        // finds event n, where a scan from the first event stops at event 13 (INDEX.md 10).
+        assert!(index::iter_from_index(&r, None, n).is_err());
+        let found = at(r.iter_from_index(n)).unwrap();
+        assert_eq!((found.0, found.2.clone().unwrap().unwrap().0), (n, n));
+        assert_eq!(
+            at(index::iter_from_index(&r, Some(&idx), n)).unwrap(),
+            found
+        );
+        let t = T0 + n as i64;
+        assert!(index::iter_from_time(&r, None, t).is_err());
+        assert_eq!(at(r.iter_from_time(t)).unwrap(), found);
+        assert_eq!(at(index::iter_from_time(&r, Some(&idx), t)).unwrap(), found);
+    }
+    // The entry a seek stops at is checked in full when it is read.
+    let mut it = r.iter_from_index(13).unwrap();
+    assert_eq!(it.index(), 13);
+    assert!(matches!(
+        it.next(),
+        Some(Err(journal::Error::Damaged { .. }))
+    ));
+    // A record's own entry is checked in full (INDEX.md 6.2): record 2 is refused, and the seek
+    // answers from the journal alone, which stops at event 13.
+    for n in [21u64, 25] {
+        assert!(r.iter_from_index(n).is_err());
+        assert!(r.iter_from_time(T0 + n as i64).is_err());
+    }
+    // Past the checkpoint every entry is checked in full: the scan from it stops at event 45.
+    for n in [46u64, 59] {
+        let from_checkpoint = r.iter_from_index(n);
+        assert!(
+            matches!(&from_checkpoint, Err(journal::Error::Damaged { offset, .. }) if *offset == offsets[45]),
+            "{n}: {:?}",
+            from_checkpoint.map(|it| it.index())
+        );
+    }
+    let mut it = r.iter_from_index(42).unwrap();
+    assert_eq!(it.next().unwrap().unwrap().index, 42);
+}
