@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::format::{ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD};
 use crate::index::{index_path, Intervals};
 use crate::recovery::RecoveryMode;
-use crate::sys::sync_dir;
 use crate::sys::WriterLock;
+use crate::sys::{sync_dir, sync_path};
 use crate::writer::{SyncPolicy, Writer, WriterOptions};
 
 /// The temporary file of an atomic metadata write (SET.md 3).
@@ -212,6 +212,7 @@ impl SetWriterOptions {
             current,
             next: None,
             retiring: None,
+            unsynced_sealed: Vec::new(),
             dir: dir.to_path_buf(),
             opts: self.segment.clone(),
             sync: self.segment.sync(),
@@ -269,6 +270,10 @@ pub struct SetWriter {
     next: Option<Box<Writer>>,
     /// The segment sealed by the last roll, until its clean close (SET.md 5.4 R7, deferred).
     retiring: Option<Box<Writer>>,
+    /// Under [`SyncPolicy::Never`]: the segments sealed since the last [`SetWriter::sync`], whose
+    /// tails and names that sync must make durable (SET.md 9). Empty under the other policies,
+    /// whose rolls sync both (R2, R5).
+    unsynced_sealed: Vec<PathBuf>,
     dir: PathBuf,
     opts: WriterOptions,
     sync: SyncPolicy,
@@ -497,6 +502,9 @@ impl SetWriter {
         let mut next = self.next.take().expect("prepared above");
         next.set_path(path);
         let old = std::mem::replace(&mut self.current, *next);
+        if self.sync == SyncPolicy::Never {
+            self.unsynced_sealed.push(old.path().to_path_buf());
+        }
         self.retiring = Some(Box::new(old));
         self.base = first;
         self.seg_cycle = None;
@@ -557,11 +565,29 @@ impl SetWriter {
         Ok(())
     }
 
-    /// Flushes the current segment's published events to stable storage ([`Writer::sync`]);
-    /// segments sealed under a policy other than `Never` were synced by their roll (SET.md 9).
+    /// Flushes every published event to stable storage: the current segment's ([`Writer::sync`])
+    /// and, under [`SyncPolicy::Never`], those of the segments sealed since the last sync, with
+    /// the directory that names them (SET.md 9). Segments sealed under the other policies were
+    /// synced by their roll.
     pub fn sync(&mut self) -> Result<()> {
         self.finish_retiring()?;
+        if !self.unsynced_sealed.is_empty() {
+            for path in &self.unsynced_sealed {
+                // A sealed segment retention already removed has nothing left to make durable.
+                sync_path(path)?;
+            }
+            sync_dir(&self.dir)?;
+            self.unsynced_sealed.clear();
+        }
         self.current.sync()
+    }
+
+    /// Test hook (feature `test-hooks`): the paths under the set's directory that syncs made
+    /// durable so far in this process (files and the directory itself), in order.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn synced_paths(&self) -> Vec<PathBuf> {
+        crate::sys::synced::under(&self.dir)
     }
 
     /// Syncs if the policy says it is due ([`Writer::sync_if_due`]).

@@ -41,7 +41,56 @@ pub(crate) fn open_rw(path: &Path) -> Result<File> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "fsync directory", e))
+        .map_err(|e| Error::io(dir, "fsync directory", e))?;
+    #[cfg(feature = "test-hooks")]
+    synced::record(dir);
+    Ok(())
+}
+
+/// `fsync` of a closed file by its path (opened read-only, without following a symlink):
+/// `Ok(false)` when the file is gone.
+pub(crate) fn sync_path(path: &Path) -> Result<bool> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io(path, "open", e)),
+    };
+    file.sync_all().map_err(|e| Error::io(path, "fsync", e))?;
+    #[cfg(feature = "test-hooks")]
+    synced::record(path);
+    Ok(true)
+}
+
+/// Test hook (feature `test-hooks`): the paths [`sync_dir`] and [`sync_path`] synced, so that a
+/// test can check what a sync made durable.
+#[cfg(feature = "test-hooks")]
+pub(crate) mod synced {
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    static SYNCED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    pub(crate) fn record(path: &Path) {
+        SYNCED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(path.to_path_buf());
+    }
+
+    /// The paths synced so far that lie under `dir` (or are `dir`), in order.
+    pub(crate) fn under(dir: &Path) -> Vec<PathBuf> {
+        SYNCED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|p| p.starts_with(dir))
+            .cloned()
+            .collect()
+    }
 }
 
 /// `fallocate(fd, mode, off, len)`, falling back to `posix_fallocate` when the file system does not

@@ -23,7 +23,11 @@ pub(crate) mod ringlock;
 pub(crate) mod timer;
 
 pub(crate) use cursor_map::CursorMap;
-pub(crate) use file::{allocate, create_exclusive, open_rw, sync_dir, writer_present, WriterLock};
+#[cfg(feature = "test-hooks")]
+pub(crate) use file::synced;
+pub(crate) use file::{
+    allocate, create_exclusive, open_rw, sync_dir, sync_path, writer_present, WriterLock,
+};
 pub(crate) use huge::HugeVec;
 pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, WriteMap};
 pub(crate) use proc::process_identity;

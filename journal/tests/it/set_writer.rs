@@ -799,3 +799,46 @@ fn the_writer_removes_segments_older_than_the_stored_age() {
     let firsts: Vec<u64> = read_set(&set).iter().map(|s| s.first).collect();
     assert_eq!(firsts, [24, 28, 32, 36]);
 }
+
+/// SET.md 9: under `never`, a roll syncs nothing; a later explicit `sync` must make durable every
+/// event published before it, so it syncs every segment sealed since the last sync (whose tails a
+/// roll left unsynced) and the directory (whose renames name them), not only the current segment.
+/// With the index off, closing a sealed segment syncs nothing either.
+#[test]
+fn an_explicit_sync_under_never_makes_the_segments_sealed_since_the_last_one_durable() {
+    let dir = TempDir::new("set-sync-never");
+    let set = dir.join("set");
+    let mut w = size_opts(8 << 10)
+        .sync_policy(SyncPolicy::Never)
+        .index(false)
+        .create(&set)
+        .unwrap();
+    let mut i = 0u64;
+    while list_segments(&set).unwrap().len() < 4 {
+        w.append(timestamp_for(i), &payload_for(i, 1000)).unwrap();
+        i += 1;
+    }
+    let sealed: Vec<PathBuf> = list_segments(&set).unwrap()[..3]
+        .iter()
+        .map(|s| s.path.clone())
+        .collect();
+    w.sync().unwrap();
+    let synced = w.synced_paths();
+    let dir_at = synced.iter().rposition(|p| p == &set);
+    let dir_at = dir_at.unwrap_or_else(|| panic!("the directory was not synced: {synced:?}"));
+    for s in &sealed {
+        let at = synced.iter().position(|p| p == s);
+        assert!(
+            at.is_some_and(|at| at < dir_at),
+            "sealed segment {} not synced before the directory: {synced:?}",
+            s.display()
+        );
+    }
+    // Nothing sealed since: the next sync syncs the current segment only.
+    let before = w.synced_paths().len();
+    w.append(timestamp_for(i), b"x").unwrap();
+    w.sync().unwrap();
+    assert_eq!(w.synced_paths().len(), before);
+    w.close().unwrap();
+    assert_eq!(all_events(&read_set(&set)).len() as u64, i + 1);
+}
