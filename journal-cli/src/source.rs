@@ -31,7 +31,7 @@ pub fn is_set(path: &Path) -> anyhow::Result<bool> {
 /// A journal file or a journal set, open for reading.
 pub enum Source {
     /// One journal file.
-    File(Reader),
+    File(Box<Reader>),
     /// A journal set, with its segments' sizes at open (for progress).
     Set(SetReader, Vec<(u64, u64)>),
 }
@@ -52,7 +52,7 @@ impl Source {
             starts.push((u64::MAX, before));
             Ok(Source::Set(set, starts))
         } else {
-            commands::open_reader(path).map(Source::File)
+            commands::open_reader(path).map(|r| Source::File(Box::new(r)))
         }
     }
 

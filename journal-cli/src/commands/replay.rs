@@ -87,7 +87,7 @@ const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
 
 /// What replay reads.
 enum Source {
-    Journal(Reader),
+    Journal(Box<Reader>),
     Set(SetReader),
 }
 
@@ -98,12 +98,12 @@ impl Source {
                 .map(Source::Set)
                 .map_err(data_or_other);
         }
-        super::open_reader(path).map(Source::Journal)
+        super::open_reader(path).map(|r| Source::Journal(Box::new(r)))
     }
 
     fn as_replay(&self) -> ReplaySource<'_> {
         match self {
-            Source::Journal(r) => r.into(),
+            Source::Journal(r) => (&**r).into(),
             Source::Set(s) => s.into(),
         }
     }
