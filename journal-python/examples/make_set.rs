@@ -19,7 +19,7 @@ use journal::set::layout::{Retention, RollPolicy, SetMeta};
 use journal::SetWriter;
 
 fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -686,7 +686,11 @@ impl Core {
     /// the file replaced under the reader) is raised if `strict`; otherwise the columns end
     /// before it. Either way the whole walk is then made, so that the journal presents what it
     /// found (as after the whole-column operations).
-    #[pyo3(signature = (start, stop, strict, chunk_bytes=i32::MAX as usize))]
+    ///
+    /// `min_part` (the fewest events per thread) and `threads` (default: the available cores)
+    /// are for tests, which split small journals.
+    #[pyo3(signature = (start, stop, strict, chunk_bytes=i32::MAX as usize, min_part=MIN_PART, threads=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
     fn arrow_columns(
         &self,
         py: Python<'_>,
@@ -694,6 +698,8 @@ impl Core {
         stop: usize,
         strict: bool,
         chunk_bytes: usize,
+        min_part: usize,
+        threads: Option<usize>,
     ) -> PyResult<ArrowColumns> {
         let snap = self.snapshot(py);
         if let Some(t) = self.table.get() {
@@ -702,13 +708,17 @@ impl Core {
             Core::check_range(py, &snap.tail, start, stop)?;
         }
         let reader = &self.reader;
-        let (cols, err) = py.allow_threads(|| arrow_pass(reader, &snap, start, stop, chunk_bytes));
+        let (sinks, err) = py.allow_threads(|| {
+            let split = Split { min_part, threads };
+            arrow_pass(reader, &snap, start, stop, chunk_bytes, split)
+        });
+        let rows: usize = sinks.iter().map(|s| s.rows).sum();
         match err {
-            None if cols.rows == stop - start => Ok(cols.finish()),
+            None if rows == stop - start => Ok(arrow_columns_of(start as u64, sinks)),
             None => Err(JournalError::new_err(format!(
                 "{}: the content ends before event {}, which the journal's index counts",
                 self.reader.path().display(),
-                start + cols.rows
+                start + rows
             ))),
             Some(e) => {
                 // The walk sees what the pass saw: the journal presents the events before it.
@@ -716,7 +726,7 @@ impl Core {
                 if strict {
                     Err(to_py(py, &e))
                 } else {
-                    Ok(cols.finish())
+                    Ok(arrow_columns_of(start as u64, sinks))
                 }
             }
         }
@@ -769,14 +779,13 @@ impl Core {
     }
 }
 
-/// What [`Core::arrow_columns`] hands to Python: indexes, timestamps and payload chunks.
-type ArrowColumns = (Span, Span, Vec<(usize, Span, Span)>);
+/// What [`Core::arrow_columns`] hands to Python: the indexes, the timestamps in parts and the
+/// payload chunks (rows, offsets, bytes).
+type ArrowColumns = (Span, Vec<Span>, Vec<(usize, Span, Span)>);
 
-/// Builds the Arrow columns of [`Core::arrow_columns`] as events are read: timestamps, and
-/// payloads copied into `binary` chunks of at most `chunk_bytes` bytes.
+/// Builds the Arrow columns of a run of events as they are read: timestamps, and payloads copied
+/// into `binary` chunks of at most `chunk_bytes` bytes.
 struct ArrowSink {
-    /// The global index of the first row.
-    first: u64,
     rows: usize,
     timestamps: Vec<i64>,
     /// Finished payload chunks: rows, `<i4` offsets (rows + 1), bytes.
@@ -793,12 +802,11 @@ struct ArrowSink {
 }
 
 impl ArrowSink {
-    fn new(first: u64, n: usize, bytes: usize, chunk_bytes: usize) -> ArrowSink {
+    fn new(n: usize, bytes: usize, chunk_bytes: usize) -> ArrowSink {
         let chunk_bytes = chunk_bytes.clamp(1, i32::MAX as usize);
         let mut offs = Vec::with_capacity(n + 1);
         offs.push(0);
         ArrowSink {
-            first,
             rows: 0,
             timestamps: Vec::with_capacity(n),
             chunks: Vec::new(),
@@ -839,45 +847,118 @@ impl ArrowSink {
         self.chunk_rows = 0;
     }
 
-    fn finish(mut self) -> ArrowColumns {
-        self.chunks.push((self.chunk_rows, self.offs, self.data));
-        let first = self.first;
-        let indexes: Vec<u64> = (first..first + self.rows as u64).collect();
-        (
-            Span::of_vec(indexes, "<u8"),
-            Span::of_vec(self.timestamps, "<i8"),
-            self.chunks
-                .into_iter()
-                .map(|(n, o, d)| (n, Span::of_vec(o, "<i4"), Span::of_vec(d, "|u1")))
-                .collect(),
-        )
+    /// Pushes up to `self.n` events of `it`; the error that ended them early, if any.
+    fn fill<'r>(
+        &mut self,
+        it: impl Iterator<Item = journal::Result<journal::Event<'r>>>,
+    ) -> Option<Error> {
+        for item in it.take(self.n) {
+            match item {
+                Ok(ev) => self.push(ev.timestamp, ev.payload),
+                Err(e) => return Some(e),
+            }
+        }
+        None
     }
 }
 
-/// One pass over events `start..stop` of `reader` (see [`Core::arrow_columns`]), and the error
-/// that ended it early, if any.
+/// The columns of runs of events that follow each other, the first with global index `first`.
+fn arrow_columns_of(first: u64, sinks: Vec<ArrowSink>) -> ArrowColumns {
+    let rows: usize = sinks.iter().map(|s| s.rows).sum();
+    let indexes: Vec<u64> = (first..first + rows as u64).collect();
+    let mut ts = Vec::new();
+    let mut chunks = Vec::new();
+    for mut s in sinks {
+        s.chunks.push((s.chunk_rows, s.offs, s.data));
+        ts.push(Span::of_vec(s.timestamps, "<i8"));
+        for (n, o, d) in s.chunks {
+            if n > 0 {
+                chunks.push((n, Span::of_vec(o, "<i4"), Span::of_vec(d, "|u1")));
+            }
+        }
+    }
+    if chunks.is_empty() {
+        chunks.push((
+            0,
+            Span::of_vec(vec![0i32], "<i4"),
+            Span::of_vec(Vec::<u8>::new(), "|u1"),
+        ));
+    }
+    (Span::of_vec(indexes, "<u8"), ts, chunks)
+}
+
+/// Events per thread below which [`arrow_pass`] does not split its work.
+const MIN_PART: usize = 1 << 18;
+
+/// How [`arrow_pass`] splits its work: at least `min_part` events per thread, at most `threads`
+/// threads (the available cores if None), and at most 8.
+#[derive(Clone, Copy)]
+struct Split {
+    min_part: usize,
+    threads: Option<usize>,
+}
+
+/// One pass over events `start..stop` of `reader` (see [`Core::arrow_columns`]): the runs read,
+/// in order, and the error that ended them early, if any.
+///
+/// With the journal's index, a large range is split into one part per available core (at most
+/// 8): each part starts with a seek (O(log n), INDEX.md 8) and is read on its own thread, into its
+/// own buffers (Arrow columns may be chunked). Without the index a seek would be a walk, so the
+/// pass is one thread.
 fn arrow_pass(
     reader: &Reader,
     snap: &Snapshot,
     start: usize,
     stop: usize,
     chunk_bytes: usize,
-) -> (ArrowSink, Option<Error>) {
+    split: Split,
+) -> (Vec<ArrowSink>, Option<Error>) {
     let n = stop - start;
     if n == 0 {
-        return (ArrowSink::new(start as u64, 0, 0, chunk_bytes), None);
+        return (Vec::new(), None);
     }
-    let it = if start == 0 {
-        Ok(reader.iter())
+    let cores = split
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
+    let parts = if snap.indexed() {
+        cores.min(8).min(n / split.min_part.max(1)).max(1)
     } else {
-        reader.iter_from_index(start as u64)
+        1
     };
-    let it = match it {
-        Ok(it) => it,
-        Err(e) => return (ArrowSink::new(start as u64, 0, 0, chunk_bytes), Some(e)),
+    let seek = |i: usize| {
+        if i == 0 {
+            Ok(reader.iter())
+        } else {
+            reader.iter_from_index(i as u64)
+        }
     };
-    // The payload bytes are at most the entries' bytes less their headers: sized from where the
-    // pass starts and where the snapshot (or event `stop`) ends, the buffer is not regrown.
+    // Where each part starts; a seek that fails or lands elsewhere leaves one part, whose walk
+    // meets what the seek met.
+    let bounds: Vec<usize> = (0..=parts).map(|k| start + n * k / parts).collect();
+    let mut iters = Vec::with_capacity(parts);
+    for &b in &bounds[..parts] {
+        match seek(b) {
+            Ok(it) if it.index() as usize == b => iters.push(it),
+            Ok(_) | Err(_) if !iters.is_empty() => {
+                iters.truncate(1);
+                break;
+            }
+            Ok(_) => break,
+            Err(e) => return (Vec::new(), Some(e)),
+        }
+    }
+    if iters.is_empty() {
+        // The first seek landed short of `start`: the index does not describe the content.
+        return (Vec::new(), None);
+    }
+    let parts = iters.len();
+    let bounds: Vec<usize> = if parts == 1 {
+        vec![start, stop]
+    } else {
+        bounds
+    };
+    // The payload bytes of a part are at most its entries' bytes less their headers: its
+    // buffers are sized up front, not regrown.
     let end = if stop >= snap.tail.count() {
         snap.tail.end
     } else {
@@ -885,16 +966,59 @@ fn arrow_pass(
             .iter_from_index(stop as u64)
             .map_or(snap.tail.end, |e| e.offset())
     };
-    let span = end.saturating_sub(it.offset()) as usize;
-    let bytes = span.saturating_sub(n * journal::ENTRY_HEADER_LEN as usize);
-    let mut sink = ArrowSink::new(start as u64, n, bytes, chunk_bytes);
-    for item in it.take(n) {
-        match item {
-            Ok(ev) => sink.push(ev.timestamp, ev.payload),
-            Err(e) => return (sink, Some(e)),
+    let mut ends: Vec<u64> = iters.iter().skip(1).map(|it| it.offset()).collect();
+    ends.push(end);
+    let sinks: Vec<ArrowSink> = (0..parts)
+        .map(|k| {
+            let rows = bounds[k + 1] - bounds[k];
+            let span = ends[k].saturating_sub(iters[k].offset()) as usize;
+            let bytes = span.saturating_sub(rows * journal::ENTRY_HEADER_LEN as usize);
+            ArrowSink::new(rows, bytes, chunk_bytes)
+        })
+        .collect();
+    let results: Vec<(ArrowSink, Option<Error>)> = if parts == 1 {
+        let mut sink = sinks.into_iter().next().expect("one part");
+        let it = iters.into_iter().next().expect("one part");
+        let err = sink.fill(it);
+        vec![(sink, err)]
+    } else {
+        std::thread::scope(|s| {
+            let mut work = iters.into_iter().zip(sinks);
+            let (it0, mut sink0) = work.next().expect("parts > 1");
+            let handles: Vec<_> = work
+                .map(|(it, mut sink)| {
+                    s.spawn(move || {
+                        let err = sink.fill(it);
+                        (sink, err)
+                    })
+                })
+                .collect();
+            let err0 = sink0.fill(it0);
+            let mut out = vec![(sink0, err0)];
+            for h in handles {
+                out.push(h.join().unwrap_or_else(|_| {
+                    (
+                        ArrowSink::new(0, 0, 1),
+                        Some(Error::InvalidArgument(
+                            "a thread building the Arrow columns failed".into(),
+                        )),
+                    )
+                }));
+            }
+            out
+        })
+    };
+    // The runs in order, up to the first that ended early (an error, or content that ends
+    // before the count).
+    let mut out = Vec::with_capacity(results.len());
+    for (sink, err) in results {
+        let short = sink.rows < sink.n;
+        out.push(sink);
+        if err.is_some() || short {
+            return (out, err);
         }
     }
-    (sink, None)
+    (out, None)
 }
 
 /// Events an iterator reads from the reader at a time, at first; the batch doubles up to

@@ -357,8 +357,10 @@ class Journal:
         One pass over the events with the GIL released: each timestamp is stored and each payload
         copied into the Arrow buffers as it is read (Arrow ``binary`` keeps payloads back to back,
         while the journal interleaves them with entry headers, so they are copied once). The
-        buffers are handed to pyarrow without another copy. Payloads over 2 GiB in total are split
-        into chunks (``binary`` has 32-bit offsets)."""
+        buffers are handed to pyarrow without another copy. With the journal's index a large
+        journal is read by one thread per core, each from its own seek, so the ``timestamp`` and
+        ``payload`` columns come in chunks; payloads are also split below 2 GiB per chunk
+        (``binary`` has 32-bit offsets)."""
         import pyarrow as pa
 
         start, stop = self._bounds()
@@ -377,8 +379,13 @@ class Journal:
             ],
             type=pa.binary(),
         )
-        ts_arr = pa.Array.from_buffers(
-            pa.timestamp("ns", tz="UTC"), n, [None, pa.py_buffer(_np.asarray(ts))]
+        ts_type = pa.timestamp("ns", tz="UTC")
+        ts_arr = pa.chunked_array(
+            [
+                pa.Array.from_buffers(ts_type, len(part), [None, pa.py_buffer(_np.asarray(part))])
+                for part in ts
+            ],
+            type=ts_type,
         )
         idx_arr = pa.Array.from_buffers(pa.uint64(), n, [None, pa.py_buffer(_np.asarray(idx))])
         return pa.Table.from_arrays([idx_arr, ts_arr, payload], schema=_arrow_schema(pa))
