@@ -71,6 +71,13 @@ def run(a, n, size, d):
     # Each run opens the journal afresh: the columns are built by a walk of the whole journal.
     _, t_ts = timed("open + timestamps()", n, n * 8, lambda: journal.open(path).timestamps())
     _, t_arrow = timed("open + to_arrow()", n, n * size, lambda: journal.open(path).to_arrow())
+    # For comparison: the native pass behind to_arrow() held to one thread (no pyarrow table).
+    timed(
+        "open + to_arrow()'s pass on one thread",
+        n,
+        n * size,
+        lambda: journal.open(path)._core.arrow_columns(0, n, True, 1 << 30, 1 << 18, 1),
+    )
     timed(
         "open + to_numpy('V%d') (strided view)" % size,
         n,

@@ -714,7 +714,7 @@ impl Core {
         });
         let rows: usize = sinks.iter().map(|s| s.rows).sum();
         match err {
-            None if rows == stop - start => Ok(arrow_columns_of(start as u64, sinks)),
+            None if rows == stop - start => Ok(arrow_columns_of(sinks)),
             None => Err(JournalError::new_err(format!(
                 "{}: the content ends before event {}, which the journal's index counts",
                 self.reader.path().display(),
@@ -726,7 +726,7 @@ impl Core {
                 if strict {
                     Err(to_py(py, &e))
                 } else {
-                    Ok(arrow_columns_of(start as u64, sinks))
+                    Ok(arrow_columns_of(sinks))
                 }
             }
         }
@@ -779,14 +779,18 @@ impl Core {
     }
 }
 
-/// What [`Core::arrow_columns`] hands to Python: the indexes, the timestamps in parts and the
-/// payload chunks (rows, offsets, bytes).
-type ArrowColumns = (Span, Vec<Span>, Vec<(usize, Span, Span)>);
+/// What [`Core::arrow_columns`] hands to Python: the indexes and the timestamps in parts, and
+/// the payload chunks (rows, offsets, bytes).
+type ArrowColumns = (Vec<Span>, Vec<Span>, Vec<(usize, Span, Span)>);
 
 /// Builds the Arrow columns of a run of events as they are read: timestamps, and payloads copied
 /// into `binary` chunks of at most `chunk_bytes` bytes.
 struct ArrowSink {
+    /// The global index of the first event.
+    first: u64,
     rows: usize,
+    /// Filled by [`ArrowSink::seal`] once the events are read.
+    indexes: Vec<u64>,
     timestamps: Vec<i64>,
     /// Finished payload chunks: rows, `<i4` offsets (rows + 1), bytes.
     chunks: Vec<(usize, Vec<i32>, Vec<u8>)>,
@@ -802,12 +806,14 @@ struct ArrowSink {
 }
 
 impl ArrowSink {
-    fn new(n: usize, bytes: usize, chunk_bytes: usize) -> ArrowSink {
+    fn new(first: u64, n: usize, bytes: usize, chunk_bytes: usize) -> ArrowSink {
         let chunk_bytes = chunk_bytes.clamp(1, i32::MAX as usize);
         let mut offs = Vec::with_capacity(n + 1);
         offs.push(0);
         ArrowSink {
+            first,
             rows: 0,
+            indexes: Vec::new(),
             timestamps: Vec::with_capacity(n),
             chunks: Vec::new(),
             offs,
@@ -847,29 +853,40 @@ impl ArrowSink {
         self.chunk_rows = 0;
     }
 
-    /// Pushes up to `self.n` events of `it`; the error that ended them early, if any.
+    /// Builds the index column of the events read (on the thread that read them).
+    fn seal(&mut self) {
+        self.indexes = (self.first..self.first + self.rows as u64).collect();
+    }
+
+    /// Pushes up to `self.n` events of `it`, then seals; the error that ended them early, if
+    /// any.
     fn fill<'r>(
         &mut self,
         it: impl Iterator<Item = journal::Result<journal::Event<'r>>>,
     ) -> Option<Error> {
+        let mut err = None;
         for item in it.take(self.n) {
             match item {
                 Ok(ev) => self.push(ev.timestamp, ev.payload),
-                Err(e) => return Some(e),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
             }
         }
-        None
+        self.seal();
+        err
     }
 }
 
-/// The columns of runs of events that follow each other, the first with global index `first`.
-fn arrow_columns_of(first: u64, sinks: Vec<ArrowSink>) -> ArrowColumns {
-    let rows: usize = sinks.iter().map(|s| s.rows).sum();
-    let indexes: Vec<u64> = (first..first + rows as u64).collect();
+/// The columns of runs of events that follow each other (each sealed).
+fn arrow_columns_of(sinks: Vec<ArrowSink>) -> ArrowColumns {
+    let mut idx = Vec::new();
     let mut ts = Vec::new();
     let mut chunks = Vec::new();
     for mut s in sinks {
         s.chunks.push((s.chunk_rows, s.offs, s.data));
+        idx.push(Span::of_vec(s.indexes, "<u8"));
         ts.push(Span::of_vec(s.timestamps, "<i8"));
         for (n, o, d) in s.chunks {
             if n > 0 {
@@ -884,7 +901,11 @@ fn arrow_columns_of(first: u64, sinks: Vec<ArrowSink>) -> ArrowColumns {
             Span::of_vec(Vec::<u8>::new(), "|u1"),
         ));
     }
-    (Span::of_vec(indexes, "<u8"), ts, chunks)
+    if ts.is_empty() {
+        idx.push(Span::of_vec(Vec::<u64>::new(), "<u8"));
+        ts.push(Span::of_vec(Vec::<i64>::new(), "<i8"));
+    }
+    (idx, ts, chunks)
 }
 
 /// Events per thread below which [`arrow_pass`] does not split its work.
@@ -973,7 +994,7 @@ fn arrow_pass(
             let rows = bounds[k + 1] - bounds[k];
             let span = ends[k].saturating_sub(iters[k].offset()) as usize;
             let bytes = span.saturating_sub(rows * journal::ENTRY_HEADER_LEN as usize);
-            ArrowSink::new(rows, bytes, chunk_bytes)
+            ArrowSink::new(bounds[k] as u64, rows, bytes, chunk_bytes)
         })
         .collect();
     let results: Vec<(ArrowSink, Option<Error>)> = if parts == 1 {
@@ -998,7 +1019,7 @@ fn arrow_pass(
             for h in handles {
                 out.push(h.join().unwrap_or_else(|_| {
                     (
-                        ArrowSink::new(0, 0, 1),
+                        ArrowSink::new(0, 0, 0, 1),
                         Some(Error::InvalidArgument(
                             "a thread building the Arrow columns failed".into(),
                         )),

@@ -510,7 +510,7 @@ impl SetCore {
         let set = &self.set;
         let n = stop - start;
         let (sink, err) = py.allow_threads(|| {
-            let mut sink = ArrowSink::new(n, 0, chunk_bytes);
+            let mut sink = ArrowSink::new(first + start as u64, n, 0, chunk_bytes);
             let mut it = match set.iter_from_index(first + start as u64) {
                 Ok(it) => it,
                 Err(e) => return (sink, Some(e)),
@@ -525,15 +525,17 @@ impl SetCore {
             (sink, None)
         });
         let first = first + start as u64;
+        let mut sink = sink;
+        sink.seal();
         match err {
-            None if sink.rows == n => Ok(crate::arrow_columns_of(first, vec![sink])),
+            None if sink.rows == n => Ok(crate::arrow_columns_of(vec![sink])),
             None => Err(JournalError::new_err(format!(
                 "{}: the set ends before event {}",
                 self.set.dir().display(),
                 first + sink.rows as u64
             ))),
             Some(e) if strict => Err(to_py(py, &e)),
-            Some(_) => Ok(crate::arrow_columns_of(first, vec![sink])),
+            Some(_) => Ok(crate::arrow_columns_of(vec![sink])),
         }
     }
 

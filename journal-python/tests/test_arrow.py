@@ -17,7 +17,8 @@ T0 = 1_700_000_000_000_000_000
 def columns(j, start, stop, strict=True, chunk_bytes=1 << 30, min_part=1, threads=None):
     """The native pass's columns as Python lists: indexes, timestamps, payloads, and the parts."""
     idx, ts, chunks = j._core.arrow_columns(start, stop, strict, chunk_bytes, min_part, threads)
-    idx = list(np.asarray(idx))
+    assert len(idx) == len(ts)  # one part of each per thread
+    idx = [int(i) for part in idx for i in np.asarray(part)]
     tss = [int(t) for part in ts for t in np.asarray(part)]
     payloads = []
     for rows, offs, data in chunks:

@@ -358,16 +358,15 @@ class Journal:
         copied into the Arrow buffers as it is read (Arrow ``binary`` keeps payloads back to back,
         while the journal interleaves them with entry headers, so they are copied once). The
         buffers are handed to pyarrow without another copy. With the journal's index a large
-        journal is read by one thread per core, each from its own seek, so the ``timestamp`` and
-        ``payload`` columns come in chunks; payloads are also split below 2 GiB per chunk
-        (``binary`` has 32-bit offsets)."""
+        journal is read by one thread per core, each from its own seek, so the columns come in
+        chunks (one per thread); payloads are also split below 2 GiB per chunk (``binary`` has
+        32-bit offsets)."""
         import pyarrow as pa
 
         start, stop = self._bounds()
         idx, ts, chunks = self._core.arrow_columns(
             start, stop, not self._allow_damaged, _CHUNK_BYTES
         )
-        n = len(idx)
         payload = pa.chunked_array(
             [
                 pa.Array.from_buffers(
@@ -387,7 +386,13 @@ class Journal:
             ],
             type=ts_type,
         )
-        idx_arr = pa.Array.from_buffers(pa.uint64(), n, [None, pa.py_buffer(_np.asarray(idx))])
+        idx_arr = pa.chunked_array(
+            [
+                pa.Array.from_buffers(pa.uint64(), len(part), [None, pa.py_buffer(_np.asarray(part))])
+                for part in idx
+            ],
+            type=pa.uint64(),
+        )
         return pa.Table.from_arrays([idx_arr, ts_arr, payload], schema=_arrow_schema(pa))
 
     def __arrow_c_stream__(self, requested_schema=None):
