@@ -17,11 +17,14 @@ fi
 # The `journal` binary the tests run: the one `cargo test --workspace` builds (the same features,
 # so after .ci/run's test step this builds nothing).
 cargo test --workspace --no-run --quiet
+# The tests' set writer (the command-line tool does not write sets): the library's SetWriter.
+cargo build --quiet -p journal-python --example make_set
 # maturin installs the package (abi3 extension and python/journal) into the venv.
 VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" \
     "$VENV/bin/maturin" develop --quiet -m journal-python/Cargo.toml
 status=0
-JOURNAL_BIN="$PWD/target/debug/journal" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
+JOURNAL_BIN="$PWD/target/debug/journal" MAKE_SET_BIN="$PWD/target/debug/examples/make_set" \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
     journal-python/tests || status=$?
 if [ "$status" -eq 5 ]; then
     echo "journal-python: pytest collected no tests" >&2

@@ -19,6 +19,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use journal::{Error, OwnedTailer, Reader, WaitStrategy};
+
+mod set;
 use pyo3::exceptions::{PyException, PyIndexError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -674,36 +676,60 @@ impl Core {
         .map_err(|e| to_py(py, &e))
     }
 
-    /// The payloads of events `start..stop` as Arrow `binary` buffers: `<i4` offsets (n + 1) and
-    /// the bytes back to back. Fails if they exceed 2 GiB (the caller chunks).
-    fn payload_buffers(&self, py: Python<'_>, start: usize, stop: usize) -> PyResult<(Span, Span)> {
-        let t = self.table(py);
-        Core::check_range(py, &t, start, stop)?;
-        let total: u64 = t.sizes[start..stop].iter().map(|&s| u64::from(s)).sum();
-        if total > i32::MAX as u64 {
-            return Err(PyValueError::new_err("payload chunk over 2 GiB"));
+    /// The Arrow columns of events `start..stop` in one pass over the reader (GIL released):
+    /// each event's timestamp is stored and its payload copied into `binary` buffers (`<i4`
+    /// offsets, the bytes back to back) as it is read, so the mapping is read once. Payload
+    /// chunks stay under `chunk_bytes` (at most 2 GiB - 1: Arrow `binary` has 32-bit offsets).
+    ///
+    /// Returns the indexes (`<u8`), the timestamps (`<i8`) and a list of (rows, offsets, bytes)
+    /// chunks. An error met before `stop` (damage below the index's checkpoint, INDEX.md 10, or
+    /// the file replaced under the reader) is raised if `strict`; otherwise the columns end
+    /// before it. Either way the whole walk is then made, so that the journal presents what it
+    /// found (as after the whole-column operations).
+    ///
+    /// `min_part` (the fewest events per thread) and `threads` (default: the available cores)
+    /// are for tests, which split small journals.
+    #[pyo3(signature = (start, stop, strict, chunk_bytes=i32::MAX as usize, min_part=MIN_PART, threads=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments
+    fn arrow_columns(
+        &self,
+        py: Python<'_>,
+        start: usize,
+        stop: usize,
+        strict: bool,
+        chunk_bytes: usize,
+        min_part: usize,
+        threads: Option<usize>,
+    ) -> PyResult<ArrowColumns> {
+        let snap = self.snapshot(py);
+        if let Some(t) = self.table.get() {
+            Core::check_range(py, t, start, stop)?;
+        } else {
+            Core::check_range(py, &snap.tail, start, stop)?;
         }
         let reader = &self.reader;
-        let (offs, data) = py
-            .allow_threads(|| -> journal::Result<_> {
-                // The content now reaches at least the walk's end: it only grows (FORMAT.md 10).
-                let body = reader.body()?;
-                let mut offs: Vec<i32> = Vec::with_capacity(stop - start + 1);
-                let mut data: Vec<u8> = Vec::with_capacity(total as usize);
-                offs.push(0);
-                for i in start..stop {
-                    let p =
-                        (t.offsets[i] + journal::ENTRY_HEADER_LEN - journal::HEADER_LEN) as usize;
-                    let payload = body.get(p..p + t.sizes[i] as usize).ok_or_else(|| {
-                        Error::InvalidArgument("the journal shrank under the reader".into())
-                    })?;
-                    data.extend_from_slice(payload);
-                    offs.push(data.len() as i32);
+        let (sinks, err) = py.allow_threads(|| {
+            let split = Split { min_part, threads };
+            arrow_pass(reader, &snap, start, stop, chunk_bytes, split)
+        });
+        let rows: usize = sinks.iter().map(|s| s.rows).sum();
+        match err {
+            None if rows == stop - start => Ok(arrow_columns_of(sinks)),
+            None => Err(JournalError::new_err(format!(
+                "{}: the content ends before event {}, which the journal's index counts",
+                self.reader.path().display(),
+                start + rows
+            ))),
+            Some(e) => {
+                // The walk sees what the pass saw: the journal presents the events before it.
+                let _ = self.table(py);
+                if strict {
+                    Err(to_py(py, &e))
+                } else {
+                    Ok(arrow_columns_of(sinks))
                 }
-                Ok((offs, data))
-            })
-            .map_err(|e| to_py(py, &e))?;
-        Ok((Span::of_vec(offs, "<i4"), Span::of_vec(data, "|u1")))
+            }
+        }
     }
 
     /// For `to_numpy`: if every payload of events `start..stop` is `itemsize` bytes, a byte span
@@ -747,8 +773,273 @@ impl Core {
         } else {
             r.into_tailer()
         };
-        Ok(Follower { tailer })
+        Ok(Follower {
+            followed: Followed::File(tailer),
+        })
     }
+}
+
+/// What [`Core::arrow_columns`] hands to Python: the indexes and the timestamps in parts, and
+/// the payload chunks (rows, offsets, bytes).
+type ArrowColumns = (Vec<Span>, Vec<Span>, Vec<(usize, Span, Span)>);
+
+/// Builds the Arrow columns of a run of events as they are read: timestamps, and payloads copied
+/// into `binary` chunks of at most `chunk_bytes` bytes.
+struct ArrowSink {
+    /// The global index of the first event.
+    first: u64,
+    rows: usize,
+    /// Filled by [`ArrowSink::seal`] once the events are read.
+    indexes: Vec<u64>,
+    timestamps: Vec<i64>,
+    /// Finished payload chunks: rows, `<i4` offsets (rows + 1), bytes.
+    chunks: Vec<(usize, Vec<i32>, Vec<u8>)>,
+    offs: Vec<i32>,
+    data: Vec<u8>,
+    chunk_rows: usize,
+    /// Rows expected, and an upper bound of their payload bytes (0 if unknown).
+    n: usize,
+    bytes: usize,
+    /// Payload bytes in finished chunks.
+    taken: usize,
+    chunk_bytes: usize,
+}
+
+impl ArrowSink {
+    fn new(first: u64, n: usize, bytes: usize, chunk_bytes: usize) -> ArrowSink {
+        let chunk_bytes = chunk_bytes.clamp(1, i32::MAX as usize);
+        let mut offs = Vec::with_capacity(n + 1);
+        offs.push(0);
+        ArrowSink {
+            first,
+            rows: 0,
+            indexes: Vec::new(),
+            timestamps: Vec::with_capacity(n),
+            chunks: Vec::new(),
+            offs,
+            data: Vec::with_capacity(bytes.min(chunk_bytes)),
+            chunk_rows: 0,
+            n,
+            bytes,
+            taken: 0,
+            chunk_bytes,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, timestamp: i64, payload: &[u8]) {
+        if self.data.len() + payload.len() > self.chunk_bytes && self.chunk_rows > 0 {
+            self.cut();
+        }
+        self.timestamps.push(timestamp);
+        self.data.extend_from_slice(payload);
+        // Below 2 GiB: the chunk is cut before it would pass `chunk_bytes`, and one payload is at
+        // most 1 GiB (FORMAT.md 5).
+        self.offs.push(self.data.len() as i32);
+        self.chunk_rows += 1;
+        self.rows += 1;
+    }
+
+    /// Ends the current payload chunk and starts the next.
+    #[cold]
+    fn cut(&mut self) {
+        self.taken += self.data.len();
+        let rest = self.bytes.saturating_sub(self.taken).min(self.chunk_bytes);
+        let data = std::mem::replace(&mut self.data, Vec::with_capacity(rest));
+        let left = self.n.saturating_sub(self.rows);
+        let offs = std::mem::replace(&mut self.offs, Vec::with_capacity(left + 1));
+        self.chunks.push((self.chunk_rows, offs, data));
+        self.offs.push(0);
+        self.chunk_rows = 0;
+    }
+
+    /// Builds the index column of the events read (on the thread that read them).
+    fn seal(&mut self) {
+        self.indexes = (self.first..self.first + self.rows as u64).collect();
+    }
+
+    /// Pushes up to `self.n` events of `it`, then seals; the error that ended them early, if
+    /// any.
+    fn fill<'r>(
+        &mut self,
+        it: impl Iterator<Item = journal::Result<journal::Event<'r>>>,
+    ) -> Option<Error> {
+        let mut err = None;
+        for item in it.take(self.n) {
+            match item {
+                Ok(ev) => self.push(ev.timestamp, ev.payload),
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        self.seal();
+        err
+    }
+}
+
+/// The columns of runs of events that follow each other (each sealed).
+fn arrow_columns_of(sinks: Vec<ArrowSink>) -> ArrowColumns {
+    let mut idx = Vec::new();
+    let mut ts = Vec::new();
+    let mut chunks = Vec::new();
+    for mut s in sinks {
+        s.chunks.push((s.chunk_rows, s.offs, s.data));
+        idx.push(Span::of_vec(s.indexes, "<u8"));
+        ts.push(Span::of_vec(s.timestamps, "<i8"));
+        for (n, o, d) in s.chunks {
+            if n > 0 {
+                chunks.push((n, Span::of_vec(o, "<i4"), Span::of_vec(d, "|u1")));
+            }
+        }
+    }
+    if chunks.is_empty() {
+        chunks.push((
+            0,
+            Span::of_vec(vec![0i32], "<i4"),
+            Span::of_vec(Vec::<u8>::new(), "|u1"),
+        ));
+    }
+    if ts.is_empty() {
+        idx.push(Span::of_vec(Vec::<u64>::new(), "<u8"));
+        ts.push(Span::of_vec(Vec::<i64>::new(), "<i8"));
+    }
+    (idx, ts, chunks)
+}
+
+/// Events per thread below which [`arrow_pass`] does not split its work.
+const MIN_PART: usize = 1 << 18;
+
+/// How [`arrow_pass`] splits its work: at least `min_part` events per thread, at most `threads`
+/// threads (the available cores if None), and at most 8.
+#[derive(Clone, Copy)]
+struct Split {
+    min_part: usize,
+    threads: Option<usize>,
+}
+
+/// One pass over events `start..stop` of `reader` (see [`Core::arrow_columns`]): the runs read,
+/// in order, and the error that ended them early, if any.
+///
+/// With the journal's index, a large range is split into one part per available core (at most
+/// 8): each part starts with a seek (O(log n), INDEX.md 8) and is read on its own thread, into its
+/// own buffers (Arrow columns may be chunked). Without the index a seek would be a walk, so the
+/// pass is one thread.
+fn arrow_pass(
+    reader: &Reader,
+    snap: &Snapshot,
+    start: usize,
+    stop: usize,
+    chunk_bytes: usize,
+    split: Split,
+) -> (Vec<ArrowSink>, Option<Error>) {
+    let n = stop - start;
+    if n == 0 {
+        return (Vec::new(), None);
+    }
+    let cores = split
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()));
+    let parts = if snap.indexed() {
+        cores.min(8).min(n / split.min_part.max(1)).max(1)
+    } else {
+        1
+    };
+    let seek = |i: usize| {
+        if i == 0 {
+            Ok(reader.iter())
+        } else {
+            reader.iter_from_index(i as u64)
+        }
+    };
+    // Where each part starts; a seek that fails or lands elsewhere leaves one part, whose walk
+    // meets what the seek met.
+    let bounds: Vec<usize> = (0..=parts).map(|k| start + n * k / parts).collect();
+    let mut iters = Vec::with_capacity(parts);
+    for &b in &bounds[..parts] {
+        match seek(b) {
+            Ok(it) if it.index() as usize == b => iters.push(it),
+            Ok(_) | Err(_) if !iters.is_empty() => {
+                iters.truncate(1);
+                break;
+            }
+            Ok(_) => break,
+            Err(e) => return (Vec::new(), Some(e)),
+        }
+    }
+    if iters.is_empty() {
+        // The first seek landed short of `start`: the index does not describe the content.
+        return (Vec::new(), None);
+    }
+    let parts = iters.len();
+    let bounds: Vec<usize> = if parts == 1 {
+        vec![start, stop]
+    } else {
+        bounds
+    };
+    // The payload bytes of a part are at most its entries' bytes less their headers: its
+    // buffers are sized up front, not regrown.
+    let end = if stop >= snap.tail.count() {
+        snap.tail.end
+    } else {
+        reader
+            .iter_from_index(stop as u64)
+            .map_or(snap.tail.end, |e| e.offset())
+    };
+    let mut ends: Vec<u64> = iters.iter().skip(1).map(|it| it.offset()).collect();
+    ends.push(end);
+    let sinks: Vec<ArrowSink> = (0..parts)
+        .map(|k| {
+            let rows = bounds[k + 1] - bounds[k];
+            let span = ends[k].saturating_sub(iters[k].offset()) as usize;
+            let bytes = span.saturating_sub(rows * journal::ENTRY_HEADER_LEN as usize);
+            ArrowSink::new(bounds[k] as u64, rows, bytes, chunk_bytes)
+        })
+        .collect();
+    let results: Vec<(ArrowSink, Option<Error>)> = if parts == 1 {
+        let mut sink = sinks.into_iter().next().expect("one part");
+        let it = iters.into_iter().next().expect("one part");
+        let err = sink.fill(it);
+        vec![(sink, err)]
+    } else {
+        std::thread::scope(|s| {
+            let mut work = iters.into_iter().zip(sinks);
+            let (it0, mut sink0) = work.next().expect("parts > 1");
+            let handles: Vec<_> = work
+                .map(|(it, mut sink)| {
+                    s.spawn(move || {
+                        let err = sink.fill(it);
+                        (sink, err)
+                    })
+                })
+                .collect();
+            let err0 = sink0.fill(it0);
+            let mut out = vec![(sink0, err0)];
+            for h in handles {
+                out.push(h.join().unwrap_or_else(|_| {
+                    (
+                        ArrowSink::new(0, 0, 0, 1),
+                        Some(Error::InvalidArgument(
+                            "a thread building the Arrow columns failed".into(),
+                        )),
+                    )
+                }));
+            }
+            out
+        })
+    };
+    // The runs in order, up to the first that ended early (an error, or content that ends
+    // before the count).
+    let mut out = Vec::with_capacity(results.len());
+    for (sink, err) in results {
+        let short = sink.rows < sink.n;
+        out.push(sink);
+        if err.is_some() || short {
+            return (out, err);
+        }
+    }
+    (out, None)
 }
 
 /// Events an iterator reads from the reader at a time, at first; the batch doubles up to
@@ -859,10 +1150,37 @@ impl EventIter {
     }
 }
 
-/// Follows a live journal (a [`OwnedTailer`]).
+/// What a [`Follower`] follows: one journal, or a set across its rolls.
+enum Followed {
+    File(OwnedTailer),
+    Set(journal::OwnedSetTailer, set::FollowCache),
+}
+
+/// Follows a live journal (an [`OwnedTailer`]) or set (an [`journal::OwnedSetTailer`]).
 #[pyclass(module = "journal._journal")]
 struct Follower {
-    tailer: OwnedTailer,
+    followed: Followed,
+}
+
+impl Follower {
+    fn of_set(tailer: journal::OwnedSetTailer) -> Follower {
+        Follower {
+            followed: Followed::Set(tailer, None),
+        }
+    }
+}
+
+/// An event a tailer returned: index, timestamp, offset, payload address and length.
+type Got = (u64, i64, u64, usize, usize);
+
+fn got(ev: &journal::Event<'_>) -> Got {
+    (
+        ev.index,
+        ev.timestamp,
+        ev.offset,
+        ev.payload.as_ptr() as usize,
+        ev.payload.len(),
+    )
 }
 
 #[pymethods]
@@ -888,39 +1206,51 @@ impl Follower {
         loop {
             let slice_end = Instant::now() + Duration::from_millis(100);
             let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-            let tailer = &mut self.tailer;
-            let got = py.allow_threads(|| {
-                tailer.wait(strategy, Some(until)).map(|o| {
-                    o.map(|ev| {
-                        (
-                            ev.index,
-                            ev.timestamp,
-                            ev.offset,
-                            ev.payload.as_ptr() as usize,
-                            ev.payload.len(),
-                        )
-                    })
-                })
+            let followed = &mut self.followed;
+            let got = py.allow_threads(|| match followed {
+                Followed::File(t) => t
+                    .wait(strategy, Some(until))
+                    .map(|o| o.map(|ev| (got(&ev), None))),
+                Followed::Set(t, _) => match t.wait(strategy, Some(until)) {
+                    Ok(Some(ev)) => {
+                        let g = got(&ev);
+                        Ok(Some((g, set::tailer_segment(t))))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                },
             });
             match got {
                 Err(e) => return Err(to_py(py, &e)),
-                Ok(Some((index, timestamp, offset, addr, len))) => {
-                    let owner: Arc<dyn Any + Send + Sync> = self.tailer.reader().clone();
-                    let span = Span {
-                        _owner: owner,
-                        addr,
-                        len,
-                        typestr: "|u1",
-                        itemsize: 1,
+                Ok(Some(((index, timestamp, offset, addr, len), seg))) => {
+                    return match &mut self.followed {
+                        Followed::File(t) => {
+                            let owner: Arc<dyn Any + Send + Sync> = t.reader().clone();
+                            let span = Span {
+                                _owner: owner,
+                                addr,
+                                len,
+                                typestr: "|u1",
+                                itemsize: 1,
+                            };
+                            Ok(Some(PyEvent {
+                                index,
+                                timestamp,
+                                offset,
+                                size: len as u32,
+                                buf: view(py, span)?,
+                                start: 0,
+                            }))
+                        }
+                        Followed::Set(t, cache) => set::follow_event(
+                            py,
+                            t.reader(),
+                            cache,
+                            (index, timestamp, offset, len),
+                            seg,
+                        )
+                        .map(Some),
                     };
-                    return Ok(Some(PyEvent {
-                        index,
-                        timestamp,
-                        offset,
-                        size: len as u32,
-                        buf: view(py, span)?,
-                        start: 0,
-                    }));
                 }
                 Ok(None) => {
                     py.check_signals()?;
@@ -997,6 +1327,8 @@ fn _journal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EventIter>()?;
     m.add_class::<Follower>()?;
     m.add_class::<Span>()?;
+    m.add_class::<set::SetCore>()?;
+    m.add_class::<set::SetEventIter>()?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(parse_time, m)?)?;
     Ok(())

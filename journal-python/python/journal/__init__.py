@@ -34,12 +34,14 @@ it, as without an index).
 from __future__ import annotations
 
 import datetime as _dt
+import os as _os
 from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as _np
 
 from ._journal import (  # noqa: F401  (re-exported)
     Core as _Core,
+    SetCore as _SetCore,
     DamagedError,
     Event,
     JournalError,
@@ -60,7 +62,8 @@ __all__ = [
     "to_ns",
 ]
 
-# Arrow `binary` has 32-bit offsets: payload columns are built in chunks below 2 GiB.
+# Arrow `binary` has 32-bit offsets: payload columns are built in chunks of at most this many
+# bytes (below 2 GiB).
 _CHUNK_BYTES = 1 << 30
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -144,15 +147,23 @@ def verify(path) -> VerifyReport:
 def open(  # noqa: A001 (the API's name)
     path, *, allow_damaged: bool = False, verify_checksums: bool = True
 ) -> "Journal":
-    """Opens the journal file at ``path`` read-only (a shared, read-only mapping).
+    """Opens the journal file, or the journal set (a directory of segments, spec/SET.md), at
+    ``path`` read-only (shared, read-only mappings).
 
-    Raises :class:`NotAJournalError` if the header is not a journal's, ``OSError`` if the file
-    cannot be opened. With ``allow_damaged``, a damaged journal presents its valid events and
-    :attr:`Journal.damage` holds the :class:`DamagedError`; otherwise the operations that read the
-    events raise it. ``verify_checksums=False`` skips each entry's CRC check (the structure is
-    still checked): only for journals already verified.
+    A set reads as one journal: its segments in order, each event with its global index (the
+    set's segments chain, SET.md 2). Positions (``j[0]``, slices, ``len``) count from the set's
+    first available event, which is global index 0 unless retention removed segments
+    (:attr:`Journal.first_index` says).
+
+    Raises :class:`NotAJournalError` if the header is not a journal's or a directory is not a
+    set, ``OSError`` if the file cannot be opened. With ``allow_damaged``, a
+    damaged journal presents its valid events and :attr:`Journal.damage` holds the
+    :class:`DamagedError`; otherwise the operations that read the events raise it.
+    ``verify_checksums=False`` skips each entry's CRC check (the structure is still checked): only
+    for journals already verified.
     """
-    return Journal(_Core(str(path), verify_checksums), allow_damaged=allow_damaged)
+    core = (_SetCore if _os.path.isdir(path) else _Core)(str(path), verify_checksums)
+    return Journal(core, allow_damaged=allow_damaged)
 
 
 def _arrow_schema(pa):
@@ -204,6 +215,17 @@ class Journal:
     def path(self) -> str:
         """The journal's path."""
         return str(self._core.path)
+
+    @property
+    def is_set(self) -> bool:
+        """Whether this is a journal set (a directory of segments) rather than one file."""
+        return isinstance(self._core, _SetCore)
+
+    @property
+    def first_index(self) -> int:
+        """The global index of the event at position 0 of the journal (not of a slice): 0 for a
+        file, a set's first available index for a set."""
+        return self._core.first_index if self.is_set else 0
 
     @property
     def damage(self) -> Optional[DamagedError]:
@@ -290,7 +312,8 @@ class Journal:
         return self._column(0).view("datetime64[ns]")
 
     def offsets(self) -> _np.ndarray:
-        """Each entry's offset in the file, a read-only ``uint64`` array (no copy)."""
+        """Each entry's offset in the file (for a set: in its segment's file), a read-only
+        ``uint64`` array (no copy)."""
         return self._column(1)
 
     def sizes(self) -> _np.ndarray:
@@ -298,9 +321,10 @@ class Journal:
         return self._column(2)
 
     def indices(self) -> _np.ndarray:
-        """Each event's index, a ``uint64`` array."""
+        """Each event's (global) index, a ``uint64`` array."""
         start, stop = self._bounds()
-        return _np.arange(start, stop, dtype=_np.uint64)
+        first = self.first_index
+        return _np.arange(first + start, first + stop, dtype=_np.uint64)
 
     def to_numpy(self, dtype) -> _np.ndarray:
         """The payloads as a read-only structured array of ``dtype``, zero-copy.
@@ -309,6 +333,7 @@ class Journal:
         16-byte header then the payload padded to 8 bytes (FORMAT.md 4), back to back; so the
         payloads of equal-sized events sit at a constant stride (the entry length), and the array
         is a strided view of the mapping: no copy, one row per event. Payloads start 8-aligned.
+        For a set (whose events lie in several files) the payloads are copied into one array.
         """
         dtype = _np.dtype(dtype)
         start, stop = self._bounds(full=True)
@@ -327,35 +352,48 @@ class Journal:
 
     def to_arrow(self):
         """A ``pyarrow.Table`` with columns ``index`` (uint64), ``timestamp``
-        (timestamp[ns, UTC]) and ``payload`` (binary). Timestamps are not copied; payloads are
-        gathered into Arrow buffers with the GIL released."""
+        (timestamp[ns, UTC]) and ``payload`` (binary).
+
+        One pass over the events with the GIL released: each timestamp is stored and each payload
+        copied into the Arrow buffers as it is read (Arrow ``binary`` keeps payloads back to back,
+        while the journal interleaves them with entry headers, so they are copied once). The
+        buffers are handed to pyarrow without another copy. With the journal's index a large
+        journal is read by one thread per core, each from its own seek, so the columns come in
+        chunks (one per thread); payloads are also split below 2 GiB per chunk (``binary`` has
+        32-bit offsets)."""
         import pyarrow as pa
 
-        start, stop = self._bounds(full=True)
-        n = stop - start
-        ts = self._column(0)
-        sizes = self._column(2)
-        chunks = []
-        i = 0
-        if n:
-            cum = _np.cumsum(sizes, dtype=_np.uint64)
-            while i < n:
-                base = int(cum[i - 1]) if i else 0
-                k = int(_np.searchsorted(cum, base + _CHUNK_BYTES, side="right"))
-                k = max(k, i + 1)
-                offs, data = self._core.payload_buffers(start + i, start + k)
-                chunks.append(
-                    pa.Array.from_buffers(
-                        pa.binary(),
-                        k - i,
-                        [None, pa.py_buffer(_np.asarray(offs)), pa.py_buffer(_np.asarray(data))],
-                    )
+        start, stop = self._bounds()
+        idx, ts, chunks = self._core.arrow_columns(
+            start, stop, not self._allow_damaged, _CHUNK_BYTES
+        )
+        payload = pa.chunked_array(
+            [
+                pa.Array.from_buffers(
+                    pa.binary(),
+                    rows,
+                    [None, pa.py_buffer(_np.asarray(offs)), pa.py_buffer(_np.asarray(data))],
                 )
-                i = k
-        payload = pa.chunked_array(chunks, type=pa.binary())
-        ts_arr = pa.Array.from_buffers(pa.timestamp("ns", tz="UTC"), n, [None, pa.py_buffer(ts)])
-        idx = pa.array(_np.arange(start, stop, dtype=_np.uint64), type=pa.uint64())
-        return pa.Table.from_arrays([idx, ts_arr, payload], schema=_arrow_schema(pa))
+                for rows, offs, data in chunks
+            ],
+            type=pa.binary(),
+        )
+        ts_type = pa.timestamp("ns", tz="UTC")
+        ts_arr = pa.chunked_array(
+            [
+                pa.Array.from_buffers(ts_type, len(part), [None, pa.py_buffer(_np.asarray(part))])
+                for part in ts
+            ],
+            type=ts_type,
+        )
+        idx_arr = pa.chunked_array(
+            [
+                pa.Array.from_buffers(pa.uint64(), len(part), [None, pa.py_buffer(_np.asarray(part))])
+                for part in idx
+            ],
+            type=pa.uint64(),
+        )
+        return pa.Table.from_arrays([idx_arr, ts_arr, payload], schema=_arrow_schema(pa))
 
     def __arrow_c_stream__(self, requested_schema=None):
         """The Arrow PyCapsule stream interface: any consumer of it (polars, DuckDB, ...) reads
