@@ -770,3 +770,57 @@ fn tailer_in_another_thread_never_sees_a_partial_batch() {
     assert_eq!(seen, total);
     eprintln!("tailer caught up {caught_up} times");
 }
+
+/// A set's batch is split at its rolls only; every event lands once, in order, with the index
+/// the batch returned; a refused event in a batch that crosses no roll publishes nothing.
+#[test]
+fn set_batch_append_splits_at_rolls_only() {
+    use journal::set::{RollPolicy, SetMeta, SetReader};
+    let dir = TempDir::new("set-batch");
+    let set = dir.join("set");
+    let meta = SetMeta {
+        roll: RollPolicy::by_size(8192),
+        ..SetMeta::default()
+    };
+    let mut w = journal::SetWriterOptions::new()
+        .meta(meta)
+        .chunk_size(4096)
+        .create(&set)
+        .unwrap();
+    assert_eq!(w.append(0, b"zero").unwrap(), 0);
+    // 120-byte entries: about 68 to a segment, so this batch crosses several rolls.
+    let events: Vec<(i64, Vec<u8>)> = (1..=500u32)
+        .map(|i| (i as i64, vec![i as u8; 100]))
+        .collect();
+    let first = w.append_batch(events.iter().map(|(t, p)| (*t, p))).unwrap();
+    assert_eq!((first, w.events()), (1, 501));
+    assert!(w.segment_first_index() > 400, "the batch rolled the set");
+    // Oversize, after two good events and with no roll in between: nothing published.
+    let (events_before, wo) = (w.events(), w.segment().write_offset());
+    let huge = vec![0u8; MAX_PAYLOAD as usize + 1];
+    let batch: [(i64, &[u8]); 3] = [(600, b"x"), (601, b"y"), (602, &huge)];
+    let err = w.append_batch(batch).unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert_eq!(
+        (w.events(), w.segment().write_offset()),
+        (events_before, wo)
+    );
+    assert_eq!(w.append_batch([(700, &b"last"[..])]).unwrap(), 501);
+    w.close().unwrap();
+    let r = SetReader::open(&set).unwrap();
+    let mut it = r.iter();
+    let mut got = Vec::new();
+    while let Some(e) = it.next_event() {
+        let e = e.unwrap();
+        got.push((e.index, e.timestamp, e.payload.to_vec()));
+    }
+    let mut want = vec![(0, 0, b"zero".to_vec())];
+    want.extend(
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(k, (t, p))| (k as u64 + 1, t, p)),
+    );
+    want.push((501, 700, b"last".to_vec()));
+    assert_eq!(got, want);
+}
