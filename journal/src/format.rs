@@ -381,9 +381,14 @@ pub(crate) fn encode_entry(out: &mut [u8], timestamp: i64, payload: &[u8]) {
 /// ([`seal_entry`]), which uses the header's bytes as scratch first: for unpublished space of a
 /// journal only (FORMAT.md 7.1), where no reader looks before `write_offset` passes it.
 #[inline]
-pub(crate) fn encode_entry_one_pass(out: &mut [u8], timestamp: i64, payload: &[u8]) {
+pub(crate) fn encode_entry_one_pass(
+    crc: &crc32fast::Hasher,
+    out: &mut [u8],
+    timestamp: i64,
+    payload: &[u8],
+) {
     write_payload(out, payload);
-    seal_entry(out, timestamp, payload.len() as u32);
+    seal_entry(crc, out, timestamp, payload.len() as u32);
 }
 
 /// Copies `payload` to `out[16..]` and zeroes the padding after it (`out` is exactly
@@ -413,13 +418,16 @@ fn write_payload(out: &mut [u8], payload: &[u8]) {
 /// `out[16..]`, with the CRC of FORMAT.md 5 computed in one pass: `timestamp ‖ size` is staged in
 /// `out[4..16]`, just before the payload, so that the checksummed bytes are contiguous; then the
 /// header overwrites the staging. `out` must be unpublished space (FORMAT.md 7.1), which no reader
-/// looks at.
+/// looks at. `crc` is a fresh [`crc32fast::Hasher`], made once (its constructor detects the CPU's
+/// features, which a clone does not repeat).
 #[inline]
-pub(crate) fn seal_entry(out: &mut [u8], timestamp: i64, size: u32) {
+pub(crate) fn seal_entry(crc: &crc32fast::Hasher, out: &mut [u8], timestamp: i64, size: u32) {
     let end = ENTRY_HEADER_LEN as usize + size as usize;
     out[4..12].copy_from_slice(&timestamp.to_le_bytes());
     out[12..16].copy_from_slice(&size.to_le_bytes());
-    let crc = crc32fast::hash(&out[4..end]);
+    let mut h = crc.clone();
+    h.update(&out[4..end]);
+    let crc = h.finalize();
     EntryHeader::from_fields(timestamp, size, crc).write_to(out);
 }
 
@@ -577,7 +585,7 @@ mod tests {
             let p = &payload[..n];
             let len = entry_len(n as u32) as usize;
             let mut out = vec![0xAAu8; len];
-            encode_entry_one_pass(&mut out, -(n as i64) * 1001, p);
+            encode_entry_one_pass(&crc32fast::Hasher::new(), &mut out, -(n as i64) * 1001, p);
             let mut two_pass = vec![0x55u8; len];
             encode_entry(&mut two_pass, -(n as i64) * 1001, p);
             assert_eq!(out, two_pass, "payload of {n} bytes");

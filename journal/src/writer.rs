@@ -500,6 +500,10 @@ pub struct Writer {
     /// allocated and (with pre-faulting on) pre-faulted. At most `map.allocated()`.
     ready: u64,
     prefaulted: u64,
+    /// `opts.sync == SyncPolicy::Never`: the publish path tests this flag only.
+    sync_never: bool,
+    /// A fresh CRC-32 state, cloned for each entry (no CPU feature detection per event).
+    crc: crc32fast::Hasher,
     /// Whether `poisoned` is set: the append path tests this flag only.
     is_poisoned: bool,
     poisoned: Option<String>,
@@ -551,6 +555,7 @@ impl Writer {
         wo: u64,
         events: u64,
     ) -> Self {
+        let sync_never = opts.sync == SyncPolicy::Never;
         Writer {
             _lock: lock,
             ready: wo,
@@ -564,6 +569,8 @@ impl Writer {
             synced_offset: wo,
             synced_events: events,
             last_sync: Instant::now(),
+            sync_never,
+            crc: crc32fast::Hasher::new(),
             is_poisoned: false,
             poisoned: None,
             fail_next_sync: false,
@@ -673,7 +680,12 @@ impl Writer {
         if at + len > self.ready {
             self.make_room(at + len)?;
         }
-        encode_entry_one_pass(self.map.unpublished_mut(at, len), timestamp, payload);
+        encode_entry_one_pass(
+            &self.crc,
+            self.map.unpublished_mut(at, len),
+            timestamp,
+            payload,
+        );
         self.publish(at + len)
     }
 
@@ -740,7 +752,12 @@ impl Writer {
         if end > self.ready {
             self.make_room(end)?;
         }
-        encode_entry_one_pass(self.map.unpublished_mut(at, end - at), timestamp, payload);
+        encode_entry_one_pass(
+            &self.crc,
+            self.map.unpublished_mut(at, end - at),
+            timestamp,
+            payload,
+        );
         Ok(end)
     }
 
@@ -801,6 +818,15 @@ impl Writer {
         self.events += n;
         self.write_offset = new_offset;
         self.map.publish(new_offset, self.events);
+        if !self.sync_never {
+            self.sync_by_policy()?;
+        }
+        Ok(index)
+    }
+
+    /// After a publish: syncs if the policy (other than [`SyncPolicy::Never`]) says so.
+    #[inline(never)]
+    fn sync_by_policy(&mut self) -> Result<()> {
         match self.opts.sync {
             SyncPolicy::Never => {}
             SyncPolicy::EveryAppend => self.sync()?,
@@ -820,7 +846,7 @@ impl Writer {
                 }
             }
         }
-        Ok(index)
+        Ok(())
     }
 
     /// The file was truncated under the mapping by someone else: the bytes just written went to a
@@ -1208,7 +1234,7 @@ impl Claim<'_> {
         }
         let entry = w.map.unpublished_mut(at, elen);
         entry[ENTRY_HEADER_LEN as usize + len..].fill(0);
-        crate::format::seal_entry(entry, timestamp, len as u32);
+        crate::format::seal_entry(&w.crc, entry, timestamp, len as u32);
         w.publish(at + elen)
     }
 }
