@@ -824,3 +824,22 @@ fn set_batch_append_splits_at_rolls_only() {
     want.push((501, 700, b"last".to_vec()));
     assert_eq!(got, want);
 }
+
+#[test]
+fn batch_append_does_not_allocate() {
+    let dir = TempDir::new("batch-alloc");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    let payload = [0x5Au8; 64];
+    // 4 KiB chunks: the measured loop also crosses many growth points.
+    let ((), allocs, _) = crate::support::count_allocs(|| {
+        for b in 0..200i64 {
+            let first = w
+                .append_batch((0..16).map(|j| (b * 16 + j, &payload[..])))
+                .unwrap();
+            assert_eq!(first, b as u64 * 16);
+        }
+    });
+    assert_eq!(allocs, 0, "append_batch allocated {allocs} times");
+    assert_eq!(w.events(), 3200);
+}
