@@ -10,6 +10,9 @@
 //! file creation and removal are never timed; growth (allocation and pre-faulting of each 16 MiB
 //! chunk after the first) is, in the "fresh" runs.
 //!
+//! In `append-sync-never`, `journal-batch16` and `journal-batch64` append 64 B events with
+//! `Writer::append_batch`, 16 or 64 events to a publish; the time is still per event.
+//!
 //! The `append-growing-1GiB` group appends into fresh files of 1 GiB (growth timed throughout), with
 //! default options and with the writer's own pretoucher thread, at 64 B and 1 KiB.
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
@@ -203,6 +206,8 @@ struct JournalSink<'a> {
     opts: WriterOptions,
     data: Vec<u8>,
     claim: bool,
+    /// Events per `append_batch` call; 0 appends one at a time (or claims, with `claim`).
+    batch: u64,
     /// Pre-fault the whole file after creating it (untimed): `create` pre-faults only its first
     /// window under `SyncPolicy::Never` (FORMAT.md 9), and `pretouch` the rest of the chunk.
     prefault: bool,
@@ -229,7 +234,17 @@ impl Sink for JournalSink<'_> {
         let data = &self.data[..];
         let mut ts = self.ts;
         let start = Instant::now();
-        if self.claim {
+        if self.batch > 0 {
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(self.batch);
+                let first = ts;
+                w.append_batch((0..k as i64).map(|j| (first + j, black_box(data))))
+                    .expect("append_batch");
+                ts += k as i64;
+                left -= k;
+            }
+        } else if self.claim {
             for _ in 0..n {
                 let mut c = w.claim(data.len()).expect("claim");
                 c.as_mut_slice().copy_from_slice(black_box(data));
@@ -421,11 +436,33 @@ fn append(c: &mut Criterion) {
                         opts: journal_options(state, sync),
                         data: data.clone(),
                         claim,
+                        batch: 0,
                         prefault: matches!(state, State::Prefaulted),
                         open: None,
                         ts: 0,
                     };
                     bench_sink(&mut g, id, sink);
+                }
+            }
+            if size == 64 && matches!(sync, Sync::Never) {
+                for state in [State::Prefaulted, State::Fresh] {
+                    for batch in [16, 64] {
+                        let id = BenchmarkId::new(
+                            format!("journal-batch{batch}/{}", state.name()),
+                            size,
+                        );
+                        let sink = JournalSink {
+                            scratch: &scratch,
+                            opts: journal_options(state, sync),
+                            data: data.clone(),
+                            claim: false,
+                            batch,
+                            prefault: matches!(state, State::Prefaulted),
+                            open: None,
+                            ts: 0,
+                        };
+                        bench_sink(&mut g, id, sink);
+                    }
                 }
             }
             #[cfg(feature = "peers")]
@@ -471,6 +508,7 @@ fn growing(c: &mut Criterion) {
                 opts,
                 data: data.clone(),
                 claim: false,
+                batch: 0,
                 prefault: false,
                 open: None,
                 ts: 0,

@@ -11,8 +11,8 @@ use zerocopy::IntoBytes;
 pub use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::{
-    check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
-    MAX_WRITE_OFFSET,
+    check_header, encode_entry_one_pass, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN,
+    MAX_PAYLOAD, MAX_WRITE_OFFSET,
 };
 use crate::index::{Intervals, Position, Upkeep};
 use crate::pretouch::{self, Pretoucher};
@@ -500,6 +500,12 @@ pub struct Writer {
     /// allocated and (with pre-faulting on) pre-faulted. At most `map.allocated()`.
     ready: u64,
     prefaulted: u64,
+    /// `opts.sync == SyncPolicy::Never`: the publish path tests this flag only.
+    sync_never: bool,
+    /// A fresh CRC-32 state, cloned for each entry (no CPU feature detection per event).
+    crc: crc32fast::Hasher,
+    /// Whether `poisoned` is set: the append path tests this flag only.
+    is_poisoned: bool,
     poisoned: Option<String>,
     fail_next_sync: bool,
     recovered: Option<Recovered>,
@@ -549,6 +555,7 @@ impl Writer {
         wo: u64,
         events: u64,
     ) -> Self {
+        let sync_never = opts.sync == SyncPolicy::Never;
         Writer {
             _lock: lock,
             ready: wo,
@@ -562,6 +569,9 @@ impl Writer {
             synced_offset: wo,
             synced_events: events,
             last_sync: Instant::now(),
+            sync_never,
+            crc: crc32fast::Hasher::new(),
+            is_poisoned: false,
             poisoned: None,
             fail_next_sync: false,
             recovered: None,
@@ -637,18 +647,26 @@ impl Writer {
 
     #[inline(always)]
     fn check_poison(&self) -> Result<()> {
-        match &self.poisoned {
-            None => Ok(()),
-            Some(cause) => Err(self.poisoned_error(cause)),
+        if self.is_poisoned {
+            return Err(self.poisoned_error());
         }
+        Ok(())
     }
 
     #[cold]
-    fn poisoned_error(&self, cause: &str) -> Error {
+    #[inline(never)]
+    fn poisoned_error(&self) -> Error {
         Error::Poisoned {
             path: self.path.clone(),
-            cause: cause.to_string(),
+            cause: self.poisoned.clone().unwrap_or_default(),
         }
+    }
+
+    /// Poisons the writer (cold): every later call fails with [`Error::Poisoned`].
+    #[cold]
+    fn poison(&mut self, cause: String) {
+        self.poisoned = Some(cause);
+        self.is_poisoned = true;
     }
 
     /// Appends one event and publishes it; returns its index. Copies `payload` into the map and
@@ -662,8 +680,104 @@ impl Writer {
         if at + len > self.ready {
             self.make_room(at + len)?;
         }
-        encode_entry(self.map.unpublished_mut(at, len), timestamp, payload);
+        encode_entry_one_pass(
+            &self.crc,
+            self.map.unpublished_mut(at, len),
+            timestamp,
+            payload,
+        );
         self.publish(at + len)
+    }
+
+    /// Appends many events and publishes them together: one release store of `write_offset` (and
+    /// one of `event_count`) for the whole batch (FORMAT.md 7.1), so a reader sees all of the
+    /// batch or none of it, and the sync policy is applied once, after the batch (under
+    /// [`SyncPolicy::EveryAppend`], the whole batch is durable when this returns). Returns the
+    /// index of the batch's first event; an empty batch publishes nothing and returns the index
+    /// the next event will get ([`Writer::events`]).
+    ///
+    /// The file grows as the batch needs, as for [`Writer::append`]. If an event is refused (a
+    /// payload above [`MAX_PAYLOAD`](crate::format::MAX_PAYLOAD), or a batch that does not fit in
+    /// the maximum size), nothing of the batch is published and the bytes written for it are
+    /// zeroed. Allocates nothing.
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("journal-doc-batch-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let path = dir.join("events.journal");
+    /// # let _ = std::fs::remove_file(&path);
+    /// use journal::Writer;
+    ///
+    /// let mut w = Writer::create(&path)?;
+    /// w.append(1, b"first")?;
+    /// let events: [(i64, &[u8]); 3] = [(2, b"a"), (3, b"bc"), (4, b"def")];
+    /// let first = w.append_batch(events)?;
+    /// assert_eq!((first, w.events()), (1, 4));
+    /// // Anything that yields (timestamp, bytes) pairs will do.
+    /// let owned = vec![(5, vec![0u8; 64]), (6, vec![1u8; 64])];
+    /// assert_eq!(w.append_batch(owned.iter().map(|(t, p)| (*t, p)))?, 4);
+    /// w.close()?;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), journal::Error>(())
+    /// ```
+    pub fn append_batch<I, P>(&mut self, events: I) -> Result<u64>
+    where
+        I: IntoIterator<Item = (i64, P)>,
+        P: AsRef<[u8]>,
+    {
+        self.check_poison()?;
+        let mut end = self.write_offset;
+        let mut count = 0u64;
+        for (timestamp, payload) in events {
+            match self.stage(end, timestamp, payload.as_ref()) {
+                Ok(next) => end = next,
+                Err(e) => {
+                    self.discard_staged(end);
+                    return Err(e);
+                }
+            }
+            count += 1;
+        }
+        self.publish_staged(end, count)
+    }
+
+    /// Writes one entry at `at` (at or past `write_offset`, in unpublished space) without
+    /// publishing it, growing the file if needed; returns where the entry ends. A batch stages its
+    /// entries one after the other, then [`Writer::publish_staged`] publishes them all, or
+    /// [`Writer::discard_staged`] zeroes them.
+    #[inline]
+    pub(crate) fn stage(&mut self, at: u64, timestamp: i64, payload: &[u8]) -> Result<u64> {
+        let size = payload_size(payload.len())?;
+        let end = at + entry_len(size);
+        if end > self.ready {
+            self.make_room(end)?;
+        }
+        encode_entry_one_pass(
+            &self.crc,
+            self.map.unpublished_mut(at, end - at),
+            timestamp,
+            payload,
+        );
+        Ok(end)
+    }
+
+    /// Publishes the `count` entries staged in `[write_offset, end)`; returns the index of the
+    /// first. Nothing staged (`count == 0`) publishes nothing.
+    pub(crate) fn publish_staged(&mut self, end: u64, count: u64) -> Result<u64> {
+        if count == 0 {
+            return Ok(self.events);
+        }
+        self.publish_n(end, count)
+    }
+
+    /// Zeroes the unpublished entries staged in `[write_offset, end)` (cold): bytes that were
+    /// never published must not pass for entries later (FORMAT.md 7.5, stale bytes).
+    #[cold]
+    pub(crate) fn discard_staged(&mut self, end: u64) {
+        let at = self.write_offset;
+        if end > at {
+            self.map.unpublished_mut(at, end - at).fill(0);
+        }
     }
 
     /// Appends one event stamped with [`now_ns`].
@@ -690,13 +804,29 @@ impl Writer {
 
     #[inline]
     fn publish(&mut self, new_offset: u64) -> Result<u64> {
+        self.publish_n(new_offset, 1)
+    }
+
+    /// Publishes the `n` entries that end at `new_offset` (FORMAT.md 7.1 steps 2-3), then syncs if
+    /// the policy says so; returns the index of the first.
+    #[inline(always)]
+    fn publish_n(&mut self, new_offset: u64, n: u64) -> Result<u64> {
         if self.map.shrunk() {
             return Err(self.file_shrunk());
         }
         let index = self.events;
-        self.events += 1;
+        self.events += n;
         self.write_offset = new_offset;
         self.map.publish(new_offset, self.events);
+        if !self.sync_never {
+            self.sync_by_policy()?;
+        }
+        Ok(index)
+    }
+
+    /// After a publish: syncs if the policy (other than [`SyncPolicy::Never`]) says so.
+    #[inline(never)]
+    fn sync_by_policy(&mut self) -> Result<()> {
         match self.opts.sync {
             SyncPolicy::Never => {}
             SyncPolicy::EveryAppend => self.sync()?,
@@ -716,7 +846,7 @@ impl Writer {
                 }
             }
         }
-        Ok(index)
+        Ok(())
     }
 
     /// The file was truncated under the mapping by someone else: the bytes just written went to a
@@ -724,7 +854,7 @@ impl Writer {
     #[cold]
     fn file_shrunk(&mut self) -> Error {
         let file_len = self.map.file().metadata().map_or(0, |m| m.len());
-        self.poisoned = Some(format!(
+        self.poison(format!(
             "file truncated under the writer to {file_len} bytes"
         ));
         Error::FileShrunk {
@@ -897,7 +1027,7 @@ impl Writer {
             self.map.sync_range(0, to)
         };
         if let Err(e) = result {
-            self.poisoned = Some(e.to_string());
+            self.poison(e.to_string());
             return Err(Error::io(&self.path, "msync", e));
         }
         self.synced_offset = to;
@@ -1103,10 +1233,8 @@ impl Claim<'_> {
                 .fill(0);
         }
         let entry = w.map.unpublished_mut(at, elen);
-        let (head, rest) = entry.split_at_mut(ENTRY_HEADER_LEN as usize);
-        let (payload, pad) = rest.split_at_mut(len);
-        pad.fill(0);
-        crate::format::EntryHeader::for_payload(timestamp, payload).write_to(head);
+        entry[ENTRY_HEADER_LEN as usize + len..].fill(0);
+        crate::format::seal_entry(&w.crc, entry, timestamp, len as u32);
         w.publish(at + elen)
     }
 }

@@ -403,6 +403,72 @@ impl SetWriter {
         self.append(now_ns(), payload)
     }
 
+    /// Appends many events; returns the global index of the first (for an empty batch, the index
+    /// the next event will get, [`SetWriter::events`]). As [`Writer::append_batch`], the events
+    /// that go into one segment are published together, with one store of its `write_offset`, and
+    /// the sync policy is applied once per publish. Allocates nothing between rolls.
+    ///
+    /// A batch that crosses a roll is split at it: the events before the roll are published in
+    /// the old segment, then the event that rolls the set is appended alone (as
+    /// [`append`](Self::append) does), and the rest of the batch follows in the new segment. The
+    /// same goes for the first event of an empty segment under a time roll, which sets its cycle
+    /// (SET.md 5.1). So a reader of the set may see a split batch, in parts, each at a roll.
+    ///
+    /// A payload above [`MAX_PAYLOAD`](crate::MAX_PAYLOAD) refuses the rest of the batch: what was
+    /// not yet published is zeroed and not published; parts before a roll that the batch crossed
+    /// stay published (without a roll, nothing of the batch is published).
+    ///
+    /// ```
+    /// # let dir = std::env::temp_dir().join(format!("journal-doc-set-batch-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// use journal::set::{RollPolicy, SetMeta, SetWriter};
+    ///
+    /// let meta = SetMeta { roll: RollPolicy::by_size(1 << 20), ..SetMeta::default() };
+    /// let mut w = SetWriter::create(&dir, meta)?;
+    /// let events: [(i64, &[u8]); 2] = [(1, b"a"), (2, b"bc")];
+    /// assert_eq!(w.append_batch(events)?, 0);
+    /// assert_eq!(w.events(), 2);
+    /// w.close()?;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), journal::Error>(())
+    /// ```
+    pub fn append_batch<I, P>(&mut self, events: I) -> Result<u64>
+    where
+        I: IntoIterator<Item = (i64, P)>,
+        P: AsRef<[u8]>,
+    {
+        let first = self.events();
+        let mut end = self.current.write_offset();
+        let mut staged = 0u64;
+        for (timestamp, payload) in events {
+            let payload = payload.as_ref();
+            if let Err(e) = check_payload(payload.len()) {
+                self.current.discard_staged(end);
+                return Err(e);
+            }
+            let len = entry_len_u64(payload.len());
+            if timestamp >= self.roll_at || end.saturating_add(len) > self.size_limit {
+                // The roll is decided on published state (SET.md 5.2): publish what is staged,
+                // then this event alone, on the cold path, which rolls if it must.
+                self.current.publish_staged(end, staged)?;
+                staged = 0;
+                self.append_cold(timestamp, payload)?;
+                end = self.current.write_offset();
+                continue;
+            }
+            match self.current.stage(end, timestamp, payload) {
+                Ok(next) => end = next,
+                Err(e) => {
+                    self.current.discard_staged(end);
+                    return Err(e);
+                }
+            }
+            staged += 1;
+        }
+        self.current.publish_staged(end, staged)?;
+        Ok(first)
+    }
+
     #[cold]
     #[inline(never)]
     fn append_cold(&mut self, timestamp: i64, payload: &[u8]) -> Result<u64> {

@@ -641,3 +641,205 @@ fn sparse_two_tib_tail_is_cut_back_on_open() {
         vec![(7, vec![5u8; 32]), (8, b"after the hole".to_vec())]
     );
 }
+
+#[test]
+fn batch_append_publishes_every_event_and_grows_the_file() {
+    let dir = TempDir::new("batch");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    w.append(-1, b"before").unwrap();
+    // An empty batch publishes nothing and returns the next index.
+    let wo = w.write_offset();
+    assert_eq!(
+        w.append_batch(std::iter::empty::<(i64, &[u8])>()).unwrap(),
+        1
+    );
+    assert_eq!((w.write_offset(), w.events()), (wo, 1));
+    // 300 events of 0..299 bytes: about 50 KiB, many 4 KiB chunks past what is ready.
+    let events: Vec<(i64, Vec<u8>)> = (0..300u32)
+        .map(|i| (i as i64 * 3, (0..i).map(|k| (k ^ i) as u8).collect()))
+        .collect();
+    let first = w.append_batch(events.iter().map(|(t, p)| (*t, p))).unwrap();
+    assert_eq!((first, w.events()), (1, 301));
+    let expected_end = wo
+        + events
+            .iter()
+            .map(|(_, p)| journal::entry_len(p.len() as u32))
+            .sum::<u64>();
+    assert_eq!(w.write_offset(), expected_end);
+    assert_eq!(w.append(7, b"after").unwrap(), 301);
+    w.close().unwrap();
+    let mut want = vec![(-1, b"before".to_vec())];
+    want.extend(events);
+    want.push((7, b"after".to_vec()));
+    assert_eq!(read_all(&path), want);
+}
+
+#[test]
+fn refused_batch_publishes_nothing_and_leaves_zeros() {
+    let dir = TempDir::new("batch-refused");
+    let path = dir.join("j");
+    let mut w = small_opts().max_size(1 << 16).create(&path).unwrap();
+    w.append(1, b"kept").unwrap();
+    let (wo, events) = (w.write_offset(), w.events());
+    // An oversize payload after two good events (calloc'd: never touched).
+    let huge = vec![0u8; MAX_PAYLOAD as usize + 1];
+    let batch: [(i64, &[u8]); 3] = [(2, &[0xAB; 100]), (3, &[0xCD; 100]), (4, &huge)];
+    let err = w.append_batch(batch).unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert_eq!((w.write_offset(), w.events()), (wo, events));
+    // The staged bytes were zeroed in the file (the mapping is shared).
+    let bytes = std::fs::read(&path).unwrap();
+    let staged = &bytes[wo as usize..(wo + 2 * 120) as usize];
+    assert!(
+        staged.iter().all(|&b| b == 0),
+        "stale bytes past write_offset"
+    );
+    // A batch that does not fit in the maximum size: refused whole, after growing.
+    let big = vec![0xEEu8; 4000];
+    let err = w
+        .append_batch((0..20).map(|i| (10 + i as i64, &big[..])))
+        .unwrap_err();
+    assert!(matches!(err, Error::Full { .. }), "{err:?}");
+    assert_eq!((w.write_offset(), w.events()), (wo, events));
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.iter().count(), 1);
+    // The writer is still usable.
+    assert_eq!(w.append_batch([(5, &b"next"[..])]).unwrap(), 1);
+    w.close().unwrap();
+    assert_eq!(
+        read_all(&path),
+        vec![(1, b"kept".to_vec()), (5, b"next".to_vec())]
+    );
+}
+
+/// A tailer in another thread sees whole batches only: whenever it has caught up (a poll returns
+/// nothing), the last event it saw was the last of its batch.
+#[test]
+fn tailer_in_another_thread_never_sees_a_partial_batch() {
+    let dir = TempDir::new("batch-tail");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    const BATCHES: u32 = 2000;
+    let reader_path = path.clone();
+    let tailer = std::thread::spawn(move || {
+        let r = Reader::open(&reader_path).unwrap();
+        let mut t = r.tail();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let (mut seen, mut caught_up, mut last_was_end) = (0u64, 0u64, true);
+        let mut batches = 0;
+        while batches < BATCHES {
+            assert!(std::time::Instant::now() < deadline, "tailer timed out");
+            match t.poll().unwrap() {
+                Some(e) => {
+                    assert_eq!(e.index, seen);
+                    seen += 1;
+                    // payload: batch number (4 bytes), position, batch length
+                    let (pos, len) = (e.payload[4], e.payload[5]);
+                    last_was_end = pos + 1 == len;
+                    if last_was_end {
+                        batches += 1;
+                    }
+                }
+                None => {
+                    assert!(last_was_end, "caught up in the middle of a batch at {seen}");
+                    caught_up += 1;
+                }
+            }
+        }
+        (seen, caught_up)
+    });
+    let mut total = 0u64;
+    for b in 0..BATCHES {
+        let len = (b % 37 + 1) as u8;
+        let payloads: Vec<Vec<u8>> = (0..len)
+            .map(|pos| {
+                let mut p = b.to_le_bytes().to_vec();
+                p.extend_from_slice(&[pos, len]);
+                p.resize(6 + (b as usize * 7 + pos as usize) % 90, 0x11);
+                p
+            })
+            .collect();
+        let first = w
+            .append_batch(payloads.iter().map(|p| (b as i64, p)))
+            .unwrap();
+        assert_eq!(first, total);
+        total += len as u64;
+    }
+    let (seen, caught_up) = tailer.join().unwrap();
+    assert_eq!(seen, total);
+    eprintln!("tailer caught up {caught_up} times");
+}
+
+/// A set's batch is split at its rolls only; every event lands once, in order, with the index
+/// the batch returned; a refused event in a batch that crosses no roll publishes nothing.
+#[test]
+fn set_batch_append_splits_at_rolls_only() {
+    use journal::set::{RollPolicy, SetMeta, SetReader};
+    let dir = TempDir::new("set-batch");
+    let set = dir.join("set");
+    let meta = SetMeta {
+        roll: RollPolicy::by_size(8192),
+        ..SetMeta::default()
+    };
+    let mut w = journal::SetWriterOptions::new()
+        .meta(meta)
+        .chunk_size(4096)
+        .create(&set)
+        .unwrap();
+    assert_eq!(w.append(0, b"zero").unwrap(), 0);
+    // 120-byte entries: about 68 to a segment, so this batch crosses several rolls.
+    let events: Vec<(i64, Vec<u8>)> = (1..=500u32)
+        .map(|i| (i as i64, vec![i as u8; 100]))
+        .collect();
+    let first = w.append_batch(events.iter().map(|(t, p)| (*t, p))).unwrap();
+    assert_eq!((first, w.events()), (1, 501));
+    assert!(w.segment_first_index() > 400, "the batch rolled the set");
+    // Oversize, after two good events and with no roll in between: nothing published.
+    let (events_before, wo) = (w.events(), w.segment().write_offset());
+    let huge = vec![0u8; MAX_PAYLOAD as usize + 1];
+    let batch: [(i64, &[u8]); 3] = [(600, b"x"), (601, b"y"), (602, &huge)];
+    let err = w.append_batch(batch).unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert_eq!(
+        (w.events(), w.segment().write_offset()),
+        (events_before, wo)
+    );
+    assert_eq!(w.append_batch([(700, &b"last"[..])]).unwrap(), 501);
+    w.close().unwrap();
+    let r = SetReader::open(&set).unwrap();
+    let mut it = r.iter();
+    let mut got = Vec::new();
+    while let Some(e) = it.next_event() {
+        let e = e.unwrap();
+        got.push((e.index, e.timestamp, e.payload.to_vec()));
+    }
+    let mut want = vec![(0, 0, b"zero".to_vec())];
+    want.extend(
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(k, (t, p))| (k as u64 + 1, t, p)),
+    );
+    want.push((501, 700, b"last".to_vec()));
+    assert_eq!(got, want);
+}
+
+#[test]
+fn batch_append_does_not_allocate() {
+    let dir = TempDir::new("batch-alloc");
+    let path = dir.join("j");
+    let mut w = small_opts().create(&path).unwrap();
+    let payload = [0x5Au8; 64];
+    // 4 KiB chunks: the measured loop also crosses many growth points.
+    let ((), allocs, _) = crate::support::count_allocs(|| {
+        for b in 0..200i64 {
+            let first = w
+                .append_batch((0..16).map(|j| (b * 16 + j, &payload[..])))
+                .unwrap();
+            assert_eq!(first, b as u64 * 16);
+        }
+    });
+    assert_eq!(allocs, 0, "append_batch allocated {allocs} times");
+    assert_eq!(w.events(), 3200);
+}
