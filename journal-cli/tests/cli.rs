@@ -209,7 +209,11 @@ fn missing_directory_empty_and_text_files_are_refused_with_status_2() {
     }
     // `append` creates a missing file and initializes an empty one; it refuses the others and
     // leaves them alone.
-    assert_error(&run(&["append", s(dir.path())]), 2, "Is a directory");
+    assert_error(
+        &run(&["append", s(dir.path())]),
+        2,
+        "is a directory but not a journal set",
+    );
     assert_error(&run_with(&["append", s(&text)], b"x\n"), 2, "not a journal");
     assert_eq!(
         fs::read(&text).unwrap(),
