@@ -141,8 +141,8 @@ pub fn mirror(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
 
 /// The journal a mirror writes: a file, or a set (whose indexes are global).
 enum Out {
-    File(Writer),
-    Set(SetWriter),
+    File(Box<Writer>),
+    Set(Box<SetWriter>),
 }
 
 impl Out {
@@ -222,7 +222,7 @@ impl Target {
     /// Opens the target: an existing set, an existing journal, or nothing yet.
     fn open(path: &Path) -> anyhow::Result<Option<Out>> {
         if journal::set::is_set(path) {
-            return Ok(Some(Out::Set(Self::set_options().open(path)?)));
+            return Ok(Some(Out::Set(Box::new(Self::set_options().open(path)?))));
         }
         if path.is_dir() {
             bail!(
@@ -231,7 +231,9 @@ impl Target {
             );
         }
         if path.exists() {
-            return Ok(Some(Out::File(Self::options().open_or_create(path)?)));
+            return Ok(Some(Out::File(Box::new(
+                Self::options().open_or_create(path)?,
+            ))));
         }
         Ok(None)
     }
@@ -304,7 +306,7 @@ impl Target {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(ts);
             let w = Self::options().start_timestamp(start).create(&self.path)?;
-            self.writer = Some(Out::File(w));
+            self.writer = Some(Out::File(Box::new(w)));
         }
         let w = self.writer.as_mut().expect("created above");
         w.append(ts, payload)?;
@@ -582,7 +584,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     syncer.finish()?;
     if t.writer.is_none() && !t.summary.interrupted {
         // Nothing to mirror yet: an empty journal, so that the target exists.
-        t.writer = Some(Out::File(Target::options().create(&t.path)?));
+        t.writer = Some(Out::File(Box::new(Target::options().create(&t.path)?)));
     }
     t.checkpoint()?;
     if let Some(w) = t.writer.take() {
