@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use bytes::Bytes;
 use futures_util::stream::FuturesOrdered;
-use futures_util::StreamExt;
+use futures_util::{FutureExt as _, StreamExt};
 use journal::{Reader, SetReader, WaitStrategy};
 use tokio::sync::mpsc;
 
@@ -336,23 +336,35 @@ impl Publisher {
                     rx.close();
                 }
                 res = p.acks.next(), if !p.acks.is_empty() => {
-                    match res {
-                        Some(Ok(ack)) => {
-                            let ev = p.pending.pop_front().expect("one pending event per ack");
-                            p.failures = 0;
-                            if !p.exclusive {
-                                p.expected_last = ack.sequence;
+                    // This acknowledgement and those already in behind it, without going back
+                    // to the select (one wake-up per burst, not per message).
+                    let mut res = res;
+                    let mut acked = false;
+                    while let Some(r) = res {
+                        match r {
+                            Ok(ack) => {
+                                acked = true;
+                                let ev = p.pending.pop_front().expect("one pending event per ack");
+                                p.failures = 0;
+                                if !p.exclusive {
+                                    p.expected_last = ack.sequence;
+                                }
+                                p.summary.next_index = ev.index + 1;
+                                if ack.duplicate {
+                                    p.summary.duplicates += 1;
+                                } else {
+                                    p.summary.published += 1;
+                                }
                             }
-                            p.summary.next_index = ev.index + 1;
-                            if ack.duplicate {
-                                p.summary.duplicates += 1;
-                            } else {
-                                p.summary.published += 1;
+                            Err(e) => {
+                                failure = Some(e.to_string());
+                                break;
                             }
-                            last_progress = Instant::now();
                         }
-                        Some(Err(e)) => failure = Some(e.to_string()),
-                        None => {}
+                        res = p.acks.next().now_or_never().flatten();
+                    }
+                    if acked {
+                        last_progress = Instant::now();
                     }
                 }
                 msg = rx.recv(), if !stopping && reader_end.is_none() && backlog.is_empty() => {
