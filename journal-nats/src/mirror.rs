@@ -473,8 +473,17 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let mut stream = get_stream(&js, &cfg.stream, &cfg.conn, false)
         .await?
         .expect("get_stream without create returns a stream or an error");
+    // The filter the server applies. A filter that takes every subject of the stream is left to
+    // this side (a check per message), so that the server serves a plain ordered consumer.
+    let mut server_filter = cfg.filter.clone();
     if let Some(filter) = &cfg.filter {
         let subjects = crate::publish::stream_subjects(&mut stream, &cfg.stream).await?;
+        if subjects
+            .iter()
+            .all(|pattern| crate::filter_within(filter, pattern))
+        {
+            server_filter = None;
+        }
         if !subjects
             .iter()
             .any(|pattern| crate::filter_within(pattern, filter))
@@ -489,7 +498,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let consumer: jetstream::consumer::Consumer<consumer::push::OrderedConfig> = stream
         .create_consumer(consumer::push::OrderedConfig {
             deliver_subject: client.new_inbox(),
-            filter_subject: cfg.filter.clone().unwrap_or_default(),
+            filter_subject: server_filter.unwrap_or_default(),
             deliver_policy: deliver,
             ..Default::default()
         })
@@ -541,7 +550,19 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                     let info = m.info().map_err(|e| anyhow!("a message without JetStream metadata: {e}"))?;
                     let (seq, left) = (info.stream_sequence, info.pending);
                     // Below: re-delivered after the ordered consumer was re-created.
-                    if seq > t.pos.seq {
+                    let wanted = cfg
+                        .filter
+                        .as_deref()
+                        .is_none_or(|f| crate::subject_matches(f, m.subject.as_str()));
+                    if seq > t.pos.seq && !wanted {
+                        // Outside the filter (the stream took a new subject meanwhile).
+                        t.pos.seq = seq;
+                        t.dirty = true;
+                        pending = left;
+                        if left == 0 {
+                            caught_up = true;
+                        }
+                    } else if seq > t.pos.seq {
                         t.handle(seq, m.subject.as_str(), m.headers.as_ref(), &m.payload)?;
                         last_message = Instant::now();
                         pending = left;
@@ -556,6 +577,12 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                         Some(next) => msg = next,
                         None => break,
                     }
+                }
+                // The select is biased towards messages: while a backlog lasts, the tick below
+                // never runs, so checkpoints are taken here too.
+                if last_sync.elapsed() >= Duration::from_millis(50) {
+                    t.checkpoint_behind(&syncer)?;
+                    last_sync = Instant::now();
                 }
             }
             _ = tick.tick() => {
