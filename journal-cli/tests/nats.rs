@@ -959,3 +959,217 @@ fn a_running_publisher_rides_out_a_server_restart() {
         "{stderr}"
     );
 }
+
+/// A new journal set in `dir` rolling every `roll_bytes` bytes.
+fn create_set(dir: &Path, roll_bytes: u64) {
+    let meta = journal::set::SetMeta {
+        roll: journal::set::RollPolicy::by_size(roll_bytes),
+        ..Default::default()
+    };
+    journal::SetWriter::create(dir, meta)
+        .unwrap()
+        .close()
+        .unwrap();
+}
+
+/// The payload and timestamp of event `i`, as `append` makes them.
+fn event(i: u64) -> (i64, Vec<u8>) {
+    let len = (i * 37 % 300) as usize;
+    let payload = (0..len).map(|k| (i as usize * 7 + k) as u8).collect();
+    (1_700_000_000_000_000_000 + i as i64 * 1000, payload)
+}
+
+/// Appends events `from..from+n` (as [`append`] makes them) to the set in `dir`.
+fn append_set(dir: &Path, from: u64, n: u64) {
+    let mut w = journal::SetWriter::open(dir).unwrap();
+    assert_eq!(w.events(), from, "the set's next global index");
+    for i in from..from + n {
+        let (ts, payload) = event(i);
+        assert_eq!(w.append(ts, &payload).unwrap(), i);
+    }
+    w.close().unwrap();
+}
+
+/// A set's events: (global index, timestamp, payload).
+fn set_events(dir: &Path) -> Vec<(u64, i64, Vec<u8>)> {
+    let set = journal::SetReader::open(dir).unwrap();
+    let mut it = set.iter();
+    let mut out = Vec::new();
+    while let Some(ev) = it.next_event() {
+        let ev = ev.unwrap();
+        out.push((ev.index, ev.timestamp, ev.payload.to_vec()));
+    }
+    out
+}
+
+/// A journal file's events, as [`set_events`].
+fn file_events(path: &Path) -> Vec<(u64, i64, Vec<u8>)> {
+    journal::Reader::open(path)
+        .unwrap()
+        .iter()
+        .map(|ev| {
+            let ev = ev.unwrap();
+            (ev.index, ev.timestamp, ev.payload.to_vec())
+        })
+        .collect()
+}
+
+/// Events `0..n` as [`append_set`] wrote them.
+fn expected_events(n: u64) -> Vec<(u64, i64, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let (ts, p) = event(i);
+            (i, ts, p)
+        })
+        .collect()
+}
+
+#[test]
+fn a_set_is_published_and_mirrored_into_a_set_and_both_resume() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "S", "s.src");
+    let src = dir.path().join("src-set");
+    create_set(&src, 4096);
+    append_set(&src, 0, 300);
+    assert!(
+        journal::SetReader::open(&src).unwrap().segments().len() > 5,
+        "the source set rolled"
+    );
+
+    let r = nats.publish(&src, &["--create-stream"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("published journal 'src-set@s.src'"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("events 0..300 acknowledged, 300 stored"),
+        "{r:?}"
+    );
+
+    // Into a set (given with a trailing slash: the position is beside it, in tgt-set.nats).
+    let dst = dir.path().join("tgt-set");
+    create_set(&dst, 8192);
+    let dst_arg = PathBuf::from(format!("{}/", s(&dst)));
+    let r = nats.mirror(&dst_arg, &["--strict"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("300 events written"), "{r:?}");
+    assert_eq!(set_events(&dst), expected_events(300));
+    assert_eq!(set_events(&src), expected_events(300));
+    let pos = common::json(&fs::read_to_string(dir.path().join("tgt-set.nats")).unwrap());
+    assert_eq!(pos["seq"], 300, "{pos}");
+    assert_eq!(pos["journal_id"], "src-set@s.src", "{pos}");
+
+    // Into a plain journal too: the same events, the set's global indexes.
+    let file = dir.path().join("copy.journal");
+    let r = nats.mirror(&file, &["--strict"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(file_events(&file), expected_events(300));
+
+    // Both resume after the last event they handled: nothing twice, the new events once.
+    append_set(&src, 300, 200);
+    for expect in [
+        "300..500 acknowledged, 200 stored",
+        "500..500 acknowledged, 0 stored",
+    ] {
+        let r = nats.publish(&src, &[]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stderr.contains(expect), "{expect}: {r:?}");
+    }
+    for expect in ["200 events written, 0 already there", "0 events written"] {
+        let r = nats.mirror(&dst, &["--strict"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(r.stderr.contains(expect), "{expect}: {r:?}");
+    }
+    assert_eq!(set_events(&dst), expected_events(500));
+
+    // A position left behind (a crash between the sync and the position's write): the messages
+    // read again are recognised by their index and skipped.
+    let pos_file = dir.path().join("tgt-set.nats");
+    let pos = common::json(&fs::read_to_string(&pos_file).unwrap());
+    fs::write(&pos_file, pos.to_string().replace("500", "123")).unwrap();
+    let r = nats.mirror(&dst, &["--strict"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("0 events written, 377 already there"),
+        "{r:?}"
+    );
+    assert_eq!(set_events(&dst), expected_events(500));
+
+    // A directory that is not a set is refused, and left alone.
+    let plain_dir = dir.path().join("not-a-set");
+    fs::create_dir(&plain_dir).unwrap();
+    common::assert_error(&nats.mirror(&plain_dir, &[]), 2, "is not a journal set");
+    assert_eq!(fs::read_dir(&plain_dir).unwrap().count(), 0);
+}
+
+#[test]
+fn a_set_publisher_and_a_set_mirror_killed_at_random_moments_leave_no_gap_and_no_duplicate() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "SK", "sk.src");
+    let src = dir.path().join("src-set");
+    let dst = dir.path().join("dst-set");
+    create_set(&src, 16 << 10);
+    create_set(&dst, 8 << 10);
+    append_set(&src, 0, 500);
+    let r = nats.publish(&src, &["--create-stream", "--from-index", "500"]);
+    assert_eq!(r.code, 0, "the stream is created, nothing published: {r:?}");
+    let mut rng = Rng::new();
+    let (plog, mlog) = (
+        dir.path().join("publish.log"),
+        dir.path().join("mirror.log"),
+    );
+    let (mut n, mut kills) = (500, 0);
+    for _ in 0..8 {
+        let backlog = 500 + rng.below(1500);
+        append_set(&src, n, backlog);
+        n += backlog;
+        let mut publisher = nats.follow_publish(&src, &["--from-index", "0"], &plog);
+        let mut mirror = nats.follow_mirror(&dst, &mlog);
+        std::thread::sleep(Duration::from_millis(rng.below(150)));
+        // More events while both run (the writer rolls under the follower).
+        let extra = 100 + rng.below(400);
+        append_set(&src, n, extra);
+        n += extra;
+        std::thread::sleep(Duration::from_millis(rng.below(150)));
+        for (child, log) in [(&mut publisher, &plog), (&mut mirror, &mlog)] {
+            match child.try_wait().unwrap() {
+                None => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    kills += 1;
+                }
+                Some(status) => panic!(
+                    "a follower exited by itself ({status}): {}",
+                    fs::read_to_string(log).unwrap()
+                ),
+            }
+        }
+    }
+    assert_eq!(kills, 16);
+    let r = nats.publish(&src, &["--from-index", "0"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = nats.mirror(&dst, &["--strict"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(set_events(&src), expected_events(n));
+    assert!(
+        set_events(&dst) == expected_events(n),
+        "the mirror set differs"
+    );
+    // The stream holds every event exactly once: a fresh strict mirror skips nothing.
+    let (fresh, stderr) = nats.fresh_mirror(dir.path(), "fresh.journal").unwrap();
+    assert_eq!(lines(&fresh), n as usize);
+    assert!(
+        stderr.contains(&format!("{n} events written, 0 already there")),
+        "{stderr}"
+    );
+    assert!(file_events(&dir.path().join("fresh.journal")) == expected_events(n));
+}

@@ -29,6 +29,8 @@ struct Options {
     lag_seconds: u64,
     rate: u64,
     journal: PathBuf,
+    /// Which parts run: "throughput", "lag" or both.
+    only: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -37,6 +39,7 @@ fn options() -> anyhow::Result<Options> {
         lag_seconds: 20,
         rate: 10_000,
         journal: PathBuf::from("target/release/journal"),
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -46,8 +49,15 @@ fn options() -> anyhow::Result<Options> {
             "--lag-seconds" => o.lag_seconds = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
             "--journal" => o.journal = value()?.into(),
+            "--only" => {
+                let v = value()?;
+                if v != "throughput" && v != "lag" {
+                    bail!("--only takes throughput or lag");
+                }
+                o.only = Some(v);
+            }
             _ => bail!(
-                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH]"
+                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag]"
             ),
         }
     }
@@ -149,11 +159,10 @@ async fn plain_publish(
     js: &jetstream::Context,
     source: &Path,
     subject: &str,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<()> {
     let reader = Reader::open(source)?;
     let start = reader.header()?.start_timestamp;
     let id = format!("plain-{start}");
-    let started = Instant::now();
     let mut acks = VecDeque::new();
     for ev in reader.iter() {
         let ev = ev?;
@@ -177,18 +186,17 @@ async fn plain_publish(
     for ack in acks {
         ack.await?;
     }
-    Ok(started.elapsed())
+    Ok(())
 }
 
 /// The plain consumer: an ordered push consumer reading `n` messages of `stream`, touching each
-/// payload.
+/// payload (it writes nothing).
 async fn plain_consume(
     client: &async_nats::Client,
     js: &jetstream::Context,
     stream: &str,
     n: u64,
-) -> anyhow::Result<Duration> {
-    let started = Instant::now();
+) -> anyhow::Result<()> {
     let consumer = js
         .get_stream(stream)
         .await?
@@ -205,7 +213,44 @@ async fn plain_consume(
         count += 1;
     }
     std::hint::black_box(sum);
-    Ok(started.elapsed())
+    Ok(())
+}
+
+/// The plain clients run as child processes of this program (`bench plain-publish URL SOURCE
+/// SUBJECT`, `bench plain-consume URL STREAM N`), on a current-thread runtime like the `journal`
+/// binary's, so both sides are timed alike: process start, connection and stream look-up included.
+fn plain_child(mode: &str, args: &[String]) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = async_nats::connect(args[0].as_str()).await?;
+        let js = jetstream::new(client.clone());
+        match mode {
+            "plain-publish" => plain_publish(&js, Path::new(&args[1]), &args[2]).await?,
+            _ => plain_consume(&client, &js, &args[1], args[2].parse()?).await?,
+        }
+        client.flush().await?;
+        anyhow::Ok(())
+    })
+}
+
+/// Runs this program as a plain client (see [`plain_child`]) and returns how long it took.
+fn time_plain(args: &[&str]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "bench {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(took)
 }
 
 fn rate(n: u64, size: usize, took: Duration) -> String {
@@ -224,10 +269,9 @@ fn throughput(
     url: &str,
     rt: &tokio::runtime::Runtime,
 ) -> anyhow::Result<()> {
-    let (client, js) = rt.block_on(async {
+    let js = rt.block_on(async {
         let client = async_nats::connect(url).await?;
-        let js = jetstream::new(client.clone());
-        anyhow::Ok((client, js))
+        anyhow::Ok(jetstream::new(client))
     })?;
     let n = o.events;
     for size in [64usize, 1024] {
@@ -253,7 +297,7 @@ fn throughput(
                 &ours_subj,
             ],
         )?;
-        let plain_pub = rt.block_on(plain_publish(&js, &source, &plain_subj))?;
+        let plain_pub = time_plain(&["plain-publish", url, path(&source)?, &plain_subj])?;
         println!(
             "publish {size:>4} B  journal publish  {}",
             rate(n, size, journal_pub)
@@ -282,7 +326,7 @@ fn throughput(
                 path(&target)?,
             ],
         )?;
-        let plain_sub = rt.block_on(plain_consume(&client, &js, &ours, n))?;
+        let plain_sub = time_plain(&["plain-consume", url, &ours, &n.to_string()])?;
         println!(
             "mirror  {size:>4} B  journal mirror   {}",
             rate(n, size, journal_mirror)
@@ -373,8 +417,12 @@ fn lag(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyh
             path(&target)?,
         ],
     )?;
+    // One event first, to wait for both followers to be connected and carrying events: the lag
+    // measured is the steady state's, not the start of two processes (printed apart).
+    let primed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let observer = {
         let target = target.clone();
+        let primed = std::sync::Arc::clone(&primed);
         std::thread::spawn(move || -> anyhow::Result<hdrhistogram::Histogram<u64>> {
             let mut hist = hdrhistogram::Histogram::<u64>::new(3)?;
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -394,13 +442,15 @@ fn lag(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyh
             };
             let mut tailer = reader.tail();
             let mut seen = 0;
-            while seen < total {
+            while seen < total + 1 {
                 let limit = Instant::now() + Duration::from_secs(60);
                 let Some(ev) = tailer.wait(WaitStrategy::Yield, Some(limit))? else {
                     bail!("no event in the mirror for 60 s ({seen} of {total} seen)");
                 };
                 let now = journal::now_ns();
-                if ev.index >= warmup {
+                if ev.index == 0 {
+                    primed.store(true, std::sync::atomic::Ordering::Release);
+                } else if ev.index > warmup {
                     hist.record((now - ev.timestamp).max(0) as u64)?;
                 }
                 seen += 1;
@@ -408,9 +458,21 @@ fn lag(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyh
             Ok(hist)
         })
     };
+    let payload = [7u8; 64];
+    let spawned = Instant::now();
+    w.append_now(&payload)?;
+    while !primed.load(std::sync::atomic::Ordering::Acquire) {
+        if observer.is_finished() || spawned.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    println!(
+        "lag: the first event reached the mirror {:.0} ms after both followers were started",
+        spawned.elapsed().as_secs_f64() * 1e3
+    );
     let period = Duration::from_secs_f64(1.0 / o.rate as f64);
     let started = Instant::now();
-    let payload = [7u8; 64];
     for i in 0..total {
         let due = started + period * i as u32;
         loop {
@@ -442,6 +504,13 @@ fn lag(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyh
 }
 
 fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(mode) = args.get(1).filter(|m| m.starts_with("plain-")) {
+        if args.len() != 5 {
+            bail!("usage: bench {mode} URL SOURCE|STREAM SUBJECT|N");
+        }
+        return plain_child(mode, &args[2..]);
+    }
     let o = options()?;
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
@@ -454,7 +523,11 @@ fn main() -> anyhow::Result<()> {
         o.events,
         o.journal.display()
     );
-    throughput(&o, dir.path(), &server.url, &rt)?;
-    lag(&o, dir.path(), &server.url, &rt)?;
+    if o.only.as_deref() != Some("lag") {
+        throughput(&o, dir.path(), &server.url, &rt)?;
+    }
+    if o.only.as_deref() != Some("throughput") {
+        lag(&o, dir.path(), &server.url, &rt)?;
+    }
     Ok(())
 }

@@ -16,7 +16,7 @@ mod mirror;
 mod publish;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use conn::Connection;
 pub use mirror::{mirror, MirrorConfig, MirrorStart, MirrorSummary};
@@ -49,12 +49,24 @@ impl std::error::Error for BadData {}
 /// The default journal identity: the file's name and the header's `start_timestamp`, which
 /// together survive a restart and tell two journals apart.
 pub fn default_journal_id(path: &Path, start_timestamp: i64) -> String {
+    format!("{}-{start_timestamp}", clean_name(path))
+}
+
+/// The default identity of a journal set: its directory's name and the subject, `<name>@<subject>`.
+/// A set has no creation stamp that outlives retention (its first segment may be removed), so the
+/// subject makes the identity unique within a stream: a subject carries one journal, and
+/// `Nats-Msg-Id` de-duplicates across the whole stream.
+pub fn default_set_id(dir: &Path, subject: &str) -> String {
+    let dir: PathBuf = dir.components().collect();
+    format!("{}@{subject}", clean_name(&dir))
+}
+
+fn clean_name(path: &Path) -> String {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "journal".to_owned());
-    let clean: String = name
-        .chars()
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
                 c
@@ -62,8 +74,7 @@ pub fn default_journal_id(path: &Path, start_timestamp: i64) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{clean}-{start_timestamp}")
+        .collect()
 }
 
 /// Checks a journal identity given on the command line: printable ASCII, no spaces or colons
@@ -166,5 +177,10 @@ mod tests {
             default_journal_id(Path::new("/x/q 1.journal"), 5),
             "q_1.journal-5"
         );
+        assert_eq!(
+            default_set_id(Path::new("/x/quotes set/"), "md.q"),
+            "quotes_set@md.q"
+        );
+        assert!(check_journal_id(&default_set_id(Path::new("s"), "md.q")).is_ok());
     }
 }

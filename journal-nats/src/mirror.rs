@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, consumer};
-use futures_util::StreamExt;
-use journal::{SyncPolicy, Writer, WriterOptions};
+use futures_util::{FutureExt as _, StreamExt};
+use journal::{SetWriter, SetWriterOptions, SyncPolicy, Writer, WriterOptions};
 use serde_json::json;
 
 use crate::conn::{runtime, say, shutdown_signal, Connection, Progress};
@@ -49,7 +49,7 @@ pub struct MirrorConfig {
     pub follow: bool,
     /// A message without the journal headers is an error instead of skipped.
     pub strict: bool,
-    /// The local journal (created if missing).
+    /// The local journal (created if missing), or an existing journal set's directory.
     pub target: PathBuf,
 }
 
@@ -82,9 +82,11 @@ struct Position {
     base: u64,
 }
 
-/// The position file of `target`.
+/// The position file of `target` (a set's directory: the file beside it).
 pub fn position_path(target: &Path) -> PathBuf {
-    let mut p = target.as_os_str().to_owned();
+    // No trailing separator: `set/` has its position in `set.nats`, not `set/.nats`.
+    let target: PathBuf = target.components().collect();
+    let mut p = target.into_os_string();
     p.push(".nats");
     PathBuf::from(p)
 }
@@ -137,10 +139,55 @@ pub fn mirror(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     result
 }
 
+/// The journal a mirror writes: a file, or a set (whose indexes are global).
+enum Out {
+    File(Box<Writer>),
+    Set(Box<SetWriter>),
+}
+
+impl Out {
+    /// The index the next event gets.
+    fn next_index(&self) -> u64 {
+        match self {
+            Out::File(w) => w.events(),
+            Out::Set(w) => w.events(),
+        }
+    }
+
+    fn append(&mut self, ts: i64, payload: &[u8]) -> journal::Result<u64> {
+        match self {
+            Out::File(w) => w.append(ts, payload),
+            Out::Set(w) => w.append(ts, payload),
+        }
+    }
+
+    fn sync(&mut self) -> journal::Result<()> {
+        match self {
+            Out::File(w) => w.sync(),
+            Out::Set(w) => w.sync(),
+        }
+    }
+
+    /// The file that holds the newest events (a set's newest segment).
+    fn newest_file(&self) -> &Path {
+        match self {
+            Out::File(w) => w.path(),
+            Out::Set(w) => w.segment_path(),
+        }
+    }
+
+    fn close(self) -> journal::Result<()> {
+        match self {
+            Out::File(w) => w.close(),
+            Out::Set(w) => w.close(),
+        }
+    }
+}
+
 struct Target {
     path: PathBuf,
     pos_path: PathBuf,
-    writer: Option<Writer>,
+    writer: Option<Out>,
     pos: Position,
     /// Whether `base` is known (from the position file or the target's content).
     base_known: bool,
@@ -151,7 +198,7 @@ struct Target {
 
 impl Target {
     fn events(&self) -> u64 {
-        self.writer.as_ref().map_or(0, Writer::events)
+        self.writer.as_ref().map_or(0, Out::next_index)
     }
 
     fn options() -> WriterOptions {
@@ -160,6 +207,35 @@ impl Target {
             .chunk_size(4 << 20)
             .prefault(false);
         o
+    }
+
+    /// A set's segments: synced at each roll (a policy other than `Never` that never syncs on
+    /// its own), so that a checkpoint, which syncs the newest segment, covers every event.
+    fn set_options() -> SetWriterOptions {
+        let mut o = SetWriterOptions::new();
+        o.sync_policy(SyncPolicy::EveryBytes(u64::MAX))
+            .chunk_size(4 << 20)
+            .prefault(false);
+        o
+    }
+
+    /// Opens the target: an existing set, an existing journal, or nothing yet.
+    fn open(path: &Path) -> anyhow::Result<Option<Out>> {
+        if journal::set::is_set(path) {
+            return Ok(Some(Out::Set(Box::new(Self::set_options().open(path)?))));
+        }
+        if path.is_dir() {
+            bail!(
+                "{}: is not a journal set (a directory without the set's metadata file); the target is a journal file or an existing set",
+                path.display()
+            );
+        }
+        if path.exists() {
+            return Ok(Some(Out::File(Box::new(
+                Self::options().open_or_create(path)?,
+            ))));
+        }
+        Ok(None)
     }
 
     /// Handles one message of the stream.
@@ -198,7 +274,17 @@ impl Target {
             None => self.pos.journal_id = Some(id.to_owned()),
         }
         if !self.base_known {
-            self.pos.base = index;
+            // The target's next event is this one (an empty journal; a set created with a
+            // first index above 0 numbers from there).
+            let next = self.events();
+            if index < next {
+                return Err(BadData(format!(
+                    "stream sequence {seq} holds index {index} of journal '{id}', but {} already numbers its next event {next}",
+                    self.path.display()
+                ))
+                .into());
+            }
+            self.pos.base = index - next;
             self.base_known = true;
         }
         let expected = self.pos.base + self.events();
@@ -220,13 +306,25 @@ impl Target {
                 .and_then(|v| v.parse::<i64>().ok())
                 .unwrap_or(ts);
             let w = Self::options().start_timestamp(start).create(&self.path)?;
-            self.writer = Some(w);
+            self.writer = Some(Out::File(Box::new(w)));
         }
         let w = self.writer.as_mut().expect("created above");
         w.append(ts, payload)?;
         self.summary.written += 1;
         self.pos.seq = seq;
         self.dirty = true;
+        Ok(())
+    }
+
+    /// Hands a checkpoint to the [`Syncer`], which makes it durable off the network thread.
+    fn checkpoint_behind(&mut self, syncer: &Syncer) -> anyhow::Result<()> {
+        syncer.check()?;
+        if !self.dirty {
+            return Ok(());
+        }
+        let file = self.writer.as_ref().map(|w| w.newest_file().to_path_buf());
+        syncer.submit(file, self.pos.clone());
+        self.dirty = false;
         Ok(())
     }
 
@@ -244,15 +342,93 @@ impl Target {
     }
 }
 
+/// Makes checkpoints durable on its own thread, so that the network thread never waits for the
+/// disk: for each checkpoint (the newest one, when several are queued) it syncs the file holding
+/// the newest events (`fdatasync` of the file; on Linux it writes the pages dirtied through the
+/// writer's shared mapping, as `msync` would) and only then writes the position file. Events in a
+/// set's older segments were synced when the set rolled. The position therefore never points
+/// past what the journal durably holds.
+struct Syncer {
+    tx: Option<std::sync::mpsc::Sender<(Option<PathBuf>, Position)>>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(pos_path: PathBuf) -> anyhow::Result<Syncer> {
+        let (tx, rx) = std::sync::mpsc::channel::<(Option<PathBuf>, Position)>();
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = std::sync::Arc::clone(&failed);
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                let mut open: Option<(PathBuf, fs::File)> = None;
+                while let Ok(mut job) = rx.recv() {
+                    while let Ok(newer) = rx.try_recv() {
+                        job = newer;
+                    }
+                    let (file, pos) = job;
+                    let synced = file.map_or(Ok(()), |path| {
+                        if open.as_ref().is_none_or(|(p, _)| *p != path) {
+                            let f = fs::File::open(&path)
+                                .with_context(|| format!("{}: cannot open", path.display()))?;
+                            open = Some((path.clone(), f));
+                        }
+                        let (_, f) = open.as_ref().expect("opened above");
+                        f.sync_data()
+                            .with_context(|| format!("{}: cannot sync", path.display()))
+                    });
+                    if let Err(e) = synced.and_then(|()| store_position(&pos_path, &pos)) {
+                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                        return;
+                    }
+                }
+            })
+            .context("cannot start the sync thread")?;
+        Ok(Syncer {
+            tx: Some(tx),
+            failed,
+            thread: Some(thread),
+        })
+    }
+
+    fn submit(&self, file: Option<PathBuf>, pos: Position) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((file, pos));
+        }
+    }
+
+    /// The error that stopped the thread, if any.
+    fn check(&self) -> anyhow::Result<()> {
+        match &*self.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(anyhow!("{e}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the checkpoints queued, then stops the thread.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.check()
+    }
+}
+
 async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let pos_path = position_path(&cfg.target);
     let saved = load_position(&pos_path)?;
-    let writer = if cfg.target.exists() {
-        Some(Target::options().open_or_create(&cfg.target)?)
-    } else {
-        None
+    let writer = Target::open(&cfg.target)?;
+    // Whether the target holds events already: then, without a position file, its indexes are
+    // taken to be the source's (a set's global indexes).
+    let holds_events = match &writer {
+        None => false,
+        Some(Out::File(w)) => w.events() > 0,
+        Some(Out::Set(w)) => {
+            w.segment().events() > 0 || journal::set::list_segments(&cfg.target)?.len() > 1
+        }
     };
-    let events = writer.as_ref().map_or(0, Writer::events);
     if let Some(p) = &saved {
         if p.stream != cfg.stream {
             bail!(
@@ -268,7 +444,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
         path: cfg.target.clone(),
         pos_path,
         writer,
-        base_known: saved.is_some() || events > 0,
+        base_known: saved.is_some() || holds_events,
         pos: saved.clone().unwrap_or(Position {
             stream: cfg.stream.clone(),
             seq: 0,
@@ -297,8 +473,17 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let mut stream = get_stream(&js, &cfg.stream, &cfg.conn, false)
         .await?
         .expect("get_stream without create returns a stream or an error");
+    // The filter the server applies. A filter that takes every subject of the stream is left to
+    // this side (a check per message), so that the server serves a plain ordered consumer.
+    let mut server_filter = cfg.filter.clone();
     if let Some(filter) = &cfg.filter {
         let subjects = crate::publish::stream_subjects(&mut stream, &cfg.stream).await?;
+        if subjects
+            .iter()
+            .all(|pattern| crate::filter_within(filter, pattern))
+        {
+            server_filter = None;
+        }
         if !subjects
             .iter()
             .any(|pattern| crate::filter_within(pattern, filter))
@@ -313,7 +498,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let consumer: jetstream::consumer::Consumer<consumer::push::OrderedConfig> = stream
         .create_consumer(consumer::push::OrderedConfig {
             deliver_subject: client.new_inbox(),
-            filter_subject: cfg.filter.clone().unwrap_or_default(),
+            filter_subject: server_filter.unwrap_or_default(),
             deliver_policy: deliver,
             ..Default::default()
         })
@@ -338,9 +523,10 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut progress = Progress::new("mirror");
     let mut last_sync = Instant::now();
+    let mut last_full_sync = Instant::now();
     let mut last_message = Instant::now();
     let mut pending = 0;
-    let mut since_sync = 0u32;
+    let syncer = Syncer::start(t.pos_path.clone())?;
     while cfg.follow || !caught_up {
         tokio::select! {
             biased;
@@ -349,37 +535,68 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                 break;
             }
             msg = messages.next() => {
-                let msg = match msg {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        say(&format!("reading stream '{}': {}; retrying", cfg.stream, cfg.conn.redact(&e.to_string())));
-                        continue;
+                // This message and those already received behind it, without going back to
+                // the select (one wake-up per burst, not per message).
+                let mut msg = msg;
+                for _ in 0..256 {
+                    let m = match msg {
+                        Some(Ok(m)) => m,
+                        Some(Err(e)) => {
+                            say(&format!("reading stream '{}': {}; retrying", cfg.stream, cfg.conn.redact(&e.to_string())));
+                            break;
+                        }
+                        None => bail!("the subscription to stream '{}' ended", cfg.stream),
+                    };
+                    let info = m.info().map_err(|e| anyhow!("a message without JetStream metadata: {e}"))?;
+                    let (seq, left) = (info.stream_sequence, info.pending);
+                    // Below: re-delivered after the ordered consumer was re-created.
+                    let wanted = cfg
+                        .filter
+                        .as_deref()
+                        .is_none_or(|f| crate::subject_matches(f, m.subject.as_str()));
+                    if seq > t.pos.seq && !wanted {
+                        // Outside the filter (the stream took a new subject meanwhile).
+                        t.pos.seq = seq;
+                        t.dirty = true;
+                        pending = left;
+                        if left == 0 {
+                            caught_up = true;
+                        }
+                    } else if seq > t.pos.seq {
+                        t.handle(seq, m.subject.as_str(), m.headers.as_ref(), &m.payload)?;
+                        last_message = Instant::now();
+                        pending = left;
+                        if left == 0 {
+                            caught_up = true;
+                            if !cfg.follow {
+                                break;
+                            }
+                        }
                     }
-                    None => bail!("the subscription to stream '{}' ended", cfg.stream),
-                };
-                let info = msg.info().map_err(|e| anyhow!("a message without JetStream metadata: {e}"))?;
-                let (seq, left) = (info.stream_sequence, info.pending);
-                if seq <= t.pos.seq {
-                    // Re-delivered after the ordered consumer was re-created.
-                    continue;
+                    match messages.next().now_or_never() {
+                        Some(next) => msg = next,
+                        None => break,
+                    }
                 }
-                t.handle(seq, msg.subject.as_str(), msg.headers.as_ref(), &msg.payload)?;
-                last_message = Instant::now();
-                pending = left;
-                if left == 0 {
-                    caught_up = true;
-                }
-                since_sync += 1;
-                if since_sync >= 4096 || (left == 0 && !cfg.follow) {
-                    since_sync = 0;
-                    t.checkpoint()?;
+                // The select is biased towards messages: while a backlog lasts, the tick below
+                // never runs, so checkpoints are taken here too.
+                if last_sync.elapsed() >= Duration::from_millis(50) {
+                    t.checkpoint_behind(&syncer)?;
                     last_sync = Instant::now();
                 }
             }
             _ = tick.tick() => {
                 if last_sync.elapsed() >= Duration::from_millis(50) {
-                    t.checkpoint()?;
+                    t.checkpoint_behind(&syncer)?;
                     last_sync = Instant::now();
+                }
+                // Now and then, while caught up, the writer's own sync: it also moves the
+                // journal's index forward (cheap: the sync thread wrote the pages already).
+                if pending == 0 && last_full_sync.elapsed() >= Duration::from_secs(30) {
+                    if let Some(w) = t.writer.as_mut() {
+                        w.sync()?;
+                    }
+                    last_full_sync = Instant::now();
                 }
                 progress.tick(t.summary.written, &format!("lag {pending} messages"));
                 if !cfg.follow && last_message.elapsed() > cfg.conn.timeout {
@@ -391,13 +608,14 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
             }
         }
     }
+    syncer.finish()?;
     if t.writer.is_none() && !t.summary.interrupted {
         // Nothing to mirror yet: an empty journal, so that the target exists.
-        t.writer = Some(Target::options().create(&t.path)?);
+        t.writer = Some(Out::File(Box::new(Target::options().create(&t.path)?)));
     }
     t.checkpoint()?;
     if let Some(w) = t.writer.take() {
-        t.summary.events = w.events();
+        t.summary.events = w.next_index();
         w.close()?;
     }
     t.summary.last_seq = t.pos.seq;

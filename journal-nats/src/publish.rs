@@ -9,7 +9,7 @@
 //! on right after it (the de-duplication window, `Nats-Msg-Id`, only spares a round of errors).
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use bytes::Bytes;
 use futures_util::stream::FuturesOrdered;
-use futures_util::StreamExt;
-use journal::{Reader, WaitStrategy};
+use futures_util::{FutureExt as _, StreamExt};
+use journal::{Reader, SetReader, WaitStrategy};
 use tokio::sync::mpsc;
 
 use crate::conn::{runtime, say, shutdown_signal, Connection, Progress};
@@ -50,7 +50,7 @@ pub struct StreamSettings {
 /// What to publish where.
 #[derive(Debug)]
 pub struct PublishConfig {
-    /// The journal.
+    /// The journal, or a journal set's directory.
     pub source: PathBuf,
     /// The servers.
     pub conn: Connection,
@@ -64,7 +64,8 @@ pub struct PublishConfig {
     pub start: PublishStart,
     /// Create the stream if it is missing.
     pub create: Option<StreamSettings>,
-    /// The journal's identity; by default [`crate::default_journal_id`].
+    /// The journal's identity; by default [`crate::default_journal_id`] (a set:
+    /// [`crate::default_set_id`]).
     pub journal_id: Option<String>,
     /// Most messages awaiting their acknowledgement.
     pub max_in_flight: usize,
@@ -99,7 +100,8 @@ struct Ev {
 }
 
 enum FromJournal {
-    Event(Ev),
+    /// Events in index order.
+    Events(Vec<Ev>),
     /// The end of the journal (without `--follow`): the index after the last event.
     End(u64),
     Failed(anyhow::Error),
@@ -113,16 +115,53 @@ type AckFuture = Pin<
     >,
 >;
 
+/// What is published: a journal, or a journal set (its global indexes).
+pub(crate) enum Source {
+    File(Reader),
+    Set(SetReader),
+}
+
+impl Source {
+    /// Opens `path`: a set if it is a set's directory, else a journal.
+    fn open(path: &Path) -> anyhow::Result<Source> {
+        if journal::set::is_set(path) {
+            Ok(Source::Set(SetReader::open(path)?))
+        } else {
+            Ok(Source::File(Reader::open(path)?))
+        }
+    }
+
+    /// The `start_timestamp` a mirror creates its journal with: the journal header's, or that of
+    /// the set's first segment (the time now for a set without one).
+    fn start_timestamp(&self) -> anyhow::Result<i64> {
+        Ok(match self {
+            Source::File(r) => r.header()?.start_timestamp,
+            Source::Set(set) => match set.segments().first() {
+                Some(seg) => Reader::open(&seg.path)?.header()?.start_timestamp,
+                None => journal::now_ns(),
+            },
+        })
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Source::File(r) => r.path(),
+            Source::Set(set) => set.dir(),
+        }
+    }
+}
+
 /// Runs `journal publish` to completion (or to SIGINT / SIGTERM).
 pub fn publish(cfg: PublishConfig) -> anyhow::Result<PublishSummary> {
-    let reader = Reader::open(&cfg.source)?;
-    let start_ts = reader.header()?.start_timestamp;
-    let id = match &cfg.journal_id {
-        Some(id) => id.clone(),
-        None => crate::default_journal_id(&cfg.source, start_ts),
+    let source = Source::open(&cfg.source)?;
+    let start_ts = source.start_timestamp()?;
+    let id = match (&cfg.journal_id, &source) {
+        (Some(id), _) => id.clone(),
+        (None, Source::File(_)) => crate::default_journal_id(&cfg.source, start_ts),
+        (None, Source::Set(_)) => crate::default_set_id(&cfg.source, &cfg.subject),
     };
     let rt = runtime()?;
-    let result = rt.block_on(Publisher::run(cfg, reader, id, start_ts));
+    let result = rt.block_on(Publisher::run(cfg, source, id, start_ts));
     // The journal thread stops on its own once the channel is gone; don't wait for a slow
     // client task.
     rt.shutdown_timeout(Duration::from_millis(100));
@@ -132,7 +171,8 @@ pub fn publish(cfg: PublishConfig) -> anyhow::Result<PublishSummary> {
 struct Publisher {
     cfg: PublishConfig,
     id: String,
-    start_ts: i64,
+    /// The journal's `start_timestamp`, as its header value.
+    start_ts_text: String,
     js: jetstream::Context,
     stream: stream::Stream,
     /// Sent, not yet acknowledged, in index order.
@@ -158,7 +198,7 @@ struct Publisher {
 impl Publisher {
     async fn run(
         cfg: PublishConfig,
-        reader: Reader,
+        reader: Source,
         id: String,
         start_ts: i64,
     ) -> anyhow::Result<PublishSummary> {
@@ -179,7 +219,7 @@ impl Publisher {
             },
             cfg,
             id,
-            start_ts,
+            start_ts_text: start_ts.to_string(),
             js,
             stream,
             pending: VecDeque::new(),
@@ -195,7 +235,7 @@ impl Publisher {
             None => p.cfg.start,
         };
         // The journal side: a thread that reads (and follows) the journal into a bounded channel.
-        let (tx, mut rx) = mpsc::channel::<FromJournal>(p.cfg.max_in_flight.clamp(16, 4096));
+        let (tx, mut rx) = mpsc::channel::<FromJournal>((p.cfg.max_in_flight / BATCH).clamp(2, 16));
         let stop = Arc::new(AtomicBool::new(false));
         let read_next = Arc::new(AtomicU64::new(0));
         let follow = p.cfg.follow;
@@ -209,6 +249,8 @@ impl Publisher {
         }
         let mut first = None;
         let mut reader_end = None;
+        // Events received from the journal thread, not sent yet.
+        let mut backlog: VecDeque<Ev> = VecDeque::new();
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         let mut progress = Progress::new("publish");
@@ -217,11 +259,30 @@ impl Publisher {
         let mut failure: Option<String> = None;
         let mut stopping = false;
         loop {
+            while failure.is_none() && !stopping && p.pending.len() < p.window() {
+                let Some(ev) = backlog.pop_front() else {
+                    break;
+                };
+                if ev.payload.len() + 512 > max_payload {
+                    bail!(
+                        "event {} is {} bytes, more than the server's max_payload ({max_payload} bytes)",
+                        ev.index,
+                        ev.payload.len()
+                    );
+                }
+                first.get_or_insert(ev.index);
+                if p.pending.is_empty() {
+                    last_progress = Instant::now();
+                }
+                if let Err(e) = p.send(ev).await {
+                    failure = Some(e);
+                }
+            }
             if failure.is_none() && p.pending.is_empty() {
                 if stopping {
                     break;
                 }
-                if let Some(end) = reader_end {
+                if let (Some(end), true) = (reader_end, backlog.is_empty()) {
                     let next = resume.or(first).unwrap_or(end);
                     if p.summary.next_index < next {
                         p.summary.next_index = next;
@@ -275,43 +336,40 @@ impl Publisher {
                     rx.close();
                 }
                 res = p.acks.next(), if !p.acks.is_empty() => {
-                    match res {
-                        Some(Ok(ack)) => {
-                            let ev = p.pending.pop_front().expect("one pending event per ack");
-                            p.failures = 0;
-                            if !p.exclusive {
-                                p.expected_last = ack.sequence;
+                    // This acknowledgement and those already in behind it, without going back
+                    // to the select (one wake-up per burst, not per message).
+                    let mut res = res;
+                    let mut acked = false;
+                    while let Some(r) = res {
+                        match r {
+                            Ok(ack) => {
+                                acked = true;
+                                let ev = p.pending.pop_front().expect("one pending event per ack");
+                                p.failures = 0;
+                                if !p.exclusive {
+                                    p.expected_last = ack.sequence;
+                                }
+                                p.summary.next_index = ev.index + 1;
+                                if ack.duplicate {
+                                    p.summary.duplicates += 1;
+                                } else {
+                                    p.summary.published += 1;
+                                }
                             }
-                            p.summary.next_index = ev.index + 1;
-                            if ack.duplicate {
-                                p.summary.duplicates += 1;
-                            } else {
-                                p.summary.published += 1;
+                            Err(e) => {
+                                failure = Some(e.to_string());
+                                break;
                             }
-                            last_progress = Instant::now();
                         }
-                        Some(Err(e)) => failure = Some(e.to_string()),
-                        None => {}
+                        res = p.acks.next().now_or_never().flatten();
+                    }
+                    if acked {
+                        last_progress = Instant::now();
                     }
                 }
-                msg = rx.recv(), if !stopping && reader_end.is_none()
-                    && p.pending.len() < p.window() => {
+                msg = rx.recv(), if !stopping && reader_end.is_none() && backlog.is_empty() => {
                     match msg {
-                        Some(FromJournal::Event(ev)) => {
-                            if ev.payload.len() + 512 > max_payload {
-                                bail!(
-                                    "event {} is {} bytes, more than the server's max_payload ({max_payload} bytes)",
-                                    ev.index, ev.payload.len()
-                                );
-                            }
-                            first.get_or_insert(ev.index);
-                            if p.pending.is_empty() {
-                                last_progress = Instant::now();
-                            }
-                            if let Err(e) = p.send(ev).await {
-                                failure = Some(e);
-                            }
-                        }
+                        Some(FromJournal::Events(evs)) => backlog.extend(evs),
                         Some(FromJournal::End(end)) => reader_end = Some(end),
                         Some(FromJournal::Failed(e)) => return Err(e),
                         None => reader_end = Some(read_next.load(Ordering::Relaxed)),
@@ -356,11 +414,21 @@ impl Publisher {
     }
 
     async fn send_one(&mut self, ev: &Ev) -> Result<PublishAckFuture, String> {
+        use async_nats::header::HeaderName;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(HDR_ID, self.id.as_str());
-        headers.insert(HDR_INDEX, ev.index.to_string().as_str());
-        headers.insert(HDR_TIMESTAMP, ev.timestamp.to_string().as_str());
-        headers.insert(HDR_START, self.start_ts.to_string().as_str());
+        headers.insert(HeaderName::from_static(HDR_ID), self.id.as_str());
+        headers.insert(
+            HeaderName::from_static(HDR_INDEX),
+            ev.index.to_string().as_str(),
+        );
+        headers.insert(
+            HeaderName::from_static(HDR_TIMESTAMP),
+            ev.timestamp.to_string().as_str(),
+        );
+        headers.insert(
+            HeaderName::from_static(HDR_START),
+            self.start_ts_text.as_str(),
+        );
         let msg = PublishMessage::build()
             .payload(ev.payload.clone())
             .headers(headers)
@@ -654,92 +722,194 @@ pub(crate) async fn get_stream(
     }
 }
 
+/// Most events the journal thread hands over at once: one wake-up of the network side per batch,
+/// not per event.
+const BATCH: usize = 256;
+
+/// The journal thread's side of the channel: batches events, skips those the stream already has.
+struct Feed<'a> {
+    tx: &'a mpsc::Sender<FromJournal>,
+    stop: &'a AtomicBool,
+    read_next: &'a AtomicU64,
+    /// Events below this index are in the stream already (a follower that started when the
+    /// journal was shorter than the stream).
+    skip_below: u64,
+    batch: Vec<Ev>,
+}
+
+impl Feed<'_> {
+    /// Takes one event; false when the network side is gone or stopping.
+    fn event(&mut self, ev: &journal::Event<'_>) -> bool {
+        self.read_next.store(ev.index + 1, Ordering::Relaxed);
+        if ev.index < self.skip_below {
+            return true;
+        }
+        self.batch.push(Ev {
+            index: ev.index,
+            timestamp: ev.timestamp,
+            payload: Bytes::copy_from_slice(ev.payload),
+        });
+        self.batch.len() < BATCH || self.flush()
+    }
+
+    /// Sends the batch; false when the network side is gone or stopping.
+    fn flush(&mut self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.batch.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.tx.blocking_send(FromJournal::Events(batch)).is_ok()
+    }
+
+    fn send(&mut self, m: FromJournal) {
+        if self.flush() {
+            let _ = self.tx.blocking_send(m);
+        }
+    }
+
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed) && !self.tx.is_closed()
+    }
+}
+
+/// How the journal thread waits for a writer's appends.
+const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
+    spins: 0,
+    yields: 0,
+    max_sleep: Duration::from_millis(1),
+};
+
 /// The journal thread: reads from `start` and, with `follow`, waits for the writer's appends,
 /// until `stop` or the channel closes.
 fn read_journal(
-    reader: Reader,
+    source: Source,
     start: PublishStart,
     follow: bool,
     tx: &mpsc::Sender<FromJournal>,
     stop: &AtomicBool,
     read_next: &AtomicU64,
 ) {
-    let send = |m: FromJournal| tx.blocking_send(m).is_ok();
-    let mut it = match start {
-        PublishStart::Beginning => Ok(reader.iter()),
-        PublishStart::Index(i) => reader.iter_from_index(i),
-        PublishStart::Time(t) => reader.iter_from_time(t),
+    let mut feed = Feed {
+        tx,
+        stop,
+        read_next,
+        skip_below: match start {
+            PublishStart::Index(i) => i,
+            _ => 0,
+        },
+        batch: Vec::with_capacity(BATCH),
     };
-    let mut it = match it.as_mut() {
-        Ok(_) => it.expect("checked"),
-        Err(_) => {
-            let e = it.err().expect("checked");
-            send(FromJournal::Failed(e.into()));
-            return;
-        }
-    };
-    if let PublishStart::Index(i) = start {
-        if it.index() < i && !follow {
-            send(FromJournal::Failed(anyhow!(
-                "{}: the stream already holds this journal up to index {} but the journal has only {} events (another journal under the same id?)",
-                reader.path().display(),
+    let path = source.path().to_path_buf();
+    // The stream holds events up to `i - 1` but the journal has fewer: another journal under the
+    // same id, unless a follower is to wait for the writer to get there.
+    let short = |have: u64| -> Option<anyhow::Error> {
+        match start {
+            PublishStart::Index(i) if have < i && !follow => Some(anyhow!(
+                "{}: the stream already holds this journal up to index {} but the journal has only {have} events (another journal under the same id?)",
+                path.display(),
                 i - 1,
-                it.index()
-            )));
-            return;
+            )),
+            _ => None,
         }
-    }
-    for item in it.by_ref() {
-        match item {
-            Ok(ev) => {
-                read_next.store(ev.index + 1, Ordering::Relaxed);
-                let ev = Ev {
-                    index: ev.index,
-                    timestamp: ev.timestamp,
-                    payload: Bytes::copy_from_slice(ev.payload),
-                };
-                if stop.load(Ordering::Relaxed) || !send(FromJournal::Event(ev)) {
-                    return;
-                }
-            }
-            Err(e) => {
-                send(FromJournal::Failed(e.into()));
-                return;
-            }
-        }
-    }
-    if !follow {
-        send(FromJournal::End(it.index()));
-        return;
-    }
-    let mut tailer = reader.tail_from(&it);
-    let strategy = WaitStrategy::Backoff {
-        spins: 0,
-        yields: 0,
-        max_sleep: Duration::from_millis(5),
     };
-    while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
-        match tailer.wait(strategy, Some(Instant::now() + Duration::from_millis(100))) {
-            Ok(Some(ev)) => {
-                read_next.store(ev.index + 1, Ordering::Relaxed);
-                if matches!(start, PublishStart::Index(i) if ev.index < i) {
-                    // The stream has it already (the journal was shorter than the stream when
-                    // the follower started).
-                    continue;
+    match source {
+        Source::File(reader) => {
+            let it = match start {
+                PublishStart::Beginning => Ok(reader.iter()),
+                PublishStart::Index(i) => reader.iter_from_index(i),
+                PublishStart::Time(t) => reader.iter_from_time(t),
+            };
+            let mut it = match it {
+                Ok(it) => it,
+                Err(e) => return feed.send(FromJournal::Failed(e.into())),
+            };
+            if let Some(e) = short(it.index()) {
+                return feed.send(FromJournal::Failed(e));
+            }
+            for item in it.by_ref() {
+                match item {
+                    Ok(ev) if feed.event(&ev) => {}
+                    Ok(_) => return,
+                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
                 }
-                let ev = Ev {
-                    index: ev.index,
-                    timestamp: ev.timestamp,
-                    payload: Bytes::copy_from_slice(ev.payload),
+            }
+            if !follow {
+                return feed.send(FromJournal::End(it.index()));
+            }
+            let mut tailer = reader.tail_from(&it);
+            while feed.running() {
+                // What is there without waiting, in one batch; then wait.
+                let got = match tailer.poll() {
+                    Ok(Some(ev)) => feed.event(&ev),
+                    Ok(None) => {
+                        if !feed.flush() {
+                            return;
+                        }
+                        match tailer.wait(
+                            FOLLOW_WAIT,
+                            Some(Instant::now() + Duration::from_millis(100)),
+                        ) {
+                            Ok(Some(ev)) => feed.event(&ev),
+                            Ok(None) => true,
+                            Err(e) => return feed.send(FromJournal::Failed(e.into())),
+                        }
+                    }
+                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
                 };
-                if !send(FromJournal::Event(ev)) {
+                if !got {
                     return;
                 }
             }
-            Ok(None) => {}
-            Err(e) => {
-                send(FromJournal::Failed(e.into()));
-                return;
+        }
+        Source::Set(set) => {
+            let it = match start {
+                PublishStart::Beginning => Ok(set.iter()),
+                PublishStart::Index(i) => set.iter_from_index(i),
+                PublishStart::Time(t) => set.iter_from_time(t),
+            };
+            let mut it = match it {
+                Ok(it) => it,
+                Err(e) => return feed.send(FromJournal::Failed(e.into())),
+            };
+            if let Some(e) = short(it.index()) {
+                return feed.send(FromJournal::Failed(e));
+            }
+            while let Some(item) = it.next_event() {
+                match item {
+                    Ok(ev) if feed.event(&ev) => {}
+                    Ok(_) => return,
+                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
+                }
+            }
+            if !follow {
+                let end = it.index();
+                return feed.send(FromJournal::End(end));
+            }
+            let mut tailer = set.tail_from(it);
+            while feed.running() {
+                let got = match tailer.poll() {
+                    Ok(Some(ev)) => feed.event(&ev),
+                    Ok(None) => {
+                        if !feed.flush() {
+                            return;
+                        }
+                        match tailer.wait(
+                            FOLLOW_WAIT,
+                            Some(Instant::now() + Duration::from_millis(100)),
+                        ) {
+                            Ok(Some(ev)) => feed.event(&ev),
+                            Ok(None) => true,
+                            Err(e) => return feed.send(FromJournal::Failed(e.into())),
+                        }
+                    }
+                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
+                };
+                if !got {
+                    return;
+                }
             }
         }
     }

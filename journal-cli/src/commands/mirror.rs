@@ -13,9 +13,12 @@ const EXAMPLES: &str = "\
 Examples:
   journal mirror --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes quotes.journal
   journal mirror -f --nats nats://a:4222,nats://b:4222 --stream MD --subject md.quotes quotes.journal
+  journal mirror -f --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes quotes-set/
 
-The target gets the same events as the source journal, with their original timestamps. Its position
-in the stream is kept in TARGET.nats (written after the journal is synced), so a restart carries on
+The target gets the same events as the source journal, with their original timestamps; a target that
+is an existing journal set gets them under the same global indexes, rolled by its own policy. Its
+position in the stream is kept in TARGET.nats (beside a set's directory; written after the journal
+is synced), so a restart carries on
 exactly after the last event written; --from-seq and --from-time apply only without that file
 (--from-time is the time the server stored the message). Messages without the journal headers are
 skipped and counted, or refused with --strict (status 1); a gap in the events is refused (status 1).";
@@ -24,7 +27,7 @@ skipped and counted, or refused with --strict (status 1); a gap in the events is
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The local journal (created if missing).
+    /// The local journal (created if missing), or an existing journal set's directory.
     target: PathBuf,
     #[command(flatten)]
     nats: NatsArgs,

@@ -15,9 +15,11 @@ Examples:
   journal publish quotes.journal --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes --create-stream
   journal publish -f quotes.journal --nats nats://a:4222,nats://b:4222 --stream MD --subject md.quotes
   journal publish quotes.journal --nats tls://nats.example:4222 --creds app.creds --stream MD --subject md.q
+  journal publish -f quotes-set/ --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes
 
 Each event becomes one message: the payload is the event's bytes; headers Journal-Id, Journal-Index,
-Journal-Timestamp (ns) and Journal-Start; Nats-Msg-Id is '<journal id>:<index>'. A restart resumes
+Journal-Timestamp (ns) and Journal-Start; Nats-Msg-Id is '<journal id>:<index>'. A set's events carry
+their global indexes, and its default id is '<directory name>@<subject>'. A restart resumes
 right after the last event the stream holds for this journal (--from-index and --from-time apply only
 when it holds none). With --follow, the writer's appends are published until SIGINT or SIGTERM,
 which stop after the acknowledgements in flight. Secrets can come from NATS_PASSWORD and NATS_TOKEN.";
@@ -114,7 +116,7 @@ impl NatsArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The journal.
+    /// The journal, or a journal set's directory (its events with their global indexes).
     source: PathBuf,
     #[command(flatten)]
     nats: NatsArgs,
@@ -143,7 +145,8 @@ pub struct Args {
     /// How long a stream --create-stream creates keeps messages (90s, 15m, 24h, 7d; 0: forever).
     #[arg(long, value_name = "D", requires = "create_stream", value_parser = parse_age)]
     max_age: Option<Duration>,
-    /// The journal's identity in the headers; by default '<file name>-<start_timestamp>'.
+    /// The journal's identity in the headers; by default '<file name>-<start_timestamp>' (a set:
+    /// '<directory name>@<subject>').
     #[arg(long, value_name = "ID", value_parser = |s: &str| journal_nats::check_journal_id(s).map(|()| s.to_owned()))]
     journal_id: Option<String>,
     /// Most messages awaiting an acknowledgement at once.
