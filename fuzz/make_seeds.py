@@ -30,26 +30,41 @@ def entry(ts, payload):
     crc = zlib.crc32(h + payload) & 0xffffffff
     e = h + struct.pack('<I', crc) + payload
     return e + b'\0' * (pad8(len(e)) - len(e))
-def control(kind, ts=0):
-    h = struct.pack('<qI', ts, (1 << 31) | (kind << 24))
-    return h + struct.pack('<I', zlib.crc32(h) & 0xffffffff)
 def ring(flags, a, b, area): return bytes([flags]) + struct.pack('<QQ', a, b) + area
+# Ring records, spec/RING.md 3 (version 2): a commit word `position | kind`, then the entry.
+def rec(pos, ts, payload): return struct.pack('<Q', pos | 1) + entry(ts, payload)
+def pad(pos): return struct.pack('<Q', pos | 2)
+def end(pos, ts=0): return struct.pack('<Q', pos | 3) + entry(ts, b'')
+def records(pos, *parts):
+    """Lays down records from `pos`: ('r', ts, payload), ('p', room) or ('e',)."""
+    out = b''
+    for part in parts:
+        if part[0] == 'r':
+            r = rec(pos, part[1], part[2])
+        elif part[0] == 'p':
+            r = pad(pos).ljust(part[1], b'\0')
+        else:
+            r = end(pos)
+        out += r
+        pos += len(r)
+    return out
 
-r = entry(1, b'hello') + entry(2, b'') + control(2)
+r = records(0, ('r', 1, b'hello'), ('r', 2, b''), ('e',))
 put('ring_decoder', 'empty', ring(0x0f, 0, 0, b''))
 put('ring_decoder', 'two-records-and-end', ring(0x0f, len(r), 0, r))
-put('ring_decoder', 'two-records-batch-of-one', ring(0x00, len(r), 4096 * 3, r))
-w = entry(3, b'x' * 30) + control(1) + b'\0' * 32 + entry(4, b'wrapped!')
+put('ring_decoder', 'two-records-batch-of-one', ring(0x00, len(r), 4096 * 3, records(4096 * 3, ('r', 1, b'hello'), ('r', 2, b''), ('e',))))
+w = records(4000, ('r', 3, b'x' * 30), ('p', 40)) + records(4096, ('r', 4, b'wrapped!'))
 put('ring_decoder', 'padding-at-wrap', ring(0x0f, len(w), 4000, w))
-i = b'\xee' * 8 + entry(5, b'after implicit padding')
-put('ring_decoder', 'implicit-padding', ring(0x10, len(i), 4088, i))
-top = (1 << 64) - 8
-e = entry(6, b'y' * 20)
-put('ring_decoder', 'near-u64-max-raw', ring(0x80, top, top - len(e), e))
-put('ring_decoder', 'unknown-control', ring(0x0f, 32, 0, control(5) + entry(7, b'')))
-put('ring_decoder', 'size-too-big', ring(0x0f, 64, 0, struct.pack('<qII', 0, 1 << 30 | 1, 0)))
-put('ring_decoder', 'record-past-end', ring(0x0f, 16, 0, entry(8, b'abc')))
-hdr = b'JRNLRING' + struct.pack('<IIQ', 1, 4096, 4096)
+i = records(4088, ('p', 8)) + records(4096, ('r', 5, b'after the shortest padding'))
+put('ring_decoder', 'shortest-padding', ring(0x10, len(i), 4088, i))
+top = (1 << 63) - 64
+e = records(top, ('r', 6, b'y' * 20))
+put('ring_decoder', 'near-2-63-raw', ring(0x80, top + len(e), top, e))
+put('ring_decoder', 'stale-commit-of-an-earlier-lap', ring(0x80, 4096 + 32, 4096, records(0, ('r', 7, b'old'))))
+put('ring_decoder', 'unknown-kind', ring(0x0f, 32, 0, struct.pack('<Q', 5) + entry(7, b'')))
+put('ring_decoder', 'size-too-big', ring(0x0f, 64, 0, struct.pack('<QqII', 1, 0, 1 << 30 | 1, 0)))
+put('ring_decoder', 'record-past-the-wrap', ring(0x0f, 16, 4072, records(4072, ('r', 8, b'abc'))))
+hdr = b'JRNLRING' + struct.pack('<IIQ', 2, 4096, 4096)
 hdr = hdr.ljust(128, b'\0') + struct.pack('<Q', len(r))
 hdr = hdr.ljust(4096, b'\0')
 put('ring_decoder', 'whole-ring-file', hdr + r.ljust(4096, b'\0'))

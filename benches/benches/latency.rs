@@ -9,12 +9,18 @@
 //!   stores an odd value, the child answers with the next even one).
 //! - floor-2lines: each direction stores a data line and then a position line, and the reader
 //!   loads the data after it saw the position: the cache-line traffic of a ring that publishes
-//!   positions, without any copy or checksum (a reference for the ring's design, not a goal).
-//! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, publish) and
-//!   the child echoes the payload with its own `push`.
+//!   positions, without any copy or checksum (the design of ring format version 1, which version
+//!   2 replaced with a commit word per record; a reference, not a goal).
+//! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, commit word;
+//!   spec/RING.md 4) and the child, which polls the next record's commit word, echoes the payload
+//!   with its own `push`.
 //! - iceoryx2 (with the `peers` feature): two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
 //!   `write_payload` (a copy of the payload) and `send`; the child copies the received payload
 //!   into its own sample.
+//! - ringfire (with the `peers` feature): two `RingProducer<[u8; N]>` rings of 64 KiB of slots
+//!   with lossless backpressure (as ours); each message is a `push` (a copy into the slot) and the
+//!   child pushes the payload it received (`try_recv` copies it out) into its own ring. Both sides
+//!   poll `try_recv`, as ours polls `read`.
 //!
 //! Criterion reports the mean one-way time; a second pass of `JOURNAL_BENCH_ROUNDS` round trips
 //! (default 500,000, after 50,000 to warm up) records every one in an HDR histogram for the
@@ -23,6 +29,8 @@
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
+#[cfg(feature = "peers")]
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -146,7 +154,8 @@ const RESP_POS: usize = 64;
 
 /// Like [`Floor`], but each direction writes a data line and then publishes a position on a
 /// second line, and the reader reads the data line after it saw the position: the cache-line
-/// traffic of an SPSC ring that publishes positions (spec/RING.md 4, 5), without copy or CRC.
+/// traffic of an SPSC ring that publishes positions (ring format version 1; version 2 polls a
+/// commit word in the record instead, spec/RING.md 5), without copy or CRC.
 struct Floor2 {
     _file: ShmFile,
     words: SharedWords,
@@ -515,6 +524,154 @@ mod iox {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// ringfire.
+
+/// The ringfire pair (the `peers` feature).
+#[cfg(feature = "peers")]
+mod rf {
+    use super::*;
+    use ringfire::{FlowControl, RingConsumer, RingProducer, RingProducerBuilder};
+    use serde_json::json;
+
+    /// First payload byte of the message that stops a ringfire echo child (payload() never makes it).
+    const RF_STOP: u8 = 0xFE;
+
+    type Error = Box<dyn std::error::Error>;
+
+    /// A ring of `N`-byte slots holding as many bytes as ours (64 KiB), lossless like ours: the
+    /// producer waits for the registered reader instead of overwriting it.
+    fn rf_producer<const N: usize>(path: &Path) -> Result<RingProducer<[u8; N]>, Error> {
+        Ok(RingProducerBuilder::new(RING_CAPACITY / N as u64)
+            .flow_control(FlowControl::LosslessBackpressure)
+            .build::<[u8; N], _>(path)?)
+    }
+
+    fn rf_consumer<const N: usize>(path: &Path) -> Result<RingConsumer<[u8; N]>, Error> {
+        Ok(RingConsumer::<[u8; N]>::builder()
+            .start_from_head()
+            .attach(path)?)
+    }
+
+    struct RfPair<const N: usize> {
+        producer: RingProducer<[u8; N]>,
+        consumer: RingConsumer<[u8; N]>,
+        data: [u8; N],
+        child: Option<std::process::Child>,
+        _files: (ShmFile, ShmFile, ShmFile),
+    }
+
+    impl<const N: usize> RfPair<N> {
+        fn start() -> Result<RfPair<N>, Error> {
+            let (a, b) = (ShmFile::new("rf-a"), ShmFile::new("rf-b"));
+            let ready_file = ShmFile::new("rf-ready");
+            let ready = SharedWords::create(ready_file.path())?;
+            let producer = rf_producer::<N>(a.path())?;
+            let size = N.to_string();
+            let child = child::spawn(
+                "ringfire-echo",
+                [
+                    ("JOURNAL_BENCH_RING_A", a.path().as_os_str()),
+                    ("JOURNAL_BENCH_RING_B", b.path().as_os_str()),
+                    ("JOURNAL_BENCH_SIZE", std::ffi::OsStr::new(&size)),
+                    ("JOURNAL_BENCH_WORDS", ready_file.path().as_os_str()),
+                ],
+            );
+            let mut child = Some(child);
+            // The child attaches to ring a and creates ring b, then says so.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while ready.word(0).load(Ordering::Acquire) == 0 {
+                if Instant::now() > deadline {
+                    if let Some(c) = child.take() {
+                        child::join(c, "ringfire echo");
+                    }
+                    return Err("ringfire echo child did not start".into());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let consumer = rf_consumer::<N>(b.path())?;
+            Ok(RfPair {
+                producer,
+                consumer,
+                data: payload(N).try_into().expect("N bytes"),
+                child,
+                _files: (a, b, ready_file),
+            })
+        }
+    }
+
+    impl<const N: usize> RoundTrip for RfPair<N> {
+        #[inline]
+        fn round_trip(&mut self) -> Duration {
+            let start = Instant::now();
+            self.producer.push(black_box(&self.data));
+            loop {
+                if let Some(reply) = self.consumer.try_recv() {
+                    black_box(&reply);
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            start.elapsed()
+        }
+    }
+
+    impl<const N: usize> Drop for RfPair<N> {
+        fn drop(&mut self) {
+            self.data[0] = RF_STOP;
+            self.producer.push(&self.data);
+            if let Some(c) = self.child.take() {
+                child::join(c, "ringfire echo");
+            }
+        }
+    }
+
+    fn rf_echo_n<const N: usize>() -> Result<(), Error> {
+        pin_to_cpu(1);
+        let mut consumer = rf_consumer::<N>(child::env("JOURNAL_BENCH_RING_A").as_ref())?;
+        let mut producer = rf_producer::<N>(child::env("JOURNAL_BENCH_RING_B").as_ref())?;
+        let ready = SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
+        ready.word(0).store(1, Ordering::Release);
+        loop {
+            match consumer.try_recv() {
+                Some(msg) => {
+                    if msg[0] == RF_STOP {
+                        return Ok(());
+                    }
+                    producer.push(&msg);
+                }
+                None => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    pub(super) fn rf_echo() {
+        let result = match child::env("JOURNAL_BENCH_SIZE").as_str() {
+            "64" => rf_echo_n::<64>(),
+            "1024" => rf_echo_n::<1024>(),
+            other => panic!("no ringfire echo for {other} bytes"),
+        };
+        if let Err(e) = result {
+            eprintln!("ringfire echo child: {e}");
+            std::process::exit(1);
+        }
+    }
+
+    pub(super) fn measure_rf<const N: usize>(c: &mut Criterion) {
+        let id = format!("ringfire/{N}");
+        if !selected(&format!("{GROUP}/{id}")) {
+            return;
+        }
+        match RfPair::<N>::start() {
+            Ok(mut pair) => measure(c, &id, &mut pair),
+            Err(e) => {
+                eprintln!("{GROUP}/{id}: ringfire unavailable: {e}");
+                results::record(GROUP, &id, json!({ "unavailable": e.to_string() }));
+            }
+        }
+    }
+}
+
 fn main() {
     match child::role().as_deref() {
         Some("floor-echo") => return floor_echo(),
@@ -522,6 +679,8 @@ fn main() {
         Some("ring-echo") => return ring_echo(),
         #[cfg(feature = "peers")]
         Some("iox-echo") => return iox::iox_echo(),
+        #[cfg(feature = "peers")]
+        Some("ringfire-echo") => return rf::rf_echo(),
         Some(other) => panic!("unknown role {other}"),
         None => {}
     }
@@ -543,6 +702,8 @@ fn main() {
     {
         iox::measure_iox::<64>(&mut c);
         iox::measure_iox::<1024>(&mut c);
+        rf::measure_rf::<64>(&mut c);
+        rf::measure_rf::<1024>(&mut c);
     }
     c.final_summary();
 }

@@ -9,7 +9,8 @@
 //!
 //! `rtrb` carries the same bytes in a `RingBuffer<u8>` of the same capacity: a producer chunk per
 //! record, copied in; the consumer takes every whole record available as one chunk. It has no
-//! framing and no checksum; ours writes a 16-byte header with a CRC-32 per record.
+//! framing and no checksum; ours writes an 8-byte commit word and a 16-byte header with a CRC-32
+//! per record (spec/RING.md 3).
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
 use std::hint::black_box;

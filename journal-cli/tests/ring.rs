@@ -116,7 +116,7 @@ fn consume_loses_nothing_on_sigint_or_sigterm() {
         let info = || ring_info(&ring).unwrap();
         wait_for("the consumer to take every record", || {
             let i = info();
-            i.consumer_pid != 0 && i.consumer_position == i.producer_position
+            i.consumer_pid != 0 && i.consumer_position == p.position()
         });
         signal(&child, sig);
         let r = finish_with(child, out);

@@ -101,7 +101,7 @@ pub use replay::{
 };
 pub use ring::{
     create_ring, ring_info, Consumer, Producer, ReadStatus, Record, RingClaim, RingInfo,
-    RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY,
+    RING_HEADER_LEN, RING_MAX_CAPACITY, RING_MIN_CAPACITY, RING_VERSION,
 };
 pub use set::{OwnedSetTailer, SetIter, SetReader, SetTailer};
 pub use set::{SetClaim, SetWriter, SetWriterOptions};

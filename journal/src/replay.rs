@@ -258,7 +258,7 @@ fn open_events<'a>(
 }
 
 /// Replays the events of `source` (a [`Reader`] or a [`SetReader`]) into `producer`
-/// (spec/RING.md: records are the entries, copied verbatim). The loop makes no allocation per
+/// (spec/RING.md 3: each record is a commit word and the entry, copied verbatim). The loop makes no allocation per
 /// event.
 ///
 /// ```

@@ -24,7 +24,9 @@ pub const RING_MIN_CAPACITY: u64 = 4096;
 /// Largest ring capacity.
 pub const RING_MAX_CAPACITY: u64 = 1 << 40;
 const MAGIC: u64 = u64::from_le_bytes(*b"JRNLRING");
-const VERSION: u32 = 1;
+/// The ring format version this build reads and writes (spec/RING.md 2, 10).
+pub const RING_VERSION: u32 = 2;
+const VERSION: u32 = RING_VERSION;
 
 /// The ring header's first line as stored (spec/RING.md 2); written once at creation.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug)]
@@ -46,10 +48,14 @@ const OFF_CONSUMER_PID: usize = 512;
 /// (spec/RING.md 7).
 const OWNER_LINE: u64 = 128;
 
-const CONTROL: u32 = 1 << 31;
-const KIND_PADDING: u32 = 1 << 24;
-const KIND_END: u32 = 2 << 24;
-const KIND_MASK: u32 = 0x7F << 24;
+// Record kinds, the low three bits of a commit word (spec/RING.md 3).
+const KIND_DATA: u64 = 1;
+const KIND_PADDING: u64 = 2;
+const KIND_END: u64 = 3;
+/// Length of the commit word that starts every record (spec/RING.md 3).
+const COMMIT_LEN: u64 = 8;
+/// Length of an end-of-stream record: its commit word and an empty entry's 16-byte header.
+const END_LEN: u64 = COMMIT_LEN + 16;
 
 /// The largest producer position a producer attaches at (spec/RING.md 4): far enough below 2^64
 /// that its position never overflows (2^63 bytes is 29 years at 10 GB/s).
@@ -63,7 +69,8 @@ const LIVENESS_INTERVAL: Duration = Duration::from_millis(10);
 pub struct RingInfo {
     /// Data area size in bytes.
     pub capacity: u64,
-    /// Bytes published by the producer, ever.
+    /// Bytes published by the producer, ever: a lower bound, since the producer stores it lazily
+    /// (spec/RING.md 4.4); records may be committed past it.
     pub producer_position: u64,
     /// Bytes consumed, ever.
     pub consumer_position: u64,
@@ -149,11 +156,15 @@ fn open_ring_file(path: &Path, write: bool) -> Result<(File, u64)> {
         ));
     }
     if version != VERSION {
-        return Err(mismatch(
-            "version",
-            VERSION.to_string(),
-            version.to_string(),
-        ));
+        let expected = if version < VERSION {
+            format!(
+                "{VERSION} (this build reads ring format version {VERSION} only: recreate the ring \
+                 with it, or use a build of version {version})"
+            )
+        } else {
+            format!("{VERSION} (a newer ring format: use a build that reads version {version})")
+        };
+        return Err(mismatch("version", expected, version.to_string()));
     }
     if header_len != RING_HEADER_LEN {
         return Err(mismatch(
@@ -267,7 +278,8 @@ fn peer_present(lock: &RoleLock, pid_off: usize) -> bool {
     range_locked(lock.file(), pid_off as u64, OWNER_LINE).unwrap_or(false)
 }
 
-/// The producing side of a ring. At most one per ring; see spec/RING.md 4.
+/// The producing side of a ring. At most one per ring; see spec/RING.md 4 (records, each with a
+/// commit word the consumer polls, RING.md 3) and 7.2 (attaching after another producer).
 ///
 /// ```
 /// use journal::{create_ring, Consumer, Producer};
@@ -300,8 +312,13 @@ pub struct Producer {
     capacity: u64,
     /// Private position: bytes written (published or staged).
     position: u64,
-    /// Last published position.
+    /// Position of the first staged record: every record before it is committed.
     published: u64,
+    /// The kind of the record at `published`, whose commit word is stored last, by
+    /// [`Producer::publish`] (valid while `published != position`).
+    pending_kind: u64,
+    /// The last value stored in the header's `producer_position` (spec/RING.md 4: lazily).
+    stored: u64,
     cached_consumer: u64,
     wait: WaitStrategy,
     full_waits: u64,
@@ -317,12 +334,79 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+/// What the commit word `commit` at ring position `pos` says (spec/RING.md 3, 5): `Ok(None)` if no
+/// record is committed there yet (the word is 0), else the record's kind and length, its entry's
+/// size and timestamp (zeros for padding), checked to lie before the wrap point; `Err` with the
+/// reason if the word or the record is impossible. Reads only inside the data area.
+#[inline]
+fn committed(
+    map: &RingMap,
+    capacity: u64,
+    pos: u64,
+    commit: u64,
+) -> std::result::Result<Option<(u64, u64, u32, i64)>, String> {
+    if commit == 0 {
+        return Ok(None);
+    }
+    let off = pos & (capacity - 1);
+    let room = capacity - off;
+    let kind = commit & 7;
+    if commit & !7 != pos || kind == 0 || kind > KIND_END {
+        return Err(bad_commit(pos, commit, capacity));
+    }
+    if kind == KIND_PADDING {
+        return Ok(Some((kind, room, 0, 0)));
+    }
+    if room < END_LEN {
+        return Err(format!(
+            "a record committed {room} bytes before the wrap point, too few for its header"
+        ));
+    }
+    let head = EntryHeader::decode(map.data(off + COMMIT_LEN, 16)).expect("16 bytes");
+    let (size, timestamp) = (head.size(), head.timestamp());
+    let len = if kind == KIND_END {
+        if size != 0 {
+            return Err(format!("end-of-stream record with size {size}, not 0"));
+        }
+        END_LEN
+    } else if size <= MAX_PAYLOAD && COMMIT_LEN + entry_len(size) <= capacity / 2 {
+        COMMIT_LEN + entry_len(size)
+    } else {
+        return Err(format!(
+            "record of size {size}: longer than half the ring ({} bytes)",
+            capacity / 2
+        ));
+    };
+    if len > room {
+        return Err(format!(
+            "record of size {size} runs past the wrap point ({room} bytes left)"
+        ));
+    }
+    Ok(Some((kind, len, size, timestamp)))
+}
+
+/// Why a commit word that is neither 0 nor a record committed at `pos` is refused.
+#[cold]
+fn bad_commit(pos: u64, commit: u64, capacity: u64) -> String {
+    let (at, kind) = (commit & !7, commit & 7);
+    if (1..=KIND_END).contains(&kind) && at < pos && (pos - at).is_multiple_of(capacity) {
+        format!(
+            "commit word {commit:#x} belongs to a record of an earlier lap (position {at}), \
+             which the producer must have cleared: a stale record"
+        )
+    } else {
+        format!("commit word {commit:#x} is neither 0 nor a record committed at position {pos}")
+    }
+}
+
 impl Producer {
-    /// Attaches to an existing ring as its producer.
+    /// Attaches to an existing ring as its producer. The records a previous producer committed
+    /// after the `producer_position` it stored are found from their commit words and kept
+    /// (spec/RING.md 4, 7).
     pub fn attach(path: impl AsRef<Path>) -> Result<Producer> {
         let path = path.as_ref();
         let (map, lock, capacity) = attach_as(path, "producer", OFF_PRODUCER_PID)?;
-        let position = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
+        let stored = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
         let consumer = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
         // From here on, Drop clears the owner line.
         let mut producer = Producer {
@@ -330,8 +414,10 @@ impl Producer {
             lock,
             path: path.to_path_buf(),
             capacity,
-            position,
-            published: position,
+            position: stored,
+            published: stored,
+            pending_kind: 0,
+            stored,
             cached_consumer: consumer,
             wait: WaitStrategy::default(),
             full_waits: 0,
@@ -339,20 +425,55 @@ impl Producer {
         };
         // Both positions come from a header another process may have written: check them before
         // any arithmetic on them (spec/RING.md 4).
-        if position % 8 != 0 || position > MAX_POSITION {
+        if !stored.is_multiple_of(8) || stored > MAX_POSITION {
             return Err(producer.corrupt_header(format!(
-                "producer_position {position} is not a multiple of 8 below 2^63"
+                "producer_position {stored} is not a multiple of 8 below 2^63"
             )));
         }
-        if consumer % 8 != 0 || consumer > position || position - consumer > capacity {
+        if !consumer.is_multiple_of(8)
+            || consumer > stored + capacity
+            || stored + COMMIT_LEN > consumer + capacity
+        {
             return Err(producer.corrupt_header(format!(
-                "consumer_position {consumer} is impossible for producer_position {position} \
-                 (it must be a multiple of 8 from {} to {position})",
-                position.saturating_sub(capacity)
+                "consumer_position {consumer} is impossible for producer_position {stored} \
+                 (it must be a multiple of 8 from {} to {})",
+                (stored + COMMIT_LEN).saturating_sub(capacity),
+                stored + capacity
             )));
         }
-        producer.cached_consumer = consumer;
+        let end = producer.recover(stored.max(consumer), consumer)?;
+        producer.position = end;
+        producer.published = end;
+        producer.store_position();
         Ok(producer)
+    }
+
+    /// Walks the records committed from `start` (a record boundary at or below the committed end)
+    /// to the first word that commits nothing, and returns that position (spec/RING.md 7).
+    fn recover(&self, start: u64, consumer: u64) -> Result<u64> {
+        let mask = self.capacity - 1;
+        let limit = consumer + self.capacity;
+        let mut pos = start;
+        loop {
+            if pos + COMMIT_LEN > limit {
+                return Err(self.corrupt_header(format!(
+                    "records are committed up to position {pos}, past consumer_position \
+                     {consumer} plus the capacity less 8"
+                )));
+            }
+            let commit = self.map.data_word(pos & mask).load(Ordering::Acquire);
+            match committed(&self.map, self.capacity, pos, commit) {
+                Ok(None) => return Ok(pos),
+                Ok(Some((_, len, _, _))) => pos += len,
+                Err(reason) => {
+                    return Err(Error::CorruptRing {
+                        path: self.path.clone(),
+                        position: pos,
+                        reason,
+                    })
+                }
+            }
+        }
     }
 
     /// The error for a header whose positions break spec/RING.md 2.
@@ -392,13 +513,20 @@ impl Producer {
         self.capacity
     }
 
-    /// The largest record this ring takes (header, payload and padding): half its capacity.
+    /// The ring position after the last record written (published or staged): the bytes this
+    /// ring has carried, ever. The header's `producer_position` may lag behind it (spec/RING.md 4).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The largest record this ring takes (commit word, header, payload and padding): half its
+    /// capacity.
     pub fn max_record_len(&self) -> u64 {
         self.capacity / 2
     }
 
-    /// Bytes needed at the current position for a record of `len` bytes (padding included), or an
-    /// error if the record can never fit.
+    /// Bytes needed at the current position for a record of `len` bytes (wrap padding included),
+    /// or an error if the record can never fit.
     #[inline]
     fn needed(&self, len: u64) -> Result<u64> {
         if len > self.capacity / 2 {
@@ -433,8 +561,8 @@ impl Producer {
     #[cold]
     fn bad_consumer_position(&self, consumer: u64) -> Error {
         self.corrupt_header(format!(
-            "consumer_position {consumer} is impossible: it was {}, the producer published {} \
-             (it may only grow, by multiples of 8, up to producer_position)",
+            "consumer_position {consumer} is impossible: it was {}, the producer committed up to \
+             {} (it may only grow, by multiples of 8, up to the committed end)",
             self.cached_consumer, self.published
         ))
     }
@@ -446,6 +574,7 @@ impl Producer {
             return Ok(());
         }
         self.publish();
+        self.store_position();
         self.full_waits += 1;
         let started = Instant::now();
         let mut last_check = started;
@@ -482,29 +611,39 @@ impl Producer {
         Ok(())
     }
 
-    /// Reserves `len` contiguous bytes for a record (writing the wrap padding first if needed) and
-    /// returns its offset in the data area. The caller fills the bytes, then advances `position`.
+    /// Reserves `len` contiguous bytes for a record (staging the wrap padding first if needed), with
+    /// room for the commit word after it (spec/RING.md 4), and returns its offset in the data area.
+    /// The caller fills the record after its commit word, then calls [`Producer::stage`].
     #[inline]
     fn reserve(&mut self, len: u64, block: bool) -> Result<Option<u64>> {
         let need = self.needed(len)?;
         if block {
-            self.wait_for_room(need)?;
-        } else if !self.has_room(need)? {
+            self.wait_for_room(need + COMMIT_LEN)?;
+        } else if !self.has_room(need + COMMIT_LEN)? {
             return Ok(None);
         }
-        let mut off = self.position & (self.capacity - 1);
         if need != len {
             // Not enough room before the wrap point: pad to it (spec/RING.md 3).
-            let room = need - len;
-            if room >= 16 {
-                let size = CONTROL | KIND_PADDING;
-                let head = control_header(0, size);
-                self.map.data_mut(off, 16).copy_from_slice(&head);
-            }
-            self.position += room;
-            off = 0;
+            self.stage(KIND_PADDING, need - len);
         }
-        Ok(Some(off))
+        Ok(Some(self.position & (self.capacity - 1)))
+    }
+
+    /// Stages the record of `kind` and `len` bytes at the current position, whose bytes after the
+    /// commit word are written: stores its commit word now, or, if it is the first staged record,
+    /// at the next [`Producer::publish`] (spec/RING.md 4).
+    #[inline]
+    fn stage(&mut self, kind: u64, len: u64) {
+        let pos = self.position;
+        if pos == self.published {
+            self.pending_kind = kind;
+        } else {
+            // Ordered before the consumer's view by the release store of the first staged record.
+            self.map
+                .data_word(pos & (self.capacity - 1))
+                .store(pos | kind, Ordering::Relaxed);
+        }
+        self.position = pos + len;
     }
 
     /// Stages one record (not yet visible to the consumer until [`Producer::publish`]); waits while
@@ -513,9 +652,11 @@ impl Producer {
     pub fn write(&mut self, timestamp: i64, payload: &[u8]) -> Result<()> {
         let size = check_payload(payload.len())?;
         let len = entry_len(size);
-        let off = self.reserve(len, true)?.expect("blocking reserve");
-        crate::format::encode_entry(self.map.data_mut(off, len), timestamp, payload);
-        self.position += len;
+        let off = self
+            .reserve(COMMIT_LEN + len, true)?
+            .expect("blocking reserve");
+        crate::format::encode_entry(self.map.data_mut(off + COMMIT_LEN, len), timestamp, payload);
+        self.stage(KIND_DATA, COMMIT_LEN + len);
         Ok(())
     }
 
@@ -532,11 +673,11 @@ impl Producer {
     pub fn try_push(&mut self, timestamp: i64, payload: &[u8]) -> Result<bool> {
         let size = check_payload(payload.len())?;
         let len = entry_len(size);
-        let Some(off) = self.reserve(len, false)? else {
+        let Some(off) = self.reserve(COMMIT_LEN + len, false)? else {
             return Ok(false);
         };
-        crate::format::encode_entry(self.map.data_mut(off, len), timestamp, payload);
-        self.position += len;
+        crate::format::encode_entry(self.map.data_mut(off + COMMIT_LEN, len), timestamp, payload);
+        self.stage(KIND_DATA, COMMIT_LEN + len);
         self.publish();
         Ok(true)
     }
@@ -552,9 +693,13 @@ impl Producer {
                 "not a journal entry: {len} bytes with size field {size}"
             )));
         }
-        let off = self.reserve(len, true)?.expect("blocking reserve");
-        self.map.data_mut(off, len).copy_from_slice(entry);
-        self.position += len;
+        let off = self
+            .reserve(COMMIT_LEN + len, true)?
+            .expect("blocking reserve");
+        self.map
+            .data_mut(off + COMMIT_LEN, len)
+            .copy_from_slice(entry);
+        self.stage(KIND_DATA, COMMIT_LEN + len);
         Ok(())
     }
 
@@ -562,7 +707,7 @@ impl Producer {
     /// ring is full. Nothing is visible until [`RingClaim::commit`].
     pub fn claim(&mut self, capacity: usize) -> Result<RingClaim<'_>> {
         let size = check_payload(capacity)?;
-        let len = entry_len(size);
+        let len = COMMIT_LEN + entry_len(size);
         let off = self.reserve(len, true)?.expect("blocking reserve");
         Ok(RingClaim {
             producer: self,
@@ -571,24 +716,47 @@ impl Producer {
         })
     }
 
-    /// Makes every staged record visible to the consumer with one release store (spec/RING.md 4).
+    /// Makes every staged record visible to the consumer (spec/RING.md 4): zeroes the commit word
+    /// after the last one, then stores the first one's commit word with release ordering. Stores
+    /// the header's `producer_position` only once it lags by a quarter of the ring (it is a lower
+    /// bound, for flow control and display; the commit words are what the consumer reads).
     #[inline]
     pub fn publish(&mut self) {
         if self.published != self.position && !self.map.shrunk() {
+            let mask = self.capacity - 1;
+            self.map
+                .data_word(self.position & mask)
+                .store(0, Ordering::Relaxed);
+            self.map
+                .data_word(self.published & mask)
+                .store(self.published | self.pending_kind, Ordering::Release);
+            self.published = self.position;
+            if self.published - self.stored >= self.capacity / 4 {
+                self.store_position();
+            }
+        }
+    }
+
+    /// Stores the committed end in the header's `producer_position` (release).
+    fn store_position(&mut self) {
+        if self.stored != self.published && !self.map.shrunk() {
             self.map
                 .word(OFF_PRODUCER_POS)
-                .store(self.position, Ordering::Release);
-            self.published = self.position;
+                .store(self.published, Ordering::Release);
+            self.stored = self.published;
         }
     }
 
     /// Writes the end-of-stream record and publishes (spec/RING.md 3).
     pub fn end_of_stream(&mut self, timestamp: i64) -> Result<()> {
-        let off = self.reserve(16, true)?.expect("blocking reserve");
-        let head = control_header(timestamp, CONTROL | KIND_END);
-        self.map.data_mut(off, 16).copy_from_slice(&head);
-        self.position += 16;
+        let off = self.reserve(END_LEN, true)?.expect("blocking reserve");
+        let head = EntryHeader::without_payload(timestamp, 0).to_bytes();
+        self.map
+            .data_mut(off + COMMIT_LEN, 16)
+            .copy_from_slice(&head);
+        self.stage(KIND_END, END_LEN);
         self.publish();
+        self.store_position();
         Ok(())
     }
 }
@@ -596,6 +764,7 @@ impl Producer {
 impl Drop for Producer {
     fn drop(&mut self) {
         self.publish();
+        self.store_position();
         // Then the lock is released, when the field drops.
         detach(&self.map, OFF_PRODUCER_PID);
     }
@@ -611,13 +780,10 @@ fn check_payload(len: usize) -> Result<u32> {
     Ok(len as u32)
 }
 
-fn control_header(timestamp: i64, size: u32) -> [u8; 16] {
-    EntryHeader::without_payload(timestamp, size).to_bytes()
-}
-
 /// Room for one record's payload inside the ring, from [`Producer::claim`].
 pub struct RingClaim<'p> {
     producer: &'p mut Producer,
+    /// Data-area offset of the record (its commit word).
     offset: u64,
     size: u32,
 }
@@ -627,18 +793,18 @@ impl RingClaim<'_> {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         self.producer
             .map
-            .data_mut(self.offset + 16, self.size as u64)
+            .data_mut(self.offset + COMMIT_LEN + 16, self.size as u64)
     }
 
     /// Writes the record header (CRC over the filled payload) and publishes the record.
     pub fn commit(self, timestamp: i64) -> Result<()> {
         let len = entry_len(self.size);
-        let entry = self.producer.map.data_mut(self.offset, len);
+        let entry = self.producer.map.data_mut(self.offset + COMMIT_LEN, len);
         let (head, rest) = entry.split_at_mut(16);
         let (payload, pad) = rest.split_at_mut(self.size as usize);
         pad.fill(0);
         EntryHeader::for_payload(timestamp, payload).write_to(head);
-        self.producer.position += len;
+        self.producer.stage(KIND_DATA, COMMIT_LEN + len);
         self.producer.publish();
         Ok(())
     }
@@ -651,9 +817,10 @@ pub struct Record<'a> {
     pub timestamp: i64,
     /// The payload.
     pub payload: &'a [u8],
-    /// The whole record as stored (a journal entry, FORMAT.md 4).
+    /// The record's journal entry as stored (FORMAT.md 4): the record without its commit word.
     pub entry: &'a [u8],
-    /// The ring position of the record's first byte (bytes published before it, ever).
+    /// The ring position of the record's first byte, its commit word (bytes published before it,
+    /// ever; spec/RING.md 3).
     pub position: u64,
 }
 
@@ -726,7 +893,6 @@ pub struct Consumer {
     position: u64,
     /// Last position stored in `consumer_position`.
     released: u64,
-    cached_producer: u64,
     deferred_release: bool,
 }
 
@@ -740,22 +906,29 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    /// Attaches to an existing ring as its consumer.
+    /// Attaches to an existing ring as its consumer. Fails with [`Error::CorruptRing`] if the
+    /// header's `consumer_position` is not a multiple of 8 below 2^63 (spec/RING.md 5).
     pub fn attach(path: impl AsRef<Path>) -> Result<Consumer> {
         let path = path.as_ref();
         let (map, lock, capacity) = attach_as(path, "consumer", OFF_CONSUMER_PID)?;
         let position = map.word(OFF_CONSUMER_POS).load(Ordering::Acquire);
-        let cached_producer = map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
-        Ok(Consumer {
+        let consumer = Consumer {
             map,
             lock,
             path: path.to_path_buf(),
             capacity,
             position,
             released: position,
-            cached_producer,
             deferred_release: false,
-        })
+        };
+        if !position.is_multiple_of(8) || position > MAX_POSITION {
+            return Err(Error::CorruptRing {
+                path: consumer.path.clone(),
+                position,
+                reason: format!("consumer_position {position} is not a multiple of 8 below 2^63"),
+            });
+        }
+        Ok(consumer)
     }
 
     /// Whether [`Consumer::read`] leaves the records it handed out in the ring until
@@ -787,7 +960,7 @@ impl Consumer {
     /// Releases the records before `pos` (already handed out) and reports corruption at `pos`.
     #[cold]
     fn corrupt(&mut self, pos: u64, reason: String) -> Error {
-        if pos > self.position && pos <= self.cached_producer {
+        if pos > self.position {
             self.position = pos;
             if !self.deferred_release {
                 self.release();
@@ -800,9 +973,11 @@ impl Consumer {
         }
     }
 
-    /// Hands up to `limit` published records to `handler`, then releases them with one release
+    /// Hands up to `limit` committed records to `handler`, then releases them with one release
     /// store (spec/RING.md 5; unless [deferred](Consumer::set_deferred_release)). Never blocks;
-    /// `records == 0` (and not `stopped`) means the ring was empty.
+    /// `records == 0` (and not `stopped`) means no record was committed at this consumer's
+    /// position. The consumer reads each record's commit word in the data area, not the
+    /// producer's position: a small record arrives with the line its commit word is on.
     ///
     /// The handler returns [`ControlFlow::Continue`] to go on, or [`ControlFlow::Break`] to stop:
     /// the record it was just handed is then not consumed (it comes first in the next read), and
@@ -819,72 +994,42 @@ impl Consumer {
             return Err(self.corrupt(pos, "the ring file was truncated under the consumer".into()));
         }
         let mut status = ReadStatus::default();
-        if self.position == self.cached_producer {
-            self.cached_producer = self.map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
-            if self.position == self.cached_producer {
-                return Ok(status);
-            }
-        }
         let mask = self.capacity - 1;
         let mut pos = self.position;
-        let end = self.cached_producer;
-        // Checked before any arithmetic on the pair: a hostile header may put either anywhere.
-        if end < pos
-            || end - pos > self.capacity
-            || !pos.is_multiple_of(8)
-            || !end.is_multiple_of(8)
-        {
-            return Err(self.corrupt(
-                pos,
-                format!("producer position {end} is impossible for consumer position {pos}"),
-            ));
-        }
-        while pos < end && status.records < limit {
+        // No record, nor the commit word after it, may end past this (spec/RING.md 4, 5).
+        let bound = self.released + self.capacity;
+        while status.records < limit {
             let off = pos & mask;
-            let room = self.capacity - off;
-            if room < 16 {
-                pos += room; // implicit padding
-                continue;
-            }
-            let avail = (end - pos).min(room);
-            if avail < 16 {
-                return Err(
-                    self.corrupt(pos, format!("{avail} bytes published at a record boundary"))
-                );
-            }
-            let head = EntryHeader::decode(self.map.data(off, 16)).expect("16 bytes");
-            let (timestamp, size) = (head.timestamp(), head.size());
-            if size & CONTROL != 0 {
-                match size & KIND_MASK {
-                    KIND_PADDING if size & !(CONTROL | KIND_MASK) == 0 => {
-                        if end - pos < room {
-                            return Err(
-                                self.corrupt(pos, "padding record past the published end".into())
-                            );
-                        }
-                        pos += room;
-                    }
-                    KIND_END if size & !(CONTROL | KIND_MASK) == 0 => {
-                        pos += 16;
-                        status.end_of_stream = true;
-                        break;
-                    }
-                    _ => return Err(self.corrupt(pos, format!("unknown control record {size:#x}"))),
-                }
-                continue;
-            }
-            let len = if size <= MAX_PAYLOAD {
-                entry_len(size)
-            } else {
-                u64::MAX
-            };
-            if len > avail {
+            let commit = self.map.data_word(off).load(Ordering::Acquire);
+            let (kind, len, size, timestamp) =
+                match committed(&self.map, self.capacity, pos, commit) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(reason) => return Err(self.corrupt(pos, reason)),
+                };
+            if pos + len + COMMIT_LEN > bound {
                 return Err(self.corrupt(
                     pos,
-                    format!("record of size {size} runs past the published end or the wrap point"),
+                    format!(
+                        "a record of {len} bytes here ends past what the producer may write \
+                         (consumer position {} plus the capacity less 8)",
+                        self.released
+                    ),
                 ));
             }
-            let entry = self.map.data(off, len);
+            match kind {
+                KIND_PADDING => {
+                    pos += len;
+                    continue;
+                }
+                KIND_END => {
+                    pos += len;
+                    status.end_of_stream = true;
+                    break;
+                }
+                _ => {}
+            }
+            let entry = self.map.data(off + COMMIT_LEN, len - COMMIT_LEN);
             let flow = handler(Record {
                 timestamp,
                 payload: &entry[16..16 + size as usize],
@@ -907,7 +1052,9 @@ impl Consumer {
 
     /// Like [`Consumer::read`], but waits with `strategy` until at least one record or the end of
     /// stream arrives, or `deadline` passes (then `records == 0`). Fails with [`Error::PeerDied`] if
-    /// the producer dies without ending the stream (checked every 10 ms of waiting).
+    /// the producer dies without ending the stream, and with [`Error::CorruptRing`] if the header's
+    /// `producer_position` says records are committed where none is (both checked every 10 ms of
+    /// waiting).
     pub fn read_wait(
         &mut self,
         limit: usize,
@@ -928,17 +1075,33 @@ impl Consumer {
             }
             if now.duration_since(last_check) >= LIVENESS_INTERVAL {
                 last_check = now;
-                if let Some(pid) = peer_dead(&self.map, &self.lock, OFF_PRODUCER_PID) {
+                // Records below producer_position are committed (spec/RING.md 4): after this
+                // acquire load, the read below must find them.
+                let stored = self.map.word(OFF_PRODUCER_POS).load(Ordering::Acquire);
+                let dead = peer_dead(&self.map, &self.lock, OFF_PRODUCER_PID);
+                if stored > self.position || dead.is_some() {
                     // Anything it published before dying is still delivered first.
                     let s = self.read(limit, &mut handler)?;
                     if s.records > 0 || s.end_of_stream || s.stopped {
                         return Ok(s);
                     }
-                    return Err(Error::PeerDied {
-                        path: self.path.clone(),
-                        role: "producer",
-                        pid,
-                    });
+                    if stored > self.position {
+                        let pos = self.position;
+                        return Err(self.corrupt(
+                            pos,
+                            format!(
+                                "producer_position {stored} is past this position, where no \
+                                 record is committed"
+                            ),
+                        ));
+                    }
+                    if let Some(pid) = dead {
+                        return Err(Error::PeerDied {
+                            path: self.path.clone(),
+                            role: "producer",
+                            pid,
+                        });
+                    }
                 }
             }
             strategy.idle(round);

@@ -110,8 +110,10 @@ pub fn parse_capacity(s: &str) -> Result<u64, String> {
 #[derive(Serialize)]
 struct InfoJson {
     capacity: u64,
+    /// A lower bound of the bytes written (spec/RING.md 4.4).
     producer_position: u64,
     consumer_position: u64,
+    /// A lower bound of the bytes not yet consumed.
     unread_bytes: u64,
     producer_pid: u32,
     producer_alive: bool,
@@ -175,9 +177,16 @@ fn info(path: PathBuf, json: bool) -> anyhow::Result<Status> {
     let mut o = output::stdout();
     writeln!(o, "ring:              {}", path.display())?;
     writeln!(o, "capacity:          {} bytes", out.capacity)?;
-    writeln!(o, "producer position: {}", out.producer_position)?;
+    // The producer stores its position lazily (spec/RING.md 4.4): records may be committed past
+    // it, so the unread count is a lower bound.
+    writeln!(o, "format:            version {}", journal::RING_VERSION)?;
+    writeln!(
+        o,
+        "producer position: {} (stored lazily: at least this much was written)",
+        out.producer_position
+    )?;
     writeln!(o, "consumer position: {}", out.consumer_position)?;
-    writeln!(o, "unread:            {} bytes", out.unread_bytes)?;
+    writeln!(o, "unread:            at least {} bytes", out.unread_bytes)?;
     writeln!(
         o,
         "producer:          {}",

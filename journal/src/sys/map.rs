@@ -733,6 +733,31 @@ impl RingMap {
         }
     }
 
+    /// The 8-byte word at `offset` of the data area (8-aligned): a record's commit word
+    /// (spec/RING.md 3), which both sides access only atomically while it is one. Panics if it is
+    /// misaligned or outside the data area.
+    #[inline]
+    pub(crate) fn data_word(&self, offset: u64) -> &AtomicU64 {
+        assert!(
+            offset.is_multiple_of(8) && offset + 8 <= self.capacity,
+            "ring word outside the data area"
+        );
+        // SAFETY: in bounds (checked above) of a mapping that lives as long as the borrow; the data
+        // area starts at `header_len` (4096) from a page-aligned address and `offset` is a multiple
+        // of 8, so the pointer is aligned for u64. By the ring protocol (spec/RING.md 3, 6) a word
+        // at a record boundary the consumer may poll is written by the producer only atomically;
+        // the producer's plain writes to the same bytes (as payload of a later lap) happen only
+        // after the consumer released them, which orders them after the consumer's loads.
+        unsafe {
+            AtomicU64::from_ptr(
+                self.raw
+                    .as_mut_ptr()
+                    .add((self.header_len + offset) as usize)
+                    .cast::<u64>(),
+            )
+        }
+    }
+
     /// Bytes `[offset, offset + len)` of the data area, for the producer to fill: the range must lie
     /// in the free part of the ring. Panics if it is outside the data area.
     #[inline]

@@ -545,22 +545,23 @@ fn check_recovery(path: &Path, data: &[u8], spec: &SpecWalk) {
 
 const RING_CAPACITY: u64 = 4096;
 const RING_HEADER: u64 = 4096;
-const CONTROL: u32 = 1 << 31;
 
-/// A consumer written from spec/RING.md 5 over a copy of the data area.
+/// A consumer written from spec/RING.md 3 and 5 (version 2) over a copy of the data area.
 struct SpecConsumer<'a> {
     area: &'a [u8],
     capacity: u64,
+    /// The consumer's position, which is also its last release (each read releases).
     position: u64,
-    producer: u64,
 }
 
-/// What one read of [`SpecConsumer`] does: the records (ring position, data-area offset, length)
-/// handed out in order, then either whether it reached end of stream, or why the ring is corrupt
-/// (records before a corrupt one are handed out, but not released).
+/// What one read of [`SpecConsumer`] does: the records (ring position, data-area offset of the
+/// entry, entry length) handed out in order, then either whether it reached end of stream, or why
+/// the ring is corrupt (records before a corrupt one are handed out and released).
 #[derive(Debug)]
 struct SpecRead {
     records: Vec<(u64, u64, u64)>,
+    /// Where the read stopped: the next record's position, or the corrupt record's.
+    end: u64,
     outcome: Result<bool, String>,
 }
 
@@ -569,10 +570,12 @@ impl SpecConsumer<'_> {
         let mut pos = self.position;
         let mut records = Vec::new();
         let outcome = self.walk(&mut pos, &mut records, limit);
-        if outcome.is_ok() {
-            self.position = pos;
+        self.position = pos;
+        SpecRead {
+            records,
+            end: pos,
+            outcome,
         }
-        SpecRead { records, outcome }
     }
 
     fn walk(
@@ -581,46 +584,51 @@ impl SpecConsumer<'_> {
         records: &mut Vec<(u64, u64, u64)>,
         limit: usize,
     ) -> Result<bool, String> {
-        let (cap, end) = (self.capacity, self.producer);
-        if *pos == end {
-            return Ok(false);
-        }
-        // RING.md 2: 0 <= producer - consumer <= capacity, both multiples of 8.
-        if end < *pos || end - *pos > cap || !(*pos).is_multiple_of(8) || end % 8 != 0 {
-            return Err(format!("positions {pos}..{end}"));
-        }
-        while *pos < end && records.len() < limit {
+        let cap = self.capacity;
+        let released = self.position;
+        while records.len() < limit {
             let off = *pos % cap;
             let room = cap - off;
-            if room < 16 {
-                *pos += room;
-                continue;
+            // RING.md 3: `position | kind`, 0 for nothing yet.
+            let commit = le64(self.area, off as usize);
+            if commit == 0 {
+                return Ok(false);
             }
-            let avail = (end - *pos).min(room);
-            if avail < 16 {
-                return Err(format!("{avail} bytes at {pos}"));
+            let kind = commit & 7;
+            if commit & !7 != *pos || !(1..=3).contains(&kind) {
+                return Err(format!("commit {commit:#x} at {pos}"));
             }
-            let size = le32(self.area, off as usize + 8);
-            if size & CONTROL != 0 {
-                let kind = (size >> 24) & 0x7f;
-                if size & 0x00ff_ffff != 0 {
-                    return Err(format!("control {size:#x} at {pos}"));
+            let len = if kind == 2 {
+                room
+            } else {
+                if room < 24 {
+                    return Err(format!("record {room} bytes before the wrap at {pos}"));
                 }
-                match kind {
-                    1 if end - *pos >= room => *pos += room,
-                    2 => {
-                        *pos += 16;
-                        return Ok(true);
+                let size = le32(self.area, off as usize + 16);
+                if kind == 3 {
+                    if size != 0 {
+                        return Err(format!("end of stream of size {size} at {pos}"));
                     }
-                    _ => return Err(format!("control {size:#x} at {pos}")),
+                    24
+                } else {
+                    let len = 8 + pad8(16 + size as u64);
+                    if size > MAX_PAYLOAD || len > cap / 2 {
+                        return Err(format!("size {size} at {pos}"));
+                    }
+                    len
                 }
-                continue;
+            };
+            if len > room || *pos + len + 8 > released + cap {
+                return Err(format!("record of {len} bytes at {pos}"));
             }
-            if size > MAX_PAYLOAD || pad8(16 + size as u64) > avail {
-                return Err(format!("size {size} at {pos}"));
+            match kind {
+                1 => records.push((*pos, off + 8, len - 8)),
+                3 => {
+                    *pos += len;
+                    return Ok(true);
+                }
+                _ => {}
             }
-            let len = pad8(16 + size as u64);
-            records.push((*pos, off, len));
             *pos += len;
         }
         Ok(false)
@@ -630,12 +638,13 @@ impl SpecConsumer<'_> {
 /// (a) The bytes as a whole ring file: refused cleanly, or read like any ring. (b) The bytes as the
 /// producer and consumer positions and the data area of a valid 4096-byte ring: every read agrees
 /// with [`SpecConsumer`], hands out records only from inside the data area, and stops cleanly at
-/// the end, at end of stream, or at a corrupt record.
+/// the end, at end of stream or at a corrupt record.
 ///
 /// Layout of (b): byte 0 flags (bit 7: positions raw, else relative; bits 0-3: batch limit - 1;
 /// bit 4: no batch limit), bytes 1-8 `a`, bytes 9-16 `b` (u64 LE), the rest the data area, laid
 /// down from the consumer's position on. Raw: producer `a`, consumer `b`. Relative: consumer `b`,
-/// producer `b + a % (2 * capacity + 1)` (wrapping).
+/// producer `b + a % (2 * capacity + 1)` (wrapping). The consumer reads commit words, not the
+/// producer position (RING.md 5), which only `ring_info` is checked against.
 pub fn ring_bytes(data: &[u8]) {
     // (a)
     let raw = Scratch::new("ring-raw");
@@ -654,9 +663,8 @@ pub fn ring_bytes(data: &[u8]) {
                 area,
                 capacity: info.capacity,
                 position: le64(data, 256),
-                producer: le64(data, 128),
             };
-            if !(KNOWN_BUG_RING_CONSUMER_AHEAD && spec.position > spec.producer) {
+            if !(KNOWN_BUG_RING_CONSUMER_AHEAD && spec.position > le64(data, 128)) {
                 drain(c, raw.path(), spec, 16);
             }
         }
@@ -664,6 +672,13 @@ pub fn ring_bytes(data: &[u8]) {
             assert!(
                 matches!(info, Err(Error::NotARing { .. })),
                 "ring_info: {info:?}"
+            );
+        }
+        Err(Error::CorruptRing { .. }) => {
+            let c = le64(data, 256);
+            assert!(
+                !c.is_multiple_of(8) || c > 1 << 63,
+                "refused consumer_position {c}"
             );
         }
         // The bytes may name a live process as the consumer.
@@ -702,7 +717,17 @@ pub fn ring_bytes(data: &[u8]) {
         f.write_all_at(&consumer.to_le_bytes(), 256).unwrap();
         f.write_all_at(&area, RING_HEADER).unwrap();
     }
-    let c = Consumer::attach(path).unwrap_or_else(|e| panic!("attach to a valid ring: {e}"));
+    let c = match Consumer::attach(path) {
+        Ok(c) => c,
+        Err(Error::CorruptRing { reason, .. }) => {
+            assert!(
+                consumer % 8 != 0 || consumer > 1 << 63,
+                "refused consumer_position {consumer}: {reason}"
+            );
+            return;
+        }
+        Err(e) => panic!("attach to a valid ring: {e}"),
+    };
     let info = ring_info(path).unwrap();
     assert_eq!(
         (
@@ -719,7 +744,6 @@ pub fn ring_bytes(data: &[u8]) {
         area: &area,
         capacity: RING_CAPACITY,
         position: consumer,
-        producer,
     };
     drain(c, path, spec, limit);
     // The consumer detached: its pid is cleared, nothing else changed but its position.
@@ -745,7 +769,7 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
         file.read_exact_at(&mut word, 256).unwrap();
         u64::from_le_bytes(word)
     };
-    // Each read that returns records consumes at least 16 bytes, so this bounds the loop.
+    // Each read that returns records consumes at least 24 bytes, so this bounds the loop.
     for round in 0..spec.capacity / 16 + 2 {
         let start = spec.position;
         let want = spec.read(limit);
@@ -795,15 +819,15 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
                     "round {round}: released"
                 );
                 if status.records == 0 || status.end_of_stream {
-                    assert!(status.end_of_stream || spec.position == spec.producer);
                     return;
                 }
             }
             (Err(Error::CorruptRing { position, .. }), Err(_)) => {
                 // The bad record's own position; the good records handed out before it are
                 // released (and so never handed out twice), nothing from it on is.
+                assert_eq!(position, want.end, "round {round}: corrupt at {position}");
                 assert!(
-                    position >= start && position <= spec.producer.max(start),
+                    position >= start && position <= start + spec.capacity,
                     "round {round}: corrupt at {position}"
                 );
                 assert_eq!(
@@ -825,16 +849,17 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
 
 /// Arbitrary bytes as a ring header's positions (and, optionally, one damaged header word), then as
 /// a sequence of producer writes, consumer releases and hostile consumer positions
-/// (spec/RING.md 2, 4). The producer attaches exactly when the positions are possible; every write
-/// either succeeds without touching an unread byte or past a capacity ahead of the consumer, finds
-/// the ring full exactly when the spec says, or reports a corrupt ring, only after an impossible
-/// consumer position was stored.
+/// (spec/RING.md 2, 4, 7.2). The producer attaches exactly when the positions are possible, at
+/// the later of the two (the data area is zero: no record is committed past them); every write
+/// either succeeds without touching an unread byte or past a capacity (less the next commit word)
+/// ahead of the consumer, finds the ring full exactly when the spec says, or reports a corrupt
+/// ring, only after an impossible consumer position was stored.
 ///
 /// Input: `flags: u8`, `a: u64`, `b: u64`; with `flags & 0x80` the positions are `(a, b)` raw, else
 /// `producer = b + a % (2 * capacity + 17)`, `consumer = b`, rounded down to multiples of 8 unless
 /// `flags & 0x40`. With `flags & 0x20`, `at: u16, word: u64` overwrite the header's 8 bytes at
 /// `at % 640`. Then operations of one byte `op` each: `op % 4` 0 or 1, write a record of
-/// `u16 % 2033` bytes with `try_push`; 2, the consumer releases up to `u16`-many 8-byte steps; 3, a
+/// `u16 % 2025` bytes with `try_push`; 2, the consumer releases up to `u16`-many 8-byte steps; 3, a
 /// raw `u64` is stored as `consumer_position`.
 pub fn ring_producer(data: &[u8]) {
     use journal::Producer;
@@ -875,11 +900,12 @@ pub fn ring_producer(data: &[u8]) {
         producer = get(128);
         consumer = get(256);
     }
+    // RING.md 7.2.
     let possible = producer % 8 == 0
         && producer <= 1 << 63
         && consumer % 8 == 0
-        && consumer <= producer
-        && producer - consumer <= RING_CAPACITY;
+        && consumer <= producer + RING_CAPACITY
+        && producer + 8 <= consumer + RING_CAPACITY;
     let mut p = match Producer::attach(path) {
         Ok(p) => {
             assert!(
@@ -899,13 +925,17 @@ pub fn ring_producer(data: &[u8]) {
         Err(Error::NotARing { .. }) if static_damaged => return,
         Err(e) => panic!("Producer::attach: {e:?}"),
     };
+    // The data area is zero: the committed end is the later position, and attaching stores it.
+    let start = producer.max(consumer);
+    assert_eq!(p.position(), start, "the producer's start");
+    assert_eq!(get(128), start, "producer_position after attaching");
     let area = |file: &fs::File| {
         let mut a = vec![0u8; RING_CAPACITY as usize];
         file.read_exact_at(&mut a, RING_HEADER).unwrap();
         a
     };
     // The last valid consumer position stored, and whether an impossible one was stored since.
-    let (mut released, mut published, mut hostile) = (consumer, producer, false);
+    let (mut released, mut published, mut hostile) = (consumer, start, false);
     for op_no in 0..256u64 {
         if inp.is_empty() {
             break;
@@ -919,10 +949,10 @@ pub fn ring_producer(data: &[u8]) {
                     released = stored;
                     hostile = false;
                 }
-                let size = inp.u16() as usize % 2033;
-                let len = entry_len(size as u32);
+                let size = inp.u16() as usize % 2025;
+                let len = 8 + entry_len(size as u32);
                 let room = RING_CAPACITY - published % RING_CAPACITY;
-                let need = if room < len { room + len } else { len };
+                let need = if room < len { room + len } else { len } + 8;
                 let free = RING_CAPACITY - (published - released);
                 let before = area(&file);
                 let result = p.try_push(op_no as i64, &vec![op_no as u8; size]);
@@ -935,24 +965,30 @@ pub fn ring_producer(data: &[u8]) {
                         "unread byte at position {pos} overwritten"
                     );
                 }
-                let now = get(128);
+                let now = p.position();
                 match result {
                     Ok(true) => {
                         assert!(
                             hostile || need <= free,
                             "wrote {need} bytes with {free} free"
                         );
-                        assert!(now > published && now - released <= RING_CAPACITY);
+                        assert!(now > published && now + 8 - released <= RING_CAPACITY);
+                        // The record is committed at its position (after any wrap padding).
+                        let at = now - len;
+                        assert_eq!(le64(&after, (at % RING_CAPACITY) as usize), at | 1);
+                        assert_eq!(le64(&after, (now % RING_CAPACITY) as usize), 0);
                         published = now;
                     }
                     Ok(false) => {
                         assert!(hostile || need > free, "full with {free} free for {need}");
-                        assert_eq!(now, published, "a refused write published");
+                        assert_eq!(now, published, "a refused write moved");
+                        assert_eq!(before, after, "a refused write wrote");
                     }
                     Err(Error::CorruptRing { reason, .. }) => {
                         assert!(hostile, "corrupt ring without a bad position: {reason}");
                         assert!(reason.contains("consumer_position"), "{reason}");
-                        assert_eq!(now, published, "a failed write published");
+                        assert_eq!(now, published, "a failed write moved");
+                        assert_eq!(before, after, "a failed write wrote");
                         return;
                     }
                     Err(e) => panic!("try_push of {size} bytes: {e:?}"),

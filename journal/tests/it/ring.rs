@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use journal::{
-    create_ring, replay, ring_info, Consumer, Error, Pacing, Producer, Reader, ReplayOptions,
-    WaitStrategy, Writer,
+    create_ring, replay, ring_info, Consumer, Error, Pacing, Producer, ReadStatus, Reader,
+    ReplayOptions, WaitStrategy, Writer, RING_VERSION,
 };
 
 use crate::process::{child, lines, say};
@@ -347,20 +347,20 @@ fn bad_attaches_and_oversized_records_are_refused() {
             ..
         })
     ));
-    // Records above half the capacity can never fit.
+    // Records above half the capacity can never fit (8-byte commit word, 16-byte header).
     assert_eq!(p.max_record_len(), 2048);
-    let e = p.push(1, &[0u8; 2048]).unwrap_err();
+    let e = p.push(1, &[0u8; 2032]).unwrap_err();
     assert!(
         matches!(
             e,
             Error::RecordTooLarge {
-                len: 2064,
+                len: 2056,
                 max: 2048
             }
         ),
         "{e:?}"
     );
-    assert!(p.try_push(1, &[0u8; 2032]).unwrap());
+    assert!(p.try_push(1, &[0u8; 2024]).unwrap());
     drop(p);
     Producer::attach(&ring).unwrap();
 }
@@ -551,14 +551,37 @@ fn consumer_ahead_of_producer_is_a_corrupt_ring_not_a_panic() {
     let ring = dir.join("ring");
     create_ring(&ring, 4096).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
+    // In version 2 the producer stores its position lazily (RING.md 4): a consumer ahead of it is
+    // normal, and reads what the commit words say (here: nothing).
     f.write_all_at(&0u64.to_le_bytes(), 128).unwrap(); // producer position
     f.write_all_at(&8u64.to_le_bytes(), 256).unwrap(); // consumer position
     let mut c = Consumer::attach(&ring).unwrap();
-    let err = c.read(10, |_| panic!("no record")).unwrap_err();
+    let s = c.read(10, |_| panic!("no record")).unwrap();
+    assert_eq!(s, ReadStatus::default());
+    drop(c);
+    // A misaligned consumer position is refused at attach.
+    f.write_all_at(&12u64.to_le_bytes(), 256).unwrap();
+    assert_corrupt_naming(Consumer::attach(&ring), &["consumer_position 12"]);
+    // A producer position past records that are not committed: a waiting consumer reports a
+    // corrupt ring (within the liveness check interval) instead of waiting forever.
+    f.write_all_at(&64u64.to_le_bytes(), 128).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), 256).unwrap();
+    let mut c = Consumer::attach(&ring).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = c
+        .read_wait(
+            10,
+            |_| panic!("no record"),
+            WaitStrategy::default(),
+            Some(deadline),
+        )
+        .unwrap_err();
+    assert!(Instant::now() < deadline, "waited to the deadline");
     assert!(
-        matches!(err, Error::CorruptRing { position: 8, .. }),
+        matches!(err, Error::CorruptRing { position: 0, .. }),
         "{err:?}"
     );
+    assert!(err.to_string().contains("producer_position 64"), "{err}");
 }
 
 /// Corruption after some good records: the error names the bad record's position, and the good
@@ -570,17 +593,14 @@ fn corrupt_record_is_reported_at_its_own_position() {
     let ring = dir.join("ring");
     create_ring(&ring, 4096).unwrap();
     let mut p = Producer::attach(&ring).unwrap();
-    p.push(1, b"good").unwrap(); // 24 bytes at 0
-    p.push(2, b"good").unwrap(); // 24 bytes at 24
-    p.push(3, b"soon bad").unwrap(); // at 48
+    p.push(1, b"good").unwrap(); // 32 bytes at 0 (commit word, header, payload, padding)
+    p.push(2, b"good").unwrap(); // 32 bytes at 32
+    p.push(3, b"soon bad").unwrap(); // at 64
     drop(p);
     let f = std::fs::OpenOptions::new().write(true).open(&ring).unwrap();
-    // An unknown control kind in the third record's size field.
-    f.write_all_at(
-        &(0x8000_0000u32 | (0x33 << 24)).to_le_bytes(),
-        4096 + 48 + 8,
-    )
-    .unwrap();
+    // An impossible size in the third record's header (after its commit word and timestamp).
+    f.write_all_at(&0xFFFF_FFFFu32.to_le_bytes(), 4096 + 64 + 8 + 8)
+        .unwrap();
     let mut c = Consumer::attach(&ring).unwrap();
     let mut seen = 0;
     let err = c
@@ -591,14 +611,14 @@ fn corrupt_record_is_reported_at_its_own_position() {
         .unwrap_err();
     assert_eq!(seen, 2);
     assert!(
-        matches!(err, Error::CorruptRing { position: 48, .. }),
+        matches!(err, Error::CorruptRing { position: 64, .. }),
         "{err:?}"
     );
     let err = c
         .read(10, |_| panic!("records handed out twice"))
         .unwrap_err();
     assert!(
-        matches!(err, Error::CorruptRing { position: 48, .. }),
+        matches!(err, Error::CorruptRing { position: 64, .. }),
         "{err:?}"
     );
 }
@@ -734,7 +754,11 @@ fn producer_refuses_impossible_positions_at_attach_and_on_refresh() {
     let ring = dir.join("ring");
     create_ring(&ring, 4096).unwrap();
     for (p, c, words) in [
-        (0, 8, &["consumer_position 8", "producer_position 0"][..]),
+        (
+            0,
+            8192,
+            &["consumer_position 8192", "producer_position 0"][..],
+        ),
         (
             3 * 4096,
             0,
@@ -904,7 +928,7 @@ fn read_handler_can_stop_and_release_can_be_deferred() {
     create_ring(&ring, 4096).unwrap();
     let mut p = Producer::attach(&ring).unwrap();
     for i in 0..10u8 {
-        p.push(i64::from(i), &[i; 8]).unwrap(); // 24 bytes each
+        p.push(i64::from(i), &[i; 8]).unwrap(); // 32 bytes each
     }
     let mut c = Consumer::attach(&ring).unwrap();
     let mut seen = Vec::new();
@@ -918,7 +942,7 @@ fn read_handler_can_stop_and_release_can_be_deferred() {
         })
         .unwrap();
     assert_eq!((s.records, s.stopped, &seen[..]), (3, true, &[0, 1, 2][..]));
-    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 24);
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 32);
     c.set_deferred_release(true);
     let s = c
         .read(4, |r| {
@@ -927,9 +951,9 @@ fn read_handler_can_stop_and_release_can_be_deferred() {
         })
         .unwrap();
     assert_eq!((s.records, s.stopped), (4, false));
-    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 24);
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 3 * 32);
     c.release();
-    assert_eq!(ring_info(&ring).unwrap().consumer_position, 7 * 24);
+    assert_eq!(ring_info(&ring).unwrap().consumer_position, 7 * 32);
     // A consumer that stops without releasing leaves the records for the next one.
     let s = c
         .read(100, |r| {
@@ -948,4 +972,265 @@ fn read_handler_can_stop_and_release_can_be_deferred() {
     .unwrap();
     assert_eq!(again, [7, 8, 9]);
     assert_eq!(seen, (0..10).collect::<Vec<u8>>());
+}
+
+/// Writes `bytes` at byte `at` of a ring file, as another (broken, hostile or older) process could.
+fn poke(ring: &Path, at: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(ring).unwrap();
+    f.write_all_at(bytes, at).unwrap();
+}
+
+/// Version negotiation (RING.md 2, 10): a version 1 ring (or a newer one) is refused by attach
+/// and by `ring_info` with an error that names the version found and the one this build reads;
+/// nothing is written to it.
+#[test]
+fn ring_of_another_version_is_refused_with_a_clear_error() {
+    assert_eq!(RING_VERSION, 2);
+    let dir = TempDir::new("ringver");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    assert_eq!(std::fs::read(&ring).unwrap()[8..12], 2u32.to_le_bytes());
+    for (version, words) in [
+        (1u32, &["version is 1", "expected 2", "recreate"][..]),
+        (3, &["version is 3", "newer"]),
+    ] {
+        poke(&ring, 8, &version.to_le_bytes());
+        let before = std::fs::read(&ring).unwrap();
+        let errors = [
+            Consumer::attach(&ring).map(drop).unwrap_err(),
+            Producer::attach(&ring).map(drop).unwrap_err(),
+            ring_info(&ring).map(drop).unwrap_err(),
+        ];
+        for e in errors {
+            assert!(
+                matches!(
+                    e,
+                    Error::NotARing {
+                        field: "version",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            let msg = e.to_string();
+            for w in words {
+                assert!(msg.contains(w), "{w:?} not in {msg:?}");
+            }
+        }
+        assert_eq!(
+            std::fs::read(&ring).unwrap(),
+            before,
+            "a refused attach wrote"
+        );
+    }
+    poke(&ring, 8, &2u32.to_le_bytes());
+    Producer::attach(&ring).unwrap().push(1, b"v2").unwrap();
+}
+
+/// Wrap-around (RING.md 3, 4): over many laps of records of every length, a consumer that has
+/// taken everything finds nothing more, though the bytes of every earlier lap's records are
+/// still in the data area: the producer zeroes the commit word after each record it publishes,
+/// and a commit word names its record's position, so an old record never reads as a new one.
+#[test]
+fn records_of_earlier_laps_are_never_handed_out_again() {
+    let dir = TempDir::new("ringlap");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    let mut c = Consumer::attach(&ring).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let (mut sent, mut got) = (0u64, 0u64);
+    for round in 0..2000u64 {
+        // A burst of 1 to 4 records, then drain, then check that nothing is left.
+        for _ in 0..1 + mix(round) % 4 {
+            let len = lap_len(sent);
+            fill(sent, &mut buf[..len]);
+            if !p.try_push(timestamp(sent), &buf[..len]).unwrap() {
+                break;
+            }
+            sent += 1;
+        }
+        let s = c
+            .read(usize::MAX, |r| {
+                let mut want = vec![0u8; lap_len(got)];
+                fill(got, &mut want);
+                assert_eq!(r.payload, &want[..], "record {got}");
+                assert_eq!(r.timestamp, timestamp(got));
+                got += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert!(!s.end_of_stream);
+        assert_eq!(got, sent, "round {round}");
+        let again = c.read(usize::MAX, |r| panic!("handed out again: {r:?}"));
+        assert_eq!(again.unwrap(), ReadStatus::default(), "round {round}");
+    }
+    assert!(
+        ring_info(&ring).unwrap().consumer_position > 100 * 4096,
+        "too few laps"
+    );
+}
+
+/// Payload length of record `i` in the lap test: 0 to 999 bytes.
+fn lap_len(i: u64) -> usize {
+    (mix(i ^ 0xABCD) % 1000) as usize
+}
+
+/// A complete, correctly checksummed record of the previous lap at the consumer's position (as a
+/// producer that did not zero the next commit word would leave it) is a corrupt ring, reported at
+/// that position, to the consumer and to an attaching producer: never a new record.
+#[test]
+fn a_stale_record_of_the_previous_lap_is_a_corrupt_ring() {
+    let dir = TempDir::new("ringstale");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    {
+        let mut p = Producer::attach(&ring).unwrap();
+        p.push(7, b"lap zero").unwrap();
+    }
+    let mut c = Consumer::attach(&ring).unwrap();
+    assert_eq!(
+        c.read(10, |_| ControlFlow::Continue(())).unwrap().records,
+        1
+    );
+    drop(c);
+    // Both positions one lap later, at the old record's offset: its commit word (position 0,
+    // data) is intact, but the record there now would have to carry position 4096.
+    set_positions(&ring, Some(4096), Some(4096));
+    let mut c = Consumer::attach(&ring).unwrap();
+    let err = c
+        .read(10, |r| panic!("stale record handed out: {r:?}"))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptRing { position: 4096, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("earlier lap"), "{err}");
+    drop(c);
+    assert_corrupt_naming(Producer::attach(&ring), &["earlier lap"]);
+    // A commit word that names the right position but an unknown kind is refused alike.
+    poke(&ring, 4096, &(4096u64 | 5).to_le_bytes());
+    let mut c = Consumer::attach(&ring).unwrap();
+    assert_corrupt_naming(
+        c.read(10, |_| ControlFlow::Continue(())),
+        &["commit word 0x1005"],
+    );
+}
+
+/// The producer stores `producer_position` lazily (RING.md 4): a few small records leave it
+/// behind. A producer attaching after one that stopped without storing it (here: the header set
+/// back, as after a crash) finds the committed records from their commit words and appends after
+/// them, so nothing committed is lost or overwritten.
+#[test]
+fn a_new_producer_appends_after_records_committed_past_the_stored_position() {
+    let dir = TempDir::new("ringlazy");
+    let ring = dir.join("ring");
+    create_ring(&ring, 64 * 1024).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    for i in 0..5u64 {
+        p.push(timestamp(i), &[i as u8; 40]).unwrap();
+    }
+    assert_eq!(
+        ring_info(&ring).unwrap().producer_position,
+        0,
+        "stored eagerly"
+    );
+    drop(p);
+    assert_eq!(ring_info(&ring).unwrap().producer_position, 5 * 64);
+    set_positions(&ring, Some(64), None);
+    let mut p = Producer::attach(&ring).unwrap();
+    assert_eq!(ring_info(&ring).unwrap().producer_position, 5 * 64);
+    for i in 5..8u64 {
+        p.push(timestamp(i), &[i as u8; 40]).unwrap();
+    }
+    p.end_of_stream(0).unwrap();
+    let mut c = Consumer::attach(&ring).unwrap();
+    let mut got = Vec::new();
+    let s = c
+        .read(100, |r| {
+            got.push((r.timestamp, r.payload[0], r.position));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(s.end_of_stream);
+    let want: Vec<_> = (0..8u64).map(|i| (timestamp(i), i as u8, i * 64)).collect();
+    assert_eq!(got, want);
+}
+
+/// The library's outcome for the ring file `bytes`, in the grammar of
+/// spec/vectors/ring/expected.txt: one unlimited read of a consumer, then (on a fresh copy) where
+/// an attaching producer starts.
+fn library_ring_outcome(dir: &TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let consumer = match Consumer::attach(&path) {
+        Err(Error::NotARing { field, .. }) => {
+            return format!("not_a_ring field={}", field.replace(' ', "_"))
+        }
+        Err(Error::CorruptRing { position, .. }) => ("corrupt", 0, position),
+        Err(e) => panic!("{name}: consumer attach: {e:?}"),
+        Ok(mut c) => {
+            let mut records = 0u64;
+            match c.read(usize::MAX, |_| {
+                records += 1;
+                ControlFlow::Continue(())
+            }) {
+                Ok(s) => {
+                    let at = ring_info(&path).unwrap().consumer_position;
+                    let verdict = if s.end_of_stream {
+                        "end_of_stream"
+                    } else {
+                        "empty"
+                    };
+                    (verdict, records, at)
+                }
+                Err(Error::CorruptRing { position, .. }) => ("corrupt", records, position),
+                Err(e) => panic!("{name}: read: {e:?}"),
+            }
+        }
+    };
+    std::fs::write(&path, bytes).unwrap();
+    let producer = match Producer::attach(&path) {
+        Ok(p) => {
+            assert_eq!(ring_info(&path).unwrap().producer_position, p.position());
+            p.position().to_string()
+        }
+        Err(Error::CorruptRing { .. }) => "corrupt".to_string(),
+        Err(e) => panic!("{name}: producer attach: {e:?}"),
+    };
+    let (verdict, records, at) = consumer;
+    format!("ring consumer={verdict} records={records} at={at} producer={producer}")
+}
+
+/// The ring vectors (spec/vectors/ring, RING.md 2-9): every line of expected.txt is the outcome of
+/// both the library and the independent decoder of spec_impl.rs, and every vector has a line.
+#[test]
+fn ring_vectors_give_their_expected_outcome_in_the_library_and_the_spec_decoder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors/ring");
+    let expected = std::fs::read_to_string(root.join("expected.txt")).unwrap();
+    let dir = TempDir::new("ringvec");
+    let mut named = std::collections::BTreeSet::new();
+    for line in expected.lines().filter(|l| !l.starts_with('#')) {
+        let (name, want) = line.split_once(' ').expect("a name and an outcome");
+        let bytes = std::fs::read(root.join(name)).unwrap();
+        assert_eq!(
+            crate::spec_impl::ring::outcome(&bytes),
+            want,
+            "{name}: spec decoder"
+        );
+        assert_eq!(
+            library_ring_outcome(&dir, name, &bytes),
+            want,
+            "{name}: library"
+        );
+        named.insert(name.to_string());
+    }
+    for f in std::fs::read_dir(&root).unwrap() {
+        let f = f.unwrap().file_name().into_string().unwrap();
+        if f.ends_with(".ring") {
+            assert!(named.contains(&f), "{f} has no line in expected.txt");
+        }
+    }
+    assert!(named.len() >= 18, "vectors missing");
 }

@@ -492,3 +492,140 @@ mod tests {
         assert_eq!(j.offsets, want_offsets);
     }
 }
+
+/// An independent reader of the shared-memory ring, version 2, written from `spec/RING.md` alone;
+/// section numbers in comments refer to RING.md. It decodes a whole ring file held in memory into
+/// the outcome line of `spec/vectors/ring/expected.txt`: what a consumer attaching at
+/// `consumer_position` reads in one unlimited read, and where an attaching producer starts.
+pub mod ring {
+    use super::MAX_PAYLOAD;
+
+    const HEADER_LEN: usize = 4096;
+
+    fn checked_le64(bytes: &[u8], at: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+    }
+
+    fn checked_le32(bytes: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
+    }
+
+    /// A commit word's meaning at position `pos` (section 3): `Ok(None)` for 0, else the kind and
+    /// the record's length after checking it; `Err` if corrupt.
+    fn record_at(area: &[u8], cap: u64, pos: u64) -> Result<Option<(u64, u64)>, ()> {
+        let off = (pos % cap) as usize;
+        let room = cap - pos % cap;
+        let word = checked_le64(area, off).ok_or(())?;
+        if word == 0 {
+            return Ok(None);
+        }
+        let kind = word & 7;
+        if word - kind != pos || !(1..=3).contains(&kind) {
+            return Err(());
+        }
+        let len = match kind {
+            2 => room,
+            _ => {
+                if room < 24 {
+                    return Err(());
+                }
+                let size = checked_le32(area, off + 16).ok_or(())?;
+                if kind == 3 {
+                    if size != 0 {
+                        return Err(());
+                    }
+                    24
+                } else {
+                    let len = 8 + (16 + size as u64).div_ceil(8) * 8;
+                    if size > MAX_PAYLOAD || len > cap / 2 {
+                        return Err(());
+                    }
+                    len
+                }
+            }
+        };
+        if len > room {
+            return Err(());
+        }
+        Ok(Some((kind, len)))
+    }
+
+    /// The outcome line for the ring file `bytes`.
+    pub fn outcome(bytes: &[u8]) -> String {
+        // Section 2: the static header, checked in order.
+        if bytes.len() < HEADER_LEN {
+            return "not_a_ring field=file_size".into();
+        }
+        let field = if &bytes[0..8] != b"JRNLRING" {
+            Some("magic")
+        } else if checked_le32(bytes, 8) != Some(2) {
+            Some("version")
+        } else if checked_le32(bytes, 12) != Some(4096) {
+            Some("header_len")
+        } else {
+            let cap = checked_le64(bytes, 16).unwrap_or(0);
+            if !cap.is_power_of_two() || !(4096..=1 << 40).contains(&cap) {
+                Some("capacity")
+            } else if bytes.len() as u64 != 4096 + cap {
+                Some("file_size")
+            } else {
+                None
+            }
+        };
+        if let Some(field) = field {
+            return format!("not_a_ring field={field}");
+        }
+        let cap = checked_le64(bytes, 16).unwrap();
+        let area = &bytes[HEADER_LEN..];
+        let p = checked_le64(bytes, 128).unwrap();
+        let c = checked_le64(bytes, 256).unwrap();
+
+        // Section 5: the consumer, one read without a limit.
+        let (consumer, records, at) = if !c.is_multiple_of(8) || c > 1 << 63 {
+            ("corrupt", 0, c)
+        } else {
+            let (mut pos, mut records) = (c, 0u64);
+            let verdict = loop {
+                match record_at(area, cap, pos) {
+                    Ok(None) => break "empty",
+                    Err(()) => break "corrupt",
+                    Ok(Some((kind, len))) => {
+                        if pos + len + 8 > c + cap {
+                            break "corrupt";
+                        }
+                        pos += len;
+                        match kind {
+                            1 => records += 1,
+                            3 => break "end_of_stream",
+                            _ => {}
+                        }
+                    }
+                }
+            };
+            (verdict, records, pos)
+        };
+
+        // Section 7.2: the producer's attach checks, then the walk to the committed end.
+        let producer = if !p.is_multiple_of(8)
+            || p > 1 << 63
+            || !c.is_multiple_of(8)
+            || c > p + cap
+            || p + 8 > c + cap
+        {
+            "corrupt".to_string()
+        } else {
+            let mut q = p.max(c);
+            loop {
+                if q + 8 > c + cap {
+                    break "corrupt".to_string();
+                }
+                match record_at(area, cap, q) {
+                    Ok(None) => break q.to_string(),
+                    Ok(Some((_, len))) => q += len,
+                    Err(()) => break "corrupt".to_string(),
+                }
+            }
+        };
+        format!("ring consumer={consumer} records={records} at={at} producer={producer}")
+    }
+}
