@@ -117,7 +117,7 @@ type AckFuture = Pin<
 
 /// What is published: a journal, or a journal set (its global indexes).
 pub(crate) enum Source {
-    File(Reader),
+    File(Box<Reader>),
     Set(SetReader),
 }
 
@@ -127,7 +127,7 @@ impl Source {
         if journal::set::is_set(path) {
             Ok(Source::Set(SetReader::open(path)?))
         } else {
-            Ok(Source::File(Reader::open(path)?))
+            Ok(Source::File(Box::new(Reader::open(path)?)))
         }
     }
 
