@@ -981,7 +981,10 @@ mod tests {
         let md = charts(&d, &dir, "docs/bench").unwrap();
         assert!(md.contains("](docs/bench/latency-cdf.svg)"), "{md}");
         assert!(md.contains("](docs/bench/throughput-vs-size.svg)"), "{md}");
-        for (file, series) in [("latency-cdf.svg", 6), ("throughput-vs-size.svg", 3)] {
+        for (file, series) in [
+            ("latency-cdf.svg", LATENCY_IDS.len()),
+            ("throughput-vs-size.svg", 3),
+        ] {
             let svg = std::fs::read_to_string(dir.join(file)).unwrap();
             assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
             // Each series: its line and its legend sample (the axes are 1 pixel wide).
