@@ -370,25 +370,12 @@ const SMALL_COPY: usize = 128;
 
 /// Encodes one entry into `out` (which must be exactly `entry_len(payload.len())` long): the
 /// payload and padding, then the header. The header's bytes are written once, last (what the ring
-/// relies on, spec/RING.md); the journal writer uses [`encode_entry_one_pass`].
+/// relies on, spec/RING.md). The CRC is computed over the caller's bytes; a claim, whose payload
+/// is already in the mapping, uses [`seal_entry`] instead.
 #[inline]
 pub(crate) fn encode_entry(out: &mut [u8], timestamp: i64, payload: &[u8]) {
     write_payload(out, payload);
     EntryHeader::for_payload(timestamp, payload).write_to(out);
-}
-
-/// As [`encode_entry`], with the CRC computed in one pass over the copied payload
-/// ([`seal_entry`]), which uses the header's bytes as scratch first: for unpublished space of a
-/// journal only (FORMAT.md 7.1), where no reader looks before `write_offset` passes it.
-#[inline]
-pub(crate) fn encode_entry_one_pass(
-    crc: &crc32fast::Hasher,
-    out: &mut [u8],
-    timestamp: i64,
-    payload: &[u8],
-) {
-    write_payload(out, payload);
-    seal_entry(crc, out, timestamp, payload.len() as u32);
 }
 
 /// Copies `payload` to `out[16..]` and zeroes the padding after it (`out` is exactly
@@ -585,10 +572,18 @@ mod tests {
             let p = &payload[..n];
             let len = entry_len(n as u32) as usize;
             let mut out = vec![0xAAu8; len];
-            encode_entry_one_pass(&crc32fast::Hasher::new(), &mut out, -(n as i64) * 1001, p);
-            let mut two_pass = vec![0x55u8; len];
-            encode_entry(&mut two_pass, -(n as i64) * 1001, p);
-            assert_eq!(out, two_pass, "payload of {n} bytes");
+            encode_entry(&mut out, -(n as i64) * 1001, p);
+            // A claim's path: payload and padding in place, then the one-pass seal.
+            let mut sealed = vec![0x55u8; len];
+            sealed[16..16 + n].copy_from_slice(p);
+            sealed[16 + n..].fill(0);
+            seal_entry(
+                &crc32fast::Hasher::new(),
+                &mut sealed,
+                -(n as i64) * 1001,
+                n as u32,
+            );
+            assert_eq!(out, sealed, "payload of {n} bytes");
             let mut want = Vec::new();
             want.extend_from_slice(&EntryHeader::for_payload(-(n as i64) * 1001, p).to_bytes());
             want.extend_from_slice(p);

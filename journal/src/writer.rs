@@ -11,8 +11,8 @@ use zerocopy::IntoBytes;
 pub use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::{
-    check_header, encode_entry_one_pass, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN,
-    MAX_PAYLOAD, MAX_WRITE_OFFSET,
+    check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
+    MAX_WRITE_OFFSET,
 };
 use crate::index::{Intervals, Position, Upkeep};
 use crate::pretouch::{self, Pretoucher};
@@ -680,12 +680,10 @@ impl Writer {
         if at + len > self.ready {
             self.make_room(at + len)?;
         }
-        encode_entry_one_pass(
-            &self.crc,
-            self.map.unpublished_mut(at, len),
-            timestamp,
-            payload,
-        );
+        // The header's CRC in two calls over the caller's bytes, not one pass over the mapping
+        // (`format::seal_entry`): staging `timestamp ‖ size` in the map and reading it back cost
+        // the 64 B append about 5 ns more (store-to-load forwarding), measured.
+        encode_entry(self.map.unpublished_mut(at, len), timestamp, payload);
         self.publish(at + len)
     }
 
@@ -752,12 +750,7 @@ impl Writer {
         if end > self.ready {
             self.make_room(end)?;
         }
-        encode_entry_one_pass(
-            &self.crc,
-            self.map.unpublished_mut(at, end - at),
-            timestamp,
-            payload,
-        );
+        encode_entry(self.map.unpublished_mut(at, end - at), timestamp, payload);
         Ok(end)
     }
 
