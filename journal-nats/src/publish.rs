@@ -782,6 +782,54 @@ const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
     max_sleep: Duration::from_millis(1),
 };
 
+/// A tailer of a journal or of a set, as the live part of [`read_journal`] uses it.
+trait LiveTail {
+    fn poll(&mut self) -> journal::Result<Option<journal::Event<'_>>>;
+    fn wait(&mut self, deadline: Instant) -> journal::Result<Option<journal::Event<'_>>>;
+}
+
+impl LiveTail for journal::Tailer<'_> {
+    fn poll(&mut self) -> journal::Result<Option<journal::Event<'_>>> {
+        journal::Tailer::poll(self)
+    }
+    fn wait(&mut self, deadline: Instant) -> journal::Result<Option<journal::Event<'_>>> {
+        journal::Tailer::wait(self, FOLLOW_WAIT, Some(deadline))
+    }
+}
+
+impl LiveTail for journal::set::SetTailer<'_> {
+    fn poll(&mut self) -> journal::Result<Option<journal::Event<'_>>> {
+        journal::set::SetTailer::poll(self)
+    }
+    fn wait(&mut self, deadline: Instant) -> journal::Result<Option<journal::Event<'_>>> {
+        journal::set::SetTailer::wait(self, FOLLOW_WAIT, Some(deadline))
+    }
+}
+
+/// Feeds the live events of `tailer` until the publisher stops: what is there without waiting,
+/// in one batch; then a flush and a wait of at most 100 ms.
+fn follow_live(tailer: &mut impl LiveTail, feed: &mut Feed<'_>) {
+    while feed.running() {
+        let got = match tailer.poll() {
+            Ok(Some(ev)) => feed.event(&ev),
+            Ok(None) => {
+                if !feed.flush() {
+                    return;
+                }
+                match tailer.wait(Instant::now() + Duration::from_millis(100)) {
+                    Ok(Some(ev)) => feed.event(&ev),
+                    Ok(None) => true,
+                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
+                }
+            }
+            Err(e) => return feed.send(FromJournal::Failed(e.into())),
+        };
+        if !got {
+            return;
+        }
+    }
+}
+
 /// The journal thread: reads from `start` and, with `follow`, waits for the writer's appends,
 /// until `stop` or the channel closes.
 fn read_journal(
@@ -839,30 +887,7 @@ fn read_journal(
             if !follow {
                 return feed.send(FromJournal::End(it.index()));
             }
-            let mut tailer = reader.tail_from(&it);
-            while feed.running() {
-                // What is there without waiting, in one batch; then wait.
-                let got = match tailer.poll() {
-                    Ok(Some(ev)) => feed.event(&ev),
-                    Ok(None) => {
-                        if !feed.flush() {
-                            return;
-                        }
-                        match tailer.wait(
-                            FOLLOW_WAIT,
-                            Some(Instant::now() + Duration::from_millis(100)),
-                        ) {
-                            Ok(Some(ev)) => feed.event(&ev),
-                            Ok(None) => true,
-                            Err(e) => return feed.send(FromJournal::Failed(e.into())),
-                        }
-                    }
-                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
-                };
-                if !got {
-                    return;
-                }
-            }
+            follow_live(&mut reader.tail_from(&it), &mut feed);
         }
         Source::Set(set) => {
             let it = match start {
@@ -888,29 +913,7 @@ fn read_journal(
                 let end = it.index();
                 return feed.send(FromJournal::End(end));
             }
-            let mut tailer = set.tail_from(it);
-            while feed.running() {
-                let got = match tailer.poll() {
-                    Ok(Some(ev)) => feed.event(&ev),
-                    Ok(None) => {
-                        if !feed.flush() {
-                            return;
-                        }
-                        match tailer.wait(
-                            FOLLOW_WAIT,
-                            Some(Instant::now() + Duration::from_millis(100)),
-                        ) {
-                            Ok(Some(ev)) => feed.event(&ev),
-                            Ok(None) => true,
-                            Err(e) => return feed.send(FromJournal::Failed(e.into())),
-                        }
-                    }
-                    Err(e) => return feed.send(FromJournal::Failed(e.into())),
-                };
-                if !got {
-                    return;
-                }
-            }
+            follow_live(&mut set.tail_from(it), &mut feed);
         }
     }
 }
