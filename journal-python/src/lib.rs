@@ -606,21 +606,7 @@ impl Core {
         let t = self.table(py);
         let v = self.spans.get_or_try_init(py, || -> PyResult<_> {
             let owner: Arc<dyn Any + Send + Sync> = t.clone();
-            let mk = |addr: usize, len: usize, typestr, itemsize| -> PyResult<PyObject> {
-                let s = Span {
-                    _owner: owner.clone(),
-                    addr,
-                    len,
-                    typestr,
-                    itemsize,
-                };
-                Ok(Bound::new(py, s)?.into_any().unbind())
-            };
-            Ok((
-                mk(t.timestamps.as_ptr() as usize, t.timestamps.len(), "<i8", 8)?,
-                mk(t.offsets.as_ptr() as usize, t.offsets.len(), "<u8", 8)?,
-                mk(t.sizes.as_ptr() as usize, t.sizes.len(), "<u4", 4)?,
-            ))
+            crate::column_spans(py, &owner, &t.timestamps, &t.offsets, &t.sizes)
         })?;
         Ok((v.0.clone_ref(py), v.1.clone_ref(py), v.2.clone_ref(py)))
     }
@@ -1332,4 +1318,30 @@ fn _journal(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(parse_time, m)?)?;
     Ok(())
+}
+
+/// Zero-copy spans over a walk's timestamps (`<i8`), offsets (`<u8`) and sizes (`<u4`), each
+/// keeping `owner` (the table that holds the three arrays) alive.
+fn column_spans(
+    py: Python<'_>,
+    owner: &Arc<dyn Any + Send + Sync>,
+    timestamps: &[i64],
+    offsets: &[u64],
+    sizes: &[u32],
+) -> PyResult<(PyObject, PyObject, PyObject)> {
+    let mk = |addr: usize, len: usize, typestr, itemsize| -> PyResult<PyObject> {
+        let s = Span {
+            _owner: owner.clone(),
+            addr,
+            len,
+            typestr,
+            itemsize,
+        };
+        Ok(Bound::new(py, s)?.into_any().unbind())
+    };
+    Ok((
+        mk(timestamps.as_ptr() as usize, timestamps.len(), "<i8", 8)?,
+        mk(offsets.as_ptr() as usize, offsets.len(), "<u8", 8)?,
+        mk(sizes.as_ptr() as usize, sizes.len(), "<u4", 4)?,
+    ))
 }

@@ -391,21 +391,7 @@ impl SetCore {
         let t = self.table(py);
         let v = self.spans.get_or_try_init(py, || -> PyResult<_> {
             let owner: Arc<dyn Any + Send + Sync> = t.clone();
-            let mk = |addr: usize, len: usize, typestr, itemsize| -> PyResult<PyObject> {
-                let s = Span {
-                    _owner: owner.clone(),
-                    addr,
-                    len,
-                    typestr,
-                    itemsize,
-                };
-                Ok(Bound::new(py, s)?.into_any().unbind())
-            };
-            Ok((
-                mk(t.timestamps.as_ptr() as usize, t.timestamps.len(), "<i8", 8)?,
-                mk(t.offsets.as_ptr() as usize, t.offsets.len(), "<u8", 8)?,
-                mk(t.sizes.as_ptr() as usize, t.sizes.len(), "<u4", 4)?,
-            ))
+            crate::column_spans(py, &owner, &t.timestamps, &t.offsets, &t.sizes)
         })?;
         Ok((v.0.clone_ref(py), v.1.clone_ref(py), v.2.clone_ref(py)))
     }
