@@ -547,6 +547,27 @@ fn stats_png_is_a_png_of_the_charts() {
     assert_eq!(&bytes[12..16], b"IHDR");
     let dim = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     assert_eq!((dim(16), dim(20)), (1000, 720));
+    // The titles and labels are drawn: text is the chart's only black (the rate line is blue,
+    // the grid light grey, the bars coloured), and an axis line alone is a few thousand pixels
+    // in one row or column. Count dark pixels in the caption band above the first chart.
+    let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0u8; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    let dark_in = |rows: std::ops::Range<usize>| {
+        rows.flat_map(|y| (0..1000usize).map(move |x| (y, x)))
+            .filter(|&(y, x)| {
+                let p = &buf[(y * 1000 + x) * 3..][..3];
+                p.iter().all(|&c| c < 100)
+            })
+            .count()
+    };
+    let caption = dark_in(12..40);
+    assert!(
+        caption > 200,
+        "no title drawn: {caption} dark pixels in the caption band"
+    );
 }
 
 #[test]

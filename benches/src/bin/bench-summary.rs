@@ -703,6 +703,23 @@ fn throughput_series(d: &Data) -> Vec<Series> {
 
 const CHART: (u32, u32) = (900, 560);
 
+/// The font the charts' text is measured with: the CLI's DejaVu Sans (its license beside it,
+/// `journal-cli/assets/DejaVuSans-LICENSE.txt`). The SVG writes its text as `<text>`, rendered by
+/// the viewer's fonts, but plotters' `ab_glyph` feature (on here, and in the CLI, which a
+/// workspace build unifies) lays text out with a registered font and fails without one.
+const FONT: &[u8] = include_bytes!("../../../journal-cli/assets/DejaVuSans.ttf");
+
+/// Registers [`FONT`] as plotters' "sans-serif", once per process; called before any drawing.
+fn register_font() -> Result<(), String> {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, FONT)
+            .is_ok()
+    });
+    ok.then_some(())
+        .ok_or_else(|| "the built-in font could not be read".to_string())
+}
+
 /// Draws `series` as lines with points; `log_x`/`log_y` pick logarithmic axes.
 #[allow(clippy::too_many_arguments)] // reason: one private drawing helper, called twice
 fn line_chart(
@@ -717,6 +734,7 @@ fn line_chart(
 ) -> Result<(), String> {
     use plotters::prelude::*;
     let err = |e: &dyn std::fmt::Display| format!("drawing {title}: {e}");
+    register_font().map_err(|e| err(&e))?;
     let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
     let (x_lo, x_hi) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
     let root = SVGBackend::with_string(out, CHART).into_drawing_area();
@@ -1015,6 +1033,19 @@ mod tests {
         let svg = std::fs::read_to_string(dir.join("latency-cdf.svg")).unwrap();
         for id in LATENCY_IDS {
             assert!(svg.contains(id), "{id}");
+        }
+        // The title and axis labels are <text> elements.
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| t.split_once('>')?.1.split("</text>").next())
+            .map(str::trim)
+            .collect();
+        for want in [
+            "One-way latency between two processes: CDF",
+            "fraction of round trips at or below",
+        ] {
+            assert!(texts.contains(&want), "{want}: {texts:?}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

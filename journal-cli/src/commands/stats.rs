@@ -45,7 +45,7 @@ backward {count, largest_ns, first_indexes}, sizes {min, p50, p90, p99, p999, ma
 histogram [{from, to, events}]}, crc {intact, checked_events, damage}. Times are nanoseconds.
 
 --svg draws the rate over time and the size histogram with titles and labels; --png draws the same
-charts without any text (no font library in the build).
+charts, its text in a font built into the binary.
 
 Given a journal set's directory (spec/SET.md), the figures cover its segments read in order as one
 journal (indexes are global); a damaged segment is reported with its name (crc.damage.segment in
@@ -77,7 +77,7 @@ pub struct Args {
     /// Also draw the charts (rate over time, payload sizes) into an SVG file.
     #[arg(long, value_name = "FILE", conflicts_with = "png")]
     svg: Option<PathBuf>,
-    /// Also draw the charts into a PNG file (without text: axes and bars only).
+    /// Also draw the charts into a PNG file (the same charts, titles and labels included).
     #[arg(long, value_name = "FILE")]
     png: Option<PathBuf>,
 }
