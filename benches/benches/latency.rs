@@ -18,7 +18,8 @@
 //!   each message is an `append` (copy, CRC-32, release store of `write_offset`) to journal a,
 //!   which the child follows with a busy-spinning `OwnedTailer` (CRC checked) and echoes with its
 //!   own `append` to journal b, which the parent tails. Both journals of a generation are created
-//!   fully allocated and pre-faulted (32 MiB); between round trips, untimed, both sides move to a
+//!   fully allocated and pre-faulted (32 MiB), and each tailer pre-faults its own mapping of them
+//!   (`OwnedTailer::pretouch`); between round trips, untimed, both sides move to a
 //!   new pair when one fills, so no append grows a file.
 //! - iceoryx2 (with the `peers` feature): two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
 //!   `write_payload` (a copy of the payload) and `send`; the child copies the received payload
@@ -728,9 +729,18 @@ fn tail_writer(path: &Path) -> Writer {
     w
 }
 
-/// A busy-spinning tailer of `path` from its first event.
+/// A tailer of `path` from its first event, its mapping of the whole generation pre-faulted.
 fn tail_reader(path: &Path) -> OwnedTailer {
-    Arc::new(Reader::open(path).expect("open journal")).into_tailer()
+    tail_of(Reader::open(path).expect("open journal"))
+}
+
+fn tail_of(reader: Reader) -> OwnedTailer {
+    let tail = Arc::new(reader).into_tailer();
+    // The reader's own mapping takes a page fault at the first read of each page (or group of
+    // pages) unless it is pre-faulted, as the writer's is.
+    tail.pretouch(TAIL_GENERATION)
+        .expect("pre-fault the tailer's mapping");
+    tail
 }
 
 /// The next event's payload, spinning (the next event must come).
@@ -764,7 +774,7 @@ impl TailPair {
         let deadline = Instant::now() + Duration::from_secs(20);
         let tail = loop {
             if let Ok(r) = Reader::open(&b) {
-                let mut tail = Arc::new(r).into_tailer();
+                let mut tail = tail_of(r);
                 let ready = tail
                     .wait(WaitStrategy::BusySpin, Some(deadline))
                     .expect("tail b");

@@ -118,6 +118,16 @@ impl Follow {
         Ok(self.ready())
     }
 
+    /// Faults in the reader's pages from the cursor to `bytes` past it (see [`Tailer::pretouch`]).
+    fn pretouch(&self, reader: &Reader, bytes: u64) -> Result<()> {
+        let to = self.cursor.pos.saturating_add(bytes);
+        reader
+            .map()
+            .populate(self.cursor.pos, to)
+            .map_err(|e| Error::io(reader.path(), "madvise", e))?;
+        Ok(())
+    }
+
     /// Checks the entry at the cursor in `body` (the published bytes up to [`Self::end`]) and moves
     /// past it. On error the cursor stays at the entry.
     #[inline]
@@ -215,6 +225,16 @@ impl<'r> Tailer<'r> {
             self.body = self.reader.map().body(self.follow.end());
         }
         self.follow.step(self.reader, self.body).map(Some)
+    }
+
+    /// Faults in the reader's mapping of the file from the tailer's position to `bytes` past it
+    /// (as far as the file is long now and the reader's mapping reaches), so that the polls that
+    /// read those pages take no page fault, as [`Writer::pretouch`](crate::Writer::pretouch) does
+    /// for the writer. It makes a system call (`madvise(MADV_POPULATE_READ)`) that costs about as
+    /// much as the page faults it saves: call it off the critical path (before a burst, or while
+    /// idle). Best effort: on kernels before 5.14 it does nothing.
+    pub fn pretouch(&self, bytes: u64) -> Result<()> {
+        self.follow.pretouch(self.reader, bytes)
     }
 
     /// Waits for the next event with `strategy`, until `deadline` (forever if `None`). Returns
@@ -332,6 +352,11 @@ impl OwnedTailer {
     #[inline]
     pub(crate) fn available(&mut self) -> Result<bool> {
         Ok(self.follow.ready() || self.follow.refresh(&self.reader)?)
+    }
+
+    /// As [`Tailer::pretouch`].
+    pub fn pretouch(&self, bytes: u64) -> Result<()> {
+        self.follow.pretouch(&self.reader, bytes)
     }
 
     /// The next event if one is published, without blocking. As [`Tailer::poll`].

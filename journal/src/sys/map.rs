@@ -187,6 +187,41 @@ impl ReadMap {
         u64::from_le(self.word(2).load(Ordering::Relaxed)) as i64
     }
 
+    /// Faults in this view's pages of `[from, to)` (`MADV_POPULATE_READ`), as far as the file is
+    /// long now and the current mapping reaches, so that later reads there take no page fault.
+    /// Best effort: does nothing on kernels before 5.14. Returns the end of what it asked for.
+    pub(crate) fn populate(&self, from: u64, to: u64) -> io::Result<u64> {
+        let file_len = self.file.metadata()?.len();
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(current) = maps.last() else {
+            return Ok(from);
+        };
+        let page = page_size();
+        let from = from - from % page;
+        let to = to.min(file_len).min(current.raw.len() as u64);
+        if to <= from {
+            return Ok(from);
+        }
+        if current
+            .raw
+            .advise_range(Advice::PopulateRead, from as usize, (to - from) as usize)
+            .is_err()
+        {
+            // Kernels before 5.14: touch every page with an atomic load.
+            let base = current.raw.as_ptr();
+            let mut p = from;
+            while p < to {
+                // SAFETY: `p` is inside the current mapping and below the file's length, so the
+                // byte is mapped and backed (a truncation since is absorbed by the SIGBUS guard);
+                // another process may be writing it, which an atomic load tolerates.
+                unsafe { AtomicU8::from_ptr(base.add(p as usize).cast_mut()) }
+                    .load(Ordering::Relaxed);
+                p += page;
+            }
+        }
+        Ok(to)
+    }
+
     /// The published bytes `[HEADER_LEN, end)`. Panics if `end` is past what [`Self::observe`]
     /// proved published.
     pub(crate) fn body(&self, end: u64) -> &[u8] {
