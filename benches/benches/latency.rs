@@ -14,6 +14,13 @@
 //! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, commit word;
 //!   spec/RING.md 4) and the child, which polls the next record's commit word, echoes the payload
 //!   with its own `push`.
+//! - journal-tail (40 B and 1 KiB, Chronicle Queue's headline case): two journals in `/dev/shm`;
+//!   each message is an `append` (copy, CRC-32, release store of `write_offset`) to journal a,
+//!   which the child follows with a busy-spinning `OwnedTailer` (CRC checked) and echoes with its
+//!   own `append` to journal b, which the parent tails. Both journals of a generation are created
+//!   fully allocated and pre-faulted (32 MiB), and each tailer pre-faults its own mapping of them
+//!   (`OwnedTailer::pretouch`); between round trips, untimed, both sides move to a
+//!   new pair when one fills, so no append grows a file.
 //! - iceoryx2 (with the `peers` feature): two publish-subscribe services of `[u8; N]`; each message is `loan_uninit`,
 //!   `write_payload` (a copy of the payload) and `send`; the child copies the received payload
 //!   into its own sample.
@@ -29,13 +36,13 @@
 
 use std::hint::black_box;
 use std::ops::ControlFlow;
-#[cfg(feature = "peers")]
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use journal::{create_ring, Consumer, Producer, WaitStrategy};
+use journal::{create_ring, Consumer, OwnedTailer, Producer, Reader, WaitStrategy, Writer};
 use journal_benches::results::{self, OneWay};
 use journal_benches::{
     child, env_u64, payload, pin_to_cpu, selected, SharedWords, ShmFile, RING_SIZES,
@@ -672,11 +679,207 @@ mod rf {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The journal's tailer: append to one journal, tail another.
+
+/// Payload sizes of the tailer rows: Chronicle Queue's headline size and 1 KiB.
+const TAIL_SIZES: [usize; 2] = [40, 1024];
+
+/// Bytes of each journal generation, all allocated and pre-faulted at creation: the round trips
+/// never grow a file. Below a reader's 64 MiB of headroom, so no tailer grows its mapping either.
+const TAIL_GENERATION: u64 = 32 << 20;
+
+/// Control payloads (one byte; the measured payloads are longer): move to the next generation,
+/// stop.
+const TAIL_ROLL: &[u8] = b"R";
+const TAIL_STOP: &[u8] = b"S";
+
+/// A directory under `/dev/shm` for one pair's journals, removed with them on drop.
+struct ShmDir(std::path::PathBuf);
+
+impl ShmDir {
+    fn new(tag: &str) -> ShmDir {
+        let dir = ShmFile::new(tag).path().to_path_buf();
+        std::fs::create_dir(&dir).expect("create the journals' directory");
+        ShmDir(dir)
+    }
+}
+
+impl Drop for ShmDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Journal `side` (`a`: parent to child, `b`: back) of generation `generation` in `dir`.
+fn tail_journal(dir: &Path, side: &str, generation: u64) -> std::path::PathBuf {
+    dir.join(format!("{side}-{generation}.journal"))
+}
+
+/// A writer of one generation: the whole generation allocated and pre-faulted now, no index (its
+/// upkeep runs on the growth path, which these journals never take).
+fn tail_writer(path: &Path) -> Writer {
+    let mut w = Writer::options()
+        .chunk_size(TAIL_GENERATION)
+        .max_size(TAIL_GENERATION)
+        .index(false)
+        .create(path)
+        .expect("create journal");
+    w.pretouch().expect("pre-fault journal");
+    w
+}
+
+/// A tailer of `path` from its first event, its mapping of the whole generation pre-faulted.
+fn tail_reader(path: &Path) -> OwnedTailer {
+    tail_of(Reader::open(path).expect("open journal"))
+}
+
+fn tail_of(reader: Reader) -> OwnedTailer {
+    let tail = Arc::new(reader).into_tailer();
+    // The reader's own mapping takes a page fault at the first read of each page (or group of
+    // pages) unless it is pre-faulted, as the writer's is.
+    tail.pretouch(TAIL_GENERATION)
+        .expect("pre-fault the tailer's mapping");
+    tail
+}
+
+/// The next event's payload, spinning (the next event must come).
+#[inline]
+fn tail_next(tail: &mut OwnedTailer) -> journal::Event<'_> {
+    tail.wait(WaitStrategy::BusySpin, None)
+        .expect("tail")
+        .expect("no deadline")
+}
+
+/// The parent appends each message to journal `a` and tails journal `b`; the child tails `a` and
+/// appends every event's payload to `b`. Every `TAIL_GENERATION` bytes both move to a new pair of
+/// journals, outside the timed part of a round trip.
+struct TailPair {
+    dir: ShmDir,
+    generation: u64,
+    writer: Option<Writer>,
+    tail: OwnedTailer,
+    data: Vec<u8>,
+    ts: i64,
+    child: Option<std::process::Child>,
+}
+
+impl TailPair {
+    fn start(size: usize) -> TailPair {
+        let dir = ShmDir::new("tail");
+        let writer = tail_writer(&tail_journal(&dir.0, "a", 0));
+        let child = child::spawn("tail-echo", [("JOURNAL_BENCH_DIR", dir.0.as_os_str())]);
+        // The child creates journal b of generation 0 and then appends one event to it.
+        let b = tail_journal(&dir.0, "b", 0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let tail = loop {
+            if let Ok(r) = Reader::open(&b) {
+                let mut tail = tail_of(r);
+                let ready = tail
+                    .wait(WaitStrategy::BusySpin, Some(deadline))
+                    .expect("tail b");
+                assert!(ready.is_some(), "tail echo child did not start");
+                break tail;
+            }
+            assert!(Instant::now() < deadline, "tail echo child did not start");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        TailPair {
+            dir,
+            generation: 0,
+            writer: Some(writer),
+            tail,
+            data: payload(size),
+            ts: 0,
+            child: Some(child),
+        }
+    }
+
+    fn writer(&mut self) -> &mut Writer {
+        self.writer.as_mut().expect("writer")
+    }
+
+    /// Both sides move to the next generation: the parent creates `a`, asks the child to move, the
+    /// child creates `b` and answers on the old `b`.
+    #[cold]
+    fn roll(&mut self) {
+        let next = self.generation + 1;
+        let new_writer = tail_writer(&tail_journal(&self.dir.0, "a", next));
+        let mut old_writer = self.writer.replace(new_writer).expect("writer");
+        old_writer.append(0, TAIL_ROLL).expect("append roll");
+        assert_eq!(tail_next(&mut self.tail).payload, TAIL_ROLL);
+        self.tail = tail_reader(&tail_journal(&self.dir.0, "b", next));
+        old_writer.close().expect("close journal");
+        for side in ["a", "b"] {
+            let _ = std::fs::remove_file(tail_journal(&self.dir.0, side, self.generation));
+        }
+        self.generation = next;
+    }
+}
+
+impl RoundTrip for TailPair {
+    #[inline]
+    fn round_trip(&mut self) -> Duration {
+        let need = journal::entry_len(self.data.len() as u32) + journal::entry_len(1);
+        if self.writer().write_offset() + need > TAIL_GENERATION {
+            self.roll();
+        }
+        self.ts += 1;
+        let ts = self.ts;
+        let start = Instant::now();
+        self.writer
+            .as_mut()
+            .expect("writer")
+            .append(ts, black_box(&self.data))
+            .expect("append");
+        black_box(tail_next(&mut self.tail).payload);
+        start.elapsed()
+    }
+}
+
+impl Drop for TailPair {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            let _ = w.append(0, TAIL_STOP);
+        }
+        if let Some(c) = self.child.take() {
+            child::join(c, "tail echo");
+        }
+    }
+}
+
+fn tail_echo() {
+    pin_to_cpu(1);
+    let dir = std::path::PathBuf::from(child::env("JOURNAL_BENCH_DIR"));
+    let mut generation = 0;
+    let mut writer = tail_writer(&tail_journal(&dir, "b", 0));
+    // The parent waits for this before its first round trip.
+    writer.append(0, b"ready").expect("append ready");
+    let mut tail = tail_reader(&tail_journal(&dir, "a", 0));
+    loop {
+        let ev = tail_next(&mut tail);
+        if ev.payload == TAIL_STOP {
+            break;
+        }
+        if ev.payload == TAIL_ROLL {
+            generation += 1;
+            let new_writer = tail_writer(&tail_journal(&dir, "b", generation));
+            let mut old = std::mem::replace(&mut writer, new_writer);
+            tail = tail_reader(&tail_journal(&dir, "a", generation));
+            old.append(0, TAIL_ROLL).expect("append roll");
+            old.close().expect("close journal");
+            continue;
+        }
+        writer.append(ev.timestamp, ev.payload).expect("echo");
+    }
+}
+
 fn main() {
     match child::role().as_deref() {
         Some("floor-echo") => return floor_echo(),
         Some("floor2-echo") => return floor2_echo(),
         Some("ring-echo") => return ring_echo(),
+        Some("tail-echo") => return tail_echo(),
         #[cfg(feature = "peers")]
         Some("iox-echo") => return iox::iox_echo(),
         #[cfg(feature = "peers")]
@@ -696,6 +899,12 @@ fn main() {
         let id = format!("journal-ring/{size}");
         if selected(&format!("{GROUP}/{id}")) {
             measure(&mut c, &id, &mut RingPair::start(size));
+        }
+    }
+    for size in TAIL_SIZES {
+        let id = format!("journal-tail/{size}");
+        if selected(&format!("{GROUP}/{id}")) {
+            measure(&mut c, &id, &mut TailPair::start(size));
         }
     }
     #[cfg(feature = "peers")]

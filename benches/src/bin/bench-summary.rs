@@ -437,16 +437,7 @@ fn latency_table(d: &Data, out: &mut String) {
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     let floor = d.result("latency", "floor");
     let fp = |k: &str| floor.and_then(|f| pct(f, k));
-    for id in [
-        "floor",
-        "floor-2lines",
-        "journal-ring/64",
-        "journal-ring/1024",
-        "iceoryx2/64",
-        "iceoryx2/1024",
-        "ringfire/64",
-        "ringfire/1024",
-    ] {
+    for id in LATENCY_IDS {
         let Some(v) = d.result("latency", id) else {
             let _ = writeln!(out, "| {id} | — | — | — | — | — | — | not run |");
             continue;
@@ -566,6 +557,9 @@ fn goals(d: &Data, out: &mut String) {
             );
         }
     }
+    // 4b. journal append -> tailer in another process (issue 15) within 1.5 x (p50) and 2.5 x
+    // (p99) of the floor, at Chronicle Queue's headline 40 B and at 1 KiB.
+    tail_goals(d, out);
     // 5. replay >= 10 M events/s at 64 B.
     let v = d.ns_per_event("replay", "journal-ring-crc", "64");
     let _ = writeln!(
@@ -609,15 +603,58 @@ fn goals(d: &Data, out: &mut String) {
     }
 }
 
+/// The payload sizes of the journal → tailer latency rows (`latency/journal-tail/N`).
+const TAIL_SIZES: [&str; 2] = ["40", "1024"];
+
+/// `id`'s percentile `k` over the floor's, from the latency results.
+fn latency_over_floor(d: &Data, id: &str, k: &str) -> Option<f64> {
+    let v = d.result("latency", id).and_then(|v| pct(v, k));
+    let floor = d.result("latency", "floor").and_then(|f| pct(f, k));
+    match (v, floor) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// The goals of the journal → tailer rows: p50 ≤ 1.5 × floor and p99 ≤ 2.5 × floor at each
+/// size, with the figures and the ring's ratio beside them.
+fn tail_goals(d: &Data, out: &mut String) {
+    for size in TAIL_SIZES {
+        let id = format!("journal-tail/{size}");
+        let ring = if size == "1024" {
+            "journal-ring/1024"
+        } else {
+            "journal-ring/64"
+        };
+        for (k, bound, name) in [("p50_ns", 1.5, "p50"), ("p99_ns", 2.5, "p99")] {
+            let ratio = latency_over_floor(d, &id, k);
+            let v = d.result("latency", &id).and_then(|v| pct(v, k));
+            let floor = d.result("latency", "floor").and_then(|f| pct(f, k));
+            let _ = writeln!(
+                out,
+                "| journal append → tailer (other process) {name} ≤ {bound} × floor, {size} B | {} ({} vs floor {}; ring {}: {}) | {} |",
+                x(ratio),
+                ns(v),
+                ns(floor),
+                ring.trim_start_matches("journal-ring/"),
+                x(latency_over_floor(d, ring, k)),
+                verdict(ratio.map(|r| r <= bound))
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Charts.
 
-/// The latency contenders of the CDF chart, as in the latency table.
-const LATENCY_IDS: [&str; 8] = [
+/// The latency contenders of the latency table and the CDF chart, in their order.
+const LATENCY_IDS: [&str; 10] = [
     "floor",
     "floor-2lines",
     "journal-ring/64",
     "journal-ring/1024",
+    "journal-tail/40",
+    "journal-tail/1024",
     "iceoryx2/64",
     "iceoryx2/1024",
     "ringfire/64",
@@ -982,6 +1019,51 @@ mod tests {
             }
         }
         d
+    }
+
+    #[test]
+    fn tailer_rows_in_the_latency_table_and_goals() {
+        let mut d = Data::default();
+        let mut put = |id: &str, p50: f64, p99: f64| {
+            d.results.insert(
+                ("latency".into(), id.into()),
+                json!({"p50_ns": p50, "p99_ns": p99, "p999_ns": 2.0 * p99, "max_ns": 9000.0, "count": 7}),
+            );
+        };
+        put("floor", 100.0, 200.0);
+        put("journal-ring/64", 170.0, 300.0);
+        // p50 just within 1.5x, p99 just past 2.5x.
+        put("journal-tail/40", 150.0, 501.0);
+        let mut table = String::new();
+        latency_table(&d, &mut table);
+        assert!(
+            table.contains(
+                "| journal-tail/40 | 150.0 ns | 501.0 ns | 1.00 µs | 9.00 µs | 1.50× | 2.50× | 7 |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| journal-tail/1024 | — | — | — | — | — | — | not run |"),
+            "{table}"
+        );
+        let mut goals = String::new();
+        tail_goals(&d, &mut goals);
+        let rows: Vec<&str> = goals.lines().collect();
+        assert_eq!(rows.len(), 4, "{goals}");
+        assert_eq!(
+            rows[0],
+            "| journal append → tailer (other process) p50 ≤ 1.5 × floor, 40 B | 1.50× (150.0 ns vs floor 100.0 ns; ring 64: 1.70×) | met |"
+        );
+        assert_eq!(
+            rows[1],
+            "| journal append → tailer (other process) p99 ≤ 2.5 × floor, 40 B | 2.50× (501.0 ns vs floor 200.0 ns; ring 64: 1.50×) | **missed** |"
+        );
+        for row in &rows[2..] {
+            assert!(row.contains(", 1024 B | —"), "{row}");
+            assert!(row.ends_with("| not measured |"), "{row}");
+        }
+        // The whole rendering carries them in the Goals table.
+        assert!(render(&d, "", "").contains(rows[1]));
     }
 
     #[test]

@@ -187,6 +187,52 @@ impl ReadMap {
         u64::from_le(self.word(2).load(Ordering::Relaxed)) as i64
     }
 
+    /// Faults in this view's pages of `[from, to)` (`MADV_POPULATE_READ`), as far as the file is
+    /// long now and the current mapping reaches, so that later reads there take no page fault.
+    /// Best effort: does nothing on kernels before 5.14. Returns the end of what it asked for.
+    pub(crate) fn populate(&self, from: u64, to: u64) -> io::Result<u64> {
+        let file_len = self.file.metadata()?.len();
+        let maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(current) = maps.last() else {
+            return Ok(from);
+        };
+        let page = page_size();
+        let from = from - from % page;
+        let to = to.min(file_len).min(current.raw.len() as u64);
+        if to <= from {
+            return Ok(from);
+        }
+        if current
+            .raw
+            .advise_range(Advice::PopulateRead, from as usize, (to - from) as usize)
+            .is_err()
+        {
+            // Kernels before 5.14: touch every page with an atomic load.
+            let base = current.raw.as_ptr();
+            let mut p = from;
+            while p < to {
+                // SAFETY: `p` is inside the current mapping and below the file's length, so the
+                // byte is mapped and backed (a truncation since is absorbed by the SIGBUS guard);
+                // another process may be writing it, which an atomic load tolerates.
+                unsafe { AtomicU8::from_ptr(base.add(p as usize).cast_mut()) }
+                    .load(Ordering::Relaxed);
+                p += page;
+            }
+        }
+        Ok(to)
+    }
+
+    /// A hint to bring the cache lines of `[offset, offset + len)` to this core (a prefetch: no
+    /// access, no fault, nothing if the range is outside the mapping).
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, offset: u64, len: u64) {
+        if offset.saturating_add(len) > self.reserved.load(Ordering::Relaxed) {
+            return;
+        }
+        let base = self.base.load(Ordering::Relaxed);
+        prefetch_lines(base.wrapping_add(offset as usize), len as usize);
+    }
+
     /// The published bytes `[HEADER_LEN, end)`. Panics if `end` is past what [`Self::observe`]
     /// proved published.
     pub(crate) fn body(&self, end: u64) -> &[u8] {
@@ -394,6 +440,26 @@ unsafe fn populate(
         cvt(unsafe { libc::mlock(start.cast(), l) })?;
     }
     Ok(())
+}
+
+/// Prefetches the cache lines of `[p, p + len)` for reading. A hint only: it reads nothing, and
+/// an address that is not mapped is ignored.
+#[inline(always)]
+fn prefetch_lines(p: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let mut off = 0;
+        while off < len {
+            // SAFETY: a prefetch accesses no memory and never faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast::<i8>()) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (p, len);
+    }
 }
 
 impl WriteMap {

@@ -270,3 +270,69 @@ fn check_replaced_notices_a_file_renamed_over_the_path_or_removed() {
     // The open file itself is still readable.
     assert_eq!(r.iter().count(), 2);
 }
+
+/// Minor and major page faults taken by the calling thread so far.
+fn thread_faults() -> u64 {
+    // SAFETY: getrusage writes one rusage struct, which we own, and nothing else.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    assert_eq!(rc, 0);
+    (ru.ru_minflt + ru.ru_majflt) as u64
+}
+
+/// Appends 1 KiB events to a pre-faulted writer and polls each one with `tail` until 512 KiB before
+/// the end of the first chunk; returns the events and the page faults the polls took.
+fn tail_faults(
+    w: &mut Writer,
+    chunk: u64,
+    mut poll: impl FnMut() -> Option<Vec<u8>>,
+) -> (u64, u64) {
+    let payload = [0x5au8; 1000];
+    let (mut n, mut faults) = (0u64, 0u64);
+    while w.write_offset() + 1024 < chunk - (512 << 10) {
+        w.append(n as i64, &payload).unwrap();
+        let before = thread_faults();
+        let got = poll();
+        faults += thread_faults() - before;
+        assert_eq!(got.as_deref(), Some(&payload[..]), "event {n}");
+        n += 1;
+    }
+    (n, faults)
+}
+
+#[test]
+fn a_pretouched_tailer_polls_new_pages_without_page_faults() {
+    let dir = TempDir::new("tailfaults");
+    let chunk = 4 << 20;
+    for pretouch in [true, false] {
+        let path = dir.join(if pretouch { "pretouched" } else { "plain" });
+        let mut w = journal::WriterOptions::new()
+            .chunk_size(chunk)
+            .index(false)
+            .create(&path)
+            .unwrap();
+        w.pretouch().unwrap();
+        let r = Reader::open(&path).unwrap();
+        let mut tail = r.tail();
+        let owned = Arc::new(Reader::open(&path).unwrap()).into_tailer();
+        if pretouch {
+            tail.pretouch(chunk).unwrap();
+            // The owned tailer's call reaches the same place; past the file it stops at its end.
+            owned.pretouch(u64::MAX).unwrap();
+        }
+        let (n, faults) = tail_faults(&mut w, chunk, || {
+            tail.poll().unwrap().map(|e| e.payload.to_vec())
+        });
+        assert!(n > 3000, "only {n} events");
+        if pretouch {
+            assert_eq!(faults, 0, "{faults} page faults in {n} polls");
+        } else {
+            // The reference: without it, reading new pages faults.
+            assert!(faults > 0, "no page fault in {n} polls of new pages");
+        }
+        assert!(tail.poll().unwrap().is_none());
+        drop(owned);
+        w.close().unwrap();
+    }
+}
