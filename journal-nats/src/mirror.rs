@@ -242,16 +242,17 @@ impl Target {
         self.writer.as_ref().map_or(0, Out::next_index)
     }
 
-    /// A journal file: synced by the checkpoints (below). The file's growth and its page faults
-    /// (on a file system, each first write to a page of the mapping is a fault that reads or
-    /// zeroes the page and reserves its block) are taken by the writer's pretouch thread, a few
-    /// chunks ahead, not by the network thread; so is the sync that moves the index forward every
-    /// 64 MiB.
+    /// A journal file: synced by the checkpoints (below). The file's growth (`fallocate`, which
+    /// can wait behind a checkpoint's sync for a long time) is made by the writer's pretouch
+    /// thread, a few chunks ahead, not by the network thread; so is the sync that moves the index
+    /// forward every 64 MiB. Not pre-faulted: a checkpoint syncs the whole file
+    /// (`fdatasync`), which would write the pre-faulted pages ahead (dirty zeroes) to the disk
+    /// and make them fault again.
     fn options() -> WriterOptions {
         let mut o = WriterOptions::new();
         o.sync_policy(SyncPolicy::Never)
             .chunk_size(4 << 20)
-            .prefault(true)
+            .prefault(false)
             .pretouch_thread(true);
         o
     }
