@@ -1173,3 +1173,122 @@ fn a_set_publisher_and_a_set_mirror_killed_at_random_moments_leave_no_gap_and_no
     );
     assert!(file_events(&dir.path().join("fresh.journal")) == expected_events(n));
 }
+
+/// The events of `dump --format jsonl PATH` (a journal or a set) without their offsets, which are
+/// a segment's in a set.
+fn events_of(path: &Path) -> Vec<String> {
+    dump_if_any(path)
+        .lines()
+        .map(|line| {
+            let mut v = common::json(line);
+            v.as_object_mut().unwrap().remove("offset");
+            v.to_string()
+        })
+        .collect()
+}
+
+/// Asserts that a journal set holds the same events as a journal (index, timestamp, payload).
+#[track_caller]
+fn assert_same_events(set: &Path, source: &Path) {
+    let (got, want) = (events_of(set), events_of(source));
+    assert!(
+        got == want,
+        "{} ({} events) differs from {} ({} events)",
+        set.display(),
+        got.len(),
+        source.display(),
+        want.len()
+    );
+}
+
+#[test]
+fn a_mirror_with_roll_creates_a_set_that_later_runs_write_by_its_stored_policy() {
+    if !have_server() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), "n1");
+    let nats = Nats::new(&srv.url(), "R", "r.src");
+    let src = dir.path().join("src.journal");
+    append(&src, 0, 300);
+    let r = nats.publish(&src, &["--create-stream"]);
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // What --roll cannot write: an existing file, a directory that holds something else; and
+    // --roll-offset alone. Nothing is written to them.
+    let file = dir.path().join("file.journal");
+    append(&file, 0, 1);
+    let before = dump(&file);
+    let r = nats.mirror(&file, &["--roll", "8KiB"]);
+    common::assert_error(&r, 2, "is an existing file; --roll writes a journal set");
+    assert_eq!(dump(&file), before);
+    let busy = dir.path().join("busy");
+    fs::create_dir(&busy).unwrap();
+    fs::write(busy.join("x"), "x").unwrap();
+    common::assert_error(
+        &nats.mirror(&busy, &["--roll", "8KiB"]),
+        2,
+        "is not a journal set",
+    );
+    let r = nats.mirror(&dir.path().join("nowhere"), &["--roll-offset", "1h"]);
+    common::assert_error(&r, 2, "--roll-offset needs a time --roll");
+    assert!(!dir.path().join("nowhere").exists());
+
+    // A new path becomes a set rolling every 8 KiB, with the source's events.
+    let set = dir.path().join("new-set");
+    let r = nats.mirror(&set, &["--strict", "--roll", "8KiB"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("300 events written"), "{r:?}");
+    assert_same_events(&set, &src);
+    let roll = journal::set::SetMeta::read(&set).unwrap().roll;
+    assert_eq!(roll, journal::set::RollPolicy::by_size(8 << 10));
+    let segments = || journal::SetReader::open(&set).unwrap().segments().len();
+    let first_run = segments();
+    assert!(first_run >= 4, "the set rolled: {first_run} segments");
+
+    // An empty directory too, with a time policy.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let r = nats.mirror(&empty, &["--roll", "hourly"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_same_events(&empty, &src);
+    assert_eq!(
+        journal::set::SetMeta::read(&empty).unwrap().roll,
+        journal::set::RollPolicy::hourly()
+    );
+
+    // Restarted without --roll, following: the new events only, rolled by the stored policy.
+    append(&src, 300, 300);
+    let r = nats.publish(&src, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mlog = dir.path().join("mirror.log");
+    let mut mirror = spawn(&nats.args("mirror", &["-f"], &[], &[s(&set)]), &mlog);
+    let want = events_of(&src);
+    wait_until("the set to catch up", &[&mlog], || events_of(&set) == want);
+    stop(&mut mirror, "-TERM", &mlog);
+    let log = fs::read_to_string(&mlog).unwrap();
+    assert!(log.contains("300 events written, 0 already there"), "{log}");
+    assert!(segments() > first_run, "the set kept rolling");
+
+    // Again with the same --roll (allowed), then with another one (refused, nothing written).
+    append(&src, 600, 200);
+    let r = nats.publish(&src, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = nats.mirror(&set, &["--roll", "8KiB"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("200 events written, 0 already there"),
+        "{r:?}"
+    );
+    assert_same_events(&set, &src);
+    append(&src, 800, 10);
+    let r = nats.publish(&src, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    common::assert_error(
+        &nats.mirror(&set, &["--roll", "16KiB"]),
+        2,
+        "created with another roll policy",
+    );
+    assert_eq!(events_of(&set).len(), 800);
+    assert_eq!(journal::set::SetMeta::read(&set).unwrap().roll, roll);
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use async_nats::jetstream::{self, consumer};
 use futures_util::{FutureExt as _, StreamExt};
+use journal::set::{RollPolicy, SetMeta};
 use journal::{SetWriter, SetWriterOptions, SyncPolicy, Writer, WriterOptions};
 use serde_json::json;
 
@@ -49,8 +50,14 @@ pub struct MirrorConfig {
     pub follow: bool,
     /// A message without the journal headers is an error instead of skipped.
     pub strict: bool,
-    /// The local journal (created if missing), or an existing journal set's directory.
+    /// The local journal (created if missing), or a journal set's directory.
     pub target: PathBuf,
+    /// With `Some`, a target that is a new path or an empty directory becomes a journal set
+    /// rolling by this policy (checked: [`RollPolicy::validate`]); a target that is an existing
+    /// set must have been created with this policy, and an existing file is refused. With
+    /// `None`, a new path becomes a single journal and an existing set is written with its stored
+    /// policy.
+    pub roll: Option<RollPolicy>,
 }
 
 /// What a run did.
@@ -131,6 +138,9 @@ fn store_position(path: &Path, pos: &Position) -> anyhow::Result<()> {
     write().with_context(|| format!("{}: cannot write the mirror position", path.display()))
 }
 
+/// How long no message must have arrived before the network thread runs the writer's own sync.
+const IDLE_BEFORE_SYNC: Duration = Duration::from_secs(1);
+
 /// Runs `journal mirror` to completion (or to SIGINT / SIGTERM).
 pub fn mirror(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let rt = runtime()?;
@@ -184,10 +194,41 @@ impl Out {
     }
 }
 
+/// The journal headers of a message (the first value of each), found in one pass over its
+/// headers: `HeaderMap::get` with a `&str` name allocates the name and hashes it, four times a
+/// message.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct JournalHeaders<'a> {
+    id: Option<&'a str>,
+    index: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    start: Option<&'a str>,
+}
+
+impl<'a> JournalHeaders<'a> {
+    fn of(headers: Option<&'a async_nats::HeaderMap>) -> JournalHeaders<'a> {
+        let mut h = JournalHeaders::default();
+        for (name, values) in headers.into_iter().flat_map(|m| m.iter()) {
+            let slot = match AsRef::<str>::as_ref(name) {
+                HDR_ID => &mut h.id,
+                HDR_INDEX => &mut h.index,
+                HDR_TIMESTAMP => &mut h.timestamp,
+                HDR_START => &mut h.start,
+                _ => continue,
+            };
+            *slot = values.first().map(|v| v.as_str());
+        }
+        h
+    }
+}
+
 struct Target {
     path: PathBuf,
     pos_path: PathBuf,
     writer: Option<Out>,
+    /// With no writer yet: the roll policy of the set to create at the first event (a single
+    /// journal without it).
+    new_set: Option<RollPolicy>,
     pos: Position,
     /// Whether `base` is known (from the position file or the target's content).
     base_known: bool,
@@ -201,41 +242,101 @@ impl Target {
         self.writer.as_ref().map_or(0, Out::next_index)
     }
 
+    /// A journal file: synced by the checkpoints (below). The file's growth (`fallocate`, which
+    /// can wait behind a checkpoint's sync for a long time) is made by the writer's pretouch
+    /// thread, a few chunks ahead, not by the network thread; so is the sync that moves the index
+    /// forward every 64 MiB. Not pre-faulted: a checkpoint syncs the whole file
+    /// (`fdatasync`), which would write the pre-faulted pages ahead (dirty zeroes) to the disk
+    /// and make them fault again.
     fn options() -> WriterOptions {
         let mut o = WriterOptions::new();
         o.sync_policy(SyncPolicy::Never)
             .chunk_size(4 << 20)
-            .prefault(false);
+            .prefault(false)
+            .pretouch_thread(true);
         o
     }
 
     /// A set's segments: synced at each roll (a policy other than `Never` that never syncs on
-    /// its own), so that a checkpoint, which syncs the newest segment, covers every event.
-    fn set_options() -> SetWriterOptions {
+    /// its own), so that a checkpoint, which syncs the newest segment, covers every event. A set
+    /// that rolls at a size grows its segments by at most that size. Each segment has its
+    /// pretouch thread, as a file has.
+    fn set_options(roll: RollPolicy) -> SetWriterOptions {
+        let chunk = match roll.max_bytes {
+            0 => 4 << 20,
+            max => max.min(4 << 20),
+        };
+        let mut seg = Self::options();
+        seg.sync_policy(SyncPolicy::EveryBytes(u64::MAX))
+            .chunk_size(chunk);
         let mut o = SetWriterOptions::new();
-        o.sync_policy(SyncPolicy::EveryBytes(u64::MAX))
-            .chunk_size(4 << 20)
-            .prefault(false);
+        o.segment_options(seg).roll(roll);
         o
     }
 
-    /// Opens the target: an existing set, an existing journal, or nothing yet.
-    fn open(path: &Path) -> anyhow::Result<Option<Out>> {
+    /// Opens the target: an existing set, an existing journal, or nothing yet (then, with
+    /// `roll`, the policy of the set to create).
+    fn open(
+        path: &Path,
+        roll: Option<RollPolicy>,
+    ) -> anyhow::Result<(Option<Out>, Option<RollPolicy>)> {
+        if let Some(p) = &roll {
+            p.validate().map_err(|e| anyhow!("--roll: {e}"))?;
+        }
         if journal::set::is_set(path) {
-            return Ok(Some(Out::Set(Box::new(Self::set_options().open(path)?))));
+            let stored = SetMeta::read(path)?.roll;
+            if roll.is_some_and(|asked| asked != stored) {
+                bail!(
+                    "{} is a journal set created with another roll policy: a set keeps the policy it was created with (leave --roll out to write it so)",
+                    path.display()
+                );
+            }
+            let w = Self::set_options(stored).open(path)?;
+            return Ok((Some(Out::Set(Box::new(w))), None));
         }
         if path.is_dir() {
+            let empty = fs::read_dir(path)
+                .with_context(|| format!("{}: cannot read the directory", path.display()))?
+                .next()
+                .is_none();
+            if roll.is_some() && empty {
+                return Ok((None, roll));
+            }
             bail!(
-                "{}: is not a journal set (a directory without the set's metadata file); the target is a journal file or an existing set",
+                "{}: is not a journal set (a directory without the set's metadata file); the target is a journal file, an existing set, or, with --roll, a new path or an empty directory for a new set",
+                path.display()
+            );
+        }
+        if roll.is_some() && fs::symlink_metadata(path).is_ok() {
+            bail!(
+                "{} is an existing file; --roll writes a journal set, which is a directory: give a new path or an empty directory, or leave --roll out to write the file as a single journal",
                 path.display()
             );
         }
         if path.exists() {
-            return Ok(Some(Out::File(Box::new(
-                Self::options().open_or_create(path)?,
-            ))));
+            return Ok((
+                Some(Out::File(Box::new(Self::options().open_or_create(path)?))),
+                None,
+            ));
         }
-        Ok(None)
+        Ok((None, roll))
+    }
+
+    /// Creates the target (a set with `new_set`, else a journal file whose header says the source
+    /// started at `start`).
+    fn create(&mut self, start: Option<i64>) -> anyhow::Result<()> {
+        let w = match self.new_set {
+            Some(roll) => Out::Set(Box::new(Self::set_options(roll).create(&self.path)?)),
+            None => {
+                let mut o = Self::options();
+                if let Some(start) = start {
+                    o.start_timestamp(start);
+                }
+                Out::File(Box::new(o.create(&self.path)?))
+            }
+        };
+        self.writer = Some(w);
+        Ok(())
     }
 
     /// Handles one message of the stream.
@@ -246,10 +347,10 @@ impl Target {
         headers: Option<&async_nats::HeaderMap>,
         payload: &[u8],
     ) -> anyhow::Result<()> {
-        let get = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-        let id = get(HDR_ID);
-        let index = get(HDR_INDEX).and_then(|v| v.parse::<u64>().ok());
-        let ts = get(HDR_TIMESTAMP).and_then(|v| v.parse::<i64>().ok());
+        let h = JournalHeaders::of(headers);
+        let id = h.id;
+        let index = h.index.and_then(|v| v.parse::<u64>().ok());
+        let ts = h.timestamp.and_then(|v| v.parse::<i64>().ok());
         let (Some(id), Some(index), Some(ts)) = (id, index, ts) else {
             if self.strict {
                 return Err(BadData(format!(
@@ -302,11 +403,8 @@ impl Target {
             .into());
         }
         if self.writer.is_none() {
-            let start = get(HDR_START)
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(ts);
-            let w = Self::options().start_timestamp(start).create(&self.path)?;
-            self.writer = Some(Out::File(Box::new(w)));
+            let start = h.start.and_then(|v| v.parse::<i64>().ok()).unwrap_or(ts);
+            self.create(Some(start))?;
         }
         let w = self.writer.as_mut().expect("created above");
         w.append(ts, payload)?;
@@ -419,7 +517,7 @@ impl Syncer {
 async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     let pos_path = position_path(&cfg.target);
     let saved = load_position(&pos_path)?;
-    let writer = Target::open(&cfg.target)?;
+    let (writer, new_set) = Target::open(&cfg.target, cfg.roll)?;
     // Whether the target holds events already: then, without a position file, its indexes are
     // taken to be the source's (a set's global indexes).
     let holds_events = match &writer {
@@ -444,6 +542,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
         path: cfg.target.clone(),
         pos_path,
         writer,
+        new_set,
         base_known: saved.is_some() || holds_events,
         pos: saved.clone().unwrap_or(Position {
             stream: cfg.stream.clone(),
@@ -590,9 +689,14 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                     t.checkpoint_behind(&syncer)?;
                     last_sync = Instant::now();
                 }
-                // Now and then, while caught up, the writer's own sync: it also moves the
-                // journal's index forward (cheap: the sync thread wrote the pages already).
-                if pending == 0 && last_full_sync.elapsed() >= Duration::from_secs(30) {
+                // Now and then, while idle, the writer's own sync: it also moves the journal's
+                // index forward (cheap, since the sync thread wrote the pages already, but a
+                // system call that waits for the disk on this thread). Never while messages flow
+                // (it would delay them); the pretouch thread moves the index every 64 MiB then.
+                if pending == 0
+                    && last_message.elapsed() >= IDLE_BEFORE_SYNC
+                    && last_full_sync.elapsed() >= Duration::from_secs(30)
+                {
                     if let Some(w) = t.writer.as_mut() {
                         w.sync()?;
                     }
@@ -610,8 +714,8 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
     }
     syncer.finish()?;
     if t.writer.is_none() && !t.summary.interrupted {
-        // Nothing to mirror yet: an empty journal, so that the target exists.
-        t.writer = Some(Out::File(Box::new(Target::options().create(&t.path)?)));
+        // Nothing to mirror yet: an empty journal (or set), so that the target exists.
+        t.create(None)?;
     }
     t.checkpoint()?;
     if let Some(w) = t.writer.take() {
@@ -646,6 +750,26 @@ mod tests {
         fs::write(&path, "{}").unwrap();
         assert!(load_position(&path).is_err());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn journal_headers_are_found_as_get_finds_them() {
+        let mut m = async_nats::HeaderMap::new();
+        m.insert("Nats-Msg-Id", "x:1");
+        m.insert(HDR_ID, "j");
+        m.insert(HDR_INDEX, "7");
+        m.append(HDR_INDEX, "8");
+        m.insert(HDR_TIMESTAMP, "-5");
+        m.insert("journal-start", "lower case: another header");
+        let h = JournalHeaders::of(Some(&m));
+        let get = |name: &str| m.get(name).map(|v| v.as_str());
+        assert_eq!(h.id, get(HDR_ID));
+        assert_eq!(h.index, Some("7"));
+        assert_eq!(h.index, get(HDR_INDEX));
+        assert_eq!(h.timestamp, get(HDR_TIMESTAMP));
+        assert_eq!(h.start, None);
+        assert_eq!(h.start, get(HDR_START));
+        assert_eq!(JournalHeaders::of(None), JournalHeaders::default());
     }
 
     #[test]

@@ -7,13 +7,16 @@ use journal_nats::{MirrorConfig, MirrorStart};
 
 use super::publish::{data_error, NatsArgs};
 use crate::exit::Status;
+use crate::sink::{roll_help, RollArgs};
 use crate::time;
 
-const EXAMPLES: &str = "\
+const EXAMPLES: &str = concat!(
+    "\
 Examples:
   journal mirror --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes quotes.journal
   journal mirror -f --nats nats://a:4222,nats://b:4222 --stream MD --subject md.quotes quotes.journal
   journal mirror -f --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes quotes-set/
+  journal mirror -f --roll daily --nats nats://127.0.0.1:4222 --stream MD --subject md.quotes new-set/
 
 The target gets the same events as the source journal, with their original timestamps; a target that
 is an existing journal set gets them under the same global indexes, rolled by its own policy. Its
@@ -21,13 +24,17 @@ position in the stream is kept in TARGET.nats (beside a set's directory; written
 is synced), so a restart carries on
 exactly after the last event written; --from-seq and --from-time apply only without that file
 (--from-time is the time the server stored the message). Messages without the journal headers are
-skipped and counted, or refused with --strict (status 1); a gap in the events is refused (status 1).";
+skipped and counted, or refused with --strict (status 1); a gap in the events is refused (status 1).
+
+",
+    roll_help!()
+);
 
 /// Write a NATS JetStream stream's journal events into a local journal.
 #[derive(Debug, clap::Args)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {
-    /// The local journal (created if missing), or an existing journal set's directory.
+    /// The local journal (created if missing), or a journal set's directory (created with --roll)
     target: PathBuf,
     #[command(flatten)]
     nats: NatsArgs,
@@ -49,6 +56,8 @@ pub struct Args {
     /// Refuse a message without the journal headers instead of skipping it.
     #[arg(long)]
     strict: bool,
+    #[command(flatten)]
+    roll: RollArgs,
 }
 
 /// Runs `journal mirror`.
@@ -58,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         (None, Some(t)) => MirrorStart::Time(t),
         (None, None) => MirrorStart::Beginning,
     };
+    let roll = args.roll.policy()?;
     let target = args.target.clone();
     let stream = args.stream.clone();
     let cfg = MirrorConfig {
@@ -68,6 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         follow: args.follow,
         strict: args.strict,
         target: args.target,
+        roll,
     };
     let s = journal_nats::mirror(cfg).map_err(data_error)?;
     eprintln!(
