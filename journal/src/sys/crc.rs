@@ -101,6 +101,20 @@ const fn barrett_mu() -> u64 {
     q.reverse_bits() >> 31
 }
 
+/// Fold constants to the final form: `FOLD_CRC[k]` multiplies a 128-bit block by
+/// `x^(128·k) · x^32`, leaving at most 96 bits: its low half with `rk(128k + 96)`, its high half
+/// with `rk(128k + 32)`. (The last block, `k = 0`, needs one product only.)
+#[allow(dead_code)] // unused off x86_64
+const FOLD_CRC: [(u64, u64); 8] = {
+    let mut t = [(0u64, 0u64); 8];
+    let mut k = 1;
+    while k < 8 {
+        t[k] = (rk(128 * k as u32 + 96), rk(128 * k as u32 + 32));
+        k += 1;
+    }
+    t
+};
+
 /// `rk(64)`: folds 32 bits over 64 in the final reduction.
 #[allow(dead_code)] // unused off x86_64
 const RK64: u64 = rk(64);
@@ -128,7 +142,7 @@ const FOLD: [(u64, u64); 8] = {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Ordering, FOLD, MU, P_REFLECTED, RK64, SUPPORT};
+    use super::{Ordering, FOLD, FOLD_CRC, MU, P_REFLECTED, RK64, SUPPORT};
     use std::arch::x86_64::*;
 
     /// Whether the CPU has what [`entry_crc`] needs; detected on the first call, then one relaxed
@@ -160,6 +174,9 @@ mod x86 {
 
     /// [`FOLD`] in memory, for the folds whose distance is only known at run time.
     static FOLDS: [(u64, u64); 8] = FOLD;
+
+    /// [`FOLD_CRC`] in memory, likewise.
+    static FOLDS_CRC: [(u64, u64); 8] = FOLD_CRC;
 
     /// Byte-shuffle masks: 16 bytes loaded at `SHIFT[16 + r..]` shift a block right by `r` bytes
     /// (toward its start, `psrldq`) and those at `SHIFT[16 - s..]` left by `s` bytes (`pslldq`),
@@ -193,6 +210,28 @@ mod x86 {
         )
     }
 
+    /// `v · x^(128·k) · x^32 mod P`, up to 96 bits: the form [`reduce96`] takes.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn fold_crc(v: __m128i, k: usize) -> __m128i {
+        let (lo, hi) = FOLDS_CRC[k];
+        let c = constant(lo, hi);
+        _mm_xor_si128(
+            _mm_clmulepi64_si128(v, c, 0x00),
+            _mm_clmulepi64_si128(v, c, 0x11),
+        )
+    }
+
+    /// `v · x^32 mod P`, up to 96 bits (the form [`reduce96`] takes): the low half (a factor
+    /// `x^64` in the block) times `x^96 mod P`, that is `rk(96)`, plus the high half, which times
+    /// `x^32` is already within 96 bits.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn last_crc(v: __m128i) -> __m128i {
+        let k = constant(FOLD[1].1, 0);
+        _mm_xor_si128(_mm_clmulepi64_si128(v, k, 0x00), _mm_srli_si128(v, 8))
+    }
+
     /// The 16 bytes at `p[at..at + 16]`.
     #[inline(always)]
     fn load(p: &[u8], at: usize) -> __m128i {
@@ -214,19 +253,33 @@ mod x86 {
         let p = payload;
         let n = p.len();
         let blocks = n / 16;
+        let r = n % 16;
+        if r == 0 && blocks < 8 {
+            // Every block folded straight to a 96-bit remainder of the CRC (no 128-bit step).
+            return !reduce96(match blocks {
+                0 => last_crc(first),
+                1 => combine::<1, true>(first, p),
+                2 => combine::<2, true>(first, p),
+                3 => combine::<3, true>(first, p),
+                4 => combine::<4, true>(first, p),
+                5 => combine::<5, true>(first, p),
+                6 => combine::<6, true>(first, p),
+                _ => combine::<7, true>(first, p),
+            });
+        }
         let mut x;
         if blocks < 8 {
             // Up to 8 blocks, each folded over the distance to the last one, all independent.
             // (The block count as a constant: the loop unrolls, the constants are immediates.)
             x = match blocks {
                 0 => first,
-                1 => combine::<1>(first, p),
-                2 => combine::<2>(first, p),
-                3 => combine::<3>(first, p),
-                4 => combine::<4>(first, p),
-                5 => combine::<5>(first, p),
-                6 => combine::<6>(first, p),
-                _ => combine::<7>(first, p),
+                1 => combine::<1, false>(first, p),
+                2 => combine::<2, false>(first, p),
+                3 => combine::<3, false>(first, p),
+                4 => combine::<4, false>(first, p),
+                5 => combine::<5, false>(first, p),
+                6 => combine::<6, false>(first, p),
+                _ => combine::<7, false>(first, p),
             };
         } else {
             // Four lanes, each folded over four blocks at a time, then combined.
@@ -243,26 +296,12 @@ mod x86 {
                 a3 = _mm_xor_si128(fold(a3, 4), load(p, at + 48));
                 i += 4;
             }
-            // 4 lanes and 0..=3 remaining blocks, folded to the last one.
-            let rest = blocks - i;
-            let mut acc = if rest == 0 {
-                a3
-            } else {
-                let mut acc = load(p, 16 * (blocks - 1));
-                acc = _mm_xor_si128(acc, fold(a3, rest));
-                let mut j = 0;
-                while j + 1 < rest {
-                    acc = _mm_xor_si128(acc, fold(load(p, 16 * (i + j)), rest - 1 - j));
-                    j += 1;
-                }
-                acc
-            };
-            acc = _mm_xor_si128(acc, fold(a0, rest + 3));
-            acc = _mm_xor_si128(acc, fold(a1, rest + 2));
-            acc = _mm_xor_si128(acc, fold(a2, rest + 1));
-            x = acc;
+            let lanes = [a0, a1, a2, a3];
+            if r == 0 {
+                return !reduce96(lanes_end::<true>(lanes, p, i));
+            }
+            x = lanes_end::<false>(lanes, p, i);
         }
-        let r = n % 16;
         if r != 0 {
             // The last `r` bytes: x · x^(8r) + tail. The 16 bytes ending at the tail (its last
             // `r` bytes are the tail; the others are masked off below).
@@ -287,17 +326,71 @@ mod x86 {
         !reduce(x)
     }
 
-    /// `first` followed by the `B` blocks at the start of `p` (1 <= B <= 7), folded to one block.
+    /// `v · x^(128·k)` (up to 128 bits) or, with `CRC`, `v · x^(128·k) · x^32` (up to 96 bits,
+    /// the form [`reduce96`] takes).
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse2")]
-    fn combine<const B: usize>(first: __m128i, p: &[u8]) -> __m128i {
+    fn fold_to<const CRC: bool>(v: __m128i, k: usize) -> __m128i {
+        if CRC {
+            fold_crc(v, k)
+        } else {
+            fold(v, k)
+        }
+    }
+
+    /// The last block as is, or with `CRC`, times `x^32` (up to 96 bits, see [`last_crc`]).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn last_to<const CRC: bool>(v: __m128i) -> __m128i {
+        if CRC {
+            last_crc(v)
+        } else {
+            v
+        }
+    }
+
+    /// `first` followed by the `B` blocks at the start of `p` (1 <= B <= 7), folded to one block
+    /// (with `CRC`, to the 96-bit form of [`reduce96`]).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn combine<const B: usize, const CRC: bool>(first: __m128i, p: &[u8]) -> __m128i {
         let p = &p[..16 * B];
-        let mut acc = _mm_xor_si128(load(p, 16 * (B - 1)), fold(first, B));
+        let mut acc = _mm_xor_si128(
+            last_to::<CRC>(load(p, 16 * (B - 1))),
+            fold_to::<CRC>(first, B),
+        );
         let mut i = 0;
         while i + 1 < B {
-            acc = _mm_xor_si128(acc, fold(load(p, 16 * i), B - 1 - i));
+            acc = _mm_xor_si128(acc, fold_to::<CRC>(load(p, 16 * i), B - 1 - i));
             i += 1;
         }
+        acc
+    }
+
+    /// Four lanes of consecutive blocks (the last at block `i - 1` of `p`) and the blocks after
+    /// them up to the last whole one, folded to one block (with `CRC`, to the form of
+    /// [`reduce96`]).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn lanes_end<const CRC: bool>(lanes: [__m128i; 4], p: &[u8], i: usize) -> __m128i {
+        let blocks = p.len() / 16;
+        let rest = blocks - i; // 0..=3
+        let [a0, a1, a2, a3] = lanes;
+        let mut acc = if rest == 0 {
+            last_to::<CRC>(a3)
+        } else {
+            let mut acc = last_to::<CRC>(load(p, 16 * (blocks - 1)));
+            acc = _mm_xor_si128(acc, fold_to::<CRC>(a3, rest));
+            let mut j = 0;
+            while j + 1 < rest {
+                acc = _mm_xor_si128(acc, fold_to::<CRC>(load(p, 16 * (i + j)), rest - 1 - j));
+                j += 1;
+            }
+            acc
+        };
+        acc = _mm_xor_si128(acc, fold_to::<CRC>(a0, rest + 3));
+        acc = _mm_xor_si128(acc, fold_to::<CRC>(a1, rest + 2));
+        acc = _mm_xor_si128(acc, fold_to::<CRC>(a2, rest + 1));
         acc
     }
 
@@ -335,12 +428,16 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse2,sse4.1")]
     fn reduce(x: __m128i) -> u32 {
-        // 128 -> 96 bits: the low half (a factor x^64 in the block) times x^96 mod P, that is
-        // rk(96) = FOLD[1].1, plus the high half.
-        let k = constant(RK64, FOLD[1].1);
-        let v = _mm_xor_si128(_mm_clmulepi64_si128(x, k, 0x10), _mm_srli_si128(x, 8));
-        // 96 -> 64 bits: the top 32 bits times x^64 mod P.
+        reduce96(last_crc(x))
+    }
+
+    /// `v mod P` for `v` of at most 96 bits (bit `t` the coefficient of `x^(95-t)`), reflected.
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2,sse4.1")]
+    fn reduce96(v: __m128i) -> u32 {
+        // 96 -> 64 bits: the top 32 bits times x^64 mod P, plus the low 64.
         let mask = _mm_set_epi32(0, 0, 0, -1);
+        let k = constant(RK64, 0);
         let z = _mm_xor_si128(
             _mm_clmulepi64_si128(_mm_and_si128(v, mask), k, 0x00),
             _mm_srli_si128(v, 4),
