@@ -23,13 +23,19 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub(crate) fn entry_crc(timestamp: i64, size: u32, payload: &[u8]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if x86::available() {
+        if payload.len() < ACCELERATED_BELOW && x86::available() {
             // SAFETY: `available` has checked that the CPU has pclmulqdq, SSSE3 and SSE4.1.
             return unsafe { x86::entry_crc(timestamp, size, payload) };
         }
     }
     entry_crc_fallback(timestamp, size, payload)
 }
+
+/// Payloads from this many bytes on go to `crc32fast`, whose wide fold (two blocks per
+/// instruction with AVX2's `vpclmulqdq`, where the CPU has it) is then as fast or faster. Measured
+/// on an AMD EPYC (Zen 3), per checksum of 12 header bytes plus the payload: at 256 B 26 ns for
+/// `crc32fast` against 28 ns here, at 1 KiB 55 against 86 ns; at 64 B 19 ns against 11 ns.
+const ACCELERATED_BELOW: usize = 256;
 
 /// [`entry_crc`] with `crc32fast`, whatever the CPU: the portable path, and the reference the fast
 /// path is tested against.
@@ -500,7 +506,6 @@ mod tests {
     #[test]
     fn equals_crc32fast_at_every_length_and_alignment() {
         let fast_available = entry_crc_accelerated(0, 0, &[]).is_some();
-        eprintln!("accelerated path available: {fast_available}");
         if std::env::var_os("CI").is_some() && cfg!(target_arch = "x86_64") {
             assert!(fast_available, "the CI machines have pclmulqdq");
         }
