@@ -180,16 +180,11 @@ pub fn checksum(timestamp: i64, payload: &[u8]) -> u32 {
     crc(timestamp, payload.len() as u32, payload)
 }
 
-/// CRC-32 over `timestamp ‖ size ‖ payload` (FORMAT.md 5), little-endian.
+/// CRC-32 over `timestamp ‖ size ‖ payload` (FORMAT.md 5), little-endian, in one pass: the one
+/// entry checksum of the library (writers, readers, recovery and the ring all come here).
 #[inline]
 fn crc(timestamp: i64, size: u32, payload: &[u8]) -> u32 {
-    let mut head = [0u8; 12];
-    head[..8].copy_from_slice(&timestamp.to_le_bytes());
-    head[8..].copy_from_slice(&size.to_le_bytes());
-    let mut h = crc32fast::Hasher::new();
-    h.update(&head);
-    h.update(payload);
-    h.finalize()
+    crate::sys::crc::entry_crc(timestamp, size, payload)
 }
 
 /// The CRC-32 stored in an entry's header (`entry` holds at least the 16-byte header).
@@ -402,19 +397,11 @@ fn write_payload(out: &mut [u8], payload: &[u8]) {
 }
 
 /// Writes the header of an entry whose `size` payload bytes and padding are already in place at
-/// `out[16..]`, with the CRC of FORMAT.md 5 computed in one pass: `timestamp ‖ size` is staged in
-/// `out[4..16]`, just before the payload, so that the checksummed bytes are contiguous; then the
-/// header overwrites the staging. `out` must be unpublished space (FORMAT.md 7.1), which no reader
-/// looks at. `crc` is a fresh [`crc32fast::Hasher`], made once (its constructor detects the CPU's
-/// features, which a clone does not repeat).
+/// `out[16..]` (a claim's), with the CRC of FORMAT.md 5 over those bytes.
 #[inline]
-pub(crate) fn seal_entry(crc: &crc32fast::Hasher, out: &mut [u8], timestamp: i64, size: u32) {
-    let end = ENTRY_HEADER_LEN as usize + size as usize;
-    out[4..12].copy_from_slice(&timestamp.to_le_bytes());
-    out[12..16].copy_from_slice(&size.to_le_bytes());
-    let mut h = crc.clone();
-    h.update(&out[4..end]);
-    let crc = h.finalize();
+pub(crate) fn seal_entry(out: &mut [u8], timestamp: i64, size: u32) {
+    let head = ENTRY_HEADER_LEN as usize;
+    let crc = crc(timestamp, size, &out[head..head + size as usize]);
     EntryHeader::from_fields(timestamp, size, crc).write_to(out);
 }
 
@@ -577,12 +564,7 @@ mod tests {
             let mut sealed = vec![0x55u8; len];
             sealed[16..16 + n].copy_from_slice(p);
             sealed[16 + n..].fill(0);
-            seal_entry(
-                &crc32fast::Hasher::new(),
-                &mut sealed,
-                -(n as i64) * 1001,
-                n as u32,
-            );
+            seal_entry(&mut sealed, -(n as i64) * 1001, n as u32);
             assert_eq!(out, sealed, "payload of {n} bytes");
             let mut want = Vec::new();
             want.extend_from_slice(&EntryHeader::for_payload(-(n as i64) * 1001, p).to_bytes());

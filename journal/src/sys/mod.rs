@@ -8,10 +8,12 @@
 //! - [`ringlock`]: the ring roles' ownership locks (RING.md);
 //! - [`cursor_map`]: the mapping of a named cursor file (CURSOR.md);
 //! - [`net`]: the socket calls of capture;
-//! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks).
+//! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks);
+//! - [`crc`]: the entry checksum (FORMAT.md 5), with carry-less multiplication where the CPU has it.
 
 use std::io;
 
+pub(crate) mod crc;
 pub(crate) mod cursor_map;
 pub(crate) mod file;
 pub(crate) mod guard;
