@@ -9,7 +9,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 
 use super::layout::{
@@ -938,6 +938,12 @@ fn retire(old: Writer, dir: &Path, meta: &SetMeta) -> Result<()> {
     Ok(())
 }
 
+// The set writer may be moved to, and shared with, other threads, as a journal's writer may.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SetWriter>();
+};
+
 /// Work of a roll for the set's worker thread.
 struct Task {
     /// The segment sealed by the roll, to close (R7) and apply retention after (R8).
@@ -958,11 +964,9 @@ struct Done {
 }
 
 impl Task {
+    /// The preparation first: it is quick, and the new segment's own pretoucher then works ahead
+    /// of the appends while the sealed segment's close waits for the disk.
     fn run(self) -> Done {
-        let retired = match self.retire {
-            Some(old) => retire(*old, &self.dir, &self.retention),
-            None => Ok(()),
-        };
         let next = self.prepare.then(|| {
             #[cfg(feature = "test-hooks")]
             if self.fail_prepare {
@@ -973,6 +977,10 @@ impl Task {
             remove_next(&self.dir)?;
             Ok(Box::new(self.opts.create(self.dir.join(NEXT_FILE))?))
         });
+        let retired = match self.retire {
+            Some(old) => retire(*old, &self.dir, &self.retention),
+            None => Ok(()),
+        };
         Done { retired, next }
     }
 }
@@ -982,7 +990,8 @@ impl Task {
 /// runs on the appending thread. It ends when its sender is dropped, and is joined on drop.
 struct Worker {
     tasks: Option<mpsc::Sender<Task>>,
-    done: mpsc::Receiver<Done>,
+    /// In a mutex only so that the set writer stays `Sync` (reached through `&mut` alone).
+    done: Mutex<mpsc::Receiver<Done>>,
     /// A task was sent and its [`Done`] not received yet.
     busy: bool,
     thread: Option<JoinHandle<()>>,
@@ -1004,7 +1013,7 @@ impl Worker {
             .map_err(|e| Error::io(dir, "spawn the set's thread", e))?;
         Ok(Worker {
             tasks: Some(tasks),
-            done,
+            done: Mutex::new(done),
             busy: false,
             thread: Some(thread),
         })
@@ -1026,10 +1035,11 @@ impl Worker {
         if !self.busy {
             return None;
         }
+        let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
         let got = if wait {
-            self.done.recv().ok()
+            done.recv().ok()
         } else {
-            match self.done.try_recv() {
+            match done.try_recv() {
                 Ok(d) => Some(d),
                 Err(mpsc::TryRecvError::Empty) => return None,
                 Err(mpsc::TryRecvError::Disconnected) => None,
