@@ -5,11 +5,18 @@
 //!   options, sync policy `never`. Both call `pretouch` once per MiB appended, inside the timed
 //!   loop, so the set's `pretouch` (which also prepares the next segment ahead, SET.md 5.3) is paid
 //!   for. Every 512 MiB the file or set is replaced, untimed. The goal: the set within 5 %
-//!   of the single file.
+//!   of the single file. Both sides do the same syncs: the single journal syncs every 64 MiB for
+//!   its index checkpoint (INDEX.md 9.3), the set syncs each sealed segment at its close for the
+//!   same reason. `single-file-thread` and `set-64MiB-thread` are the same with the pretoucher
+//!   thread on (`WriterOptions::pretouch_thread`): the journal's growth and periodic sync, and the
+//!   set's growth, sealed-segment closes and next-segment preparation, then run off the appending
+//!   thread on both sides.
 //! - `set-latency`: the latency of each append (one `Instant` pair around it) over
 //!   `JOURNAL_BENCH_SET_EVENTS` appends (default 4 million: several 64 MiB rolls at 64 B), in an
 //!   HDR histogram: `single-file` (no roll), `set-prepared` (the next segment prepared ahead by
-//!   `pretouch`, once per MiB) and `set-unprepared` (no `pretouch`: each roll creates its segment).
+//!   `pretouch`, once per MiB) and `set-unprepared` (no `pretouch`: each roll creates its segment);
+//!   `single-file-thread` and `set-thread` with the pretoucher thread on and no `pretouch` call
+//!   (the set's own thread prepares the next segment).
 //!   The percentiles go to the results file. The goal: p99.9 of `set-prepared` within 2x of
 //!   `single-file`. Because a run holds only a few dozen rolls (one per 64 MiB), which the p99.9 of
 //!   millions of appends cannot show, each set also reports the appends that rolled (their median
@@ -24,7 +31,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use hdrhistogram::Histogram;
 use journal::set::RollPolicy;
-use journal::{entry_len, SetWriter, SetWriterOptions, Writer};
+use journal::{entry_len, SetWriter, SetWriterOptions, Writer, WriterOptions};
 use journal_benches::{env_u64, payload, results, selected, Scratch, RING_SIZES};
 use serde_json::json;
 
@@ -77,10 +84,29 @@ enum Kind {
     Set,
 }
 
+/// A journal or a set that rolls every 64 MiB, with default options but for the pretoucher
+/// thread (`thread`: the writer's own, and for a set each segment's and the set's own thread,
+/// which closes sealed segments and prepares the next one).
+fn make(kind: Kind, thread: bool, path: &std::path::Path) -> Target {
+    let mut opts = WriterOptions::new();
+    opts.pretouch_thread(thread);
+    match kind {
+        Kind::Single => Target::Single(opts.create(path).expect("create journal")),
+        Kind::Set => Target::Set(
+            SetWriterOptions::new()
+                .segment_options(opts)
+                .roll(RollPolicy::by_size(ROLL))
+                .create(path)
+                .expect("create set"),
+        ),
+    }
+}
+
 /// A target and how much went into it.
 struct Rotating<'s> {
     scratch: &'s Scratch,
     kind: Kind,
+    thread: bool,
     target: Option<(Target, PathBuf)>,
     written: u64,
     since_pretouch: u64,
@@ -90,15 +116,7 @@ struct Rotating<'s> {
 impl Rotating<'_> {
     fn open(&mut self) {
         let path = self.scratch.fresh("set");
-        let target = match self.kind {
-            Kind::Single => Target::Single(Writer::create(&path).expect("create journal")),
-            Kind::Set => Target::Set(
-                SetWriterOptions::new()
-                    .roll(RollPolicy::by_size(ROLL))
-                    .create(&path)
-                    .expect("create set"),
-            ),
-        };
+        let target = make(self.kind, self.thread, &path);
         self.target = Some((target, path));
         self.written = 0;
     }
@@ -148,16 +166,22 @@ fn append(c: &mut Criterion) {
     for size in RING_SIZES {
         let data = payload(size);
         g.throughput(Throughput::Bytes(size as u64));
-        for (name, kind) in [("single-file", Kind::Single), ("set-64MiB", Kind::Set)] {
+        for (name, kind, thread) in [
+            ("single-file", Kind::Single, false),
+            ("set-64MiB", Kind::Set, false),
+            ("single-file-thread", Kind::Single, true),
+            ("set-64MiB-thread", Kind::Set, true),
+        ] {
             let mut r = Rotating {
                 scratch: &scratch,
                 kind,
+                thread,
                 target: None,
                 written: 0,
                 since_pretouch: 0,
                 ts: 0,
             };
-            r.open();
+            // Opened by the first run (untimed), so a contender the filter leaves out opens nothing.
             g.bench_function(BenchmarkId::new(name, size), |b| {
                 b.iter_custom(|iters| r.run(iters, &data))
             });
@@ -173,26 +197,19 @@ fn latency(_c: &mut Criterion) {
     for size in RING_SIZES {
         let data = payload(size);
         let len = entry_len(size as u32);
-        for (name, prepared) in [
-            ("single-file", true),
-            ("set-prepared", true),
-            ("set-unprepared", false),
+        for (name, kind, thread, prepared) in [
+            ("single-file", Kind::Single, false, true),
+            ("set-prepared", Kind::Set, false, true),
+            ("set-unprepared", Kind::Set, false, false),
+            ("single-file-thread", Kind::Single, true, false),
+            ("set-thread", Kind::Set, true, false),
         ] {
             let id = format!("{name}/{size}");
             if !selected(&format!("set-latency/{id}")) {
                 continue;
             }
             let path = scratch.fresh("lat");
-            let mut t = if name == "single-file" {
-                Target::Single(Writer::create(&path).expect("create journal"))
-            } else {
-                Target::Set(
-                    SetWriterOptions::new()
-                        .roll(RollPolicy::by_size(ROLL))
-                        .create(&path)
-                        .expect("create set"),
-                )
-            };
+            let mut t = make(kind, thread, &path);
             let mut h: Histogram<u64> =
                 Histogram::new_with_bounds(1, 10_000_000_000, 3).expect("histogram bounds");
             // The appends that rolled, and the AFTER_ROLL appends after each roll.

@@ -74,6 +74,11 @@ pub struct WriterOptions {
     start_timestamp: Option<i64>,
     index: Option<Intervals>,
     pretouch_thread: bool,
+    /// Growth ahead of the writer (pretouch, a pretoucher, the chunk allocated past the one being
+    /// pre-faulted) stops here: a set segment's roll size rounded up to the page, past which its
+    /// appends never go (SET.md 5.1) but for an oversize event, which grows the file itself.
+    /// `u64::MAX` (no cap) for a single journal.
+    growth_cap: u64,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -103,6 +108,7 @@ impl Default for WriterOptions {
             start_timestamp: None,
             index: Some(Intervals::default()),
             pretouch_thread: false,
+            growth_cap: u64::MAX,
         }
     }
 }
@@ -183,6 +189,20 @@ impl WriterOptions {
     /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
     pub(crate) fn sync(&self) -> SyncPolicy {
         self.sync
+    }
+
+    /// Whether the writer runs its own pretoucher thread (a set then also finishes its rolls on a
+    /// thread of its own, SET.md 5.4 R7).
+    pub(crate) fn has_pretouch_thread(&self) -> bool {
+        self.pretouch_thread
+    }
+
+    /// Caps the growth ahead of the writer at `bytes` rounded up to the page (a set segment's roll
+    /// size): what lies past it would only be pre-faulted, then cut back at the segment's close.
+    pub(crate) fn growth_cap(&mut self, bytes: u64) -> &mut Self {
+        let page = sys::page_size();
+        self.growth_cap = bytes.checked_next_multiple_of(page).unwrap_or(u64::MAX);
+        self
     }
 
     /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
@@ -329,7 +349,11 @@ impl WriterOptions {
             .map_err(|e| Error::io(path, "mmap", e))?;
         let mut w = Writer::new(map, lock, path, self.clone(), chunk, HEADER_LEN, 0);
         let page = sys::page_size();
-        let first = FIRST_WINDOW.max(page).min(chunk).min(self.max_size);
+        let first = FIRST_WINDOW
+            .max(page)
+            .min(chunk)
+            .min(self.max_size)
+            .min(self.growth_cap);
         w.prepare(first, true)?;
         let durable = self.sync != SyncPolicy::Never;
         if durable {
@@ -872,7 +896,12 @@ impl Writer {
                 self.ready = self.ready.max(r);
                 self.prefaulted = self.prefaulted.max(r);
             }
-            _ => self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max), true)?,
+            _ => {
+                let window = (end.div_ceil(self.chunk) * self.chunk)
+                    .min(max)
+                    .min(self.opts.growth_cap.max(end));
+                self.prepare(window, true)?
+            }
         }
         if self.opts.sync == SyncPolicy::Never {
             if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
@@ -906,7 +935,10 @@ impl Writer {
     fn prepare(&mut self, window: u64, ahead: bool) -> Result<()> {
         let max = self.opts.max_size;
         let alloc = if ahead {
-            (window + self.chunk).min(max).max(window)
+            (window + self.chunk)
+                .min(max)
+                .min(self.opts.growth_cap)
+                .max(window)
         } else {
             window
         };
@@ -954,7 +986,9 @@ impl Writer {
     /// themselves, as Chronicle Queue's pretoucher does.
     pub fn pretouch(&mut self) -> Result<()> {
         self.check_poison()?;
-        let want = (self.write_offset + self.chunk).min(self.opts.max_size);
+        let want = (self.write_offset + self.chunk)
+            .min(self.opts.max_size)
+            .min(self.opts.growth_cap.max(self.write_offset));
         if want > self.ready {
             self.make_room(want)?;
         }
@@ -974,7 +1008,7 @@ impl Writer {
         let plan = AheadPlan {
             chunk: self.chunk,
             ahead: pretouch::AHEAD_CHUNKS * self.chunk,
-            max: self.opts.max_size,
+            max: self.opts.max_size.min(self.opts.growth_cap),
             prefault: self.opts.prefault,
             lock: self.opts.lock_memory,
             huge: self.opts.huge_pages,

@@ -9,6 +9,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+use std::thread::JoinHandle;
 
 use super::layout::{
     list_segments, parse_segment_name, segment_name, Retention, RollPolicy, SetMeta, LOCK_FILE,
@@ -188,16 +190,19 @@ impl SetWriterOptions {
     fn start(&self, dir: &Path, lock: WriterLock, meta: SetMeta) -> Result<SetWriter> {
         remove_next(dir)?;
         remove_if_present(&dir.join(META_TMP))?;
+        let mut opts = self.segment.clone();
+        if meta.roll.max_bytes != 0 {
+            // Appends never take a segment past the roll size (SET.md 5.1), so growth ahead of
+            // them stops there (an oversize event grows its own segment).
+            opts.growth_cap(meta.roll.max_bytes);
+        }
         let segments = list_segments(dir)?;
         let (base, current) = match segments.last() {
             None => {
                 let path = dir.join(segment_name(0));
-                (0, self.segment.open_or_create(&path)?)
+                (0, opts.open_or_create(&path)?)
             }
-            Some(newest) => (
-                newest.first_index,
-                self.segment.open_or_create(&newest.path)?,
-            ),
+            Some(newest) => (newest.first_index, opts.open_or_create(&newest.path)?),
         };
         remove_orphan_indexes(dir, base)?;
         if segments.len() >= 2 {
@@ -208,14 +213,21 @@ impl SetWriterOptions {
         } else {
             None
         };
+        let rolls = meta.roll.period_ns != 0 || meta.roll.max_bytes != 0;
+        let worker = if rolls && opts.has_pretouch_thread() {
+            Some(Worker::spawn(dir)?)
+        } else {
+            None
+        };
         let mut w = SetWriter {
             current,
             next: None,
             retiring: None,
+            worker,
             unsynced_sealed: Vec::new(),
             dir: dir.to_path_buf(),
-            opts: self.segment.clone(),
-            sync: self.segment.sync(),
+            sync: opts.sync(),
+            opts,
             meta,
             base,
             seg_cycle,
@@ -226,9 +238,13 @@ impl SetWriterOptions {
             stop_at: None,
             #[cfg(feature = "test-hooks")]
             abandoned: false,
+            #[cfg(feature = "test-hooks")]
+            fail_next_prepare: false,
             _lock: lock,
         };
         w.set_limits();
+        // The next segment is prepared from the start (SET.md 5.3).
+        w.dispatch();
         Ok(w)
     }
 }
@@ -262,7 +278,16 @@ pub enum RollStep {
 /// close of the segment sealed by the last roll, so that a roll costs two renames (and, under a
 /// sync policy other than [`SyncPolicy::Never`], a sync of the sealed segment and of the directory).
 ///
-/// Dropping the writer closes it (as [`close`](Self::close), ignoring errors).
+/// With the pretoucher thread on in the segment options ([`WriterOptions::pretouch_thread`]), each
+/// segment grows on its own pretoucher thread, and a set that rolls runs one more thread
+/// (`journal-set`): right after each roll it closes the sealed segment (and applies the retention)
+/// and prepares the next segment, so that neither runs on the appending thread and no `pretouch`
+/// call is needed. An error of that thread is returned by the next [`pretouch`](Self::pretouch)
+/// after it, or by the next roll, [`prepare_next`](Self::prepare_next), [`sync`](Self::sync) or
+/// [`close`](Self::close), which wait for the thread's work.
+///
+/// Dropping the writer closes it (as [`close`](Self::close), ignoring errors), after the set's
+/// thread finished its work.
 pub struct SetWriter {
     current: Writer,
     /// `.next.journal`, prepared ahead (SET.md 5.3).
@@ -270,6 +295,9 @@ pub struct SetWriter {
     next: Option<Box<Writer>>,
     /// The segment sealed by the last roll, until its clean close (SET.md 5.4 R7, deferred).
     retiring: Option<Box<Writer>>,
+    /// With the segments' pretoucher thread on ([`WriterOptions::pretouch_thread`]): the set's
+    /// own thread, which closes the segment sealed by each roll and prepares the next one.
+    worker: Option<Worker>,
     /// Under [`SyncPolicy::Never`]: the segments sealed since the last [`SetWriter::sync`], whose
     /// tails and names that sync must make durable (SET.md 9). Empty under the other policies,
     /// whose rolls sync both (R2, R5).
@@ -294,6 +322,8 @@ pub struct SetWriter {
     stop_at: Option<RollStep>,
     #[cfg(feature = "test-hooks")]
     abandoned: bool,
+    #[cfg(feature = "test-hooks")]
+    fail_next_prepare: bool,
     /// Dropped last: the set lock outlives every segment writer.
     _lock: WriterLock,
 }
@@ -581,24 +611,64 @@ impl SetWriter {
         self.stop(RollStep::DirSynced)?;
         // R7 and R8 are deferred to finish_retiring, off the append path.
         self.stop(RollStep::Switched)?;
+        self.dispatch();
         Ok(())
+    }
+
+    /// With a worker: hands it the segment sealed by the last roll (R7, R8) and the preparation of
+    /// the next segment (SET.md 5.3), unless it is busy or there is nothing to do.
+    fn dispatch(&mut self) {
+        let Some(worker) = self.worker.as_mut() else {
+            return;
+        };
+        if worker.busy || (self.retiring.is_none() && self.next.is_some()) {
+            return;
+        }
+        let task = Task {
+            retire: self.retiring.take(),
+            prepare: self.next.is_none(),
+            dir: self.dir.clone(),
+            opts: self.opts.clone(),
+            retention: self.meta,
+            #[cfg(feature = "test-hooks")]
+            fail_prepare: std::mem::take(&mut self.fail_next_prepare),
+        };
+        if let Some(task) = worker.send(task) {
+            // The worker is gone (it panicked): the work stays here, for the calling thread.
+            self.retiring = task.retire;
+        }
+    }
+
+    /// Takes the outcome of the worker's task, waiting for it when `wait` (else only if it is
+    /// done): the prepared segment is kept, the first error returned.
+    fn collect(&mut self, wait: bool) -> Result<()> {
+        let Some(worker) = self.worker.as_mut() else {
+            return Ok(());
+        };
+        let Some(done) = worker.receive(wait, &self.dir) else {
+            return Ok(());
+        };
+        let done = done?;
+        let mut result = done.retired;
+        match done.next {
+            Some(Ok(next)) => self.next = Some(next),
+            Some(Err(e)) => result = result.and(Err(e)),
+            None => {}
+        }
+        result
     }
 
     /// R7 and R8, off the append path: closes the segment sealed by the last roll (SET.md 5.4),
     /// then applies the set's stored retention (SET.md 8.2) as a prune (8.1), with "before" taken
     /// from the newest event of the segment just sealed.
+    /// With a worker, waits for its task first (which may be this very work).
     fn finish_retiring(&mut self) -> Result<()> {
-        let Some(old) = self.retiring.take() else {
-            return Ok(());
+        let collected = self.collect(true);
+        let retired = match self.retiring.take() {
+            Some(old) => retire(*old, &self.dir, &self.meta),
+            None => Ok(()),
         };
-        let sealed = old.path().to_path_buf();
-        old.close()?;
-        if self.meta.retention.is_active() {
-            let newest = prune::summarize(&sealed, 0)?.newest_timestamp;
-            let policy = PrunePolicy::from_retention(&self.meta.retention, newest);
-            prune::prune(&self.dir, &policy)?;
-        }
-        Ok(())
+        collected.and(retired)
     }
 
     /// Prepares the next segment under `.next.journal` now, if it is not prepared (SET.md 5.3):
@@ -623,6 +693,12 @@ impl SetWriter {
     /// and keeps the next segment prepared when the set rolls at all (SET.md 5.3).
     pub fn pretouch(&mut self) -> Result<()> {
         self.current.pretouch()?;
+        if self.worker.is_some() {
+            // The worker does the rest; an error of its last task is returned here.
+            let collected = self.collect(false);
+            self.dispatch();
+            return collected;
+        }
         self.finish_retiring()?;
         let roll = self.meta.roll;
         if roll.period_ns != 0 || roll.max_bytes != 0 {
@@ -673,6 +749,8 @@ impl SetWriter {
             return Ok(());
         }
         let retiring = self.finish_retiring();
+        // Stopped and joined: nothing it does is left half done.
+        self.worker = None;
         let next = self.next.take().map(|w| w.close());
         let removed = remove_next(&self.dir);
         let current = self.current.close_in_place();
@@ -698,6 +776,10 @@ impl SetWriter {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn abandon(mut self) {
+        // A task in flight finishes first (its close of the sealed segment is a state a crash
+        // after R7 leaves); the segment it prepared is abandoned with the others.
+        let _ = self.collect(true);
+        self.worker = None;
         self.abandoned = true;
         self.current.abandon_in_place();
         for w in [self.next.as_mut(), self.retiring.as_mut()]
@@ -706,6 +788,14 @@ impl SetWriter {
         {
             w.abandon_in_place();
         }
+    }
+
+    /// Test hook (feature `test-hooks`): the next preparation of a segment on the set's thread
+    /// (with the segments' pretoucher thread on) fails, as a full disk would make it.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_prepare_failure(&mut self) {
+        self.fail_next_prepare = true;
     }
 
     #[inline]
@@ -832,6 +922,148 @@ fn check_payload(len: usize) -> Result<()> {
 /// Keeps a claim's room without publishing or zeroing anything (it was just made, and is empty).
 fn drop_open(claim: crate::writer::Claim<'_>) {
     std::mem::forget(claim);
+}
+
+/// R7 and R8 for the segment `old`, sealed by a roll: its clean close (SET.md 5.4), then the set's
+/// stored retention (SET.md 8.2) as a prune (8.1), with "before" taken from the newest event of
+/// the segment just sealed.
+fn retire(old: Writer, dir: &Path, meta: &SetMeta) -> Result<()> {
+    let sealed = old.path().to_path_buf();
+    old.close()?;
+    if meta.retention.is_active() {
+        let newest = prune::summarize(&sealed, 0)?.newest_timestamp;
+        let policy = PrunePolicy::from_retention(&meta.retention, newest);
+        prune::prune(dir, &policy)?;
+    }
+    Ok(())
+}
+
+// The set writer may be moved to, and shared with, other threads, as a journal's writer may.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<SetWriter>();
+};
+
+/// Work of a roll for the set's worker thread.
+struct Task {
+    /// The segment sealed by the roll, to close (R7) and apply retention after (R8).
+    retire: Option<Box<Writer>>,
+    /// Whether to prepare `.next.journal` (SET.md 5.3).
+    prepare: bool,
+    dir: PathBuf,
+    opts: WriterOptions,
+    retention: SetMeta,
+    #[cfg(feature = "test-hooks")]
+    fail_prepare: bool,
+}
+
+/// What the worker did with a [`Task`].
+struct Done {
+    retired: Result<()>,
+    next: Option<Result<Box<Writer>>>,
+}
+
+impl Task {
+    /// The preparation first: it is quick, and the new segment's own pretoucher then works ahead
+    /// of the appends while the sealed segment's close waits for the disk.
+    fn run(self) -> Done {
+        let next = self.prepare.then(|| {
+            #[cfg(feature = "test-hooks")]
+            if self.fail_prepare {
+                return Err(Error::InvalidArgument(
+                    "test hook: the next segment could not be prepared".into(),
+                ));
+            }
+            remove_next(&self.dir)?;
+            Ok(Box::new(self.opts.create(self.dir.join(NEXT_FILE))?))
+        });
+        let retired = match self.retire {
+            Some(old) => retire(*old, &self.dir, &self.retention),
+            None => Ok(()),
+        };
+        Done { retired, next }
+    }
+}
+
+/// The set writer's thread (named `journal-set`), with the segments' pretoucher threads on: it
+/// closes each sealed segment and prepares the next one, one [`Task`] at a time, so that neither
+/// runs on the appending thread. It ends when its sender is dropped, and is joined on drop.
+struct Worker {
+    tasks: Option<mpsc::Sender<Task>>,
+    /// In a mutex only so that the set writer stays `Sync` (reached through `&mut` alone).
+    done: Mutex<mpsc::Receiver<Done>>,
+    /// A task was sent and its [`Done`] not received yet.
+    busy: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    fn spawn(dir: &Path) -> Result<Worker> {
+        let (tasks, inbox) = mpsc::channel::<Task>();
+        let (outbox, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("journal-set".into())
+            .spawn(move || {
+                for task in inbox {
+                    if outbox.send(task.run()).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| Error::io(dir, "spawn the set's thread", e))?;
+        Ok(Worker {
+            tasks: Some(tasks),
+            done: Mutex::new(done),
+            busy: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a task; gives it back if the thread is gone.
+    fn send(&mut self, task: Task) -> Option<Task> {
+        let tasks = self.tasks.as_ref().expect("only dropped with the worker");
+        if let Err(e) = tasks.send(task) {
+            return Some(e.0);
+        }
+        self.busy = true;
+        None
+    }
+
+    /// The outcome of the task in flight: waited for when `wait`, else only if it is done. `None`
+    /// when no task is in flight (or, without `wait`, it is not done).
+    fn receive(&mut self, wait: bool, dir: &Path) -> Option<Result<Done>> {
+        if !self.busy {
+            return None;
+        }
+        let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
+        let got = if wait {
+            done.recv().ok()
+        } else {
+            match done.try_recv() {
+                Ok(d) => Some(d),
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Err(mpsc::TryRecvError::Disconnected) => None,
+            }
+        };
+        self.busy = false;
+        Some(got.ok_or_else(|| {
+            Error::io(
+                dir,
+                "finish a roll",
+                io::Error::other("the set's thread ended without finishing its task"),
+            )
+        }))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Ends the thread's loop once it has finished the task in hand, then waits for it.
+        self.tasks = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Checks that `dir` holds nothing but what an interrupted creation leaves (SET.md 7.2).

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,6 +102,8 @@ fn reliability_child_entry() {
             let far = role.ends_with("-far");
             let set = SetReader::open(&dir).unwrap();
             let mut t = set.tail();
+            // The parent starts the writer only now: the tail starts at event 0.
+            say(&mut out, "GOT ready".to_string());
             let mut rng = Rng(seed);
             let (mut next, mut skipped, mut pruned, mut stalls, mut from_removed) = (0, 0, 0, 0, 0);
             let mut removed_segment: Option<PathBuf> = None;
@@ -260,6 +263,11 @@ fn new_set(set: &Path) {
 /// Waits for a child's `RES` line and its successful exit.
 fn result_of(mut c: KillOnDrop, within: Duration) -> String {
     let rx = lines(c.stdout.take().unwrap());
+    result_on(c, &rx, within)
+}
+
+/// [`result_of`], with the child's lines already taken.
+fn result_on(mut c: KillOnDrop, rx: &Receiver<String>, within: Duration) -> String {
     let deadline = Instant::now() + within;
     let res = loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -283,6 +291,14 @@ fn prune_under_tailer_processes_and_a_writer_process_loses_nothing_it_must_keep(
         child("prune-tailer", &set, total, seed),
         child("prune-tailer-far", &set, total, mix(seed)),
     ];
+    // Each tailer has its tail open at event 0 before the writer (and so retention) starts: a
+    // tailer started late would begin at whatever retention left.
+    let tailers = tailers.map(|mut c| {
+        let rx = lines(c.stdout.take().unwrap());
+        let line = rx.recv_timeout(PATIENCE).expect("the tailer did not start");
+        assert_eq!(line, "GOT ready");
+        (c, rx)
+    });
     let writer = child("prune-writer", &set, total, seed);
     // The pruner: keeps 3 to 5 segments, in a loop, until the readers are done. Every segment it
     // removes must have been sealed: a later segment existed when it was removed.
@@ -316,8 +332,8 @@ fn prune_under_tailer_processes_and_a_writer_process_loses_nothing_it_must_keep(
     let within = Duration::from_secs(300);
     assert_eq!(result_of(writer, within), format!("wrote {total}"));
     let mut forced_pruned = 0;
-    for (k, t) in tailers.into_iter().enumerate() {
-        let res = result_of(t, within);
+    for (k, (t, rx)) in tailers.into_iter().enumerate() {
+        let res = result_on(t, &rx, within);
         let v: Vec<u64> = res
             .strip_prefix("tailed ")
             .unwrap()

@@ -6,11 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use journal::set::layout::{list_segments, NEXT_FILE};
 use journal::set::{segment_name, RollPolicy, RollStep, SetMeta};
-use journal::{entry_len, Error, Reader, SetWriter, SetWriterOptions, SyncPolicy};
+use journal::{entry_len, Error, Reader, SetWriter, SetWriterOptions, SyncPolicy, WriterOptions};
 
 use crate::process::{lines, say};
 use crate::support::{env_count, mix, payload_for, timestamp_for, KillOnDrop, TempDir, PATIENCE};
@@ -41,6 +41,27 @@ fn size_opts(max_bytes: u64) -> SetWriterOptions {
     let mut o = SetWriterOptions::new();
     o.roll(RollPolicy::by_size(max_bytes)).chunk_size(64 << 10);
     o
+}
+
+/// As [`size_opts`], with the segments' pretoucher thread on (and so the set's own thread).
+fn thread_opts(max_bytes: u64) -> SetWriterOptions {
+    let mut seg = WriterOptions::new();
+    seg.chunk_size(64 << 10).pretouch_thread(true);
+    let mut o = SetWriterOptions::new();
+    o.segment_options(seg).roll(RollPolicy::by_size(max_bytes));
+    o
+}
+
+/// Whether every segment of `set` but the newest was closed cleanly (SET.md 5.4 R7): its file ends
+/// at its `write_offset` (FORMAT.md 7.4). With `newest`, the newest one too.
+fn closed_cleanly(set: &Path, newest: bool) -> bool {
+    let segs = list_segments(set).unwrap();
+    let n = segs.len() - usize::from(!newest && !segs.is_empty());
+    segs[..n].iter().all(|s| {
+        let bytes = std::fs::read(&s.path).unwrap();
+        let wo = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        wo == bytes.len() as u64
+    })
 }
 
 #[test]
@@ -536,10 +557,14 @@ fn set_child_entry() {
     match role.as_str() {
         // Append forever (rolling every 4 KiB), reporting each event once its append returned;
         // pretouch now and then, so kills land in prepared and unprepared rolls alike.
-        "writer" | "sync-writer" => {
+        "writer" | "sync-writer" | "thread-writer" => {
             let mut o = size_opts(4096);
             if role == "sync-writer" {
                 o.sync_policy(SyncPolicy::EveryEvents(5));
+            }
+            if role == "thread-writer" {
+                // The set's thread closes sealed segments and prepares the next ones.
+                o = thread_opts(4096);
             }
             let mut w = o.open_or_create(&set).unwrap();
             for i in w.events().. {
@@ -615,10 +640,10 @@ fn sigkilled_set_writer_loses_no_published_event() {
     let mut checked_segs = 0usize;
     let mut empty_newest = 0u64;
     for round in 0..kills {
-        let role = if round % 4 == 3 {
-            "sync-writer"
-        } else {
-            "writer"
+        let role = match round % 4 {
+            3 => "sync-writer",
+            1 => "thread-writer",
+            _ => "writer",
         };
         let mut c = set_child(role, &set);
         let rx = lines(c.stdout.take().unwrap());
@@ -841,4 +866,126 @@ fn an_explicit_sync_under_never_makes_the_segments_sealed_since_the_last_one_dur
     assert_eq!(w.synced_paths().len(), before);
     w.close().unwrap();
     assert_eq!(all_events(&read_set(&set)).len() as u64, i + 1);
+}
+
+/// Growth ahead of a set's appends stops at the roll size (SET.md 5.1): a chunk allocated and
+/// pre-faulted past it would only be cut back when the segment is closed, work thrown away at
+/// every roll. With `pretouch` called after every append, and with the segments' own pretoucher
+/// threads, no segment's file ever grows past the roll size.
+#[test]
+fn growth_ahead_of_a_segment_stops_at_the_roll_size() {
+    let dir = TempDir::new("set-growth-cap");
+    let mib = 1u64 << 20;
+    for thread in [false, true] {
+        let set = dir.join(&format!("set-{thread}"));
+        let mut w = size_opts(mib)
+            .chunk_size(256 << 10)
+            .segment_options({
+                let mut o = WriterOptions::new();
+                o.chunk_size(256 << 10).pretouch_thread(thread);
+                o
+            })
+            .create(&set)
+            .unwrap();
+        let mut i = 0u64;
+        while list_segments(&set).unwrap().len() < 4 {
+            w.append(timestamp_for(i), &payload_for(i, 1000)).unwrap();
+            if !thread {
+                w.pretouch().unwrap();
+            }
+            let len = std::fs::metadata(w.segment_path()).unwrap().len();
+            assert!(
+                len <= mib,
+                "segment {} grew to {len} bytes, past the roll size {mib} (thread: {thread})",
+                w.segment_path().display()
+            );
+            i += 1;
+        }
+        w.close().unwrap();
+        assert_eq!(all_events(&read_set(&set)).len() as u64, i);
+    }
+}
+
+/// With the segments' pretoucher thread on, the set's own thread closes each segment a roll seals
+/// (SET.md 5.4 R7) and prepares the next one (5.3): with nothing but appends on the appending
+/// thread, the sealed segments end up closed and `.next.journal` prepared. A close or a drop right
+/// after a roll waits for that thread: nothing is left half done.
+#[test]
+fn with_the_pretouch_thread_rolls_are_finished_off_the_appending_thread() {
+    let dir = TempDir::new("set-worker");
+    for ending in ["close", "drop"] {
+        let set = dir.join(ending);
+        let mut w = thread_opts(16 << 10).create(&set).unwrap();
+        let mut i = 0u64;
+        let mut append_until_segments = |w: &mut SetWriter, n: usize| {
+            while list_segments(&set).unwrap().len() < n {
+                w.append(timestamp_for(i), &payload_for(i, 1000)).unwrap();
+                i += 1;
+            }
+        };
+        append_until_segments(&mut w, 6);
+        let deadline = Instant::now() + PATIENCE;
+        while !(closed_cleanly(&set, false)
+            && set.join(NEXT_FILE).exists()
+            && set.join(".next.journal.idx").exists())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{ending}: the sealed segments were not closed, or the next one not prepared"
+            );
+            std::thread::yield_now();
+        }
+        append_until_segments(&mut w, 7);
+        match ending {
+            "close" => w.close().unwrap(),
+            _ => drop(w),
+        }
+        assert!(!set.join(NEXT_FILE).exists(), "{ending}");
+        assert!(!set.join(".next.journal.idx").exists(), "{ending}");
+        assert!(closed_cleanly(&set, true), "{ending}");
+        assert_eq!(all_events(&read_set(&set)).len() as u64, i, "{ending}");
+    }
+}
+
+/// An error of the set's thread is returned by a later call, never lost: by `pretouch` once the
+/// thread is done (the one after retries), or by `close`, which waits for the thread.
+#[test]
+fn an_error_of_the_sets_thread_surfaces_on_a_later_call() {
+    let dir = TempDir::new("set-worker-error");
+    for ending in ["pretouch", "close"] {
+        let set = dir.join(ending);
+        let mut w = thread_opts(16 << 10).create(&set).unwrap();
+        w.prepare_next().unwrap();
+        assert!(w.next_prepared());
+        w.inject_prepare_failure();
+        let mut i = 0u64;
+        // The roll takes the prepared segment and hands the thread a preparation that fails.
+        while w.segment_first_index() == 0 {
+            w.append(timestamp_for(i), &payload_for(i, 1000)).unwrap();
+            i += 1;
+        }
+        if ending == "pretouch" {
+            let deadline = Instant::now() + PATIENCE;
+            let err = loop {
+                match w.pretouch() {
+                    Err(e) => break e,
+                    Ok(()) => assert!(Instant::now() < deadline, "no error surfaced"),
+                }
+                std::thread::yield_now();
+            };
+            assert!(err.to_string().contains("test hook"), "{err}");
+            while !w.next_prepared() {
+                assert!(Instant::now() < deadline, "the preparation was not retried");
+                w.pretouch().unwrap();
+                std::thread::yield_now();
+            }
+            w.close().unwrap();
+        } else {
+            let err = w.close().unwrap_err();
+            assert!(err.to_string().contains("test hook"), "{err}");
+        }
+        assert!(!set.join(NEXT_FILE).exists(), "{ending}");
+        assert!(closed_cleanly(&set, true), "{ending}");
+        assert_eq!(all_events(&read_set(&set)).len() as u64, i, "{ending}");
+    }
 }
