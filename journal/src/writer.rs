@@ -870,13 +870,21 @@ impl Writer {
                 max,
             });
         }
+        let chunk_end = (end.div_ceil(self.chunk) * self.chunk).min(max);
         match self.map.ahead_ready() {
             // A pretoucher prepared it: adopt it, no system call.
             Some(r) if r >= end => {
                 self.ready = self.ready.max(r);
                 self.prefaulted = self.prefaulted.max(r);
             }
-            _ => self.prepare((end.div_ceil(self.chunk) * self.chunk).min(max), true)?,
+            // The writer overtook its pretoucher: it prepares only the pre-fault step it needs
+            // (what the pretoucher already pre-faulted is skipped), and leaves the rest of the
+            // chunk to the pretoucher, which is working on it.
+            Some(_) => {
+                let step = sys::PREFAULT_STEP;
+                self.prepare((end.div_ceil(step) * step).min(chunk_end), true)?
+            }
+            None => self.prepare(chunk_end, true)?,
         }
         if self.opts.sync == SyncPolicy::Never {
             if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
@@ -910,7 +918,11 @@ impl Writer {
     fn prepare(&mut self, window: u64, ahead: bool) -> Result<()> {
         let max = self.opts.max_size;
         let alloc = if ahead {
-            (window + self.chunk).min(max).max(window)
+            // One whole chunk past the chunk that holds `window` (which is a chunk boundary except
+            // for the step a writer that overtook its pretoucher prepares).
+            (window.div_ceil(self.chunk) * self.chunk + self.chunk)
+                .min(max)
+                .max(window)
         } else {
             window
         };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
 use crate::support::{count_allocs, payload_for, read_all, small_opts, timestamp_for, TempDir};
+use crate::writer::thread_faults;
 
 fn file_len(w: &Writer) -> u64 {
     std::fs::metadata(w.path()).unwrap().len()
@@ -228,4 +229,59 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     assert_eq!(w.events(), i as u64);
     assert!(w.index_checkpoint().unwrap().offset >= cp.offset);
     w.close().unwrap();
+}
+
+/// With a pretoucher ahead of it (a pass completed on another thread), the appending thread takes
+/// no page fault and grows nothing on a fresh, growing file: across several chunks, each burst of
+/// appends stays inside what the pass prepared (two chunks past the chunk of `write_offset`), and
+/// the file keeps the length the pretoucher gave it. Both for the writer's own pretoucher thread
+/// (running concurrently) and for a handle run by the caller.
+#[test]
+fn the_appending_thread_takes_no_page_fault_in_what_the_pretoucher_prepared() {
+    let dir = TempDir::new("nofault");
+    for own_thread in [false, true] {
+        let path = dir.join(&format!("j-{own_thread}"));
+        let chunk = 1u64 << 20;
+        let mut w = WriterOptions::new()
+            .chunk_size(chunk)
+            .index(false)
+            .pretouch_thread(own_thread)
+            .create(&path)
+            .unwrap();
+        let p = Arc::new(w.pretoucher().unwrap());
+        let payload = payload_for(3, 1_000);
+        // Warm the code path.
+        w.append(timestamp_for(0), &payload).unwrap();
+        let mut n = 1u64;
+        let (mut faults, mut bursts) = (0u64, 0u64);
+        for _ in 0..6 {
+            // One complete pass on another thread: the pretoucher is ahead when it returns.
+            let q = Arc::clone(&p);
+            assert!(std::thread::spawn(move || q.pretouch().unwrap())
+                .join()
+                .unwrap());
+            let ready = w.write_offset().div_ceil(chunk) * chunk + 2 * chunk;
+            let len = file_len(&w);
+            assert!(len >= ready + chunk, "file {len} bytes, ready {ready}");
+            let before = thread_faults();
+            let start = n;
+            while w.write_offset() + 2 * 1024 < ready {
+                w.append(timestamp_for(n), &payload).unwrap();
+                n += 1;
+            }
+            faults += thread_faults() - before;
+            bursts += n - start;
+            if !own_thread {
+                assert_eq!(file_len(&w), len, "the appending thread grew the file");
+            }
+        }
+        assert!(bursts > 6_000, "only {bursts} appends");
+        assert_eq!(
+            faults, 0,
+            "{faults} page faults in {bursts} appends into prepared chunks (own thread: {own_thread})"
+        );
+        w.close().unwrap();
+        let got = read_all(&path);
+        assert_eq!(got.len() as u64, n);
+    }
 }
