@@ -735,6 +735,18 @@ impl WriteMap {
         self.raw.flush_range(off as usize, len as usize)
     }
 
+    /// Read-ahead advice for the whole mapping (`MADV_RANDOM` or `MADV_NORMAL`; the whole mapping,
+    /// so that no kernel area is split). With `random`, a page fault (or a pre-fault) reads, that is
+    /// zero-fills, only the folio it needs instead of a read-ahead window, which can be the device's
+    /// `read_ahead_kb` (megabytes): creation pre-faults a small first window this way.
+    pub(crate) fn advise_random(&self, random: bool) -> io::Result<()> {
+        self.raw.advise(if random {
+            Advice::Random
+        } else {
+            Advice::Normal
+        })
+    }
+
     /// Cuts the file to `len` bytes (clean close). `len >= published`. Stops the pretoucher first.
     pub(crate) fn truncate(&mut self, len: u64) -> io::Result<()> {
         assert!(len >= self.published);

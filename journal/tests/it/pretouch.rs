@@ -285,3 +285,46 @@ fn the_appending_thread_takes_no_page_fault_in_what_the_pretoucher_prepared() {
         assert_eq!(got.len() as u64, n);
     }
 }
+
+/// Creation pre-faults only its first window (64 KiB): the page cache holds no more of the new
+/// file than that. Without read-ahead turned off for that pre-fault, the kernel zero-fills a whole
+/// read-ahead window (the device's `read_ahead_kb`, megabytes on some), which made creation cost
+/// milliseconds.
+#[test]
+fn creation_fills_the_page_cache_with_its_first_window_only() {
+    let dir = TempDir::new("create-ra");
+    let path = dir.join("j");
+    let w = WriterOptions::new()
+        .sync_policy(SyncPolicy::Never)
+        .create(&path)
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let len = 16usize << 20;
+    assert!(file_len(&w) >= len as u64);
+    let page = 4096usize;
+    // SAFETY: a read-only shared mapping of `len` bytes of a file at least that long, only passed
+    // to mincore and unmapped below; no byte of it is read.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let mut vec = vec![0u8; len / page];
+    // SAFETY: `base` maps `len` bytes; `vec` has one byte per page of them.
+    let rc = unsafe { libc::mincore(base, len, vec.as_mut_ptr()) };
+    // SAFETY: the mapping made above, which nothing references.
+    unsafe { libc::munmap(base, len) };
+    assert_eq!(rc, 0);
+    let resident = vec.iter().filter(|&&b| b & 1 == 1).count() * page;
+    assert!(
+        resident <= 96 << 10,
+        "{resident} bytes of the new file in the page cache"
+    );
+    w.close().unwrap();
+}
