@@ -85,6 +85,10 @@ const FIRST_WINDOW: u64 = 64 << 10;
 /// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
 pub(crate) const INDEX_NEVER_STEP: u64 = 64 << 20;
 
+/// How long a writer that overtook its pretoucher waits for it (spinning, while it pre-faults)
+/// before it prepares the growth itself: a few 2 MiB pre-fault steps.
+const PRETOUCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// After a completed sync, the index's checkpoint moves once at least this many bytes (or 64 byte
 /// intervals of the index, if less) were appended past it, so that a policy that syncs often does
 /// not pay for the index at every sync.
@@ -878,7 +882,14 @@ impl Writer {
             });
         }
         let chunk_end = (end.div_ceil(self.chunk) * self.chunk).min(max);
-        match self.map.ahead_ready() {
+        let mut ready = self.map.ahead_ready();
+        if matches!(ready, Some(r) if r < end) {
+            // The pretoucher is behind: while it is pre-faulting, waiting for it costs the
+            // appending thread no system call and no page fault, and does not compete with it for
+            // the same pages.
+            ready = self.map.ahead_wait(end, PRETOUCH_WAIT);
+        }
+        match ready {
             // A pretoucher prepared it: adopt it, no system call.
             Some(r) if r >= end => {
                 self.ready = self.ready.max(r);

@@ -9,8 +9,9 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use memmap2::{Advice, MmapOptions, MmapRaw, RemapOptions};
 
@@ -257,7 +258,12 @@ pub(crate) struct Ahead {
     ready: AtomicU64,
     allocated: AtomicU64,
     synced: AtomicU64,
-    syncing: Mutex<()>,
+    /// Held while the descriptor is used without `inner` (INVARIANTS); holds the offset up to
+    /// which the pretoucher started the write-back of the published content.
+    syncing: Mutex<u64>,
+    /// Set while the pretoucher is in its pre-faulting loop: a writer that overtook it may wait
+    /// for `ready` instead of pre-faulting the same pages ([`WriteMap::ahead_wait`]).
+    busy: AtomicBool,
     inner: Mutex<AheadInner>,
 }
 
@@ -327,6 +333,15 @@ impl Ahead {
             window.min(g.allocated)
         };
         if plan.prefault || plan.lock {
+            /// Clears `busy` however the loop ends.
+            struct Busy<'a>(&'a AtomicBool);
+            impl Drop for Busy<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
+                }
+            }
+            self.busy.store(true, Ordering::Release);
+            let _busy = Busy(&self.busy);
             loop {
                 let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 if !g.live {
@@ -358,32 +373,49 @@ impl Ahead {
         Ok(true)
     }
 
-    /// The periodic sync of a pretoucher: once `step` bytes were published past the last one, the
-    /// content `[0, write_offset)` is written back and waited for with `sync_file_range`, through
-    /// the descriptor and without the lock (so a writer that overtakes the pretoucher meanwhile is
-    /// not held up by the disk), then made durable with `msync(MS_SYNC)` of the range under the
-    /// lock, which finds the pages clean and only commits the file system's journal and flushes
-    /// the device. Only the published range is synced: the pages pre-faulted past it stay dirty
-    /// and writable, so the writer takes no page fault there.
+    /// The periodic sync of a pretoucher. On every pass it starts (without waiting) the write-back
+    /// of the whole published pages past the header page that it has not started yet, so that the
+    /// disk keeps pace and the sync finds little to write; it leaves out the page that holds
+    /// `write_offset` and the header page, which the writer is still storing to (write-back would
+    /// write-protect them, and the writer would take a page fault). Once `step` bytes were published
+    /// past the last sync, the content `[0, write_offset)` is written back and waited for with
+    /// `sync_file_range`, through the descriptor and without the lock (so a writer that overtakes
+    /// the pretoucher meanwhile is not held up by the disk), then made durable with `msync(MS_SYNC)`
+    /// of the range under the lock, which finds the pages clean and only commits the file system's
+    /// journal and flushes the device. Only the published range is synced: the pages pre-faulted
+    /// past it stay dirty and writable, so the writer takes no page fault there.
     fn sync(&self, step: u64) -> io::Result<()> {
-        let _syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut started = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
         let (fd, wo) = {
             let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             if !g.live {
                 return Ok(());
             }
-            let wo = g.write_offset();
-            if wo < self.synced.load(Ordering::Relaxed).saturating_add(step) {
-                return Ok(());
-            }
             let fd = g.file.as_ref().expect("a live pretoucher has the file");
-            (std::os::fd::AsRawFd::as_raw_fd(fd), wo)
+            (std::os::fd::AsRawFd::as_raw_fd(fd), g.write_offset())
         };
+        let page = page_size();
+        let (from, to) = ((*started).max(page), wo / page * page);
+        if to > from {
+            // SAFETY: `fd` is the pretoucher's descriptor, which stays open while `syncing` is
+            // held (INVARIANTS); sync_file_range touches no memory of this process.
+            cvt(unsafe {
+                libc::sync_file_range(
+                    fd,
+                    from as libc::off64_t,
+                    (to - from) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            })?;
+            *started = to;
+        }
+        if wo < self.synced.load(Ordering::Relaxed).saturating_add(step) {
+            return Ok(());
+        }
         let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
             | libc::SYNC_FILE_RANGE_WRITE
             | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: `fd` is the pretoucher's descriptor, which stays open while `syncing` is held
-        // (INVARIANTS); sync_file_range touches no memory of this process.
+        // SAFETY: as above.
         cvt(unsafe { libc::sync_file_range(fd, 0, wo as libc::off64_t, flags) })?;
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if !g.live {
@@ -494,7 +526,8 @@ impl WriteMap {
             ready: AtomicU64::new(ready),
             allocated: AtomicU64::new(self.allocated),
             synced: AtomicU64::new(self.published),
-            syncing: Mutex::new(()),
+            syncing: Mutex::new(self.published),
+            busy: AtomicBool::new(false),
             inner: Mutex::new(AheadInner {
                 live: true,
                 base: self.raw.as_mut_ptr(),
@@ -518,6 +551,25 @@ impl WriteMap {
         // Stored before `ready` (Ahead INVARIANTS): at least `ready`.
         self.allocated = self.allocated.max(a.allocated.load(Ordering::Acquire));
         Some(ready.min(self.allocated).min(self.reserved()))
+    }
+
+    /// A writer that overtook its pretoucher while the pretoucher is pre-faulting waits for it,
+    /// spinning on `ready` (no system call, no page fault) until `ready >= end`, the pretoucher
+    /// leaves its pre-faulting loop, or `budget` passed. Returns what [`Self::ahead_ready`] then
+    /// returns. Cold path.
+    #[cold]
+    pub(crate) fn ahead_wait(&mut self, end: u64, budget: Duration) -> Option<u64> {
+        let a = Arc::clone(self.ahead.as_ref()?);
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while a.ready.load(Ordering::Acquire) < end && a.busy.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(256) && start.elapsed() >= budget {
+                break;
+            }
+        }
+        self.ahead_ready()
     }
 
     /// The `write_offset` up to which the pretoucher synced the content, if one is attached.
