@@ -270,7 +270,8 @@ impl Sink for JournalSink<'_> {
     fn close(&mut self) {
         if let Some((w, path)) = self.open.take() {
             w.close().expect("close journal");
-            std::fs::remove_file(path).expect("remove journal");
+            std::fs::remove_file(&path).expect("remove journal");
+            let _ = std::fs::remove_file(journal::index::index_path(&path));
         }
     }
 }
