@@ -620,6 +620,16 @@ fn goals(d: &Data, out: &mut String) {
             verdict(r.map(|r| r >= 0.5))
         );
     }
+    // Create under sync never <= 1 ms (`create`).
+    for f in ["journal/sync-never", "journal/sync-never-pretoucher"] {
+        let v = d.est("create", f, "").map(|e| e.ns);
+        let _ = writeln!(
+            out,
+            "| create ≤ 1 ms, sync never (`create/{f}`) | {} | {} |",
+            ns(v),
+            verdict(v.map(|v| v <= 1e6))
+        );
+    }
     // Past the dirty-page budget: journal >= 0.9 x a buffered 1 MiB-block writer, same run.
     let rate = |id: &str| {
         let v = d.result(DIRTY, id)?;
@@ -1128,6 +1138,14 @@ mod tests {
             put(&mut d, GROWING, "khata-rs", size, 200.0);
         }
         put(&mut d, GROWING, "journal-copy/pretoucher", "64", 20.0);
+        put(&mut d, "create", "journal/sync-never", "", 400_000.0);
+        put(
+            &mut d,
+            "create",
+            "journal/sync-never-pretoucher",
+            "",
+            1_200_000.0,
+        );
         d.results.insert(
             (DIRTY.into(), "journal-pretoucher".into()),
             json!({"bytes": 1e9, "secs": 1.0}),
@@ -1162,6 +1180,14 @@ mod tests {
         );
         assert!(
             row("| append ≥ 2 × fastest peer, 256 B, fresh 1 GiB, pretoucher, sync never")
+                .ends_with("| **missed** |")
+        );
+        assert!(
+            row("| create ≤ 1 ms, sync never (`create/journal/sync-never`)")
+                .ends_with("| 400.00 µs | met |")
+        );
+        assert!(
+            row("| create ≤ 1 ms, sync never (`create/journal/sync-never-pretoucher`)")
                 .ends_with("| **missed** |")
         );
         assert!(row("| past the dirty-page budget").contains("0.95×"));
