@@ -4,6 +4,8 @@
 #   benches/run.sh            full run (about ten minutes on two cores)
 #   benches/run.sh --smoke    short run to check that everything works; its figures are indicative
 #   benches/run.sh --update   also rewrite the tables section of BENCHMARKS.md with this run
+#   benches/run.sh --dirty    also run the `dirty` bench: a journal and a buffered writer each write
+#                             1.5 x the kernel's dirty-page budget (several GiB) to disk, once
 #
 # Anything after `--` goes to every bench binary (criterion flags, or a filter).
 # Environment: TMPDIR moves the journal files (default /tmp); JOURNAL_BENCH_PIN=0 stops pinning the
@@ -16,13 +18,15 @@ cd "$root"
 out="$root/target/journal-bench"
 smoke=0
 update=0
+dirty=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) smoke=1 ;;
         --update) update=1 ;;
+        --dirty) dirty=1 ;;
         --) shift; extra=("$@"); break ;;
-        *) echo "usage: benches/run.sh [--smoke] [--update] [-- criterion args]" >&2; exit 2 ;;
+        *) echo "usage: benches/run.sh [--smoke] [--update] [--dirty] [-- criterion args]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -51,6 +55,10 @@ for bench in append mmap_table read ring latency replay; do
     echo "=== $bench" >&2
     cargo bench -p journal-benches --features peers --bench "$bench" -- "${args[@]}" "${extra[@]}"
 done
+if [ "$dirty" = 1 ]; then
+    echo "=== dirty" >&2
+    cargo bench -p journal-benches --features peers --bench dirty -- "${extra[@]}"
+fi
 took=$(( $(date +%s) - start ))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "=== suite took $took s" >&2

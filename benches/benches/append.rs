@@ -13,8 +13,13 @@
 //! In `append-sync-never`, `journal-batch16` and `journal-batch64` append 64 B events with
 //! `Writer::append_batch`, 16 or 64 events to a publish; the time is still per event.
 //!
-//! The `append-growing-1GiB` group appends into fresh files of 1 GiB (growth timed throughout), with
-//! default options and with the writer's own pretoucher thread, at 64 B and 1 KiB.
+//! The `append-growing-1GiB` group appends into fresh files of 1 GiB (growth timed throughout) under
+//! `SyncPolicy::Never`, with default options and with the writer's own pretoucher thread, at 64 B,
+//! 256 B and 1 KiB, beside the peers writing 1 GiB files too (issue 15's goals compare these).
+//!
+//! The `create` group times `WriterOptions::create` of a new journal under `SyncPolicy::Never`
+//! (default options, and with the pretoucher thread, whose start it includes); closing and removing
+//! the file are not timed.
 #![allow(missing_docs)] // reason: criterion_group!/criterion_main! generate undocumented items
 
 use std::hint::black_box;
@@ -265,7 +270,8 @@ impl Sink for JournalSink<'_> {
     fn close(&mut self) {
         if let Some((w, path)) = self.open.take() {
             w.close().expect("close journal");
-            std::fs::remove_file(path).expect("remove journal");
+            std::fs::remove_file(&path).expect("remove journal");
+            let _ = std::fs::remove_file(journal::index::index_path(&path));
         }
     }
 }
@@ -273,6 +279,8 @@ impl Sink for JournalSink<'_> {
 #[cfg(feature = "peers")]
 struct SeglogSink<'a> {
     scratch: &'a Scratch,
+    /// Bytes written into one file (its segment is made this size plus 1 MiB).
+    cap: u64,
     sync: Sync,
     data: Vec<u8>,
     open: Option<(seglog::write::Writer<0>, PathBuf, PeerSync)>,
@@ -286,7 +294,7 @@ impl Sink for SeglogSink<'_> {
 
     fn open(&mut self) {
         let path = self.scratch.fresh("seglog");
-        let w = seglog::write::Writer::<0>::create(&path, (FILE_CAP + ONE_MIB) as usize, 0)
+        let w = seglog::write::Writer::<0>::create(&path, (self.cap + ONE_MIB) as usize, 0)
             .expect("create seglog segment");
         self.open = Some((w, path, PeerSync::new(self.sync)));
     }
@@ -318,6 +326,8 @@ impl Sink for SeglogSink<'_> {
 #[cfg(feature = "peers")]
 struct KhataSink<'a> {
     scratch: &'a Scratch,
+    /// Bytes written into one file (its block is made this size plus 1 MiB).
+    cap: u64,
     sync: Sync,
     data: Vec<u8>,
     open: Option<KhataOpen>,
@@ -344,7 +354,7 @@ impl Sink for KhataSink<'_> {
     fn open(&mut self) {
         let dir = self.scratch.fresh("khata");
         let queue = khata_rs::Queue::new(&dir)
-            .block_size((FILE_CAP + ONE_MIB) as usize)
+            .block_size((self.cap + ONE_MIB) as usize)
             .checksums(true)
             .build()
             .expect("create khata queue");
@@ -469,6 +479,7 @@ fn append(c: &mut Criterion) {
             {
                 let sink = SeglogSink {
                     scratch: &scratch,
+                    cap: FILE_CAP,
                     sync,
                     data: data.clone(),
                     open: None,
@@ -476,6 +487,7 @@ fn append(c: &mut Criterion) {
                 bench_sink(&mut g, BenchmarkId::new("seglog", size), sink);
                 let sink = KhataSink {
                     scratch: &scratch,
+                    cap: FILE_CAP,
                     sync,
                     data: data.clone(),
                     open: None,
@@ -489,12 +501,13 @@ fn append(c: &mut Criterion) {
 
 /// Append on a fresh file that grows to 1 GiB under the timer (issue 15): default options (growth,
 /// allocated a chunk ahead of the pre-fault window, on the appending thread) against the writer's
-/// own pretoucher thread (growth prepared off the appending thread), under `SyncPolicy::Never`.
+/// own pretoucher thread (growth prepared off the appending thread), under `SyncPolicy::Never`,
+/// beside the peers (with the `peers` feature) writing files of 1 GiB too.
 fn growing(c: &mut Criterion) {
     let scratch = Scratch::new("append-growing");
     let mut g = c.benchmark_group("append-growing-1GiB");
     g.throughput(Throughput::Elements(1));
-    for size in [64, 1024] {
+    for size in SIZES {
         let data = payload(size);
         for (name, pretouch) in [
             ("journal-copy/default", false),
@@ -515,6 +528,62 @@ fn growing(c: &mut Criterion) {
             };
             bench_sink_cap(&mut g, BenchmarkId::new(name, size), sink, GROWING_CAP);
         }
+        #[cfg(feature = "peers")]
+        {
+            let sink = SeglogSink {
+                scratch: &scratch,
+                cap: GROWING_CAP,
+                sync: Sync::Never,
+                data: data.clone(),
+                open: None,
+            };
+            bench_sink_cap(&mut g, BenchmarkId::new("seglog", size), sink, GROWING_CAP);
+            let sink = KhataSink {
+                scratch: &scratch,
+                cap: GROWING_CAP,
+                sync: Sync::Never,
+                data: data.clone(),
+                open: None,
+            };
+            bench_sink_cap(
+                &mut g,
+                BenchmarkId::new("khata-rs", size),
+                sink,
+                GROWING_CAP,
+            );
+        }
+    }
+    g.finish();
+}
+
+/// `WriterOptions::create` under `SyncPolicy::Never` (issue 15: at most 1 ms): the new file's
+/// header, its first chunk allocated and its first window pre-faulted, the index file, and with
+/// the pretoucher the start of its thread. Closing and removing the journal are not timed.
+fn create(c: &mut Criterion) {
+    let scratch = Scratch::new("create");
+    let mut g = c.benchmark_group("create");
+    for (name, pretouch) in [
+        ("journal/sync-never", false),
+        ("journal/sync-never-pretoucher", true),
+    ] {
+        let mut opts = Writer::options();
+        opts.sync_policy(SyncPolicy::Never)
+            .pretouch_thread(pretouch);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let path = scratch.fresh("journal");
+                    let start = Instant::now();
+                    let w = opts.create(&path).expect("create journal");
+                    total += start.elapsed();
+                    w.close().expect("close journal");
+                    std::fs::remove_file(&path).expect("remove journal");
+                    let _ = std::fs::remove_file(journal::index::index_path(&path));
+                }
+                total
+            })
+        });
     }
     g.finish();
 }
@@ -522,6 +591,6 @@ fn growing(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = journal_benches::criterion();
-    targets = limit, append, growing
+    targets = limit, append, growing, create
 }
 criterion_main!(benches);

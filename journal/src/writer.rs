@@ -90,6 +90,10 @@ const FIRST_WINDOW: u64 = 64 << 10;
 /// bytes were appended past it (INDEX.md 9.3), on the cold path that grows the file.
 pub(crate) const INDEX_NEVER_STEP: u64 = 64 << 20;
 
+/// How long a writer that overtook its pretoucher waits for it (spinning, while it pre-faults)
+/// before it prepares the growth itself: a few 2 MiB pre-fault steps.
+const PRETOUCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// After a completed sync, the index's checkpoint moves once at least this many bytes (or 64 byte
 /// intervals of the index, if less) were appended past it, so that a policy that syncs often does
 /// not pay for the index at every sync.
@@ -354,7 +358,14 @@ impl WriterOptions {
             .min(chunk)
             .min(self.max_size)
             .min(self.growth_cap);
+        // Without read-ahead: the first fault of a new file would otherwise zero-fill a whole
+        // read-ahead window (megabytes on some devices), which costs creation milliseconds.
+        // Advice only: without it the window is merely slower to pre-fault.
+        let random = w.map.advise_random(true).is_ok();
         w.prepare(first, true)?;
+        if random {
+            let _ = w.map.advise_random(false);
+        }
         let durable = self.sync != SyncPolicy::Never;
         if durable {
             w.map
@@ -890,18 +901,30 @@ impl Writer {
                 max,
             });
         }
-        match self.map.ahead_ready() {
+        let chunk_end = (end.div_ceil(self.chunk) * self.chunk)
+            .min(max)
+            .min(self.opts.growth_cap.max(end));
+        let mut ready = self.map.ahead_ready();
+        if matches!(ready, Some(r) if r < end) {
+            // The pretoucher is behind: while it is pre-faulting, waiting for it costs the
+            // appending thread no system call and no page fault, and does not compete with it for
+            // the same pages.
+            ready = self.map.ahead_wait(end, PRETOUCH_WAIT);
+        }
+        match ready {
             // A pretoucher prepared it: adopt it, no system call.
             Some(r) if r >= end => {
                 self.ready = self.ready.max(r);
                 self.prefaulted = self.prefaulted.max(r);
             }
-            _ => {
-                let window = (end.div_ceil(self.chunk) * self.chunk)
-                    .min(max)
-                    .min(self.opts.growth_cap.max(end));
-                self.prepare(window, true)?
+            // The writer overtook its pretoucher: it prepares only the pre-fault step it needs
+            // (what the pretoucher already pre-faulted is skipped), and leaves the rest of the
+            // chunk to the pretoucher, which is working on it.
+            Some(_) => {
+                let step = sys::PREFAULT_STEP;
+                self.prepare((end.div_ceil(step) * step).min(chunk_end), true)?
             }
+            None => self.prepare(chunk_end, true)?,
         }
         if self.opts.sync == SyncPolicy::Never {
             if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
@@ -935,7 +958,9 @@ impl Writer {
     fn prepare(&mut self, window: u64, ahead: bool) -> Result<()> {
         let max = self.opts.max_size;
         let alloc = if ahead {
-            (window + self.chunk)
+            // One whole chunk past the chunk that holds `window` (which is a chunk boundary except
+            // for the step a writer that overtook its pretoucher prepares).
+            (window.div_ceil(self.chunk) * self.chunk + self.chunk)
                 .min(max)
                 .min(self.opts.growth_cap)
                 .max(window)

@@ -9,8 +9,9 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use memmap2::{Advice, MmapOptions, MmapRaw, RemapOptions};
 
@@ -287,16 +288,28 @@ pub(crate) struct WriteMap {
 ///   which it moves the mapping, and clears `live` under the lock before it unmaps the mapping or
 ///   cuts the file. So a thread that holds the lock and sees `live` may pass `[base, base + len)`
 ///   to system calls.
+/// - `file` is dropped (and `live` cleared) only by [`WriteMap::detach_ahead`], which holds
+///   `syncing` while it does; so a thread that holds `syncing` and saw `live` and the descriptor
+///   under the lock may use the descriptor after releasing the lock, until it releases `syncing`.
+///   Lock order: `syncing`, then `inner`.
 /// - The file is at least `allocated` bytes long; the atomic `allocated` is stored before `ready`
 ///   (both release) and `ready <= allocated`; both only grow.
 /// - The pretoucher touches (pre-faults) only bytes at or past `prefaulted` and at or past the
 ///   published `write_offset`; every `ready` the writer may write below was pre-faulted before
 ///   `prefaulted` passed it (by the pretoucher, or by the writer itself under the lock). So the
-///   pretoucher never touches a byte the writer may be writing.
+///   pretoucher never touches a byte the writer may be writing. `prefaulted` is a frontier: every
+///   page of `[write_offset, prefaulted)` of the current mapping was pre-faulted (a mapping made
+///   afresh resets it to the published `write_offset`).
 pub(crate) struct Ahead {
     ready: AtomicU64,
     allocated: AtomicU64,
     synced: AtomicU64,
+    /// Held while the descriptor is used without `inner` (INVARIANTS); holds the offset up to
+    /// which the pretoucher started the write-back of the published content.
+    syncing: Mutex<u64>,
+    /// Set while the pretoucher is in its pre-faulting loop: a writer that overtook it may wait
+    /// for `ready` instead of pre-faulting the same pages ([`WriteMap::ahead_wait`]).
+    busy: AtomicBool,
     inner: Mutex<AheadInner>,
 }
 
@@ -304,7 +317,8 @@ struct AheadInner {
     live: bool,
     base: *mut u8,
     len: u64,
-    /// A duplicate of the writer's descriptor, for `fallocate`; dropped when the writer detaches.
+    /// A duplicate of the writer's descriptor, for `fallocate` and the sync; dropped when the
+    /// writer detaches.
     file: Option<File>,
     allocated: u64,
     prefaulted: u64,
@@ -313,6 +327,11 @@ struct AheadInner {
 // SAFETY: the raw pointer is passed to system calls only under the mutex while `live` (Ahead
 // INVARIANTS), whichever thread holds it; nothing else in the struct is thread-bound.
 unsafe impl Send for AheadInner {}
+
+/// The pretoucher pre-faults in steps of this many bytes, taking the lock for one step at a time
+/// and publishing `ready` after each: a writer that overtakes it waits at most one step for the
+/// lock, and adopts what is ready as soon as it is.
+pub(crate) const PREFAULT_STEP: u64 = 2 << 20;
 
 /// How a pretoucher works ahead of its writer: see [`Ahead::run`].
 #[derive(Clone, Copy, Debug)]
@@ -326,7 +345,7 @@ pub(crate) struct AheadPlan {
     pub prefault: bool,
     pub lock: bool,
     pub huge: bool,
-    /// With `Some(step)`, the pretoucher also syncs the content (one `msync(MS_SYNC)` from 0 to
+    /// With `Some(step)`, the pretoucher also syncs the content (the range from 0 to
     /// `write_offset`) once `step` bytes were published past its last sync.
     pub sync_step: Option<u64>,
 }
@@ -336,58 +355,140 @@ impl Ahead {
     /// `plan.ahead` bytes past the end of the chunk holding the published `write_offset` (capped at
     /// the maximum size and at the writer's reservation), allocated one chunk further so that the
     /// pre-faulting never touches the file's last chunk; then syncs if `plan.sync_step` says so.
+    /// The pre-faulting goes in [`PREFAULT_STEP`]s, `ready` published after each.
     /// Returns `Ok(false)` once the writer is gone (closed or dropped).
     pub(crate) fn run(&self, plan: &AheadPlan) -> io::Result<bool> {
-        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !g.live {
-            return Ok(false);
-        }
-        // SAFETY: live, so `base` is the writer's mapping, at least a page long and page aligned
-        // (INVARIANTS); the header words are only accessed atomically, by every party.
-        let wo = u64::from_le(
-            unsafe { AtomicU64::from_ptr(g.base.cast::<u64>()) }.load(Ordering::Acquire),
-        );
-        let chunk = plan.chunk.max(1);
-        let cap = plan.max.min(g.len);
-        let window = (wo.div_ceil(chunk) * chunk)
-            .saturating_add(plan.ahead)
-            .min(cap);
-        let alloc = window.saturating_add(chunk).min(cap);
-        if alloc > g.allocated {
-            let file = g.file.as_ref().expect("a live pretoucher has the file");
-            allocate(file, g.allocated, alloc - g.allocated)?;
-            g.allocated = alloc;
-            self.allocated.store(alloc, Ordering::Release);
-        }
-        let window = window.min(g.allocated);
-        if plan.prefault || plan.lock {
-            let from = g.prefaulted.max(wo);
-            if from < window {
-                // SAFETY: live, so [base, base + len) is mapped (INVARIANTS); window <= len and
-                // <= allocated, so the range is inside the mapping and the file; every byte at or
-                // past `max(prefaulted, write_offset)` is one the writer does not write
-                // (INVARIANTS), so the touches of the fallback race with no store.
-                unsafe { populate(g.base, from, window, plan.lock, plan.huge, from) }?;
+        let window = {
+            let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if !g.live {
+                return Ok(false);
             }
-            g.prefaulted = g.prefaulted.max(window);
+            let wo = g.write_offset();
+            let chunk = plan.chunk.max(1);
+            let cap = plan.max.min(g.len);
+            let window = (wo.div_ceil(chunk) * chunk)
+                .saturating_add(plan.ahead)
+                .min(cap);
+            let alloc = window.saturating_add(chunk).min(cap);
+            if alloc > g.allocated {
+                let file = g.file.as_ref().expect("a live pretoucher has the file");
+                allocate(file, g.allocated, alloc - g.allocated)?;
+                g.allocated = alloc;
+                self.allocated.store(alloc, Ordering::Release);
+            }
+            window.min(g.allocated)
+        };
+        if plan.prefault || plan.lock {
+            /// Clears `busy` however the loop ends.
+            struct Busy<'a>(&'a AtomicBool);
+            impl Drop for Busy<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Release);
+                }
+            }
+            self.busy.store(true, Ordering::Release);
+            let _busy = Busy(&self.busy);
+            loop {
+                let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                if !g.live {
+                    return Ok(false);
+                }
+                // The mapping may have moved or the writer grown meanwhile: both read afresh.
+                let from = g.prefaulted.max(g.write_offset());
+                let to = ((from / PREFAULT_STEP + 1) * PREFAULT_STEP)
+                    .min(window)
+                    .min(g.len);
+                if from >= to {
+                    break;
+                }
+                // SAFETY: live, so [base, base + len) is mapped (INVARIANTS); to <= len and
+                // <= window <= allocated, so the range is inside the mapping and the file; every
+                // byte at or past `max(prefaulted, write_offset)` is one the writer does not write
+                // (INVARIANTS), so the touches of the fallback race with no store.
+                unsafe { populate(g.base, from, to, plan.lock, plan.huge, from) }?;
+                g.prefaulted = to;
+                self.ready.fetch_max(to, Ordering::Release);
+            }
         }
         if window > self.ready.load(Ordering::Relaxed) {
             self.ready.fetch_max(window, Ordering::Release);
         }
         if let Some(step) = plan.sync_step {
-            if wo >= self.synced.load(Ordering::Relaxed).saturating_add(step) {
-                // SAFETY: live, so the mapping is valid for [0, wo): wo <= allocated <= len.
-                let rc = unsafe { libc::msync(g.base.cast(), wo as usize, libc::MS_SYNC) };
-                cvt(rc)?;
-                self.synced.store(wo, Ordering::Release);
-            }
+            self.sync(step)?;
         }
         Ok(true)
+    }
+
+    /// The periodic sync of a pretoucher. On every pass it starts (without waiting) the write-back
+    /// of the whole published pages past the header page that it has not started yet, so that the
+    /// disk keeps pace and the sync finds little to write; it leaves out the page that holds
+    /// `write_offset` and the header page, which the writer is still storing to (write-back would
+    /// write-protect them, and the writer would take a page fault). Once `step` bytes were published
+    /// past the last sync, the content `[0, write_offset)` is written back and waited for with
+    /// `sync_file_range`, through the descriptor and without the lock (so a writer that overtakes
+    /// the pretoucher meanwhile is not held up by the disk), then made durable with `msync(MS_SYNC)`
+    /// of the range under the lock, which finds the pages clean and only commits the file system's
+    /// journal and flushes the device. Only the published range is synced: the pages pre-faulted
+    /// past it stay dirty and writable, so the writer takes no page fault there.
+    fn sync(&self, step: u64) -> io::Result<()> {
+        let mut started = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let (fd, wo) = {
+            let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if !g.live {
+                return Ok(());
+            }
+            let fd = g.file.as_ref().expect("a live pretoucher has the file");
+            (std::os::fd::AsRawFd::as_raw_fd(fd), g.write_offset())
+        };
+        let page = page_size();
+        let (from, to) = ((*started).max(page), wo / page * page);
+        if to > from {
+            // SAFETY: `fd` is the pretoucher's descriptor, which stays open while `syncing` is
+            // held (INVARIANTS); sync_file_range touches no memory of this process.
+            cvt(unsafe {
+                libc::sync_file_range(
+                    fd,
+                    from as libc::off64_t,
+                    (to - from) as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
+            })?;
+            *started = to;
+        }
+        if wo < self.synced.load(Ordering::Relaxed).saturating_add(step) {
+            return Ok(());
+        }
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+            | libc::SYNC_FILE_RANGE_WRITE
+            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        // SAFETY: as above.
+        cvt(unsafe { libc::sync_file_range(fd, 0, wo as libc::off64_t, flags) })?;
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !g.live {
+            return Ok(());
+        }
+        // SAFETY: live, so the mapping is valid for [0, wo): wo <= allocated <= len.
+        let rc = unsafe { libc::msync(g.base.cast(), wo as usize, libc::MS_SYNC) };
+        cvt(rc)?;
+        self.synced.store(wo, Ordering::Release);
+        Ok(())
     }
 
     /// Whether the writer is gone.
     pub(crate) fn closed(&self) -> bool {
         !self.inner.lock().unwrap_or_else(|p| p.into_inner()).live
+    }
+}
+
+impl AheadInner {
+    /// The published `write_offset`. Call only while `live`.
+    fn write_offset(&self) -> u64 {
+        debug_assert!(self.live);
+        // SAFETY: live, so `base` is the writer's mapping, at least a page long and page aligned
+        // (Ahead INVARIANTS); the header words are only accessed atomically, by every party.
+        u64::from_le(
+            unsafe { AtomicU64::from_ptr(self.base.cast::<u64>()) }.load(Ordering::Acquire),
+        )
     }
 }
 
@@ -491,6 +592,8 @@ impl WriteMap {
             ready: AtomicU64::new(ready),
             allocated: AtomicU64::new(self.allocated),
             synced: AtomicU64::new(self.published),
+            syncing: Mutex::new(self.published),
+            busy: AtomicBool::new(false),
             inner: Mutex::new(AheadInner {
                 live: true,
                 base: self.raw.as_mut_ptr(),
@@ -516,6 +619,25 @@ impl WriteMap {
         Some(ready.min(self.allocated).min(self.reserved()))
     }
 
+    /// A writer that overtook its pretoucher while the pretoucher is pre-faulting waits for it,
+    /// spinning on `ready` (no system call, no page fault) until `ready >= end`, the pretoucher
+    /// leaves its pre-faulting loop, or `budget` passed. Returns what [`Self::ahead_ready`] then
+    /// returns. Cold path.
+    #[cold]
+    pub(crate) fn ahead_wait(&mut self, end: u64, budget: Duration) -> Option<u64> {
+        let a = Arc::clone(self.ahead.as_ref()?);
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while a.ready.load(Ordering::Acquire) < end && a.busy.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(256) && start.elapsed() >= budget {
+                break;
+            }
+        }
+        self.ahead_ready()
+    }
+
     /// The `write_offset` up to which the pretoucher synced the content, if one is attached.
     pub(crate) fn ahead_synced(&self) -> Option<u64> {
         self.ahead
@@ -523,9 +645,11 @@ impl WriteMap {
             .map(|a| a.synced.load(Ordering::Acquire))
     }
 
-    /// Stops the pretoucher, if any: after this it touches neither the mapping nor the file.
+    /// Stops the pretoucher, if any: after this it touches neither the mapping nor the file (a
+    /// sync it has in flight is waited for: Ahead INVARIANTS).
     pub(crate) fn detach_ahead(&mut self) {
         if let Some(a) = self.ahead.take() {
+            let _syncing = a.syncing.lock().unwrap_or_else(|p| p.into_inner());
             let mut g = a.inner.lock().unwrap_or_else(|p| p.into_inner());
             g.live = false;
             g.file = None;
@@ -623,6 +747,10 @@ impl WriteMap {
         if let Some(g) = g.as_mut() {
             g.base = self.raw.as_mut_ptr();
             g.len = self.raw.len() as u64;
+            if let Ok(false) = kept {
+                // A fresh mapping: nothing of it is pre-faulted yet (Ahead INVARIANTS).
+                g.prefaulted = self.published;
+            }
         }
         kept
     }
@@ -698,6 +826,15 @@ impl WriteMap {
         let mut g = ahead
             .as_ref()
             .map(|a| a.inner.lock().unwrap_or_else(|p| p.into_inner()));
+        // What the pretoucher already pre-faulted is not pre-faulted again (a frontier, Ahead
+        // INVARIANTS).
+        let off = match &g {
+            Some(g) if off >= self.published => off.max(g.prefaulted),
+            _ => off,
+        };
+        if end <= off {
+            return Ok(());
+        }
         // SAFETY: [off, end) lies inside the mapping (end <= allocated <= raw.len()) and the file
         // (INVARIANTS); bytes at or past `published` are written only by this writer, which is
         // here (`&mut self`), and the pretoucher, if any, is held off by its lock.
@@ -714,6 +851,18 @@ impl WriteMap {
             return Ok(());
         }
         self.raw.flush_range(off as usize, len as usize)
+    }
+
+    /// Read-ahead advice for the whole mapping (`MADV_RANDOM` or `MADV_NORMAL`; the whole mapping,
+    /// so that no kernel area is split). With `random`, a page fault (or a pre-fault) reads, that is
+    /// zero-fills, only the folio it needs instead of a read-ahead window, which can be the device's
+    /// `read_ahead_kb` (megabytes): creation pre-faults a small first window this way.
+    pub(crate) fn advise_random(&self, random: bool) -> io::Result<()> {
+        self.raw.advise(if random {
+            Advice::Random
+        } else {
+            Advice::Normal
+        })
     }
 
     /// Cuts the file to `len` bytes (clean close). `len >= published`. Stops the pretoucher first.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
 use crate::support::{count_allocs, payload_for, read_all, small_opts, timestamp_for, TempDir};
+use crate::writer::thread_faults;
 
 fn file_len(w: &Writer) -> u64 {
     std::fs::metadata(w.path()).unwrap().len()
@@ -227,5 +228,103 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     let w = WriterOptions::new().open(&path).unwrap();
     assert_eq!(w.events(), i as u64);
     assert!(w.index_checkpoint().unwrap().offset >= cp.offset);
+    w.close().unwrap();
+}
+
+/// With a pretoucher ahead of it (a pass completed on another thread), the appending thread takes
+/// no page fault and grows nothing on a fresh, growing file: across several chunks, each burst of
+/// appends stays inside what the pass prepared (two chunks past the chunk of `write_offset`), and
+/// the file keeps the length the pretoucher gave it. Both for the writer's own pretoucher thread
+/// (running concurrently) and for a handle run by the caller.
+#[test]
+fn the_appending_thread_takes_no_page_fault_in_what_the_pretoucher_prepared() {
+    let dir = TempDir::new("nofault");
+    for own_thread in [false, true] {
+        let path = dir.join(&format!("j-{own_thread}"));
+        let chunk = 1u64 << 20;
+        let mut w = WriterOptions::new()
+            .chunk_size(chunk)
+            .index(false)
+            .pretouch_thread(own_thread)
+            .create(&path)
+            .unwrap();
+        let p = Arc::new(w.pretoucher().unwrap());
+        let payload = payload_for(3, 1_000);
+        // Warm the code path.
+        w.append(timestamp_for(0), &payload).unwrap();
+        let mut n = 1u64;
+        let (mut faults, mut bursts) = (0u64, 0u64);
+        for _ in 0..6 {
+            // One complete pass on another thread: the pretoucher is ahead when it returns.
+            let q = Arc::clone(&p);
+            assert!(std::thread::spawn(move || q.pretouch().unwrap())
+                .join()
+                .unwrap());
+            let ready = w.write_offset().div_ceil(chunk) * chunk + 2 * chunk;
+            let len = file_len(&w);
+            assert!(len >= ready + chunk, "file {len} bytes, ready {ready}");
+            let before = thread_faults();
+            let start = n;
+            while w.write_offset() + 2 * 1024 < ready {
+                w.append(timestamp_for(n), &payload).unwrap();
+                n += 1;
+            }
+            faults += thread_faults() - before;
+            bursts += n - start;
+            if !own_thread {
+                assert_eq!(file_len(&w), len, "the appending thread grew the file");
+            }
+        }
+        assert!(bursts > 6_000, "only {bursts} appends");
+        assert_eq!(
+            faults, 0,
+            "{faults} page faults in {bursts} appends into prepared chunks (own thread: {own_thread})"
+        );
+        w.close().unwrap();
+        let got = read_all(&path);
+        assert_eq!(got.len() as u64, n);
+    }
+}
+
+/// Creation pre-faults only its first window (64 KiB): the page cache holds no more of the new
+/// file than that. Without read-ahead turned off for that pre-fault, the kernel zero-fills a whole
+/// read-ahead window (the device's `read_ahead_kb`, megabytes on some), which made creation cost
+/// milliseconds.
+#[test]
+fn creation_fills_the_page_cache_with_its_first_window_only() {
+    let dir = TempDir::new("create-ra");
+    let path = dir.join("j");
+    let w = WriterOptions::new()
+        .sync_policy(SyncPolicy::Never)
+        .create(&path)
+        .unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let len = 16usize << 20;
+    assert!(file_len(&w) >= len as u64);
+    let page = 4096usize;
+    // SAFETY: a read-only shared mapping of `len` bytes of a file at least that long, only passed
+    // to mincore and unmapped below; no byte of it is read.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    let mut vec = vec![0u8; len / page];
+    // SAFETY: `base` maps `len` bytes; `vec` has one byte per page of them.
+    let rc = unsafe { libc::mincore(base, len, vec.as_mut_ptr()) };
+    // SAFETY: the mapping made above, which nothing references.
+    unsafe { libc::munmap(base, len) };
+    assert_eq!(rc, 0);
+    let resident = vec.iter().filter(|&&b| b & 1 == 1).count() * page;
+    assert!(
+        resident <= 96 << 10,
+        "{resident} bytes of the new file in the page cache"
+    );
     w.close().unwrap();
 }

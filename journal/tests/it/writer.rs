@@ -470,7 +470,7 @@ fn close_releases_the_lock_even_while_other_threads_fork() {
 }
 
 /// Minor and major page faults taken by the calling thread so far.
-fn thread_faults() -> u64 {
+pub(crate) fn thread_faults() -> u64 {
     // SAFETY: getrusage writes one rusage struct, which we own, and nothing else.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
