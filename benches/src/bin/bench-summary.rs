@@ -442,6 +442,8 @@ fn latency_table(d: &Data, out: &mut String) {
         "floor-2lines",
         "journal-ring/64",
         "journal-ring/1024",
+        "journal-ring-nocrc/64",
+        "journal-ring-nocrc/1024",
         "iceoryx2/64",
         "iceoryx2/1024",
         "ringfire/64",
