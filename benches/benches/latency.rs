@@ -12,7 +12,12 @@
 //!   positions, without any copy or checksum (the design of ring format version 1, which version
 //!   2 replaced with a commit word per record; a reference, not a goal).
 //! - journal-ring: two rings in `/dev/shm`; each message is a `push` (copy, CRC-32, commit word;
-//!   spec/RING.md 4) and the child, which polls the next record's commit word, echoes the payload
+//!   spec/RING.md 4) and the child, which polls the next record's commit word, echoes the record's
+//!   entry with `write_entry` (a copy: the CRC it carries is not computed again, as on the replay
+//!   path).
+//! - journal-ring-nocrc: the same, with records written without a checksum
+//!   (`Producer::set_checksums(false)`, kind 4 of spec/RING.md 3.1): the parent's `push` is a copy
+//!   and a commit word, and the child echoes the payload with such a `push`.
 //!   with its own `push`.
 //! - journal-tail (40 B and 1 KiB, Chronicle Queue's headline case): two journals in `/dev/shm`;
 //!   each message is an `append` (copy, CRC-32, release store of `write_offset`) to journal a,
@@ -246,12 +251,15 @@ struct RingPair {
 }
 
 impl RingPair {
-    fn start(size: usize) -> RingPair {
+    /// A pair whose parent writes records with their CRC-32 (`checksums`) or without (kind 4 of
+    /// spec/RING.md 3.1).
+    fn start(size: usize, checksums: bool) -> RingPair {
         let (a, b) = (ShmFile::new("lat-a"), ShmFile::new("lat-b"));
         create_ring(a.path(), RING_CAPACITY).expect("create ring a");
         create_ring(b.path(), RING_CAPACITY).expect("create ring b");
         let mut producer = Producer::attach(a.path()).expect("attach producer");
         producer.set_wait_strategy(WaitStrategy::BusySpin);
+        producer.set_checksums(checksums);
         let consumer = Consumer::attach(b.path()).expect("attach consumer");
         let child = child::spawn(
             "ring-echo",
@@ -310,10 +318,18 @@ fn ring_echo() {
     let mut consumer = Consumer::attach(child::env("JOURNAL_BENCH_RING_A")).expect("attach a");
     let mut producer = Producer::attach(child::env("JOURNAL_BENCH_RING_B")).expect("attach b");
     producer.set_wait_strategy(WaitStrategy::BusySpin);
+    producer.set_checksums(false);
     loop {
         let s = consumer
             .read(1, |r| {
-                producer.push(r.timestamp, r.payload).expect("echo");
+                // One copy and no second CRC, as any forwarder would do: a checksummed entry is
+                // copied with the CRC it carries (the replay path), one without is copied as such.
+                if r.checksummed {
+                    producer.write_entry(r.entry).expect("echo");
+                    producer.publish();
+                } else {
+                    producer.push(r.timestamp, r.payload).expect("echo");
+                }
                 ControlFlow::Continue(())
             })
             .expect("read");
@@ -895,10 +911,12 @@ fn main() {
     if selected(&format!("{GROUP}/floor-2lines")) {
         measure(&mut c, "floor-2lines", &mut Floor2::start());
     }
-    for size in RING_SIZES {
-        let id = format!("journal-ring/{size}");
-        if selected(&format!("{GROUP}/{id}")) {
-            measure(&mut c, &id, &mut RingPair::start(size));
+    for (name, checksums) in [("journal-ring", true), ("journal-ring-nocrc", false)] {
+        for size in RING_SIZES {
+            let id = format!("{name}/{size}");
+            if selected(&format!("{GROUP}/{id}")) {
+                measure(&mut c, &id, &mut RingPair::start(size, checksums));
+            }
         }
     }
     for size in TAIL_SIZES {

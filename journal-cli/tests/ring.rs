@@ -97,6 +97,27 @@ fn numbers(out: &str) -> Vec<usize> {
         .collect()
 }
 
+/// `ring consume` checks the CRC of the records that carry one, and takes the records written
+/// without a checksum (kind 4, RING.md 3.1) as they are: their `checksum` field of 0 is no CRC.
+#[test]
+fn consume_checks_only_the_records_that_carry_a_checksum() {
+    let dir = TempDir::new().unwrap();
+    let ring = dir.path().join("nocrc.ring");
+    create_ring(&ring, 64 * 1024).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    p.set_checksums(false);
+    p.push(1, b"without a checksum").unwrap();
+    p.set_checksums(true);
+    p.push(2, b"with one").unwrap();
+    p.end_of_stream(3).unwrap();
+    drop(p);
+    let r = run(&["ring", "consume", "--format", "raw", s(&ring)]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "without a checksumwith one", "")
+    );
+}
+
 /// Regression: `ring consume` released records once they sat in its stdout buffer, flushed only at
 /// the end of the stream and had no signal handler: SIGINT or SIGTERM lost every record it had
 /// taken (500 of 500). Now it flushes, then releases; a signal ends it with status 0.

@@ -373,6 +373,14 @@ pub(crate) fn encode_entry(out: &mut [u8], timestamp: i64, payload: &[u8]) {
     EntryHeader::for_payload(timestamp, payload).write_to(out);
 }
 
+/// Like [`encode_entry`], but with 0 in the `checksum` field instead of a CRC: the entry of a ring
+/// record written without a checksum (spec/RING.md 3, kind 4), never a journal's.
+#[inline]
+pub(crate) fn encode_entry_unchecked(out: &mut [u8], timestamp: i64, payload: &[u8]) {
+    write_payload(out, payload);
+    EntryHeader::from_fields(timestamp, payload.len() as u32, 0).write_to(out);
+}
+
 /// Copies `payload` to `out[16..]` and zeroes the padding after it (`out` is exactly
 /// `entry_len(payload.len())` long).
 #[inline(always)]

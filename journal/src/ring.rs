@@ -52,6 +52,10 @@ const OWNER_LINE: u64 = 128;
 const KIND_DATA: u64 = 1;
 const KIND_PADDING: u64 = 2;
 const KIND_END: u64 = 3;
+/// A data record whose entry carries no CRC (its `checksum` field is 0).
+const KIND_DATA_UNCHECKED: u64 = 4;
+/// The largest valid kind.
+const KIND_MAX: u64 = KIND_DATA_UNCHECKED;
 /// Length of the commit word that starts every record (spec/RING.md 3).
 const COMMIT_LEN: u64 = 8;
 /// Length of an end-of-stream record: its commit word and an empty entry's 16-byte header.
@@ -323,6 +327,8 @@ pub struct Producer {
     wait: WaitStrategy,
     full_waits: u64,
     wait_timeout: Option<Duration>,
+    /// Whether records written from a payload carry its CRC-32 (kind 1) or none (kind 4).
+    checksums: bool,
 }
 
 impl std::fmt::Debug for Producer {
@@ -351,7 +357,7 @@ fn committed(
     let off = pos & (capacity - 1);
     let room = capacity - off;
     let kind = commit & 7;
-    if commit & !7 != pos || kind == 0 || kind > KIND_END {
+    if commit & !7 != pos || kind == 0 || kind > KIND_MAX {
         return Err(bad_commit(pos, commit, capacity));
     }
     if kind == KIND_PADDING {
@@ -389,7 +395,7 @@ fn committed(
 #[cold]
 fn bad_commit(pos: u64, commit: u64, capacity: u64) -> String {
     let (at, kind) = (commit & !7, commit & 7);
-    if (1..=KIND_END).contains(&kind) && at < pos && (pos - at).is_multiple_of(capacity) {
+    if (1..=KIND_MAX).contains(&kind) && at < pos && (pos - at).is_multiple_of(capacity) {
         format!(
             "commit word {commit:#x} belongs to a record of an earlier lap (position {at}), \
              which the producer must have cleared: a stale record"
@@ -422,6 +428,7 @@ impl Producer {
             wait: WaitStrategy::default(),
             full_waits: 0,
             wait_timeout: None,
+            checksums: true,
         };
         // Both positions come from a header another process may have written: check them before
         // any arithmetic on them (spec/RING.md 4).
@@ -501,6 +508,16 @@ impl Producer {
     /// How [`Producer::push`] waits while the ring is full. By default [`WaitStrategy::default`].
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
         self.wait = wait;
+    }
+
+    /// Whether [`Producer::push`], [`Producer::try_push`], [`Producer::write`] and
+    /// [`Producer::claim`] compute each record's CRC-32 (`true`, the default: a data record, kind 1
+    /// of spec/RING.md 3) or write records without one (`false`: kind 4, whose `checksum` field is
+    /// 0), which saves a pass over every payload on the producer's path. A consumer sees which in
+    /// [`Record::checksummed`]; one that stores records in a journal computes the CRC then.
+    /// [`Producer::write_entry`] always copies the entry's own CRC.
+    pub fn set_checksums(&mut self, checksums: bool) {
+        self.checksums = checksums;
     }
 
     /// How many times a write found the ring full and waited for the consumer (backpressure).
@@ -655,9 +672,23 @@ impl Producer {
         let off = self
             .reserve(COMMIT_LEN + len, true)?
             .expect("blocking reserve");
-        crate::format::encode_entry(self.map.data_mut(off + COMMIT_LEN, len), timestamp, payload);
-        self.stage(KIND_DATA, COMMIT_LEN + len);
+        let kind = self.encode(off, len, timestamp, payload);
+        self.stage(kind, COMMIT_LEN + len);
         Ok(())
+    }
+
+    /// Writes the entry of `payload` (`len` bytes) after the commit word at `off`, with its CRC-32 or
+    /// without ([`Producer::set_checksums`]), and returns the record's kind.
+    #[inline]
+    fn encode(&mut self, off: u64, len: u64, timestamp: i64, payload: &[u8]) -> u64 {
+        let out = self.map.data_mut(off + COMMIT_LEN, len);
+        if self.checksums {
+            crate::format::encode_entry(out, timestamp, payload);
+            KIND_DATA
+        } else {
+            crate::format::encode_entry_unchecked(out, timestamp, payload);
+            KIND_DATA_UNCHECKED
+        }
     }
 
     /// Writes one record and publishes it; waits while the ring is full (lossless backpressure).
@@ -676,8 +707,8 @@ impl Producer {
         let Some(off) = self.reserve(COMMIT_LEN + len, false)? else {
             return Ok(false);
         };
-        crate::format::encode_entry(self.map.data_mut(off + COMMIT_LEN, len), timestamp, payload);
-        self.stage(KIND_DATA, COMMIT_LEN + len);
+        let kind = self.encode(off, len, timestamp, payload);
+        self.stage(kind, COMMIT_LEN + len);
         self.publish();
         Ok(true)
     }
@@ -796,15 +827,23 @@ impl RingClaim<'_> {
             .data_mut(self.offset + COMMIT_LEN + 16, self.size as u64)
     }
 
-    /// Writes the record header (CRC over the filled payload) and publishes the record.
+    /// Writes the record header (CRC over the filled payload, unless the producer writes records
+    /// without one, [`Producer::set_checksums`]) and publishes the record.
     pub fn commit(self, timestamp: i64) -> Result<()> {
         let len = entry_len(self.size);
+        let checksums = self.producer.checksums;
         let entry = self.producer.map.data_mut(self.offset + COMMIT_LEN, len);
         let (head, rest) = entry.split_at_mut(16);
         let (payload, pad) = rest.split_at_mut(self.size as usize);
         pad.fill(0);
-        EntryHeader::for_payload(timestamp, payload).write_to(head);
-        self.producer.stage(KIND_DATA, COMMIT_LEN + len);
+        let kind = if checksums {
+            EntryHeader::for_payload(timestamp, payload).write_to(head);
+            KIND_DATA
+        } else {
+            EntryHeader::from_fields(timestamp, self.size, 0).write_to(head);
+            KIND_DATA_UNCHECKED
+        };
+        self.producer.stage(kind, COMMIT_LEN + len);
         self.producer.publish();
         Ok(())
     }
@@ -822,17 +861,22 @@ pub struct Record<'a> {
     /// The ring position of the record's first byte, its commit word (bytes published before it,
     /// ever; spec/RING.md 3).
     pub position: u64,
+    /// Whether the entry carries the CRC-32 of FORMAT.md 5 (a data record, kind 1 of spec/RING.md
+    /// 3), or none (kind 4, from a producer that writes records without checksums,
+    /// [`Producer::set_checksums`]): its `checksum` field is then 0 and is no CRC.
+    pub checksummed: bool,
 }
 
 impl Record<'_> {
-    /// The stored CRC-32.
+    /// The stored CRC-32 (0 if the record carries none, [`Record::checksummed`]).
     pub fn checksum(&self) -> u32 {
         crate::format::stored_checksum(self.entry)
     }
 
-    /// Whether the stored CRC-32 matches the timestamp, size and payload.
+    /// Whether the record carries a CRC-32 and it matches the timestamp, size and payload (`false`
+    /// for a record written without one: see [`Record::checksummed`]).
     pub fn checksum_ok(&self) -> bool {
-        checksum(self.timestamp, self.payload) == self.checksum()
+        self.checksummed && checksum(self.timestamp, self.payload) == self.checksum()
     }
 }
 
@@ -1035,6 +1079,7 @@ impl Consumer {
                 payload: &entry[16..16 + size as usize],
                 entry,
                 position: pos,
+                checksummed: kind == KIND_DATA,
             });
             if flow.is_break() {
                 status.stopped = true;

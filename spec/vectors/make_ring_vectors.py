@@ -51,6 +51,13 @@ class Ring:
         self.put(pos, r)
         return pos + len(r)
 
+    def unchecked(self, pos, ts, payload):
+        """A data record without checksum at `pos` (RING.md 3.1, kind 4): `checksum` is 0."""
+        h = struct.pack('<qII', ts, len(payload), 0) + payload
+        r = commit(pos, 4) + h + b'\0' * (pad8(len(h)) - len(h))
+        self.put(pos, r)
+        return pos + len(r)
+
     def padding(self, pos):
         self.put(pos, commit(pos, 2))
         return pos + (CAP - pos % CAP)
@@ -102,6 +109,12 @@ r = Ring(producer=4088, consumer=4088)
 p = r.padding(4088)                         # the shortest padding: its commit word alone
 p = r.record(p, T0, b'y')
 vectors['shortest_padding'] = (r, ring_line('empty', 1, p, p))
+
+r = Ring()
+p = r.unchecked(0, T0, b'no checksum')     # kind 4: 8 + 16 + 11 + 5 = 40 bytes
+p = r.record(p, T0 + 1, b'checksummed')
+p = r.unchecked(p, T0 + 2, b'')
+vectors['data_without_checksum'] = (r, ring_line('empty', 3, p, p))
 
 r = Ring(producer=0, consumer=64)
 p = r.record(0, T0, b'consumed')

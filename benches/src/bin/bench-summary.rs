@@ -789,11 +789,13 @@ fn tail_goals(d: &Data, out: &mut String) {
 // Charts.
 
 /// The latency contenders of the latency table and the CDF chart, in their order.
-const LATENCY_IDS: [&str; 10] = [
+const LATENCY_IDS: [&str; 12] = [
     "floor",
     "floor-2lines",
     "journal-ring/64",
     "journal-ring/1024",
+    "journal-ring-nocrc/64",
+    "journal-ring-nocrc/1024",
     "journal-tail/40",
     "journal-tail/1024",
     "iceoryx2/64",

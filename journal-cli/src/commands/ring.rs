@@ -247,7 +247,8 @@ fn consume(
                     let now = journal::now_ns();
                     let _ = hist.record(now.saturating_sub(r.timestamp).max(1) as u64);
                 }
-                if !r.checksum_ok() && bad_crc.is_none() {
+                // A record written without a checksum (RING.md 3.1) has none to check.
+                if r.checksummed && !r.checksum_ok() && bad_crc.is_none() {
                     bad_crc = Some((records, r.position));
                 }
                 records += 1;

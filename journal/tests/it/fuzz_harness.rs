@@ -555,11 +555,12 @@ struct SpecConsumer<'a> {
 }
 
 /// What one read of [`SpecConsumer`] does: the records (ring position, data-area offset of the
-/// entry, entry length) handed out in order, then either whether it reached end of stream, or why
-/// the ring is corrupt (records before a corrupt one are handed out and released).
+/// entry, entry length, whether it carries a checksum) handed out in order, then either whether it
+/// reached end of stream, or why the ring is corrupt (records before a corrupt one are handed out
+/// and released).
 #[derive(Debug)]
 struct SpecRead {
-    records: Vec<(u64, u64, u64)>,
+    records: Vec<(u64, u64, u64, bool)>,
     /// Where the read stopped: the next record's position, or the corrupt record's.
     end: u64,
     outcome: Result<bool, String>,
@@ -581,7 +582,7 @@ impl SpecConsumer<'_> {
     fn walk(
         &self,
         pos: &mut u64,
-        records: &mut Vec<(u64, u64, u64)>,
+        records: &mut Vec<(u64, u64, u64, bool)>,
         limit: usize,
     ) -> Result<bool, String> {
         let cap = self.capacity;
@@ -595,7 +596,7 @@ impl SpecConsumer<'_> {
                 return Ok(false);
             }
             let kind = commit & 7;
-            if commit & !7 != *pos || !(1..=3).contains(&kind) {
+            if commit & !7 != *pos || !(1..=4).contains(&kind) {
                 return Err(format!("commit {commit:#x} at {pos}"));
             }
             let len = if kind == 2 {
@@ -622,7 +623,8 @@ impl SpecConsumer<'_> {
                 return Err(format!("record of {len} bytes at {pos}"));
             }
             match kind {
-                1 => records.push((*pos, off + 8, len - 8)),
+                // A data record, with or without checksum (RING.md 3.1).
+                1 | 4 => records.push((*pos, off + 8, len - 8, kind == 1)),
                 3 => {
                     *pos += len;
                     return Ok(true);
@@ -776,7 +778,7 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
         let mut base: Option<usize> = None;
         let mut handed = 0usize;
         let got = c.read(limit, |rec| {
-            let Some(&(position, off, len)) = want.records.get(handed) else {
+            let Some(&(position, off, len, checksummed)) = want.records.get(handed) else {
                 panic!("round {round}: record {handed} handed out, spec: {want:?}");
             };
             handed += 1;
@@ -798,7 +800,8 @@ fn drain(mut c: Consumer, path: &Path, mut spec: SpecConsumer<'_>, limit: usize)
             assert_eq!(rec.timestamp, le64(rec.entry, 0) as i64);
             assert_eq!(rec.position, position, "round {round}: record position");
             assert_eq!(rec.checksum(), le32(rec.entry, 12));
-            let _ = rec.checksum_ok();
+            assert_eq!(rec.checksummed, checksummed, "round {round}: record kind");
+            assert!(rec.checksummed || !rec.checksum_ok());
             std::ops::ControlFlow::Continue(())
         });
         assert_eq!(

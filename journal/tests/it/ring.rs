@@ -1046,6 +1046,8 @@ fn records_of_earlier_laps_are_never_handed_out_again() {
         for _ in 0..1 + mix(round) % 4 {
             let len = lap_len(sent);
             fill(sent, &mut buf[..len]);
+            // Records with and without checksum (kinds 1 and 4, RING.md 3.1) lap alike.
+            p.set_checksums(!sent.is_multiple_of(3));
             if !p.try_push(timestamp(sent), &buf[..len]).unwrap() {
                 break;
             }
@@ -1057,6 +1059,8 @@ fn records_of_earlier_laps_are_never_handed_out_again() {
                 fill(got, &mut want);
                 assert_eq!(r.payload, &want[..], "record {got}");
                 assert_eq!(r.timestamp, timestamp(got));
+                assert_eq!(r.checksummed, !got.is_multiple_of(3), "record {got}");
+                assert_eq!(r.checksum_ok(), r.checksummed, "record {got}");
                 got += 1;
                 ControlFlow::Continue(())
             })
@@ -1070,6 +1074,66 @@ fn records_of_earlier_laps_are_never_handed_out_again() {
         ring_info(&ring).unwrap().consumer_position > 100 * 4096,
         "too few laps"
     );
+}
+
+/// A producer writes records without checksum (kind 4, RING.md 3.1) through every write path once
+/// it is told to, and with one again once told so; `write_entry` always copies the entry's own CRC.
+/// The consumer says which records carry one, and the others hold 0 in their `checksum` field.
+#[test]
+fn records_without_checksum_are_written_by_every_path_and_told_apart() {
+    let dir = TempDir::new("ringnocrc");
+    let ring = dir.join("ring");
+    create_ring(&ring, 4096).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    let mut c = Consumer::attach(&ring).unwrap();
+    p.push(1, b"checked").unwrap();
+    let mut entry = Vec::new();
+    c.read(1, |r| {
+        entry = r.entry.to_vec();
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    p.set_checksums(false);
+    p.push(2, b"push").unwrap();
+    assert!(p.try_push(3, b"try_push").unwrap());
+    p.write(4, b"write").unwrap();
+    p.publish();
+    let mut claim = p.claim(5).unwrap();
+    claim.as_mut_slice().copy_from_slice(b"claim");
+    claim.commit(5).unwrap();
+    p.write_entry(&entry).unwrap();
+    p.publish();
+    p.set_checksums(true);
+    p.push(7, b"checked again").unwrap();
+    let mut got = Vec::new();
+    c.read(usize::MAX, |r| {
+        got.push((
+            r.timestamp,
+            r.payload.to_vec(),
+            r.checksummed,
+            r.checksum(),
+            r.checksum_ok(),
+        ));
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    let crc =
+        |ts: i64, payload: &[u8]| journal::format::EntryHeader::for_payload(ts, payload).checksum();
+    let want: Vec<(i64, Vec<u8>, bool, u32, bool)> = vec![
+        (2, b"push".to_vec(), false, 0, false),
+        (3, b"try_push".to_vec(), false, 0, false),
+        (4, b"write".to_vec(), false, 0, false),
+        (5, b"claim".to_vec(), false, 0, false),
+        (1, b"checked".to_vec(), true, crc(1, b"checked"), true),
+        (
+            7,
+            b"checked again".to_vec(),
+            true,
+            crc(7, b"checked again"),
+            true,
+        ),
+    ];
+    assert_eq!(got, want);
 }
 
 /// Payload length of record `i` in the lap test: 0 to 999 bytes.

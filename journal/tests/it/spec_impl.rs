@@ -520,7 +520,7 @@ pub mod ring {
             return Ok(None);
         }
         let kind = word & 7;
-        if word - kind != pos || !(1..=3).contains(&kind) {
+        if word - kind != pos || !(1..=4).contains(&kind) {
             return Err(());
         }
         let len = match kind {
@@ -595,7 +595,8 @@ pub mod ring {
                         }
                         pos += len;
                         match kind {
-                            1 => records += 1,
+                            // A data record, with or without checksum (section 3.1).
+                            1 | 4 => records += 1,
                             3 => break "end_of_stream",
                             _ => {}
                         }
