@@ -8,12 +8,14 @@
 //! - [`ringlock`]: the ring roles' ownership locks (RING.md);
 //! - [`cursor_map`]: the mapping of a named cursor file (CURSOR.md);
 //! - [`net`]: the socket calls of capture;
-//! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks).
+//! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks);
+//! - [`futex`]: futex waits and wakes on a shared word (blocking waits).
 
 use std::io;
 
 pub(crate) mod cursor_map;
 pub(crate) mod file;
+pub(crate) mod futex;
 pub(crate) mod guard;
 pub(crate) mod huge;
 pub(crate) mod map;
