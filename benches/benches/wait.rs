@@ -342,8 +342,7 @@ mod rf {
         pin_to_cpu(1);
         let mut consumer = rf_consumer(child::env("JOURNAL_BENCH_RING_A").as_ref())?;
         let mut producer = rf_producer(child::env("JOURNAL_BENCH_RING_B").as_ref())?;
-        let ready =
-            journal_benches::SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
+        let ready = journal_benches::SharedWords::open(child::env("JOURNAL_BENCH_WORDS").as_ref())?;
         ready.word(0).store(1, Ordering::Release);
         let mut answerer = Answerer::new();
         loop {
