@@ -22,8 +22,7 @@
 #![allow(missing_docs)] // reason: helpers generate undocumented items
 
 use std::ops::ControlFlow;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use journal::{create_ring, Consumer, Producer, WaitStrategy};
@@ -33,6 +32,7 @@ use serde_json::json;
 const GROUP: &str = "wait";
 const RING_CAPACITY: u64 = 64 << 10;
 const SPINS: u32 = 100;
+#[cfg(feature = "peers")]
 const FUTEX_TIMEOUT: Duration = Duration::from_millis(10);
 /// Message kinds (first payload byte).
 const PROBE: u8 = 0;
@@ -258,6 +258,8 @@ mod rf {
         BusySpin, FlowControl, FutexWait, RingConsumer, RingProducer, RingProducerBuilder,
     };
     use std::path::Path;
+    use std::sync::atomic::Ordering;
+    use std::time::Instant;
 
     type Error = Box<dyn std::error::Error>;
 
@@ -392,7 +394,6 @@ fn main() {
     // Criterion's flags (run.sh passes them to every bench) are accepted and ignored: this
     // benchmark takes its settings from the environment (see the module comment).
     pin_to_cpu(0);
-    let _ = FUTEX_TIMEOUT; // used by the ringfire contender (the `peers` feature)
     for wait in ["spin", "block"] {
         let id = format!("journal-ring/{wait}");
         if selected(&format!("{GROUP}/{id}")) {
