@@ -135,7 +135,8 @@ fn a_sleeping_consumer_thread_wakes_on_every_push_with_no_wake_up_lost() {
 
 #[test]
 fn a_sleeping_consumer_process_wakes_on_every_push() {
-    let rounds = 2000u64;
+    // A lost wake-up costs 10 ms (the liveness interval): 4000 of them would take 40 s.
+    let rounds = 4000u64;
     let dir = TempDir::new("waitproc");
     let path = dir.join("ring");
     create_ring(&path, 64 << 10).unwrap();
@@ -166,7 +167,7 @@ fn a_sleeping_consumer_process_wakes_on_every_push() {
 
 #[test]
 fn a_producer_sleeping_on_a_full_ring_wakes_when_the_consumer_makes_room() {
-    let n = 20_000u64;
+    let n = 60_000u64;
     let dir = TempDir::new("waitfull");
     let path = dir.join("ring");
     create_ring(&path, 4096).unwrap();
@@ -183,8 +184,9 @@ fn a_producer_sleeping_on_a_full_ring_wakes_when_the_consumer_makes_room() {
         })
     };
     // A slow consumer: one record per read, so the ring is full most of the time. A lost wake-up
-    // costs the producer 10 ms; thousands of them would miss the deadline.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // costs the producer 10 ms; thousands of them (one per full wait, about one per ten records)
+    // would miss the deadline.
+    let deadline = Instant::now() + Duration::from_secs(40);
     let mut next = 0u64;
     loop {
         let s = consumer
