@@ -43,6 +43,8 @@ if [ "$smoke" = 1 ]; then
     args=(--warm-up-time 0.2 --measurement-time 0.4)
     export JOURNAL_BENCH_ROUNDS="${JOURNAL_BENCH_ROUNDS:-50000}"
     export JOURNAL_BENCH_WARMUP_ROUNDS="${JOURNAL_BENCH_WARMUP_ROUNDS:-5000}"
+    export JOURNAL_BENCH_WAIT_ROUNDS="${JOURNAL_BENCH_WAIT_ROUNDS:-500}"
+    export JOURNAL_BENCH_WAIT_IDLE_MS="${JOURNAL_BENCH_WAIT_IDLE_MS:-1000}"
     label="SMOKE RUN, $(date -u +%Y-%m-%d): 0.2 s warm-up, 0.4 s measurement, 50,000 round trips per histogram. Indicative only; replace with a full run."
     command="benches/run.sh --smoke"
 fi
@@ -51,7 +53,7 @@ start=$(date +%s)
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # The peers (seglog, khata-rs, rtrb, iceoryx2) sit behind the `peers` feature (benches/Cargo.toml).
 cargo bench -p journal-benches --features peers --no-run
-for bench in append mmap_table read ring latency replay; do
+for bench in append mmap_table read ring latency replay wait; do
     echo "=== $bench" >&2
     cargo bench -p journal-benches --features peers --bench "$bench" -- "${args[@]}" "${extra[@]}"
 done

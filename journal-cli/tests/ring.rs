@@ -148,6 +148,39 @@ fn consume_loses_nothing_on_sigint_or_sigterm() {
     }
 }
 
+/// `ring consume --wait block` sleeps on an empty ring, wakes for each record pushed after it
+/// started (spec/RING.md 5.1) and ends on SIGINT.
+#[test]
+fn consume_with_a_blocking_wait_gets_records_pushed_while_it_sleeps() {
+    let dir = TempDir::new().unwrap();
+    let ring = dir.path().join("md.ring");
+    create_ring(&ring, 1 << 20).unwrap();
+    let mut p = Producer::attach(&ring).unwrap();
+    let mut child = spawn(&[
+        "ring",
+        "consume",
+        "--wait",
+        "block",
+        "--format",
+        "raw",
+        s(&ring),
+    ]);
+    let out = drain_stdout(&mut child);
+    let info = || ring_info(&ring).unwrap();
+    wait_for("the consumer to attach", || info().consumer_pid != 0);
+    for i in 0..100 {
+        p.push(i as i64, &record(i)).unwrap();
+        wait_for("the consumer to take the record", || {
+            info().consumer_position == p.position()
+        });
+    }
+    signal(&child, "-INT");
+    let r = finish_with(child, out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(numbers(&r.stdout), (0..100).collect::<Vec<_>>());
+    assert!(p.wakes() > 0, "the consumer never slept");
+}
+
 /// A signal while `ring consume` is stuck writing to a full pipe: whatever it did not write out
 /// stays in the ring, so its output plus what a next consumer reads is every record, once, in
 /// order.

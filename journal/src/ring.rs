@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::format::{checksum, entry_len, EntryHeader, MAX_PAYLOAD};
 use crate::sys::ringlock::{range_locked, RoleLock};
 use crate::sys::{self, RingMap};
-use crate::wait::WaitStrategy;
+use crate::wait::{WaitStrategy, WakeWord};
 
 /// Length of the ring header (spec/RING.md 2).
 pub const RING_HEADER_LEN: u64 = 4096;
@@ -44,6 +44,12 @@ const OFF_CONSUMER_POS: usize = 256;
 // Each owner line holds the pid, then at +8 the process's start time.
 const OFF_PRODUCER_PID: usize = 384;
 const OFF_CONSUMER_PID: usize = 512;
+// The wake-up words of the blocking waits (spec/RING.md 2, 5.1), 32-bit, each pair on its own line:
+// the consumer sleeps on DATA_SEQ for records, the producer on ROOM_SEQ for room.
+const OFF_DATA_SEQ: usize = 640;
+const OFF_CONSUMER_SLEEPING: usize = 644;
+const OFF_ROOM_SEQ: usize = 768;
+const OFF_PRODUCER_SLEEPING: usize = 772;
 /// Length of a role's owner line, which is also the byte range its ownership lock covers
 /// (spec/RING.md 7).
 const OWNER_LINE: u64 = 128;
@@ -326,6 +332,7 @@ pub struct Producer {
     cached_consumer: u64,
     wait: WaitStrategy,
     full_waits: u64,
+    wakes: u64,
     wait_timeout: Option<Duration>,
     /// Whether records written from a payload carry its CRC-32 (kind 1) or none (kind 4).
     checksums: bool,
@@ -427,6 +434,7 @@ impl Producer {
             cached_consumer: consumer,
             wait: WaitStrategy::default(),
             full_waits: 0,
+            wakes: 0,
             wait_timeout: None,
             checksums: true,
         };
@@ -525,6 +533,12 @@ impl Producer {
         self.full_waits
     }
 
+    /// How many times this producer woke a consumer sleeping in a [`WaitStrategy::Block`] wait (a
+    /// system call each; none while the consumer is not asleep).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
+    }
+
     /// The ring's data capacity in bytes.
     pub fn capacity(&self) -> u64 {
         self.capacity
@@ -597,7 +611,17 @@ impl Producer {
         let mut last_check = started;
         let mut round = 0u32;
         while !self.has_room(need)? {
-            self.wait.idle(round);
+            if self.wait.blocks(round) {
+                // Announce, check again, sleep (spec/RING.md 5.1); at most until the next liveness
+                // check.
+                let seen = room_word(&self.map).announce();
+                if !self.has_room(need)? {
+                    room_word(&self.map)
+                        .sleep(seen, LIVENESS_INTERVAL.saturating_sub(last_check.elapsed()));
+                }
+            } else {
+                self.wait.idle(round);
+            }
             round = round.saturating_add(1);
             if last_check.elapsed() >= LIVENESS_INTERVAL {
                 last_check = Instant::now();
@@ -758,10 +782,15 @@ impl Producer {
             self.map
                 .data_word(self.position & mask)
                 .store(0, Ordering::Relaxed);
+            // Sequentially consistent (a release, and ordered before the load of the sleeping
+            // flag below: spec/RING.md 5.1).
             self.map
                 .data_word(self.published & mask)
-                .store(self.published | self.pending_kind, Ordering::Release);
+                .store(self.published | self.pending_kind, Ordering::SeqCst);
             self.published = self.position;
+            if data_word(&self.map).wake() {
+                self.wakes += 1;
+            }
             if self.published - self.stored >= self.capacity / 4 {
                 self.store_position();
             }
@@ -938,6 +967,7 @@ pub struct Consumer {
     /// Last position stored in `consumer_position`.
     released: u64,
     deferred_release: bool,
+    wakes: u64,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -964,6 +994,7 @@ impl Consumer {
             position,
             released: position,
             deferred_release: false,
+            wakes: 0,
         };
         if !position.is_multiple_of(8) || position > MAX_POSITION {
             return Err(Error::CorruptRing {
@@ -989,11 +1020,22 @@ impl Consumer {
     #[inline]
     pub fn release(&mut self) {
         if self.released != self.position && !self.map.shrunk() {
+            // Sequentially consistent (a release, and ordered before the load of the sleeping
+            // flag below: spec/RING.md 5.1).
             self.map
                 .word(OFF_CONSUMER_POS)
-                .store(self.position, Ordering::Release);
+                .store(self.position, Ordering::SeqCst);
             self.released = self.position;
+            if room_word(&self.map).wake() {
+                self.wakes += 1;
+            }
         }
+    }
+
+    /// How many times this consumer woke a producer sleeping on a full ring in a
+    /// [`WaitStrategy::Block`] wait (a system call each; none while the producer is not asleep).
+    pub fn wakes(&self) -> u64 {
+        self.wakes
     }
 
     /// Whether a producer holds the ring's producer role now (spec/RING.md 7). A system call.
@@ -1149,9 +1191,43 @@ impl Consumer {
                     }
                 }
             }
-            strategy.idle(round);
+            if strategy.blocks(round) {
+                // Announce, check the commit word again, sleep (spec/RING.md 5.1); at most until
+                // the next liveness check or the deadline.
+                let word = data_word(&self.map);
+                let seen = word.announce();
+                let commit = self
+                    .map
+                    .data_word(self.position & (self.capacity - 1))
+                    .load(Ordering::Acquire);
+                if commit == 0 {
+                    let mut sleep = LIVENESS_INTERVAL.saturating_sub(last_check.elapsed());
+                    if let Some(d) = deadline {
+                        sleep = sleep.min(d.saturating_duration_since(Instant::now()));
+                    }
+                    word.sleep(seen, sleep);
+                }
+            } else {
+                strategy.idle(round);
+            }
             round = round.saturating_add(1);
         }
+    }
+}
+
+/// The words a consumer sleeps on while the ring is empty (spec/RING.md 5.1).
+fn data_word(map: &RingMap) -> WakeWord<'_> {
+    WakeWord {
+        seq: map.word32(OFF_DATA_SEQ),
+        sleeping: map.word32(OFF_CONSUMER_SLEEPING),
+    }
+}
+
+/// The words a producer sleeps on while the ring is full (spec/RING.md 5.1).
+fn room_word(map: &RingMap) -> WakeWord<'_> {
+    WakeWord {
+        seq: map.word32(OFF_ROOM_SEQ),
+        sleeping: map.word32(OFF_PRODUCER_SLEEPING),
     }
 }
 

@@ -99,6 +99,16 @@ for i in range(3):
     p = r.record(p, T0 + i, bytes([i]) * (10 * i))
 vectors['lazy_producer_position'] = (r, ring_line('empty', 3, p, p))
 
+# The same records with the wake-up words of RING.md 5.1 set as a waiter that died asleep (and a
+# futex word that wrapped) leaves them: decoding ignores them.
+r = Ring(producer=0)
+p = 0
+for i in range(3):
+    p = r.record(p, T0 + i, bytes([i]) * (10 * i))
+struct.pack_into('<II', r.head, 640, 0xFFFFFFFF, 1)
+struct.pack_into('<II', r.head, 768, 7, 1)
+vectors['sleepers_left_in_the_wake_words'] = (r, ring_line('empty', 3, p, p))
+
 r = Ring(producer=4000, consumer=4000)
 p = r.record(4000, T0, b'x' * 16)          # 40 bytes: to 4040
 p = r.padding(p)                            # 56 bytes of padding to the wrap point

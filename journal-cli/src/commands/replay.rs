@@ -219,6 +219,8 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         }
     }
     let mut producer = Producer::attach(&args.ring)?;
+    // On a full ring, sleep until the consumer makes room (spec/RING.md 5.1) instead of polling.
+    producer.set_wait_strategy(WaitStrategy::BLOCK);
     if let Some(c) = args.capacity.filter(|&c| c != producer.capacity()) {
         anyhow::bail!(
             "{}: the ring exists with capacity {} bytes; --capacity {c} cannot change it \

@@ -70,7 +70,8 @@ enum RingCommand {
         /// at the end; for producers that stamp records with the send time.
         #[arg(long, conflicts_with_all = ["format", "count"])]
         latency: bool,
-        /// How to wait for records: spin (lowest latency, burns a core), yield, or backoff.
+        /// How to wait for records: spin (lowest latency, burns a core), yield, backoff, or block
+        /// (spin briefly, then sleep in the kernel until the producer wakes it: no CPU while idle).
         #[arg(long, value_enum, default_value_t = Wait::Backoff)]
         wait: Wait,
     },
@@ -82,6 +83,7 @@ enum Wait {
     Spin,
     Yield,
     Backoff,
+    Block,
 }
 
 impl From<Wait> for WaitStrategy {
@@ -90,6 +92,7 @@ impl From<Wait> for WaitStrategy {
             Wait::Spin => WaitStrategy::BusySpin,
             Wait::Yield => WaitStrategy::Yield,
             Wait::Backoff => WaitStrategy::default(),
+            Wait::Block => WaitStrategy::BLOCK,
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -927,6 +927,16 @@ impl RingMap {
         // SAFETY: the offset is 8-aligned inside the page-aligned header, which is mapped and backed
         // for the mapping's lifetime (the borrow's); header words are only accessed atomically.
         unsafe { AtomicU64::from_ptr(self.raw.as_mut_ptr().add(offset).cast::<u64>()) }
+    }
+
+    /// The 32-bit header word at byte `offset` (4-aligned, inside the header): a futex word or a
+    /// sleeping flag (spec/RING.md 2, 5.1).
+    #[inline]
+    pub(crate) fn word32(&self, offset: usize) -> &AtomicU32 {
+        assert!(offset.is_multiple_of(4) && (offset as u64) + 4 <= self.header_len);
+        // SAFETY: the offset is 4-aligned inside the page-aligned header, which is mapped and backed
+        // for the mapping's lifetime (the borrow's); header words are only accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.raw.as_mut_ptr().add(offset).cast::<u32>()) }
     }
 
     /// Bytes `[offset, offset + len)` of the data area, for the consumer: the range must lie in

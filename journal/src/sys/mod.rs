@@ -10,12 +10,14 @@
 //! - [`net`]: the socket calls of capture;
 //! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks);
 //! - [`crc`]: the entry checksum (FORMAT.md 5), with carry-less multiplication where the CPU has it.
+//! - [`futex`]: futex waits and wakes on a shared word (blocking waits).
 
 use std::io;
 
 pub(crate) mod crc;
 pub(crate) mod cursor_map;
 pub(crate) mod file;
+pub(crate) mod futex;
 pub(crate) mod guard;
 pub(crate) mod huge;
 pub(crate) mod map;

@@ -100,7 +100,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
             }
             drop(held);
         }
-        other => panic!("unknown child role {other}"),
+        other => crate::wait::child_role(other, path, out),
     }
 }
 

@@ -496,7 +496,9 @@ mod tests {
 /// An independent reader of the shared-memory ring, version 2, written from `spec/RING.md` alone;
 /// section numbers in comments refer to RING.md. It decodes a whole ring file held in memory into
 /// the outcome line of `spec/vectors/ring/expected.txt`: what a consumer attaching at
-/// `consumer_position` reads in one unlimited read, and where an attaching producer starts.
+/// `consumer_position` reads in one unlimited read, and where an attaching producer starts. The
+/// wake-up words of section 5.1 (bytes 640..648 and 768..776) play no part in either, so it never
+/// reads them (`sleepers_left_in_the_wake_words.ring` has them set).
 pub mod ring {
     use super::MAX_PAYLOAD;
 
