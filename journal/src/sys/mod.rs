@@ -29,7 +29,7 @@ pub(crate) use file::{
     allocate, create_exclusive, open_rw, sync_dir, sync_path, writer_present, WriterLock,
 };
 pub(crate) use huge::HugeVec;
-pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, WriteMap};
+pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, SyncMap, WriteMap};
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;
 
