@@ -16,9 +16,10 @@ use crate::sys::SyncMap;
 
 /// A handle that syncs a [`Writer`](crate::Writer)'s published events from another thread
 /// ([`Writer::syncer`](crate::Writer::syncer)). It is `Send`, `Sync` and cheap to clone (clones
-/// share one mapping); it holds its own mapping of the file, so it outlives the writer safely:
-/// once the writer is closed or dropped, [`Syncer::sync`] syncs nothing and returns `Ok(None)`
-/// (a clean close made the journal whole on its own, FORMAT.md 7.4).
+/// share one mapping); it holds its own mapping of the file and its own descriptor, so it outlives
+/// the writer safely: it syncs the file as the writer left it (closed, dropped, or still
+/// appending meanwhile), and a sync that races with the writer's close covers every event the
+/// close kept.
 ///
 /// The writer's own durability bookkeeping ([`Writer::durable_events`](crate::Writer::durable_events),
 /// its sync policy, its index checkpoint) does not see these syncs. A failed sync is sticky, as a
@@ -61,10 +62,10 @@ impl Syncer {
     }
 
     /// Makes every event published before the call durable: loads the published `write_offset`
-    /// and syncs the file from offset 0 up to it (FORMAT.md 9). Returns `Ok(Some(write_offset))`,
-    /// the offset below which every event is now durable, or `Ok(None)` once the writer is closed
-    /// or dropped. Blocks until the disk has the bytes; the writer keeps appending meanwhile.
-    pub fn sync(&self) -> Result<Option<u64>> {
+    /// and syncs the file from offset 0 up to it (FORMAT.md 9). Returns that `write_offset`: every
+    /// event below it is now durable. Blocks until the disk has the bytes; the writer keeps
+    /// appending meanwhile. After the writer is gone it still syncs what it published.
+    pub fn sync(&self) -> Result<u64> {
         let mut failed = self.inner.failed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = failed.as_ref() {
             return Err(Error::io(
@@ -73,11 +74,8 @@ impl Syncer {
                 std::io::Error::other(e.clone()),
             ));
         }
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Ok(None);
-        }
         match self.inner.map.sync_published() {
-            Ok(wo) => Ok(Some(wo)),
+            Ok(wo) => Ok(wo),
             Err(e) => {
                 *failed = Some(e.to_string());
                 Err(Error::io(&self.inner.path, "msync", e))

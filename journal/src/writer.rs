@@ -520,7 +520,7 @@ pub struct Writer {
     fail_next_index_write: bool,
     /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
-    /// Set when the writer closes or drops: its [`Syncer`]s then sync nothing.
+    /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
     closed_flag: Arc<AtomicBool>,
 }
 

@@ -37,7 +37,7 @@ fn a_sync_from_another_thread_covers_what_was_published_before_it() {
             let mut last = 0u64;
             while !done.load(Ordering::Acquire) || syncs == 0 {
                 let before = published.load(Ordering::Acquire);
-                let wo = s.sync().unwrap().expect("the writer is open");
+                let wo = s.sync().unwrap();
                 assert!(
                     wo >= before,
                     "synced to {wo}, but {before} was published before"
@@ -56,17 +56,23 @@ fn a_sync_from_another_thread_covers_what_was_published_before_it() {
         assert!(syncs.join().unwrap() > 0);
     });
     // A last sync covers every event.
-    assert_eq!(s.sync().unwrap(), Some(w.write_offset()));
+    let end = w.write_offset();
+    assert_eq!(s.sync().unwrap(), end);
+    assert!(!s.writer_closed());
     w.close().unwrap();
     assert!(s.writer_closed());
-    assert_eq!(s.sync().unwrap(), None, "after close nothing is synced");
+    assert_eq!(
+        s.sync().unwrap(),
+        end,
+        "after close it syncs what the writer left"
+    );
     let got = read_all(&path);
     assert_eq!(got.len() as u64, n);
     assert!(Reader::open(&path).unwrap().verify().unwrap().is_intact());
 }
 
 /// The handle holds its own mapping: syncing while (and after) the writer closes or is dropped is
-/// safe and reports the writer gone, never an error or a crash.
+/// safe, never an error or a crash, and covers what the writer left.
 #[test]
 fn a_syncer_outlives_its_writer_closed_or_dropped() {
     let dir = TempDir::new("syncer-close");
@@ -77,18 +83,17 @@ fn a_syncer_outlives_its_writer_closed_or_dropped() {
         let mut w = o.create(&path).unwrap();
         let s = w.syncer().unwrap();
         let stop = AtomicBool::new(false);
-        std::thread::scope(|scope| {
+        let end = std::thread::scope(|scope| {
             let t = scope.spawn(|| {
                 let deadline = Instant::now() + Duration::from_secs(30);
-                let mut gone = false;
+                let mut last = 0;
                 while !stop.load(Ordering::Acquire) {
-                    match s.sync().unwrap() {
-                        Some(_) => assert!(!gone, "a sync after the writer was seen gone"),
-                        None => gone = true,
-                    }
+                    let wo = s.sync().unwrap();
+                    assert!(wo >= last, "synced offsets go back: {last} then {wo}");
+                    last = wo;
                     assert!(Instant::now() < deadline, "the writer never closed");
                 }
-                gone
+                last
             });
             for i in 0..5_000u64 {
                 w.append(timestamp_for(i), &payload_for(i, 100)).unwrap();
@@ -105,10 +110,13 @@ fn a_syncer_outlives_its_writer_closed_or_dropped() {
                 std::thread::yield_now();
             }
             let clone = s.clone();
-            assert_eq!(clone.sync().unwrap(), None);
+            let end = clone.sync().unwrap();
             stop.store(true, Ordering::Release);
-            t.join().unwrap();
+            assert_eq!(t.join().unwrap(), end);
+            end
         });
+        // The writer's close cut the file at its final `write_offset`, which the last sync covered.
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), end);
         assert_eq!(read_all(&path).len(), 5_000);
     }
 }
@@ -135,7 +143,7 @@ fn a_sync_leaves_the_pages_prefaulted_ahead_alone() {
     // On another thread, as the mirror's checkpoint runs it.
     std::thread::scope(|scope| {
         scope
-            .spawn(|| assert_eq!(s.sync().unwrap(), Some(w.write_offset())))
+            .spawn(|| assert_eq!(s.sync().unwrap(), w.write_offset()))
             .join()
             .unwrap()
     });
