@@ -186,6 +186,14 @@ impl Out {
         }
     }
 
+    /// A handle that syncs the file holding the newest events from another thread.
+    fn syncer(&self) -> journal::Result<journal::Syncer> {
+        match self {
+            Out::File(w) => w.syncer(),
+            Out::Set(w) => w.segment().syncer(),
+        }
+    }
+
     fn close(self) -> journal::Result<()> {
         match self {
             Out::File(w) => w.close(),
@@ -235,6 +243,9 @@ struct Target {
     dirty: bool,
     strict: bool,
     summary: MirrorSummary,
+    /// The sync handle of the file holding the newest events, and that file's path (a set's
+    /// segment: a new handle after each roll).
+    sync_handle: Option<(PathBuf, journal::Syncer)>,
 }
 
 impl Target {
@@ -243,16 +254,16 @@ impl Target {
     }
 
     /// A journal file: synced by the checkpoints (below). The file's growth (`fallocate`, which
-    /// can wait behind a checkpoint's sync for a long time) is made by the writer's pretouch
-    /// thread, a few chunks ahead, not by the network thread; so is the sync that moves the index
-    /// forward every 64 MiB. Not pre-faulted: a checkpoint syncs the whole file
-    /// (`fdatasync`), which would write the pre-faulted pages ahead (dirty zeroes) to the disk
-    /// and make them fault again.
+    /// can wait behind a checkpoint's sync for a long time) and its page faults are taken by the
+    /// writer's pretouch thread, a few chunks ahead, not by the network thread; so is the sync
+    /// that moves the index forward every 64 MiB. A checkpoint syncs only `[0, write_offset)`
+    /// (the writer's [`journal::Syncer`]), so the pages pre-faulted past it stay mapped and do
+    /// not fault again (a whole-file `fdatasync` would write them back).
     fn options() -> WriterOptions {
         let mut o = WriterOptions::new();
         o.sync_policy(SyncPolicy::Never)
             .chunk_size(4 << 20)
-            .prefault(false)
+            .prefault(true)
             .pretouch_thread(true);
         o
     }
@@ -420,8 +431,17 @@ impl Target {
         if !self.dirty {
             return Ok(());
         }
-        let file = self.writer.as_ref().map(|w| w.newest_file().to_path_buf());
-        syncer.submit(file, self.pos.clone());
+        let handle = match self.writer.as_ref() {
+            None => None,
+            Some(w) => {
+                let newest = w.newest_file();
+                if self.sync_handle.as_ref().is_none_or(|(p, _)| p != newest) {
+                    self.sync_handle = Some((newest.to_path_buf(), w.syncer()?));
+                }
+                self.sync_handle.as_ref().map(|(_, s)| s.clone())
+            }
+        };
+        syncer.submit(handle, self.pos.clone());
         self.dirty = false;
         Ok(())
     }
@@ -442,39 +462,35 @@ impl Target {
 
 /// Makes checkpoints durable on its own thread, so that the network thread never waits for the
 /// disk: for each checkpoint (the newest one, when several are queued) it syncs the file holding
-/// the newest events (`fdatasync` of the file; on Linux it writes the pages dirtied through the
-/// writer's shared mapping, as `msync` would) and only then writes the position file. Events in a
-/// set's older segments were synced when the set rolled. The position therefore never points
-/// past what the journal durably holds.
+/// the newest events up to its published `write_offset` (the writer's [`journal::Syncer`]: an
+/// `msync(MS_SYNC)` of `[0, write_offset)`, which leaves the pages pre-faulted ahead alone) and
+/// only then writes the position file. The position was taken before the handle is called, so
+/// every event it covers was published before the sync. Events in a set's older segments were
+/// synced when the set rolled; a handle whose segment was closed by a roll meanwhile still syncs
+/// it. The position therefore never points past what the journal durably holds.
 struct Syncer {
-    tx: Option<std::sync::mpsc::Sender<(Option<PathBuf>, Position)>>,
+    tx: Option<std::sync::mpsc::Sender<(Option<journal::Syncer>, Position)>>,
     failed: std::sync::Arc<std::sync::Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Syncer {
     fn start(pos_path: PathBuf) -> anyhow::Result<Syncer> {
-        let (tx, rx) = std::sync::mpsc::channel::<(Option<PathBuf>, Position)>();
+        let (tx, rx) = std::sync::mpsc::channel::<(Option<journal::Syncer>, Position)>();
         let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
         let slot = std::sync::Arc::clone(&failed);
         let thread = std::thread::Builder::new()
             .name("journal-sync".into())
             .spawn(move || {
-                let mut open: Option<(PathBuf, fs::File)> = None;
                 while let Ok(mut job) = rx.recv() {
                     while let Ok(newer) = rx.try_recv() {
                         job = newer;
                     }
-                    let (file, pos) = job;
-                    let synced = file.map_or(Ok(()), |path| {
-                        if open.as_ref().is_none_or(|(p, _)| *p != path) {
-                            let f = fs::File::open(&path)
-                                .with_context(|| format!("{}: cannot open", path.display()))?;
-                            open = Some((path.clone(), f));
-                        }
-                        let (_, f) = open.as_ref().expect("opened above");
-                        f.sync_data()
-                            .with_context(|| format!("{}: cannot sync", path.display()))
+                    let (handle, pos) = job;
+                    let synced = handle.map_or(Ok(()), |s| {
+                        s.sync()
+                            .map(drop)
+                            .with_context(|| format!("{}: cannot sync", s.path().display()))
                     });
                     if let Err(e) = synced.and_then(|()| store_position(&pos_path, &pos)) {
                         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
@@ -490,9 +506,9 @@ impl Syncer {
         })
     }
 
-    fn submit(&self, file: Option<PathBuf>, pos: Position) {
+    fn submit(&self, handle: Option<journal::Syncer>, pos: Position) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send((file, pos));
+            let _ = tx.send((handle, pos));
         }
     }
 
@@ -553,6 +569,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
         dirty: false,
         strict: cfg.strict,
         summary: MirrorSummary::default(),
+        sync_handle: None,
     };
     let deliver = match (&saved, cfg.start) {
         (Some(p), _) => consumer::DeliverPolicy::ByStartSequence {

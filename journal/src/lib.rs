@@ -73,6 +73,7 @@ mod recovery;
 mod replay;
 mod ring;
 pub mod set;
+mod syncer;
 // The system calls and shared memory need `unsafe`; every other module is safe code (`unsafe_code`
 // is denied at the crate root), and every block here carries a `// SAFETY:` comment.
 #[allow(
@@ -105,6 +106,7 @@ pub use ring::{
 };
 pub use set::{OwnedSetTailer, SetIter, SetReader, SetTailer};
 pub use set::{SetClaim, SetWriter, SetWriterOptions};
+pub use syncer::Syncer;
 pub use tail::{OwnedTailer, Tailer};
 pub use wait::WaitStrategy;
 pub use writer::{Claim, SyncPolicy, Writer, WriterOptions};

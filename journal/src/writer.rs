@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
@@ -17,6 +19,7 @@ use crate::format::{
 use crate::index::{Intervals, Position, Upkeep};
 use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
+use crate::syncer::Syncer;
 use crate::sys::{self, create_exclusive, open_rw, AheadPlan, WriteMap, WriterLock};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
@@ -550,6 +553,8 @@ pub struct Writer {
     fail_next_index_write: bool,
     /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
+    /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
+    closed_flag: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -612,6 +617,7 @@ impl Writer {
             index_error: None,
             fail_next_index_write: false,
             pretouch_thread: None,
+            closed_flag: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -1043,6 +1049,28 @@ impl Writer {
         Ok(Pretoucher::new(ahead, plan, self.path.clone()))
     }
 
+    /// A handle that syncs this writer's published events from another thread (the [`Syncer`]):
+    /// [`Syncer::sync`] there makes every event published before it durable, with one
+    /// `msync(MS_SYNC)` of `[0, write_offset)` (FORMAT.md 9), while this writer keeps appending.
+    /// Unlike an `fsync` of the file, it leaves the pages a [`Pretoucher`] pre-faulted past
+    /// `write_offset` alone. Each call makes a new mapping of the file (keep the handle, or clone
+    /// it).
+    pub fn syncer(&self) -> Result<Syncer> {
+        self.check_poison()?;
+        let file = self
+            .map
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io(&self.path, "dup", e))?;
+        let map = sys::SyncMap::new(file, self.map.reserved().max(self.write_offset))
+            .map_err(|e| Error::io(&self.path, "mmap", e))?;
+        Ok(Syncer::new(
+            map,
+            Arc::clone(&self.closed_flag),
+            self.path.clone(),
+        ))
+    }
+
     fn start_pretouch_thread(&mut self) -> Result<()> {
         if self.opts.pretouch_thread && self.pretouch_thread.is_none() {
             let p = self.pretoucher()?;
@@ -1158,6 +1186,7 @@ impl Writer {
 
     fn close_inner(&mut self) -> Result<()> {
         self.stop_pretoucher();
+        self.closed_flag.store(true, Ordering::Release);
         if self.closed {
             return Ok(());
         }

@@ -882,6 +882,68 @@ impl Drop for WriteMap {
     }
 }
 
+/// A mapping of a journal file that a writer holds the lock for, made only to sync the file from
+/// another thread of the writer's process (FORMAT.md 9): `msync(MS_SYNC)` of `[0, write_offset)`
+/// writes the pages of that range only, where an `fdatasync` of the file would also write the
+/// pages pre-faulted ahead of `write_offset` (and make the writer fault on them again).
+///
+/// The mapping is its own, not the writer's: it stays valid whatever the writer does (moves its
+/// mapping, cuts the file at close, drops), so a sync can never touch an unmapped range. Its bytes
+/// are never read except the header's `write_offset`, atomically (registered with the SIGBUS
+/// guard, in case the file is cut under it by another process).
+///
+/// INVARIANTS: `map` maps the file from offset 0, read-only, at least one page long; it is
+/// replaced (by a longer one) only under the mutex, which every use holds.
+pub(crate) struct SyncMap {
+    file: File,
+    map: Mutex<Mapping>,
+}
+
+impl SyncMap {
+    /// Maps `reserve` bytes (at least one page) of `file`, a descriptor of the journal opened for
+    /// writing (a mapping of a descriptor opened read-only is not shared for `msync`). The caller
+    /// checked the file is at least `HEADER_LEN` bytes long.
+    pub(crate) fn new(file: File, reserve: u64) -> io::Result<SyncMap> {
+        let map = Self::map(&file, reserve)?;
+        Ok(SyncMap {
+            file,
+            map: Mutex::new(map),
+        })
+    }
+
+    fn map(file: &File, len: u64) -> io::Result<Mapping> {
+        let page = page_size();
+        let len = usize::try_from(len.max(page).div_ceil(page) * page)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mapping too large"))?;
+        let raw = MmapOptions::new().len(len).map_raw_read_only(file)?;
+        Ok(Mapping {
+            guard: guard::Guarded::new(raw.as_ptr(), raw.len(), false),
+            raw,
+        })
+    }
+
+    /// Loads the published `write_offset` (acquire) and syncs `[0, write_offset)`: the header page
+    /// and the content below it. Returns that `write_offset`: every event below it is durable.
+    pub(crate) fn sync_published(&self) -> io::Result<u64> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let wo = u64::from_le(header_word(&m.raw, 0).load(Ordering::Acquire));
+        if m.guard.shrunk() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file was cut below its header",
+            ));
+        }
+        let wo = wo.max(HEADER_LEN);
+        if wo > m.raw.len() as u64 {
+            // The mapping only needs to cover the range; bytes of it are never read.
+            let len = wo.max(2 * m.raw.len() as u64);
+            *m = Self::map(&self.file, len)?;
+        }
+        m.raw.flush_range(0, wo as usize)?;
+        Ok(wo)
+    }
+}
+
 /// A ring file's mapping: the 4096-byte header and the data area (spec/RING.md 1, 2).
 ///
 /// INVARIANTS: `raw` maps the whole file, `header_len + capacity` bytes, and the file is exactly that

@@ -33,7 +33,9 @@ pub(crate) use file::{
     allocate, create_exclusive, open_rw, sync_dir, sync_path, writer_present, WriterLock,
 };
 pub(crate) use huge::HugeVec;
-pub(crate) use map::{Ahead, AheadPlan, Observed, ReadMap, RingMap, WriteMap, PREFAULT_STEP};
+pub(crate) use map::{
+    Ahead, AheadPlan, Observed, ReadMap, RingMap, SyncMap, WriteMap, PREFAULT_STEP,
+};
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;
 

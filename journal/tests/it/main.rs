@@ -25,6 +25,7 @@ mod set_vectors;
 mod set_writer;
 mod spec_impl;
 mod support;
+mod syncer;
 mod vectors;
 mod wait;
 mod writer;
