@@ -74,6 +74,8 @@ pub struct WriterOptions {
     start_timestamp: Option<i64>,
     index: Option<Intervals>,
     pretouch_thread: bool,
+    /// The intervals the index is kept with when it is on (`index` is `Some` of them then).
+    intervals: Intervals,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -103,6 +105,7 @@ impl Default for WriterOptions {
             start_timestamp: None,
             index: Some(Intervals::default()),
             pretouch_thread: false,
+            intervals: Intervals::default(),
         }
     }
 }
@@ -167,16 +170,21 @@ impl WriterOptions {
 
     /// Whether the writer keeps the journal's sparse index `NAME.idx` up to date (spec/INDEX.md
     /// 9.3), and trusts its checkpoint when it opens the journal (an O(1) open after a clean
-    /// close). On by default, with the default intervals.
+    /// close). On by default, with the default intervals. Off wins over
+    /// [`WriterOptions::index_intervals`], in whichever order the two are called.
     pub fn index(&mut self, on: bool) -> &mut Self {
-        self.index = on.then(Intervals::default);
+        self.index = on.then_some(self.intervals);
         self
     }
 
-    /// Keeps the index with these intervals (INDEX.md 5); an index built with other intervals is
+    /// Keeps the index with these intervals (INDEX.md 5) when it is kept (it is by default; not
+    /// after `index(false)`, whichever call comes first); an index built with other intervals is
     /// still used and extended with its own.
     pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
-        self.index = Some(intervals);
+        self.intervals = intervals;
+        if self.index.is_some() {
+            self.index = Some(intervals);
+        }
         self
     }
 
