@@ -103,6 +103,12 @@ pub struct RangeFilter {
 }
 
 impl RangeFilter {
+    /// Whether the range has started: an event at or after its start was seen (always, without
+    /// one).
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
     /// Whether the next event, with timestamp `ts`, is skipped, taken, or ends the range.
     #[inline]
     pub fn step(&mut self, ts: i64) -> Step {

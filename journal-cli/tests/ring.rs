@@ -441,3 +441,58 @@ fn ring_info_reads_only_the_header() {
     assert_eq!(v["capacity"], 128 << 20);
     assert_eq!(v["producer_alive"], false);
 }
+
+/// Regression: `replay --follow` waiting on a full ring that nobody consumes did not look at its
+/// stop flag, so SIGINT and SIGTERM left it hanging. It now exits promptly with status 0 and its
+/// usual summary; and `--timeout` still gives up after the whole wait, saying how long it was.
+#[test]
+fn replay_follow_on_a_full_ring_stops_on_sigint_and_sigterm() {
+    for sig in ["-INT", "-TERM"] {
+        let dir = TempDir::new().unwrap();
+        let (j, ring) = (dir.path().join("q.journal"), dir.path().join("q.ring"));
+        journal_of(&j, &(0..100).collect::<Vec<_>>(), 500);
+        let child = spawn(&[
+            "replay",
+            s(&j),
+            "--ring",
+            s(&ring),
+            "--capacity",
+            "4K",
+            "--follow",
+        ]);
+        // Full: no room left for another record of about 530 bytes.
+        wait_for("the ring to fill up", || {
+            ring_info(&ring).is_ok_and(|i| {
+                i.producer_pid != 0 && i.producer_position - i.consumer_position > i.capacity - 1100
+            })
+        });
+        signal(&child, sig);
+        let r = finish(child);
+        assert_eq!(r.code, 0, "{sig}: {r:?}");
+        assert!(r.stdout.starts_with("replayed "), "{sig}: {r:?}");
+        assert!(
+            r.stderr.contains("no consumer is attached") && !r.stderr.contains("error"),
+            "{sig}: {r:?}"
+        );
+    }
+    let dir = TempDir::new().unwrap();
+    let (j, ring) = (dir.path().join("q.journal"), dir.path().join("q.ring"));
+    journal_of(&j, &(0..100).collect::<Vec<_>>(), 500);
+    let r = finish(spawn(&[
+        "replay",
+        s(&j),
+        "--ring",
+        s(&ring),
+        "--capacity",
+        "4K",
+        "--follow",
+        "--timeout",
+        "300ms",
+    ]));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("stayed full for 300ms: no consumer is attached"),
+        "{r:?}"
+    );
+}

@@ -690,6 +690,69 @@ fn from_time_follow_waits(set: bool) {
     assert_eq!(got, (start..300).collect::<Vec<_>>(), "set: {set}");
 }
 
+/// A new named cursor created with `--from-time T` before any event at or after T exists behaves as
+/// `tail -f --from-time T`: it skips the live events before the first one at or after T, then
+/// delivers every event from it on and commits as usual; a run that ends before the range starts
+/// leaves no cursor behind. For a journal file and for a set.
+#[test]
+fn cursor_from_time_follow_waits_for_the_first_event_at_or_after_t() {
+    for set in [false, true] {
+        cursor_from_time_follow_waits(set);
+    }
+}
+
+fn cursor_from_time_follow_waits(set: bool) {
+    let tmp = TempDir::new().unwrap();
+    let dir = tmp.path().join(if set { "set" } else { "j" });
+    let mut w = if set {
+        AnyWriter::Set(Box::new(
+            SetWriter::options()
+                .roll(RollPolicy::by_size(4096))
+                .create(&dir)
+                .unwrap(),
+        ))
+    } else {
+        AnyWriter::File(Box::new(Writer::create(&dir).unwrap()))
+    };
+    for i in 0..100 {
+        w.append(i);
+    }
+    let cursors = if set {
+        dir.join("cursors")
+    } else {
+        tmp.path().join("j.cursors")
+    };
+    let position = |name: &str| {
+        let b = std::fs::read(cursors.join(name)).ok()?;
+        Some(u64::from_le_bytes(b[32..40].try_into().unwrap()))
+    };
+    let args = |from: &str, name: &str| {
+        let args = ["tail", "-f", "--from-time", from, "--cursor", name];
+        Follower::start(&[&args[..], &["--format", "jsonl", s(&dir)]].concat())
+    };
+    // T after every event so far, and after events 100..150 still to come.
+    let t = ts(150) - 1500;
+    let start = first_at_or_after(300, t);
+    assert!(start > 100);
+    let tail = args(&t.to_string(), "c");
+    wait_for("the new cursor", || position("c") == Some(100));
+    for i in 100..300 {
+        w.append(i);
+    }
+    w.close();
+    let mut got = Vec::new();
+    read_until(&tail, 300, &mut got);
+    assert_eq!(got, (start..300).collect::<Vec<_>>(), "set: {set}");
+    wait_for("the commit of event 299", || position("c") == Some(300));
+    stop_follower(tail);
+    assert_eq!(position("c"), Some(300), "set: {set}");
+    // Stopped before its range starts, a new cursor has delivered nothing and is not left behind.
+    let tail = args(&ts(400).to_string(), "d");
+    wait_for("the new cursor", || position("d") == Some(300));
+    stop_follower(tail);
+    assert_eq!(position("d"), None, "set: {set}");
+}
+
 /// `tail --from-time T` without -n prints the whole range (as `dump --from-time T`), for a journal
 /// file as for a set; -n still counts within the range.
 #[test]

@@ -1,6 +1,7 @@
 //! Replaying a journal or a journal set into a ring, as fast as possible or paced by the events'
 //! own timestamps, and optionally on into the live events (replay then live).
 
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -162,6 +163,8 @@ pub struct ReplayStats {
 const SPIN_WINDOW: Duration = Duration::from_micros(100);
 /// Records per publish in [`Pacing::Max`].
 const BATCH: u32 = 64;
+/// While following, how long a write waits on a full ring before it looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// What [`replay`] reads: one journal, or a journal set (spec/SET.md) read across its segments.
 /// Both convert from a reference, so `replay(&reader, ..)` and `replay(&set, ..)` both work.
@@ -306,6 +309,10 @@ pub fn replay<'a>(
 /// appends at full speed and rolls a set's segments. The end-of-stream record (if the options
 /// send it) goes out when the replay stops.
 ///
+/// A write that waits on a full ring looks at `stop` between bounded waits too: set, the replay
+/// stops without the event it was writing (and, if the ring stays full, without the end-of-stream
+/// record) instead of waiting for a consumer to make room.
+///
 /// With [`ReplayOptions::from_time`], the history starts at the first event at or after it
 /// (FORMAT.md 6.4, over the whole set for a set): what `journal dump --from-time` shows at that
 /// moment, then everything after.
@@ -408,12 +415,16 @@ fn run(
                 .checked_add(offset)
                 .unwrap_or(*t0 + Duration::from_secs(1 << 40));
             wait_until(due);
-            producer.write_entry(event.entry)?;
+            if !write_entry(producer, event.entry, follow)? {
+                break;
+            }
             producer.publish();
             let late = Instant::now().saturating_duration_since(due);
             lags.saturating_record(late.as_nanos().max(1) as u64);
         } else {
-            producer.write_entry(event.entry)?;
+            if !write_entry(producer, event.entry, follow)? {
+                break;
+            }
             in_batch += 1;
             if in_batch == BATCH {
                 producer.publish();
@@ -425,7 +436,14 @@ fn run(
     }
     producer.publish();
     if opts.end_of_stream {
-        producer.end_of_stream(now_ns())?;
+        match follow {
+            Some((_, stop)) if stop.load(Ordering::Relaxed) => {
+                // Stopped: a ring still full gets no end-of-stream record rather than a wait.
+                let stopped = Some((WaitStrategy::default(), stop));
+                bounded(producer, stopped, |p| p.end_of_stream(now_ns()))?;
+            }
+            _ => producer.end_of_stream(now_ns())?,
+        }
     }
     let elapsed = started.elapsed();
     let q = |p: f64| {
@@ -449,6 +467,57 @@ fn run(
         },
         gaps_shortened: shortened,
     })
+}
+
+/// Stages `entry`; false if the replay follows and `stop` was set while the ring was full (the
+/// entry is not written).
+#[inline]
+fn write_entry(
+    producer: &mut Producer,
+    entry: &[u8],
+    follow: Option<(WaitStrategy, &AtomicBool)>,
+) -> Result<bool> {
+    match follow {
+        None => producer.write_entry(entry).map(|()| true),
+        Some(_) => bounded(producer, follow, |p| p.write_entry(entry)),
+    }
+}
+
+/// Runs `write` (which waits while the ring is full) in waits of at most [`STOP_CHECK`], looking
+/// at the stop flag between them: false if it was set before `write` succeeded. The producer's own
+/// wait timeout still applies to the whole wait, and is restored.
+fn bounded(
+    producer: &mut Producer,
+    follow: Option<(WaitStrategy, &AtomicBool)>,
+    mut write: impl FnMut(&mut Producer) -> Result<()>,
+) -> Result<bool> {
+    let Some((_, stop)) = follow else {
+        return write(producer).map(|()| true);
+    };
+    let limit = producer.wait_timeout();
+    let started = Instant::now();
+    let result = loop {
+        let left = limit.map_or(STOP_CHECK, |l| l.saturating_sub(started.elapsed()));
+        producer.set_wait_timeout(Some(left.min(STOP_CHECK)));
+        match write(producer) {
+            Err(Error::Io { path, op, source }) if source.kind() == io::ErrorKind::TimedOut => {
+                if let Some(l) = limit.filter(|&l| started.elapsed() >= l) {
+                    // The producer's own timeout: said with its duration, not the slice's.
+                    let text = source.to_string();
+                    let who = text.split_once(": ").map_or("", |(_, w)| w);
+                    let msg = format!("the ring stayed full for {l:?}: {who}");
+                    let source = io::Error::new(io::ErrorKind::TimedOut, msg);
+                    break Err(Error::Io { path, op, source });
+                }
+                if stop.load(Ordering::Relaxed) {
+                    break Ok(false);
+                }
+            }
+            r => break r.map(|()| true),
+        }
+    };
+    producer.set_wait_timeout(limit);
+    result
 }
 
 /// Restores the thread's timer slack when dropped.

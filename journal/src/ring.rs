@@ -513,6 +513,11 @@ impl Producer {
         self.wait_timeout = timeout;
     }
 
+    /// The wait timeout [`Producer::set_wait_timeout`] set.
+    pub(crate) fn wait_timeout(&self) -> Option<Duration> {
+        self.wait_timeout
+    }
+
     /// How [`Producer::push`] waits while the ring is full. By default [`WaitStrategy::default`].
     pub fn set_wait_strategy(&mut self, wait: WaitStrategy) {
         self.wait = wait;

@@ -82,6 +82,8 @@ pub struct WriterOptions {
     /// appends never go (SET.md 5.1) but for an oversize event, which grows the file itself.
     /// `u64::MAX` (no cap) for a single journal.
     growth_cap: u64,
+    /// The intervals the index is kept with when it is on (`index` is `Some` of them then).
+    intervals: Intervals,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -116,6 +118,7 @@ impl Default for WriterOptions {
             index: Some(Intervals::default()),
             pretouch_thread: false,
             growth_cap: u64::MAX,
+            intervals: Intervals::default(),
         }
     }
 }
@@ -180,16 +183,21 @@ impl WriterOptions {
 
     /// Whether the writer keeps the journal's sparse index `NAME.idx` up to date (spec/INDEX.md
     /// 9.3), and trusts its checkpoint when it opens the journal (an O(1) open after a clean
-    /// close). On by default, with the default intervals.
+    /// close). On by default, with the default intervals. Off wins over
+    /// [`WriterOptions::index_intervals`], in whichever order the two are called.
     pub fn index(&mut self, on: bool) -> &mut Self {
-        self.index = on.then(Intervals::default);
+        self.index = on.then_some(self.intervals);
         self
     }
 
-    /// Keeps the index with these intervals (INDEX.md 5); an index built with other intervals is
+    /// Keeps the index with these intervals (INDEX.md 5) when it is kept (it is by default; not
+    /// after `index(false)`, whichever call comes first); an index built with other intervals is
     /// still used and extended with its own.
     pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
-        self.index = Some(intervals);
+        self.intervals = intervals;
+        if self.index.is_some() {
+            self.index = Some(intervals);
+        }
         self
     }
 

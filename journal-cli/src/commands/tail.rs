@@ -296,12 +296,14 @@ fn run_with_cursor(
     let cursor = reader
         .cursor(name)
         .map_err(|e| cursor_error(e, &cfg.path, name))?;
+    let mut pending = false;
     if cursor.is_new() {
         match first_shown(cfg, reader) {
-            Ok(start) => {
+            Ok((start, waiting)) => {
                 // Before anything is printed: a crash now resumes here, not at event 0.
                 cursor.commit(start);
                 cursor.sync()?;
+                pending = waiting;
             }
             Err(e) => {
                 // Leave no cursor behind that would start somewhere the user did not ask for.
@@ -322,7 +324,8 @@ fn run_with_cursor(
         Error::Damaged { .. } => damage_or(e, &cfg.path, cursor.position()),
         e => cursor_error(e, &cfg.path, name),
     })?;
-    let (mut range, ended) = cursor_backlog(&mut it, cfg, &cursor, out, stop, |e, at| {
+    let from = cfg.range.from.filter(|_| pending);
+    let (mut range, ended) = cursor_backlog(&mut it, cfg, from, &cursor, out, stop, |e, at| {
         damage_or(e, &cfg.path, at)
     })?;
     if cfg.follow && !ended && !stop.load(Ordering::Relaxed) {
@@ -333,24 +336,39 @@ fn run_with_cursor(
         };
         follow(&mut live, &mut range, out, stop, Some(&cursor))?;
     }
+    finish_cursor(&cursor, &range)
+}
+
+/// Syncs the cursor at the end of a run. A new cursor whose --from-time range has not started
+/// (no event at or after T yet) has delivered nothing and is removed: its position alone could
+/// not say that the events before T are still to be skipped, so the same command run again
+/// starts it afresh instead (spec/CURSOR.md 11).
+fn finish_cursor(cursor: &NamedCursor, range: &RangeFilter) -> anyhow::Result<Status> {
+    if !range.started() {
+        let _ = fs::remove_file(cursor.path());
+        return Ok(Status::Success);
+    }
     cursor.sync()?;
     Ok(Status::Success)
 }
 
 /// With a cursor, the events from `it` on (the cursor's position) up to the end of the published
 /// content or of the range, in batches, each flushed then committed. Returns the range (only
-/// --to-time is left in it: the cursor already says where the range starts) and whether it ended.
+/// --to-time is left in it: the cursor already says where the range starts, unless `from` is
+/// given: a new cursor created before any event at or after --from-time existed skips, as
+/// `tail -f --from-time` does, every event until the first at or after it) and whether it ended.
 /// A damaged entry (or another error) is reported after the events before it are committed.
 fn cursor_backlog(
     it: &mut impl History,
     cfg: &Config,
+    from: Option<i64>,
     cursor: &NamedCursor,
     out: &mut EventWriter<Stdout>,
     stop: &AtomicBool,
     error: impl Fn(Error, u64) -> anyhow::Error,
 ) -> anyhow::Result<(RangeFilter, bool)> {
     let mut range = TimeRange {
-        from: None,
+        from,
         to: cfg.range.to,
     }
     .filter();
@@ -388,8 +406,9 @@ fn cursor_backlog(
 
 /// The index of the first event plain `tail` (without a cursor) would print, or, if it would
 /// print none, of the event where it would stop (the end of the range or of the content): a new
-/// cursor starts there. The events tail prints are always a run of consecutive indexes.
-fn first_shown(cfg: &Config, reader: &Reader) -> anyhow::Result<u64> {
+/// cursor starts there. The events tail prints are always a run of consecutive indexes. True
+/// with it if --from-time's range has not started: no event at or after it exists yet.
+fn first_shown(cfg: &Config, reader: &Reader) -> anyhow::Result<(u64, bool)> {
     let unbounded = cfg.range.from.is_none() && cfg.range.to.is_none();
     if unbounded {
         // O(log n) through the index (spec/INDEX.md 8).
@@ -398,7 +417,7 @@ fn first_shown(cfg: &Config, reader: &Reader) -> anyhow::Result<u64> {
             Start::Last(n) => reader.tail_from_end().map(|t| t.index().saturating_sub(n)),
         };
         if let Ok(i) = end {
-            return Ok(i);
+            return Ok((i, false));
         }
     }
     // One walk: where the range starts, how many events it takes, and where it ends.
@@ -418,10 +437,10 @@ fn first_shown(cfg: &Config, reader: &Reader) -> anyhow::Result<u64> {
         end = ev.index + 1;
     }
     Ok(match range_start {
-        None => end,
+        None => (end, cfg.range.from.is_some()),
         Some(rs) => match cfg.start {
-            Start::Last(n) => rs + taken.saturating_sub(n),
-            Start::From(k) => k.clamp(rs, rs + taken),
+            Start::Last(n) => (rs + taken.saturating_sub(n), false),
+            Start::From(k) => (k.clamp(rs, rs + taken), false),
         },
     })
 }
@@ -698,6 +717,8 @@ struct SetPlan {
     end: u64,
     /// The range ended at `end` (an event at or after --to-time): nothing to follow.
     ended: bool,
+    /// --from-time's range has not started: no event at or after it exists yet.
+    pending: bool,
     /// The walk that counted the range stopped at this error; reported after the events before
     /// it.
     error: Option<Error>,
@@ -709,12 +730,13 @@ struct SetPlan {
 /// one walk from the range's start finds where the range ends.
 fn set_plan(cfg: &Config, set: &SetReader) -> anyhow::Result<SetPlan> {
     let first = set.first_index();
-    let range_start = match cfg.range.from {
-        Some(t) => set
-            .iter_from_time(t)
-            .map_err(|e| set_error(e, first))?
-            .index(),
-        None => first,
+    let (range_start, pending) = match cfg.range.from {
+        Some(t) => {
+            let mut it = set.iter_from_time(t).map_err(|e| set_error(e, first))?;
+            let at = it.index();
+            (at, it.next_event().is_none())
+        }
+        None => (first, false),
     };
     let needs_end = matches!(cfg.start, Start::Last(_)) || cfg.range.to.is_some();
     let fast_end = match cfg.range.to {
@@ -756,6 +778,7 @@ fn set_plan(cfg: &Config, set: &SetReader) -> anyhow::Result<SetPlan> {
         start,
         end,
         ended,
+        pending,
         error,
     })
 }
@@ -831,12 +854,14 @@ fn run_set_with_cursor(
 ) -> anyhow::Result<Status> {
     let path = &cfg.path;
     let cursor = NamedCursor::open(path, name).map_err(|e| cursor_error(e, path, name))?;
+    let mut pending = false;
     if cursor.is_new() {
         match set_plan(cfg, set) {
             Ok(plan) => {
                 // Before anything is printed: a crash now resumes here, not at event 0.
                 cursor.commit(plan.start);
                 cursor.sync()?;
+                pending = plan.pending;
             }
             Err(e) => {
                 // Leave no cursor behind that would start somewhere the user did not ask for.
@@ -868,15 +893,15 @@ fn run_set_with_cursor(
         };
         return Err(cursor_error(e, path, name));
     }
-    let (mut range, ended) = cursor_backlog(&mut it, cfg, &cursor, out, stop, set_error)?;
+    let from = cfg.range.from.filter(|_| pending);
+    let (mut range, ended) = cursor_backlog(&mut it, cfg, from, &cursor, out, stop, set_error)?;
     if cfg.follow && !ended && !stop.load(Ordering::Relaxed) {
         let mut live = SetLive {
             tailer: it.into_tailer(),
         };
         follow(&mut live, &mut range, out, stop, Some(&cursor))?;
     }
-    cursor.sync()?;
-    Ok(Status::Success)
+    finish_cursor(&cursor, &range)
 }
 
 /// An error reading a set, before global event `index`: a damaged entry, or a set whose segments

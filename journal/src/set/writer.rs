@@ -120,7 +120,8 @@ impl SetWriterOptions {
         self
     }
 
-    /// The index intervals ([`WriterOptions::index_intervals`]).
+    /// The index intervals ([`WriterOptions::index_intervals`]); `index(false)` wins over them, in
+    /// whichever order the two are called.
     pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
         self.segment.index_intervals(intervals);
         self

@@ -989,3 +989,38 @@ fn an_error_of_the_sets_thread_surfaces_on_a_later_call() {
         assert_eq!(all_events(&read_set(&set)).len() as u64, i, "{ending}");
     }
 }
+
+/// `SetWriterOptions::index(false)` wins over `index_intervals`, in whichever order the two are
+/// called, as for one journal: no segment gets an index.
+#[test]
+fn set_index_off_wins_over_index_intervals_in_either_order() {
+    let dir = TempDir::new("set-index-off");
+    let iv = journal::index::Intervals {
+        bytes: 4096,
+        events: 16,
+    };
+    for (name, off_first, on) in [
+        ("off-then-intervals", Some(true), false),
+        ("intervals-then-off", Some(false), false),
+        ("intervals-only", None, true),
+    ] {
+        let set = dir.join(name);
+        let mut o = size_opts(8 << 10);
+        match off_first {
+            Some(true) => o.index(false).index_intervals(iv),
+            Some(false) => o.index_intervals(iv).index(false),
+            None => o.index_intervals(iv),
+        };
+        let mut w = o.create(&set).unwrap();
+        let mut i = 0u64;
+        while list_segments(&set).unwrap().len() < 3 {
+            w.append(timestamp_for(i), &payload_for(i, 1000)).unwrap();
+            i += 1;
+        }
+        w.close().unwrap();
+        for s in list_segments(&set).unwrap() {
+            let idx = journal::index::index_path(&s.path);
+            assert_eq!(idx.exists(), on, "{name}: {}", idx.display());
+        }
+    }
+}

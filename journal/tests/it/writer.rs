@@ -843,3 +843,39 @@ fn batch_append_does_not_allocate() {
     assert_eq!(allocs, 0, "append_batch allocated {allocs} times");
     assert_eq!(w.events(), 3200);
 }
+
+/// `index(false)` wins over `index_intervals`, in whichever order the two are called; the
+/// intervals alone keep the index (with them).
+#[test]
+fn index_off_wins_over_index_intervals_in_either_order() {
+    let dir = TempDir::new("writer-index-off");
+    let iv = journal::index::Intervals {
+        bytes: 4096,
+        events: 16,
+    };
+    for (name, off_first, on) in [
+        ("off-then-intervals", Some(true), false),
+        ("intervals-then-off", Some(false), false),
+        ("intervals-only", None, true),
+    ] {
+        let path = dir.join(name);
+        let mut o = WriterOptions::new();
+        match off_first {
+            Some(true) => o.index(false).index_intervals(iv),
+            Some(false) => o.index_intervals(iv).index(false),
+            None => o.index_intervals(iv),
+        };
+        let mut w = o.create(&path).unwrap();
+        for i in 0..100 {
+            w.append(i, b"event").unwrap();
+        }
+        w.close().unwrap();
+        let idx = journal::index::index_path(&path);
+        assert_eq!(idx.exists(), on, "{name}");
+        if on {
+            let r = Reader::open(&path).unwrap();
+            let loaded = journal::index::Index::load(&r).unwrap();
+            assert_eq!(loaded.intervals(), iv, "{name}");
+        }
+    }
+}
