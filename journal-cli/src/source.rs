@@ -80,19 +80,43 @@ impl Source {
         }
     }
 
-    /// Every event, from the first (the set's first available event, for a set), every entry
-    /// checked. The caller filters the events it reads by index and time (`RangeFilter`), so a
-    /// slice is exactly a linear filter over the whole walk.
+    /// The events from global index `from_index` on, starting at the first one (in global order)
+    /// whose timestamp is `>= from_time` if given: positioned there, or earlier. The caller still
+    /// filters the events it reads by index and time (`RangeFilter`), so the result is exactly a
+    /// linear filter over the whole walk.
     ///
-    /// A set is walked from its first event as a journal file is, not positioned at the slice's
-    /// start by its segments' names and indexes (SET.md 6.3, 6.4): a damaged segment or a broken
-    /// chain before the start is then met and reported (status 1) as it is in a file, where no
-    /// event past damage can be reached; a seek would skip it and report success.
-    pub fn events(&self) -> Events<'_> {
-        match self {
-            Source::File(r) => Events::File(r.iter()),
-            Source::Set(set, _) => Events::Set(set.iter()),
-        }
+    /// A journal file is always walked from its first event (every entry checked, as before). A
+    /// set is positioned by its segments' names and indexes (SET.md 6.3, 6.4); if damage stops the
+    /// seek, it is walked from its first event instead, so the damage is met where a walk meets
+    /// it and reported the same way.
+    pub fn events(&self, from_index: u64, from_time: Option<i64>) -> anyhow::Result<Events<'_>> {
+        let set = match self {
+            Source::File(r) => return Ok(Events::File(r.iter())),
+            Source::Set(set, _) => set,
+        };
+        let seek = || -> journal::Result<Option<SetIter<'_>>> {
+            if from_index <= set.first_index() && from_time.is_none() {
+                return Ok(None);
+            }
+            let by_index = set.iter_from_index(from_index.max(set.first_index()))?;
+            let Some(t) = from_time else {
+                return Ok(Some(by_index));
+            };
+            let by_time = set.iter_from_time(t)?;
+            // The first event at or after `t` in global order, if it is not before `from_index`;
+            // else the filter looks for it from `from_index` on.
+            Ok(Some(if by_time.index() >= by_index.index() {
+                by_time
+            } else {
+                by_index
+            }))
+        };
+        let it = match seek() {
+            Ok(Some(it)) => it,
+            Ok(None) | Err(Error::Damaged { .. }) | Err(Error::BadSet { .. }) => set.iter(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Events::Set(it))
     }
 }
 

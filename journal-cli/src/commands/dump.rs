@@ -35,13 +35,12 @@ Times are nanoseconds since the Unix epoch (negative before 1970) or RFC 3339
 
 A journal set (a directory holding a journal-set file, spec/SET.md) is dumped as one journal: its
 segments in order, with global indexes (--from-index counts across segments, and the slice starts
-at the first event of the whole set whose timestamp is >= --from-time).
+at the first event of the whole set whose timestamp is >= --from-time); the start is found through
+the segments' names and indexes rather than by reading the set from its first event.
 
-Every entry is checked, from the first, whatever the slice: a damaged journal's valid events (in
-the slice) are dumped, then the damage is reported and the status is 1. In a set, so is a damaged
-segment, and a segment that does not start where the one before it ends (a broken chain: status
-1), even before the slice's start: as in a journal file, where no event past damage can be reached,
-the walk stops there. (To check a set without printing it: journal verify.)";
+A damaged journal: its valid events are dumped, then the damage is reported and the status is 1.
+In a set, so is a damaged segment (its valid events are dumped first), and a segment that does not
+start where the one before it ends (a broken chain: status 1).";
 
 /// Print a journal's (or a journal set's) events as text, JSON Lines, hex or raw bytes.
 #[derive(Debug, clap::Args)]
@@ -96,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut range = cfg.range.filter();
     let mut printed = 0u64;
-    let mut events = source.events();
+    let mut events = source.events(cfg.from_index, cfg.range.from)?;
     while let Some(item) = events.next_event() {
         if printed >= cfg.limit {
             break;

@@ -34,10 +34,9 @@ OUT must not exist. A damaged journal: its valid events (in the range) are expor
 completed, then the damage is reported and the status is 1.
 
 SOURCE may be a journal set's directory (spec/SET.md): its segments are exported in order as one
-journal, with global indexes. A damaged segment, or one that does not start where the one before
-it ends (a broken chain), ends the export as damage does, even before the range's start: every
-entry is checked from the first, as in a journal file, where no event past damage can be
-reached.";
+journal, with global indexes, the start of the range found through the segments' indexes. A
+damaged segment, or one that does not start where the one before it ends (a broken chain), ends
+the export as damage does.";
 
 /// Export a journal's events as Parquet, Arrow, CSV or JSON Lines.
 #[derive(Debug, clap::Args)]
@@ -97,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     };
     let mut filter = range.filter();
     let mut damage = None;
-    let mut events = source.events();
+    let mut events = source.events(0, range.from)?;
     while let Some(item) = events.next_event() {
         let ev = match item {
             Ok(ev) => ev,

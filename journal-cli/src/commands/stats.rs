@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         let mut taking = true;
         // Every entry is checked, so the walk starts at the first event (of a set: of its first
         // segment, through every segment).
-        let mut events = source.events();
+        let mut events = source.events(0, None)?;
         while let Some(item) = events.next_event() {
             let ev = match item {
                 Ok(ev) => ev,
