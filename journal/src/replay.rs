@@ -471,7 +471,7 @@ fn run(
 
 /// Stages `entry`; false if the replay follows and `stop` was set while the ring was full (the
 /// entry is not written).
-#[inline]
+#[inline(always)]
 fn write_entry(
     producer: &mut Producer,
     entry: &[u8],
@@ -485,7 +485,10 @@ fn write_entry(
 
 /// Runs `write` (which waits while the ring is full) in waits of at most [`STOP_CHECK`], looking
 /// at the stop flag between them: false if it was set before `write` succeeded. The producer's own
-/// wait timeout still applies to the whole wait, and is restored.
+/// wait timeout still applies to the whole wait, and is restored. Kept out of line: the replay
+/// loop without `follow` must stay as small as it was.
+#[cold]
+#[inline(never)]
 fn bounded(
     producer: &mut Producer,
     follow: Option<(WaitStrategy, &AtomicBool)>,
