@@ -204,11 +204,10 @@ mod x86 {
         _mm_set_epi64x(hi as i64, lo as i64)
     }
 
-    /// `v · x^(128·k) mod P`, up to 128 bits (not fully reduced).
+    /// The low half of `v` times `lo` plus its high half times `hi` (carry-less): one fold step.
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse2")]
-    fn fold(v: __m128i, k: usize) -> __m128i {
-        let (lo, hi) = FOLDS[k];
+    fn fold_by(v: __m128i, (lo, hi): (u64, u64)) -> __m128i {
         let c = constant(lo, hi);
         _mm_xor_si128(
             _mm_clmulepi64_si128(v, c, 0x00),
@@ -216,16 +215,18 @@ mod x86 {
         )
     }
 
+    /// `v · x^(128·k) mod P`, up to 128 bits (not fully reduced).
+    #[inline]
+    #[target_feature(enable = "pclmulqdq,sse2")]
+    fn fold(v: __m128i, k: usize) -> __m128i {
+        fold_by(v, FOLDS[k])
+    }
+
     /// `v · x^(128·k) · x^32 mod P`, up to 96 bits: the form [`reduce96`] takes.
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse2")]
     fn fold_crc(v: __m128i, k: usize) -> __m128i {
-        let (lo, hi) = FOLDS_CRC[k];
-        let c = constant(lo, hi);
-        _mm_xor_si128(
-            _mm_clmulepi64_si128(v, c, 0x00),
-            _mm_clmulepi64_si128(v, c, 0x11),
-        )
+        fold_by(v, FOLDS_CRC[k])
     }
 
     /// `v · x^32 mod P`, up to 96 bits (the form [`reduce96`] takes): the low half (a factor
