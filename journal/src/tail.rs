@@ -57,10 +57,6 @@ impl Reader {
     }
 }
 
-/// Bytes of the next entry a caught-up tailer prefetches at each poll: the two cache lines that
-/// hold the header and payload of any entry up to 48 bytes of payload.
-const NEXT_ENTRY_PREFETCH: u64 = 128;
-
 /// Where a follower stands and the header values it saw last: the state [`Tailer`] and
 /// [`OwnedTailer`] share.
 #[derive(Clone, Copy, Debug)]
@@ -115,9 +111,6 @@ impl Follow {
             )));
         }
         if obs.write_offset == self.write_offset {
-            // Caught up: ask for the lines the next entry will start in, so that they travel
-            // while the header's line does instead of after it (a hint; nothing is read).
-            reader.map().prefetch(self.cursor.pos, NEXT_ENTRY_PREFETCH);
             return Ok(false);
         }
         self.write_offset = obs.write_offset;
@@ -152,10 +145,8 @@ impl Follow {
 /// Follows a journal as another process appends to it. See [`Reader::tail`].
 ///
 /// [`Tailer::poll`] never blocks and, while events are available, makes no system call; when it has
-/// caught up it makes one acquire load of the header per call, and prefetches the cache lines where
-/// the next entry will start, so that they reach this core together with the header's line
-/// instead of after it. The file length is re-read only when `write_offset` passes the length
-/// seen last (once per growth chunk).
+/// caught up it makes one acquire load of the header per call. The file length is re-read only when
+/// `write_offset` passes the length seen last (once per growth chunk).
 ///
 /// Errors end the tail: [`Error::Damaged`] at an invalid entry (the tailer stays at it),
 /// [`Error::FileShrunk`] if the file was truncated, [`Error::Replaced`] if the journal was replaced

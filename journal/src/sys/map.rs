@@ -223,17 +223,6 @@ impl ReadMap {
         Ok(to)
     }
 
-    /// A hint to bring the cache lines of `[offset, offset + len)` to this core (a prefetch: no
-    /// access, no fault, nothing if the range is outside the mapping).
-    #[inline(always)]
-    pub(crate) fn prefetch(&self, offset: u64, len: u64) {
-        if offset.saturating_add(len) > self.reserved.load(Ordering::Relaxed) {
-            return;
-        }
-        let base = self.base.load(Ordering::Relaxed);
-        prefetch_lines(base.wrapping_add(offset as usize), len as usize);
-    }
-
     /// The published bytes `[HEADER_LEN, end)`. Panics if `end` is past what [`Self::observe`]
     /// proved published.
     pub(crate) fn body(&self, end: u64) -> &[u8] {
@@ -541,26 +530,6 @@ unsafe fn populate(
         cvt(unsafe { libc::mlock(start.cast(), l) })?;
     }
     Ok(())
-}
-
-/// Prefetches the cache lines of `[p, p + len)` for reading. A hint only: it reads nothing, and
-/// an address that is not mapped is ignored.
-#[inline(always)]
-fn prefetch_lines(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let mut off = 0;
-        while off < len {
-            // SAFETY: a prefetch accesses no memory and never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast::<i8>()) };
-            off += 64;
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (p, len);
-    }
 }
 
 impl WriteMap {
