@@ -75,14 +75,15 @@ pub struct WriterOptions {
     huge_pages: bool,
     recovery: RecoveryMode,
     start_timestamp: Option<i64>,
-    index: Option<Intervals>,
+    /// Whether the index is kept (with `intervals`).
+    index: bool,
     pretouch_thread: bool,
     /// Growth ahead of the writer (pretouch, a pretoucher, the chunk allocated past the one being
     /// pre-faulted) stops here: a set segment's roll size rounded up to the page, past which its
     /// appends never go (SET.md 5.1) but for an oversize event, which grows the file itself.
     /// `u64::MAX` (no cap) for a single journal.
     growth_cap: u64,
-    /// The intervals the index is kept with when it is on (`index` is `Some` of them then).
+    /// The intervals the index is kept with when it is on.
     intervals: Intervals,
 }
 
@@ -115,7 +116,7 @@ impl Default for WriterOptions {
             huge_pages: false,
             recovery: RecoveryMode::Truncate,
             start_timestamp: None,
-            index: Some(Intervals::default()),
+            index: true,
             pretouch_thread: false,
             growth_cap: u64::MAX,
             intervals: Intervals::default(),
@@ -186,7 +187,7 @@ impl WriterOptions {
     /// close). On by default, with the default intervals. Off wins over
     /// [`WriterOptions::index_intervals`], in whichever order the two are called.
     pub fn index(&mut self, on: bool) -> &mut Self {
-        self.index = on.then_some(self.intervals);
+        self.index = on;
         self
     }
 
@@ -195,9 +196,6 @@ impl WriterOptions {
     /// still used and extended with its own.
     pub fn index_intervals(&mut self, intervals: Intervals) -> &mut Self {
         self.intervals = intervals;
-        if self.index.is_some() {
-            self.index = Some(intervals);
-        }
         self
     }
 
@@ -424,7 +422,7 @@ impl WriterOptions {
         // content below its checkpoint, and only what lies past it is walked (FORMAT.md 8 step 2).
         let start = stored.start_timestamp();
         // Strict mode walks everything: it is the mode that refuses damage, wherever it lies.
-        let trust = self.index.is_some() && self.recovery != RecoveryMode::Strict;
+        let trust = self.index && self.recovery != RecoveryMode::Strict;
         let upkeep = trust
             .then(|| Upkeep::open(path, map.body(candidate), start, wo, len).ok())
             .flatten()
@@ -482,7 +480,7 @@ impl WriterOptions {
                 .sync_all()
                 .map_err(|e| Error::io(path, "fsync", e))?;
         }
-        if self.index.is_some() {
+        if self.index {
             let behind = w.index.as_ref().map(|u| u.checkpoint().offset);
             if behind != Some(content.end) {
                 // The index describes only content made durable (INDEX.md 9.2).
@@ -1051,7 +1049,7 @@ impl Writer {
             prefault: self.opts.prefault,
             lock: self.opts.lock_memory,
             huge: self.opts.huge_pages,
-            sync_step: (self.opts.sync == SyncPolicy::Never && self.opts.index.is_some())
+            sync_step: (self.opts.sync == SyncPolicy::Never && self.opts.index)
                 .then_some(INDEX_NEVER_STEP),
         };
         Ok(Pretoucher::new(ahead, plan, self.path.clone()))
@@ -1155,9 +1153,10 @@ impl Writer {
     /// error disables the index.
     #[cold]
     fn rebuild_index(&mut self, start: i64, durable: bool) {
-        let Some(intervals) = self.opts.index else {
+        if !self.opts.index {
             return;
-        };
+        }
+        let intervals = self.opts.intervals;
         let to = self.write_offset;
         match Upkeep::rebuild(&self.path, intervals, start, self.map.body(to), to, durable) {
             Ok(u) => self.index = Some(Box::new(u)),
