@@ -450,7 +450,16 @@ fn roll_writer(dir: &Path) {
     opts.chunk_size(64 << 10);
     let next_path = dir.join(NEXT_FILE);
     let prepare = || opts.create(&next_path).unwrap();
-    let mut cur = opts.create(dir.join(segment_name(0))).unwrap();
+    // The first segment is created in place, so a reader can find it shorter than the header
+    // (SET.md 6.1). Hold it empty a while, so that the reader meets that case on every run, then
+    // put a whole segment there in one rename.
+    let first_path = dir.join(segment_name(0));
+    fs::File::create(&first_path).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let staged = dir.join(".first.journal");
+    let mut cur = opts.create(&staged).unwrap();
+    fs::rename(index_path(&staged), index_path(&first_path)).unwrap();
+    fs::rename(&staged, &first_path).unwrap();
     let mut next = prepare();
     let mut first = 0u64;
     for g in 0..TOTAL {
@@ -501,6 +510,13 @@ fn set_follower(dir: &Path) {
                 say(format!("JUMP {expect} {f}"));
                 jumps += 1;
                 (first, expect) = (f, f);
+                continue 'segments;
+            }
+            // A newest segment shorter than the header is being created (SET.md 6.1): the
+            // writer creates the first segment in place, so poll it again.
+            Err(_) if fs::metadata(&path).is_ok_and(|m| m.len() < 24) => {
+                assert!(Instant::now() < deadline, "segment {first} stayed empty");
+                std::thread::sleep(Duration::from_micros(200));
                 continue 'segments;
             }
             Err(e) => panic!("open {}: {e}", path.display()),
