@@ -206,8 +206,10 @@ impl SetWriterOptions {
             Some(newest) => (newest.first_index, opts.open_or_create(&newest.path)?),
         };
         remove_orphan_indexes(dir, base)?;
-        if segments.len() >= 2 {
-            tidy_sealed(&self.segment, &segments[segments.len() - 2].path);
+        // SET.md 7.3 step 6: the two segments before the newest (with the set's thread on, the
+        // close of the one sealed before the last roll may still have been running).
+        for sealed in segments.iter().rev().skip(1).take(2) {
+            tidy_sealed(&self.segment, &sealed.path);
         }
         let seg_cycle = if current.events() > 0 {
             meta.roll.cycle_of(first_timestamp(current.path())?)
@@ -284,8 +286,11 @@ pub enum RollStep {
 /// (`journal-set`): right after each roll it closes the sealed segment (and applies the retention)
 /// and prepares the next segment, so that neither runs on the appending thread and no `pretouch`
 /// call is needed. An error of that thread is returned by the next [`pretouch`](Self::pretouch)
-/// after it, or by the next roll, [`prepare_next`](Self::prepare_next), [`sync`](Self::sync) or
-/// [`close`](Self::close), which wait for the thread's work.
+/// after it, or by the next roll (which waits for the prepared segment, and for the close of a
+/// segment sealed two rolls before if it still runs, but not for the one sealed by the last roll:
+/// under [`SyncPolicy::Never`] that close syncs the whole segment, which may take longer than
+/// filling the next one), or by [`prepare_next`](Self::prepare_next), [`sync`](Self::sync) or
+/// [`close`](Self::close), which wait for all of the thread's work.
 ///
 /// Dropping the writer closes it (as [`close`](Self::close), ignoring errors), after the set's
 /// thread finished its work.
@@ -568,7 +573,14 @@ impl SetWriter {
         let first = self.base.checked_add(n).ok_or_else(|| {
             Error::InvalidArgument("the set's global event index would overflow a u64".into())
         })?;
-        self.finish_retiring()?;
+        if self.worker.is_some() {
+            // The segment this roll prepares must be there, and of the segments sealed before, only
+            // the one sealed by the last roll may still be closing (SET.md 7.3 step 6): its close
+            // waits for the disk (a sync of the whole segment under `never`), which must not hold
+            // up this roll when it takes longer than filling a segment.
+            self.collect(|w| w.preparing || w.retiring > 1)?;
+        }
+        self.finish_retiring_here()?;
         self.prepare_next_inner()?; // R1
         self.stop(RollStep::Prepared)?;
         if self.sync != SyncPolicy::Never {
@@ -622,12 +634,13 @@ impl SetWriter {
         let Some(worker) = self.worker.as_mut() else {
             return;
         };
-        if worker.busy || (self.retiring.is_none() && self.next.is_some()) {
+        let prepare = self.next.is_none() && !worker.preparing;
+        if self.retiring.is_none() && !prepare {
             return;
         }
         let task = Task {
             retire: self.retiring.take(),
-            prepare: self.next.is_none(),
+            prepare,
             dir: self.dir.clone(),
             opts: self.opts.clone(),
             retention: self.meta,
@@ -640,36 +653,39 @@ impl SetWriter {
         }
     }
 
-    /// Takes the outcome of the worker's task, waiting for it when `wait` (else only if it is
-    /// done): the prepared segment is kept, the first error returned.
-    fn collect(&mut self, wait: bool) -> Result<()> {
-        let Some(worker) = self.worker.as_mut() else {
-            return Ok(());
-        };
-        let Some(done) = worker.receive(wait, &self.dir) else {
-            return Ok(());
-        };
-        let done = done?;
-        let mut result = done.retired;
-        match done.next {
-            Some(Ok(next)) => self.next = Some(next),
-            Some(Err(e)) => result = result.and(Err(e)),
-            None => {}
+    /// Takes what the worker finished, waiting while `wait_while` holds of what it still has in
+    /// hand: the prepared segment is kept, the first error returned.
+    fn collect(&mut self, wait_while: fn(&Worker) -> bool) -> Result<()> {
+        let mut result = Ok(());
+        while let Some(worker) = self.worker.as_mut() {
+            let wait = wait_while(worker);
+            let Some(done) = worker.receive(wait, &self.dir) else {
+                break;
+            };
+            match done {
+                Ok(Done::Prepared(Ok(next))) => self.next = Some(next),
+                Ok(Done::Prepared(Err(e))) | Err(e) => result = result.and(Err(e)),
+                Ok(Done::Retired(r)) => result = result.and(r),
+            }
         }
         result
     }
 
-    /// R7 and R8, off the append path: closes the segment sealed by the last roll (SET.md 5.4),
+    /// R7 and R8, off the append path: closes the segments sealed by the last rolls (SET.md 5.4),
     /// then applies the set's stored retention (SET.md 8.2) as a prune (8.1), with "before" taken
     /// from the newest event of the segment just sealed.
-    /// With a worker, waits for its task first (which may be this very work).
+    /// With a worker, waits for everything it has in hand first (which may be this very work).
     fn finish_retiring(&mut self) -> Result<()> {
-        let collected = self.collect(true);
-        let retired = match self.retiring.take() {
+        let collected = self.collect(Worker::in_hand);
+        collected.and(self.finish_retiring_here())
+    }
+
+    /// R7 and R8 on this thread for the segment sealed by the last roll, if no worker took it.
+    fn finish_retiring_here(&mut self) -> Result<()> {
+        match self.retiring.take() {
             Some(old) => retire(*old, &self.dir, &self.meta),
             None => Ok(()),
-        };
-        collected.and(retired)
+        }
     }
 
     /// Prepares the next segment under `.next.journal` now, if it is not prepared (SET.md 5.3):
@@ -695,8 +711,8 @@ impl SetWriter {
     pub fn pretouch(&mut self) -> Result<()> {
         self.current.pretouch()?;
         if self.worker.is_some() {
-            // The worker does the rest; an error of its last task is returned here.
-            let collected = self.collect(false);
+            // The worker does the rest; an error of its last tasks is returned here.
+            let collected = self.collect(|_| false);
             self.dispatch();
             return collected;
         }
@@ -779,7 +795,7 @@ impl SetWriter {
     pub fn abandon(mut self) {
         // A task in flight finishes first (its close of the sealed segment is a state a crash
         // after R7 leaves); the segment it prepared is abandoned with the others.
-        let _ = self.collect(true);
+        let _ = self.collect(Worker::in_hand);
         self.worker = None;
         self.abandoned = true;
         self.current.abandon_in_place();
@@ -958,43 +974,50 @@ struct Task {
     fail_prepare: bool,
 }
 
-/// What the worker did with a [`Task`].
-struct Done {
-    retired: Result<()>,
-    next: Option<Result<Box<Writer>>>,
+/// What the worker did with a [`Task`]: the prepared segment is sent as soon as it is ready, the
+/// close of the sealed one after it.
+enum Done {
+    Prepared(Result<Box<Writer>>),
+    Retired(Result<()>),
 }
 
 impl Task {
     /// The preparation first: it is quick, and the new segment's own pretoucher then works ahead
-    /// of the appends while the sealed segment's close waits for the disk.
-    fn run(self) -> Done {
-        let next = self.prepare.then(|| {
-            #[cfg(feature = "test-hooks")]
-            if self.fail_prepare {
-                return Err(Error::InvalidArgument(
-                    "test hook: the next segment could not be prepared".into(),
-                ));
-            }
-            remove_next(&self.dir)?;
-            Ok(Box::new(self.opts.create(self.dir.join(NEXT_FILE))?))
-        });
-        let retired = match self.retire {
-            Some(old) => retire(*old, &self.dir, &self.retention),
-            None => Ok(()),
-        };
-        Done { retired, next }
+    /// of the appends while the sealed segment's close waits for the disk. Stops when the set
+    /// writer is gone.
+    fn run(self, out: &mpsc::Sender<Done>) -> std::result::Result<(), mpsc::SendError<Done>> {
+        if self.prepare {
+            let next = (|| {
+                #[cfg(feature = "test-hooks")]
+                if self.fail_prepare {
+                    return Err(Error::InvalidArgument(
+                        "test hook: the next segment could not be prepared".into(),
+                    ));
+                }
+                remove_next(&self.dir)?;
+                Ok(Box::new(self.opts.create(self.dir.join(NEXT_FILE))?))
+            })();
+            out.send(Done::Prepared(next))?;
+        }
+        if let Some(old) = self.retire {
+            out.send(Done::Retired(retire(*old, &self.dir, &self.retention)))?;
+        }
+        Ok(())
     }
 }
 
 /// The set writer's thread (named `journal-set`), with the segments' pretoucher threads on: it
-/// closes each sealed segment and prepares the next one, one [`Task`] at a time, so that neither
-/// runs on the appending thread. It ends when its sender is dropped, and is joined on drop.
+/// closes each sealed segment and prepares the next one, one [`Task`] at a time in the order sent,
+/// so that neither runs on the appending thread. It ends when its sender is dropped, and is joined
+/// on drop.
 struct Worker {
     tasks: Option<mpsc::Sender<Task>>,
     /// In a mutex only so that the set writer stays `Sync` (reached through `&mut` alone).
     done: Mutex<mpsc::Receiver<Done>>,
-    /// A task was sent and its [`Done`] not received yet.
-    busy: bool,
+    /// A preparation was sent and its [`Done::Prepared`] not received yet.
+    preparing: bool,
+    /// Sealed segments sent to close whose [`Done::Retired`] was not received yet.
+    retiring: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -1006,7 +1029,7 @@ impl Worker {
             .name("journal-set".into())
             .spawn(move || {
                 for task in inbox {
-                    if outbox.send(task.run()).is_err() {
+                    if task.run(&outbox).is_err() {
                         return;
                     }
                 }
@@ -1015,25 +1038,33 @@ impl Worker {
         Ok(Worker {
             tasks: Some(tasks),
             done: Mutex::new(done),
-            busy: false,
+            preparing: false,
+            retiring: 0,
             thread: Some(thread),
         })
+    }
+
+    /// Whether anything sent is not received back yet.
+    fn in_hand(&self) -> bool {
+        self.preparing || self.retiring > 0
     }
 
     /// Sends a task; gives it back if the thread is gone.
     fn send(&mut self, task: Task) -> Option<Task> {
         let tasks = self.tasks.as_ref().expect("only dropped with the worker");
+        let (prepare, retire) = (task.prepare, task.retire.is_some());
         if let Err(e) = tasks.send(task) {
             return Some(e.0);
         }
-        self.busy = true;
+        self.preparing |= prepare;
+        self.retiring += usize::from(retire);
         None
     }
 
-    /// The outcome of the task in flight: waited for when `wait`, else only if it is done. `None`
-    /// when no task is in flight (or, without `wait`, it is not done).
+    /// One outcome of the tasks in hand: waited for when `wait`, else only if one is there.
+    /// `None` when nothing is in hand (or, without `wait`, nothing is done yet).
     fn receive(&mut self, wait: bool, dir: &Path) -> Option<Result<Done>> {
-        if !self.busy {
+        if !self.in_hand() {
             return None;
         }
         let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -1046,7 +1077,15 @@ impl Worker {
                 Err(mpsc::TryRecvError::Disconnected) => None,
             }
         };
-        self.busy = false;
+        match &got {
+            Some(Done::Prepared(_)) => self.preparing = false,
+            Some(Done::Retired(_)) => self.retiring -= 1,
+            None => {
+                // The thread is gone: nothing more comes back.
+                self.preparing = false;
+                self.retiring = 0;
+            }
+        }
         Some(got.ok_or_else(|| {
             Error::io(
                 dir,
@@ -1141,7 +1180,7 @@ fn remove_orphan_indexes(dir: &Path, newest: u64) -> Result<()> {
     Ok(())
 }
 
-/// SET.md 7.3 step 6: finishes R7 for the segment before the newest if it was not closed cleanly
+/// SET.md 7.3 step 6: finishes R7 for a segment before the newest if it was not closed cleanly
 /// (its file is longer than its `write_offset`). Best effort: a segment that does not recover in
 /// strict mode is left as it is, for `verify` to report.
 fn tidy_sealed(opts: &WriterOptions, path: &Path) {

@@ -947,6 +947,43 @@ fn with_the_pretouch_thread_rolls_are_finished_off_the_appending_thread() {
     }
 }
 
+/// SET.md 7.3 step 6: with the set's thread on, a roll may come while the segment sealed by the
+/// roll before is still being closed, so a writer that stops there leaves the two segments before
+/// the newest without their R7 (a preallocated tail past their content). The next writer finishes
+/// R7 for both.
+#[test]
+fn opening_finishes_r7_for_both_segments_before_the_newest() {
+    let dir = TempDir::new("set-tidy-two");
+    let set = dir.join("set");
+    let mut w = size_opts(4096).create(&set).unwrap();
+    let mut n = 0u64;
+    while list_segments(&set).unwrap().len() < 4 {
+        w.append(timestamp_for(n), &payload_for(n, 300)).unwrap();
+        n += 1;
+    }
+    w.close().unwrap();
+    assert!(closed_cleanly(&set, true));
+    let segs = list_segments(&set).unwrap();
+    for s in &segs[segs.len() - 3..segs.len() - 1] {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&s.path)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len + 8192).unwrap();
+    }
+    assert!(!closed_cleanly(&set, false));
+    let mut w = size_opts(4096).open(&set).unwrap();
+    assert!(
+        closed_cleanly(&set, false),
+        "a sealed segment keeps its tail"
+    );
+    let g = w.events();
+    assert_eq!(w.append(timestamp_for(g), b"after").unwrap(), g);
+    w.close().unwrap();
+    assert_eq!(all_events(&read_set(&set)).len() as u64, n + 1);
+}
+
 /// An error of the set's thread is returned by a later call, never lost: by `pretouch` once the
 /// thread is done (the one after retries), or by `close`, which waits for the thread.
 #[test]
