@@ -362,16 +362,20 @@ mod x86 {
     #[target_feature(enable = "pclmulqdq,sse2")]
     fn combine<const B: usize, const CRC: bool>(first: __m128i, p: &[u8]) -> __m128i {
         let p = &p[..16 * B];
-        let mut acc = _mm_xor_si128(
-            last_to::<CRC>(load(p, 16 * (B - 1))),
-            fold_to::<CRC>(first, B),
-        );
+        // Two accumulators, so that the XORs after the last products form two short chains.
+        let mut even = fold_to::<CRC>(first, B);
+        let mut odd = last_to::<CRC>(load(p, 16 * (B - 1)));
         let mut i = 0;
         while i + 1 < B {
-            acc = _mm_xor_si128(acc, fold_to::<CRC>(load(p, 16 * i), B - 1 - i));
+            let f = fold_to::<CRC>(load(p, 16 * i), B - 1 - i);
+            if i % 2 == 0 {
+                odd = _mm_xor_si128(odd, f);
+            } else {
+                even = _mm_xor_si128(even, f);
+            }
             i += 1;
         }
-        acc
+        _mm_xor_si128(even, odd)
     }
 
     /// Four lanes of consecutive blocks (the last at block `i - 1` of `p`) and the blocks after
