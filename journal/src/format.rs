@@ -583,6 +583,31 @@ mod tests {
     }
 
     #[test]
+    fn encoded_checksum_is_crc32fast_over_the_stored_bytes() {
+        // What a reader of FORMAT.md 5 recomputes: crc32fast over the entry's first 12 bytes and
+        // its payload as stored, whichever CRC implementation this CPU selects; every length
+        // through the accelerated sizes and past them, the payload at several alignments.
+        let buf: Vec<u8> = (0..320u32).map(|i| (i * 131 + 17) as u8).collect();
+        for n in 0..=300usize {
+            for misalign in [0usize, 1, 5, 8, 15] {
+                let p = &buf[misalign..misalign + n];
+                let ts = (n as i64).wrapping_mul(0x0102_0304_0506_0708) ^ -(misalign as i64);
+                let mut out = vec![0xAAu8; entry_len(n as u32) as usize];
+                encode_entry(&mut out, ts, p);
+                let mut h = crc32fast::Hasher::new();
+                h.update(&out[..12]);
+                h.update(&out[16..16 + n]);
+                let want = h.finalize();
+                assert_eq!(stored_checksum(&out), want, "n={n} misalign={misalign}");
+                let mut sealed = out.clone();
+                sealed[12..16].fill(0);
+                seal_entry(&mut sealed, ts, n as u32);
+                assert_eq!(stored_checksum(&sealed), want, "sealed, n={n}");
+            }
+        }
+    }
+
+    #[test]
     fn header_rules() {
         assert_eq!(check_header(24, 23), Err(HeaderFault::Short { len: 23 }));
         assert_eq!(

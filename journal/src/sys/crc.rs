@@ -5,10 +5,11 @@
 //! bytes are folded 16 at a time with carry-less multiplications, as in Intel's "Fast CRC
 //! Computation for Generic Polynomials Using PCLMULQDQ Instruction" (2009): every 16-byte block
 //! is multiplied by `x^(128·k) mod P` for its distance `k` in blocks from the last one, the
-//! products are XORed, and the 128-bit remainder is reduced to 32 bits by two folds and a Barrett
-//! reduction. The 12 header bytes need no table pass: preceded by 4 zero bytes (which do not
-//! change a CRC whose initial value is applied by XOR to the first message bytes) they make the
-//! first 16-byte block, built in registers. Everything else uses `crc32fast`.
+//! products are XORed; the last fold leaves a 96-bit remainder (every block times `x^32` as well),
+//! which one Barrett step over all 96 bits (two dependent multiplications) reduces to 32. The 12
+//! header bytes need no table pass: preceded by 4 zero bytes (which do not change a CRC whose
+//! initial value is applied by XOR to the first message bytes) they make the first 16-byte block,
+//! built in registers. Everything else uses `crc32fast`.
 //!
 //! Notation (the white paper's): bit `i` of a reflected 128-bit block loaded little-endian is the
 //! coefficient of `x^(127-i)`; a constant `rk(n)` is `x^n mod P` bit-reflected into 33 bits
@@ -89,22 +90,25 @@ const fn rk(n: u32) -> u64 {
     (xpow_mod(n).reverse_bits() as u64) << 1
 }
 
-/// `floor(x^64 / P)` (degree 32) reflected into 33 bits: the Barrett constant.
-const fn barrett_mu() -> u64 {
-    // Long division of x^64 by P, one quotient bit per step, normal bit order.
-    const P: u64 = 0x1_04C1_1DB7;
-    let mut rem: u128 = 1 << 64;
-    let mut q: u64 = 0;
-    let mut d = 64;
+/// The Barrett constant for 96-bit remainders: `floor(x^96 / P)` (degree 64) without its `x^64`
+/// term, reflected so that bit `j` is the coefficient of `x^(64-j)` (its `x^0` coefficient, which
+/// has no place there, is 0, as the evaluation checks).
+const fn barrett_mu96() -> u64 {
+    // Long division of x^96 by P, one quotient bit per step, normal bit order.
+    const P: u128 = 0x1_04C1_1DB7;
+    let mut rem: u128 = 1 << 96;
+    let mut q: u128 = 0;
+    let mut d = 96;
     while d >= 32 {
         if rem & (1u128 << d) != 0 {
-            rem ^= (P as u128) << (d - 32);
+            rem ^= P << (d - 32);
             q |= 1 << (d - 32);
         }
         d -= 1;
     }
-    // q has degree 32: reflect its 33 bits.
-    q.reverse_bits() >> 31
+    assert!(q >> 64 == 1 && q & 1 == 0);
+    // The coefficients x^63..x^1 at bits 1..63.
+    (q as u64).reverse_bits() << 1
 }
 
 /// Fold constants to the final form: `FOLD_CRC[k]` multiplies a 128-bit block by
@@ -121,13 +125,9 @@ const FOLD_CRC: [(u64, u64); 8] = {
     t
 };
 
-/// `rk(64)`: folds 32 bits over 64 in the final reduction.
-#[allow(dead_code)] // unused off x86_64
-const RK64: u64 = rk(64);
-
 /// The Barrett constant, evaluated once at compile time.
 #[allow(dead_code)] // unused off x86_64
-const MU: u64 = barrett_mu();
+const MU96: u64 = barrett_mu96();
 
 /// The polynomial itself reflected into 33 bits.
 #[allow(dead_code)] // unused off x86_64
@@ -148,7 +148,7 @@ const FOLD: [(u64, u64); 8] = {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Ordering, FOLD, FOLD_CRC, MU, P_REFLECTED, RK64, SUPPORT};
+    use super::{Ordering, FOLD, FOLD_CRC, MU96, P_REFLECTED, SUPPORT};
     use std::arch::x86_64::*;
 
     /// Whether the CPU has what [`entry_crc`] needs; detected on the first call, then one relaxed
@@ -362,16 +362,20 @@ mod x86 {
     #[target_feature(enable = "pclmulqdq,sse2")]
     fn combine<const B: usize, const CRC: bool>(first: __m128i, p: &[u8]) -> __m128i {
         let p = &p[..16 * B];
-        let mut acc = _mm_xor_si128(
-            last_to::<CRC>(load(p, 16 * (B - 1))),
-            fold_to::<CRC>(first, B),
-        );
+        // Two accumulators, so that the XORs after the last products form two short chains.
+        let mut even = fold_to::<CRC>(first, B);
+        let mut odd = last_to::<CRC>(load(p, 16 * (B - 1)));
         let mut i = 0;
         while i + 1 < B {
-            acc = _mm_xor_si128(acc, fold_to::<CRC>(load(p, 16 * i), B - 1 - i));
+            let f = fold_to::<CRC>(load(p, 16 * i), B - 1 - i);
+            if i % 2 == 0 {
+                odd = _mm_xor_si128(odd, f);
+            } else {
+                even = _mm_xor_si128(even, f);
+            }
             i += 1;
         }
-        acc
+        _mm_xor_si128(even, odd)
     }
 
     /// Four lanes of consecutive blocks (the last at block `i - 1` of `p`) and the blocks after
@@ -439,21 +443,22 @@ mod x86 {
     }
 
     /// `v mod P` for `v` of at most 96 bits (bit `t` the coefficient of `x^(95-t)`), reflected.
+    ///
+    /// One Barrett step for the whole 96 bits: with `T = floor(v / x^32)` (the low 64 bits of the
+    /// register) and `mu = floor(x^96 / P) = x^64 + mu'`, the quotient is `q = floor(T · mu / x^64)
+    /// = T + floor(T · mu' / x^64)`, exact because `v` has fewer than 96 bits, and the remainder is
+    /// the low 32 bits of `v + q · P`. Two dependent multiplications (`T · mu'`, whose reflected
+    /// constant is shifted so that the quotient bits come out aligned with `T`, then `q · P`),
+    /// where a fold to 64 bits and a 64-bit Barrett reduction take three.
     #[inline]
     #[target_feature(enable = "pclmulqdq,sse2,sse4.1")]
     fn reduce96(v: __m128i) -> u32 {
-        // 96 -> 64 bits: the top 32 bits times x^64 mod P, plus the low 64.
-        let mask = _mm_set_epi32(0, 0, 0, -1);
-        let k = constant(RK64, 0);
-        let z = _mm_xor_si128(
-            _mm_clmulepi64_si128(_mm_and_si128(v, mask), k, 0x00),
-            _mm_srli_si128(v, 4),
-        );
-        // Barrett: q = floor(floor(z / x^32) · mu / x^32), remainder z - q·P.
-        let b = constant(MU, P_REFLECTED);
-        let q = _mm_clmulepi64_si128(_mm_and_si128(z, mask), b, 0x00);
-        let r = _mm_xor_si128(z, _mm_clmulepi64_si128(_mm_and_si128(q, mask), b, 0x10));
-        _mm_extract_epi32(r, 1) as u32
+        let k = constant(MU96, P_REFLECTED);
+        // Low half: q. (The high half is unused: the next product takes the low one.)
+        let q = _mm_xor_si128(v, _mm_clmulepi64_si128(v, k, 0x00));
+        // Bits 64..96: the remainder, bit 64 + i the coefficient of x^(31-i).
+        let r = _mm_xor_si128(v, _mm_clmulepi64_si128(q, k, 0x10));
+        _mm_extract_epi32(r, 2) as u32
     }
 }
 
@@ -487,8 +492,22 @@ mod tests {
         // Intel's white paper and the Linux kernel's crc32-pclmul for 0xEDB88320.
         assert_eq!(FOLD[4], (0x1_5444_2BD4, 0x1_C6E4_1596));
         assert_eq!(FOLD[1], (0x1_7519_97D0, 0x0_CCAA_009E));
-        assert_eq!(rk(64), 0x1_63CD_6124);
-        assert_eq!(barrett_mu(), 0x1_F701_1641);
+    }
+
+    /// Carry-less product, normal bit order.
+    fn clmul(a: u128, b: u128) -> u128 {
+        (0..128)
+            .filter(|i| b >> i & 1 == 1)
+            .fold(0, |acc, i| acc ^ a << i)
+    }
+
+    #[test]
+    fn the_barrett_constant_is_the_quotient_of_x96_by_p() {
+        // Back to the normal order, with the x^64 term: mu = x^64 + mu'.
+        let mu = 1u128 << 64 | (MU96 >> 1).reverse_bits() as u128;
+        // x^96 - mu · P is the remainder: below x^32.
+        let rem = (1u128 << 96) ^ clmul(mu, 0x1_04C1_1DB7);
+        assert!(rem < 1 << 32, "{rem:#x}");
     }
 
     #[test]
