@@ -954,6 +954,11 @@ impl Writer {
                             // writer syncs here, on the cold path, every 64 MiB (sync moves the
                             // checkpoint).
                             self.sync()?;
+                        } else {
+                            // That sync writes what was appended since the last one: its
+                            // write-back starts now, without waiting, so the disk works while the
+                            // appends go on. Advice only: the sync writes whatever is left.
+                            let _ = self.map.start_writeback(self.write_offset);
                         }
                     }
                 }
