@@ -7,7 +7,8 @@
 //! file the appending thread takes no page fault and makes no system call for growth, as long as
 //! the pretoucher keeps ahead; when it falls behind, the writer grows the file itself, as without
 //! one. Under [`SyncPolicy::Never`](crate::SyncPolicy::Never) with the index on, the pretoucher also
-//! does the writer's periodic sync (every 64 MiB, spec/INDEX.md 9.3).
+//! does the writer's periodic sync (every 64 MiB, spec/INDEX.md 9.3); the writer's own pretoucher
+//! runs it on a second thread, so that the growth never waits for the disk.
 //!
 //! Either the writer owns a thread that runs it ([`WriterOptions::pretouch_thread`]), or the caller
 //! takes a handle ([`Writer::pretoucher`]) and runs [`Pretoucher::pretouch`] on a thread of its
