@@ -221,7 +221,8 @@ impl WriterOptions {
     /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
     /// `journal-pretouch`, a pass every millisecond, stopped and joined when the writer closes or
     /// drops): the file's growth and pre-faulting, and under [`SyncPolicy::Never`] the periodic
-    /// sync of the index checkpoint, then run off the appending thread (FORMAT.md 7.3). By default
+    /// sync of the index checkpoint (on a second thread, `journal-sync`, so that the growth never
+    /// waits for the disk), then run off the appending thread (FORMAT.md 7.3). By default
     /// off; [`Writer::pretoucher`] gives a handle to run on a thread of the caller's choosing.
     pub fn pretouch_thread(&mut self, on: bool) -> &mut Self {
         self.pretouch_thread = on;
@@ -954,6 +955,11 @@ impl Writer {
                             // writer syncs here, on the cold path, every 64 MiB (sync moves the
                             // checkpoint).
                             self.sync()?;
+                        } else {
+                            // That sync writes what was appended since the last one: its
+                            // write-back starts now, without waiting, so the disk works while the
+                            // appends go on. Advice only: the sync writes whatever is left.
+                            let _ = self.map.start_writeback(self.write_offset);
                         }
                     }
                 }

@@ -263,6 +263,8 @@ pub(crate) struct WriteMap {
     file: File,
     allocated: u64,
     published: u64,
+    /// The published content up to here had its write-back started ([`WriteMap::start_writeback`]).
+    writeback_started: u64,
     /// The pretoucher's share of the growth, once one was attached ([`Ahead`]).
     ahead: Option<Arc<Ahead>>,
 }
@@ -277,10 +279,10 @@ pub(crate) struct WriteMap {
 ///   which it moves the mapping, and clears `live` under the lock before it unmaps the mapping or
 ///   cuts the file. So a thread that holds the lock and sees `live` may pass `[base, base + len)`
 ///   to system calls.
-/// - `file` is dropped (and `live` cleared) only by [`WriteMap::detach_ahead`], which holds
-///   `syncing` while it does; so a thread that holds `syncing` and saw `live` and the descriptor
-///   under the lock may use the descriptor after releasing the lock, until it releases `syncing`.
-///   Lock order: `syncing`, then `inner`.
+/// - The sync never uses the writer's mapping: it goes through its own descriptor and read-only
+///   mapping ([`SyncState`]), held under `syncing` and dropped only by
+///   [`WriteMap::detach_ahead`], so it takes no `inner` lock and never holds up a writer that grows
+///   the file itself. Lock order: `syncing`, then `inner`.
 /// - The file is at least `allocated` bytes long; the atomic `allocated` is stored before `ready`
 ///   (both release) and `ready <= allocated`; both only grow.
 /// - The pretoucher touches (pre-faults) only bytes at or past `prefaulted` and at or past the
@@ -293,9 +295,8 @@ pub(crate) struct Ahead {
     ready: AtomicU64,
     allocated: AtomicU64,
     synced: AtomicU64,
-    /// Held while the descriptor is used without `inner` (INVARIANTS); holds the offset up to
-    /// which the pretoucher started the write-back of the published content.
-    syncing: Mutex<u64>,
+    /// The sync's own descriptor and mapping, and how far it started the write-back (INVARIANTS).
+    syncing: Mutex<SyncState>,
     /// Set while the pretoucher is in its pre-faulting loop: a writer that overtook it may wait
     /// for `ready` instead of pre-faulting the same pages ([`WriteMap::ahead_wait`]).
     busy: AtomicBool,
@@ -316,6 +317,46 @@ struct AheadInner {
 // SAFETY: the raw pointer is passed to system calls only under the mutex while `live` (Ahead
 // INVARIANTS), whichever thread holds it; nothing else in the struct is thread-bound.
 unsafe impl Send for AheadInner {}
+
+/// What the pretoucher's sync works with: a read-only mapping of its own (through a duplicate of
+/// the writer's descriptor) for the `msync`, so that the sync never needs the writer's mapping nor
+/// the lock that guards it; `None` once the writer detached.
+struct SyncState {
+    /// The published content up to this offset had its write-back started.
+    started: u64,
+    map: Option<SyncMap>,
+}
+
+/// The write-back the sync starts ahead stops this far below `write_offset` (rounded down to a
+/// multiple of it): the page cache may hold the file in folios of up to 2 MiB (ext4 uses large
+/// folios), and starting the write-back of a folio write-protects all of it, so the folio the
+/// writer is storing to is left alone.
+const WRITEBACK_MARGIN: u64 = 2 << 20;
+
+/// Starts (without waiting) the write-back of the dirty pages of `[from, to)` of `fd`
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Empty ranges do nothing.
+fn start_writeback(fd: std::os::fd::RawFd, from: u64, to: u64) -> io::Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    // SAFETY: sync_file_range on a descriptor the caller holds open touches no memory of this
+    // process.
+    cvt(unsafe {
+        libc::sync_file_range(
+            fd,
+            from as libc::off64_t,
+            (to - from) as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    })
+    .map(|_| ())
+}
+
+/// Where the write-back started ahead of a sync may end, for a published `write_offset` (see
+/// [`WRITEBACK_MARGIN`]), never below the header page, which the writer stores to at every append.
+fn writeback_end(write_offset: u64) -> u64 {
+    (write_offset / WRITEBACK_MARGIN * WRITEBACK_MARGIN).max(page_size())
+}
 
 /// The pretoucher pre-faults in steps of this many bytes, taking the lock for one step at a time
 /// and publishing `ready` after each: a writer that overtakes it waits at most one step for the
@@ -347,6 +388,18 @@ impl Ahead {
     /// The pre-faulting goes in [`PREFAULT_STEP`]s, `ready` published after each.
     /// Returns `Ok(false)` once the writer is gone (closed or dropped).
     pub(crate) fn run(&self, plan: &AheadPlan) -> io::Result<bool> {
+        if !self.prepare(plan)? {
+            return Ok(false);
+        }
+        if let Some(step) = plan.sync_step {
+            self.sync(step)?;
+        }
+        Ok(true)
+    }
+
+    /// The growth part of [`Ahead::run`], without the sync (which another thread may run: see
+    /// [`Ahead::sync`]).
+    pub(crate) fn prepare(&self, plan: &AheadPlan) -> io::Result<bool> {
         let window = {
             let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             if !g.live {
@@ -402,64 +455,42 @@ impl Ahead {
         if window > self.ready.load(Ordering::Relaxed) {
             self.ready.fetch_max(window, Ordering::Release);
         }
-        if let Some(step) = plan.sync_step {
-            self.sync(step)?;
-        }
         Ok(true)
     }
 
     /// The periodic sync of a pretoucher. On every pass it starts (without waiting) the write-back
-    /// of the whole published pages past the header page that it has not started yet, so that the
-    /// disk keeps pace and the sync finds little to write; it leaves out the page that holds
-    /// `write_offset` and the header page, which the writer is still storing to (write-back would
-    /// write-protect them, and the writer would take a page fault). Once `step` bytes were published
-    /// past the last sync, the content `[0, write_offset)` is written back and waited for with
-    /// `sync_file_range`, through the descriptor and without the lock (so a writer that overtakes
-    /// the pretoucher meanwhile is not held up by the disk), then made durable with `msync(MS_SYNC)`
-    /// of the range under the lock, which finds the pages clean and only commits the file system's
-    /// journal and flushes the device. Only the published range is synced: the pages pre-faulted
-    /// past it stay dirty and writable, so the writer takes no page fault there.
-    fn sync(&self, step: u64) -> io::Result<()> {
-        let mut started = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
-        let (fd, wo) = {
-            let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if !g.live {
-                return Ok(());
-            }
-            let fd = g.file.as_ref().expect("a live pretoucher has the file");
-            (std::os::fd::AsRawFd::as_raw_fd(fd), g.write_offset())
+    /// of the published content past the header page that it has not started yet, so that the
+    /// disk keeps pace and the sync finds little to write; it stops 2 MiB short of `write_offset`
+    /// ([`WRITEBACK_MARGIN`]), so that the folio the writer is storing to is not write-protected.
+    /// Once `step` bytes were published past the last sync, the content `[0, write_offset)` is
+    /// written back and waited for with `sync_file_range`, then made durable with `msync(MS_SYNC)`
+    /// of that range through the sync's own mapping, which finds the pages clean and only commits
+    /// the file system's journal and flushes the device. None of it takes the lock the growth
+    /// takes: a writer that overtakes the pretoucher (or a pretoucher thread that pre-faults while
+    /// another syncs, [`crate::pretouch`]) is never held up by the disk. Only the published range is
+    /// synced: the pages pre-faulted past it stay dirty and writable, so the writer takes no page
+    /// fault there.
+    pub(crate) fn sync(&self, step: u64) -> io::Result<()> {
+        let mut guard = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let SyncState { started, map } = &mut *guard;
+        let Some(map) = map.as_ref() else {
+            return Ok(());
         };
-        let page = page_size();
-        let (from, to) = ((*started).max(page), wo / page * page);
-        if to > from {
-            // SAFETY: `fd` is the pretoucher's descriptor, which stays open while `syncing` is
-            // held (INVARIANTS); sync_file_range touches no memory of this process.
-            cvt(unsafe {
-                libc::sync_file_range(
-                    fd,
-                    from as libc::off64_t,
-                    (to - from) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                )
-            })?;
-            *started = to;
-        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&map.file);
+        let wo = map.write_offset()?;
+        let to = writeback_end(wo);
+        start_writeback(fd, (*started).max(page_size()), to)?;
+        *started = (*started).max(to);
         if wo < self.synced.load(Ordering::Relaxed).saturating_add(step) {
             return Ok(());
         }
         let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
             | libc::SYNC_FILE_RANGE_WRITE
             | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: as above.
+        // SAFETY: as in `start_writeback`: `fd` stays open while `syncing` is held.
         cvt(unsafe { libc::sync_file_range(fd, 0, wo as libc::off64_t, flags) })?;
-        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !g.live {
-            return Ok(());
-        }
-        // SAFETY: live, so the mapping is valid for [0, wo): wo <= allocated <= len.
-        let rc = unsafe { libc::msync(g.base.cast(), wo as usize, libc::MS_SYNC) };
-        cvt(rc)?;
-        self.synced.store(wo, Ordering::Release);
+        let synced = map.sync_to(wo)?;
+        self.synced.fetch_max(synced, Ordering::Release);
         Ok(())
     }
 
@@ -545,6 +576,7 @@ impl WriteMap {
             file,
             allocated: file_len,
             published: published.min(file_len).max(HEADER_LEN),
+            writeback_started: 0,
             ahead: None,
         })
     }
@@ -561,7 +593,10 @@ impl WriteMap {
             ready: AtomicU64::new(ready),
             allocated: AtomicU64::new(self.allocated),
             synced: AtomicU64::new(self.published),
-            syncing: Mutex::new(self.published),
+            syncing: Mutex::new(SyncState {
+                started: self.published,
+                map: Some(SyncMap::new(self.file.try_clone()?, self.raw.len() as u64)?),
+            }),
             busy: AtomicBool::new(false),
             inner: Mutex::new(AheadInner {
                 live: true,
@@ -618,7 +653,8 @@ impl WriteMap {
     /// sync it has in flight is waited for: Ahead INVARIANTS).
     pub(crate) fn detach_ahead(&mut self) {
         if let Some(a) = self.ahead.take() {
-            let _syncing = a.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            let mut syncing = a.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            syncing.map = None;
             let mut g = a.inner.lock().unwrap_or_else(|p| p.into_inner());
             g.live = false;
             g.file = None;
@@ -814,6 +850,18 @@ impl WriteMap {
         Ok(())
     }
 
+    /// Starts (without waiting) the write-back of the published content whose write-back was not
+    /// started yet, past the header page and up to 2 MiB short of `write_offset` (the folio the
+    /// writer stores to is left writable: [`WRITEBACK_MARGIN`]), so that a later sync finds it
+    /// written or under way. No effect on what readers see.
+    pub(crate) fn start_writeback(&mut self, write_offset: u64) -> io::Result<()> {
+        let to = writeback_end(write_offset.min(self.published));
+        let from = self.writeback_started.max(page_size());
+        start_writeback(std::os::fd::AsRawFd::as_raw_fd(&self.file), from, to)?;
+        self.writeback_started = self.writeback_started.max(to);
+        Ok(())
+    }
+
     /// `msync(MS_SYNC)` of `[off, off + len)` (page-aligned by memmap2).
     pub(crate) fn sync_range(&self, off: u64, len: u64) -> io::Result<()> {
         if len == 0 {
@@ -894,7 +942,13 @@ impl SyncMap {
     /// Loads the published `write_offset` (acquire) and syncs `[0, write_offset)`: the header page
     /// and the content below it. Returns that `write_offset`: every event below it is durable.
     pub(crate) fn sync_published(&self) -> io::Result<u64> {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let wo = self.write_offset()?;
+        self.sync_to(wo)
+    }
+
+    /// The published `write_offset` (acquire), at least `HEADER_LEN`.
+    pub(crate) fn write_offset(&self) -> io::Result<u64> {
+        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let wo = u64::from_le(header_word(&m.raw, 0).load(Ordering::Acquire));
         if m.guard.shrunk() {
             return Err(io::Error::new(
@@ -902,7 +956,12 @@ impl SyncMap {
                 "the file was cut below its header",
             ));
         }
-        let wo = wo.max(HEADER_LEN);
+        Ok(wo.max(HEADER_LEN))
+    }
+
+    /// Syncs `[0, wo)` (`msync(MS_SYNC)`), growing the mapping first if it is shorter; returns `wo`.
+    pub(crate) fn sync_to(&self, wo: u64) -> io::Result<u64> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if wo > m.raw.len() as u64 {
             // The mapping only needs to cover the range; bytes of it are never read.
             let len = wo.max(2 * m.raw.len() as u64);

@@ -231,6 +231,44 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     w.close().unwrap();
 }
 
+/// The writer's own pretoucher thread under `SyncPolicy::Never` with the index on runs the periodic
+/// sync on a thread of its own (`journal-sync`, so that pre-faulting never waits for the disk), and
+/// the writer moves the index's checkpoint over what that thread synced, before any close.
+#[test]
+fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint() {
+    let dir = TempDir::new("cpthread");
+    let path = dir.join("j");
+    let mut w = WriterOptions::new()
+        .chunk_size(1 << 20)
+        .sync_policy(SyncPolicy::Never)
+        .pretouch_thread(true)
+        .create(&path)
+        .unwrap();
+    let payload = vec![0x5Au8; 60 << 10];
+    let mut i = 0i64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // Past 64 MiB the sync thread syncs (as fast as the disk allows); the writer adopts that at its
+    // next growth. Appends go on until it did, past 64 MiB at a pace a slow disk keeps up with
+    // (60 KiB a millisecond), so that the sync's range stops growing.
+    while w.index_checkpoint().unwrap().offset <= 24 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the checkpoint never moved"
+        );
+        w.append(i, &payload).unwrap();
+        i += 1;
+        if w.write_offset() > 64 << 20 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    let cp = w.index_checkpoint().unwrap();
+    assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
+    w.close().unwrap();
+    let w = WriterOptions::new().open(&path).unwrap();
+    assert_eq!(w.events(), i as u64);
+    w.close().unwrap();
+}
+
 /// With a pretoucher ahead of it (a pass completed on another thread), the appending thread takes
 /// no page fault and grows nothing on a fresh, growing file: across several chunks, each burst of
 /// appends stays inside what the pass prepared (two chunks past the chunk of `write_offset`), and
