@@ -17,6 +17,9 @@
 //! - journal-ring/spin: `Consumer::read_wait` with `WaitStrategy::BusySpin` (the reference).
 //! - journal-ring/block: `Consumer::read_wait` with `WaitStrategy::Block { spins: 100 }`
 //!   (spec/RING.md 5.1).
+//! - journal-tailer/spin, journal-tailer/block: a journal's `Tailer::wait` in the child, the parent
+//!   appending to the journal (`Writer::append`), with `BusySpin` and with `Block { spins: 100 }`
+//!   (spec/FORMAT.md 15; sleeps bounded by 100 ms). The replies come back on a ring as above.
 //! - ringfire/spin, ringfire/futex (the `peers` feature): `RingConsumer::recv_blocking` with
 //!   `BusySpin` and with `FutexWait::new(100, Some(10 ms))` on a lossless ring of 64-byte slots.
 #![allow(missing_docs)] // reason: helpers generate undocumented items
@@ -25,7 +28,7 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use journal::{create_ring, Consumer, Producer, WaitStrategy};
+use journal::{create_ring, Consumer, Producer, Reader, WaitStrategy, Writer};
 use journal_benches::{child, env_u64, pin_to_cpu, results, selected, ShmFile};
 use serde_json::json;
 
@@ -249,6 +252,97 @@ fn ring_waiter() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The journal's tailer.
+
+struct JournalPair {
+    files: (ShmFile, ShmFile),
+    writer: Writer,
+    consumer: Consumer,
+    child: Option<std::process::Child>,
+}
+
+impl JournalPair {
+    fn start(wait: &str) -> JournalPair {
+        let (a, b) = (ShmFile::new("wait-journal"), ShmFile::new("wait-back"));
+        let writer = Writer::options()
+            .index(false)
+            .chunk_size(1 << 20)
+            .create(a.path())
+            .expect("create journal");
+        create_ring(b.path(), RING_CAPACITY).expect("create ring b");
+        let consumer = Consumer::attach(b.path()).expect("attach consumer");
+        let child = child::spawn(
+            "journal-waiter",
+            [
+                ("JOURNAL_BENCH_JOURNAL", a.path().as_os_str()),
+                ("JOURNAL_BENCH_RING_B", b.path().as_os_str()),
+                ("JOURNAL_BENCH_WAIT", std::ffi::OsStr::new(wait)),
+            ],
+        );
+        JournalPair {
+            files: (a, b),
+            writer,
+            consumer,
+            child: Some(child),
+        }
+    }
+}
+
+impl Pair for JournalPair {
+    fn send(&mut self, m: [u8; MSG]) {
+        self.writer.append(0, &m).expect("append");
+    }
+
+    fn reply(&mut self) -> [u8; MSG] {
+        let mut out = [0u8; MSG];
+        loop {
+            let s = self
+                .consumer
+                .read(1, |r| {
+                    out.copy_from_slice(r.payload);
+                    ControlFlow::Continue(())
+                })
+                .expect("read");
+            if s.records == 1 {
+                return out;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Drop for JournalPair {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.take() {
+            child::join(c, "journal waiter");
+        }
+        let _ = std::fs::remove_file(journal::wake::wake_path(self.files.0.path()));
+    }
+}
+
+fn journal_waiter() {
+    pin_to_cpu(1);
+    let strategy = match child::env("JOURNAL_BENCH_WAIT").as_str() {
+        "spin" => WaitStrategy::BusySpin,
+        _ => WaitStrategy::Block { spins: SPINS },
+    };
+    let reader = Reader::open(child::env("JOURNAL_BENCH_JOURNAL")).expect("open journal");
+    let mut tail = reader.tail();
+    let mut producer = Producer::attach(child::env("JOURNAL_BENCH_RING_B")).expect("attach b");
+    producer.set_wait_strategy(WaitStrategy::BusySpin);
+    let mut answerer = Answerer::new();
+    loop {
+        let e = tail.wait(strategy, None).expect("wait").expect("an event");
+        let got = mono_ns();
+        if e.payload[0] == STOP {
+            return;
+        }
+        let reply = answerer.answer(got, e.payload);
+        producer.push(0, &reply).expect("reply");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // ringfire.
 
 #[cfg(feature = "peers")]
@@ -386,6 +480,7 @@ mod rf {
 fn main() {
     match child::role().as_deref() {
         Some("ring-waiter") => return ring_waiter(),
+        Some("journal-waiter") => return journal_waiter(),
         #[cfg(feature = "peers")]
         Some("ringfire-waiter") => return rf::ringfire_waiter(),
         Some(other) => panic!("unknown role {other}"),
@@ -398,6 +493,12 @@ fn main() {
         let id = format!("journal-ring/{wait}");
         if selected(&format!("{GROUP}/{id}")) {
             measure(&id, &mut RingPair::start(wait));
+        }
+    }
+    for wait in ["spin", "block"] {
+        let id = format!("journal-tailer/{wait}");
+        if selected(&format!("{GROUP}/{id}")) {
+            measure(&id, &mut JournalPair::start(wait));
         }
     }
     #[cfg(feature = "peers")]

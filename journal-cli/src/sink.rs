@@ -443,6 +443,8 @@ impl Sink {
         drop(self);
         let path = &created.path;
         if !is_set {
+            // The writer's wake-up file (FORMAT.md 15) goes with the journal it made.
+            remove(&journal::wake::wake_path(path))?;
             return remove(path);
         }
         for seg in list_segments(path)? {

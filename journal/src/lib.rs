@@ -83,6 +83,7 @@ mod syncer;
 mod sys;
 mod tail;
 mod wait;
+pub mod wake;
 mod writer;
 
 pub use capture::{CaptureOptions, CaptureStats, Datagram, Gap, Interface, UdpCapture};

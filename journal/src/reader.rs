@@ -77,6 +77,8 @@ pub struct Reader {
     /// The journal's index (spec/INDEX.md), loaded on the first seek that can use it and followed
     /// as a writer extends it, or what made it unusable.
     index: Mutex<IndexState>,
+    /// The journal's wake-up file (FORMAT.md 15), for tailers that block.
+    wake: crate::wake::WakeSlot,
     /// Times this reader read its index file to load it (test hook).
     #[cfg(feature = "test-hooks")]
     index_loads: std::sync::atomic::AtomicU64,
@@ -154,6 +156,7 @@ impl Reader {
             path: path.to_path_buf(),
             verify: true,
             index: Mutex::new(IndexState::Unknown),
+            wake: crate::wake::WakeSlot::default(),
             #[cfg(feature = "test-hooks")]
             index_loads: std::sync::atomic::AtomicU64::new(0),
         })
@@ -317,6 +320,28 @@ impl Reader {
 
     fn io(&self, op: &'static str, e: std::io::Error) -> Error {
         Error::io(&self.path, op, e)
+    }
+
+    /// One blocking round of a tailer that saw `write_offset` at `seen` (FORMAT.md 15.3): sleeps
+    /// until the writer wakes it, `write_offset` moves, `deadline`, or a bounded timeout. Returns
+    /// `Ok(false)` at once when there is no usable wake-up file (the caller backs off instead).
+    pub(crate) fn sleep_past(
+        &self,
+        seen: u64,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<bool> {
+        self.wake.sleep(&self.path, deadline, || {
+            Ok(self.observe()?.write_offset != seen)
+        })
+    }
+
+    /// Test hook (feature `test-hooks`): the longest sleep of a blocking tailer of this reader
+    /// when the writer's barrier is in place (FORMAT.md 15.4; 100 ms by default). A long one makes
+    /// a lost wake-up visible as a hang.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_wake_recheck(&self, d: std::time::Duration) {
+        self.wake.set_recheck(d);
     }
 
     pub(crate) fn observe(&self) -> Result<sys::Observed> {

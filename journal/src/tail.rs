@@ -118,6 +118,14 @@ impl Follow {
         Ok(self.ready())
     }
 
+    /// One blocking round ([`WaitStrategy::Block`] past its spins): sleeps on the journal's
+    /// wake-up file until the writer publishes past the `write_offset` seen last (FORMAT.md 15.3).
+    /// Returns `Ok(false)` when there is no usable wake-up file (the caller backs off instead).
+    #[cold]
+    fn sleep(&self, reader: &Reader, deadline: Option<Instant>) -> Result<bool> {
+        reader.sleep_past(self.write_offset, deadline)
+    }
+
     /// Faults in the reader's pages from the cursor to `bytes` past it (see [`Tailer::pretouch`]).
     fn pretouch(&self, reader: &Reader, bytes: u64) -> Result<()> {
         let to = self.cursor.pos.saturating_add(bytes);
@@ -252,7 +260,9 @@ impl<'r> Tailer<'r> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            strategy.idle(round);
+            if !(strategy.blocks(round) && self.follow.sleep(self.reader, deadline)?) {
+                strategy.idle(round);
+            }
             round = round.saturating_add(1);
         }
     }
@@ -381,7 +391,9 @@ impl OwnedTailer {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            strategy.idle(round);
+            if !(strategy.blocks(round) && self.follow.sleep(&self.reader, deadline)?) {
+                strategy.idle(round);
+            }
             round = round.saturating_add(1);
         }
         self.poll()

@@ -31,8 +31,14 @@ pub enum WaitStrategy {
     /// ring) makes the wake-up system call only when a waiter announced itself, so it pays one
     /// load otherwise (spec/RING.md 5.1).
     ///
-    /// Where there is no such word (a journal's [`Tailer`](crate::Tailer), whose readers never
-    /// write to the file), it behaves as `Backoff { spins, yields: 0, max_sleep: 1 ms }`.
+    /// A journal's [`Tailer`](crate::Tailer) and [`OwnedTailer`](crate::OwnedTailer) sleep on the
+    /// journal's wake-up file `NAME.wake` (spec/FORMAT.md 15), which the writer keeps
+    /// ([`WriterOptions::wake_file`](crate::WriterOptions::wake_file)): the writer pays one relaxed
+    /// load per append while no tailer sleeps, and the tailer makes a `membarrier` call each time
+    /// it goes to sleep. Each sleep is bounded (100 ms; 1 ms when the kernel lacks `membarrier`), so
+    /// a wake-up that cannot be delivered costs at most that. Where the tailer cannot use the file
+    /// (missing, damaged, not writable by it, a writer that does not keep it) and for a set's
+    /// tailers, it behaves as `Backoff { spins, yields: 0, max_sleep: 1 ms }`.
     Block {
         /// Polls with a spin hint before sleeping.
         spins: u32,

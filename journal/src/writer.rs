@@ -21,6 +21,7 @@ use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
 use crate::syncer::Syncer;
 use crate::sys::{self, create_exclusive, open_rw, AheadPlan, WriteMap, WriterLock};
+use crate::wake::Waker;
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -63,7 +64,9 @@ pub enum SyncPolicy {
 /// - [`index`](Self::index): on, with the default [`Intervals`] (the writer keeps `NAME.idx`,
 ///   spec/INDEX.md 9.3);
 /// - [`pretouch_thread`](Self::pretouch_thread): off (growth runs on the appending thread, or on a
-///   [`Pretoucher`] the caller runs).
+///   [`Pretoucher`] the caller runs);
+/// - [`wake_file`](Self::wake_file): on (the writer keeps `NAME.wake` and wakes the tailers that
+///   sleep on it, FORMAT.md 15).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WriterOptions {
@@ -85,6 +88,8 @@ pub struct WriterOptions {
     growth_cap: u64,
     /// The intervals the index is kept with when it is on.
     intervals: Intervals,
+    /// Whether the writer keeps the wake-up file `NAME.wake` (FORMAT.md 15).
+    wake_file: bool,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -120,6 +125,7 @@ impl Default for WriterOptions {
             pretouch_thread: false,
             growth_cap: u64::MAX,
             intervals: Intervals::default(),
+            wake_file: true,
         }
     }
 }
@@ -200,6 +206,17 @@ impl WriterOptions {
     }
 
     /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
+    /// Whether the writer keeps the wake-up file `NAME.wake` beside the journal (FORMAT.md 15), on
+    /// which tailers with [`WaitStrategy::Block`](crate::WaitStrategy::Block) in other processes
+    /// sleep until this writer wakes them. An append then pays one load of a word nobody writes
+    /// while no tailer sleeps, and one `futex` wake-up call when one does. Best effort: if the file
+    /// cannot be made, the writer works without it and such tailers back off instead. By default,
+    /// on.
+    pub fn wake_file(&mut self, on: bool) -> &mut Self {
+        self.wake_file = on;
+        self
+    }
+
     pub(crate) fn sync(&self) -> SyncPolicy {
         self.sync
     }
@@ -562,6 +579,8 @@ pub struct Writer {
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
     closed_flag: Arc<AtomicBool>,
+    /// The wake-up file's writer side (FORMAT.md 15.3); `None` when off or it could not be made.
+    waker: Option<Waker>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -601,6 +620,11 @@ impl Writer {
         events: u64,
     ) -> Self {
         let sync_never = opts.sync == SyncPolicy::Never;
+        let waker = if opts.wake_file {
+            Waker::open(path).ok()
+        } else {
+            None
+        };
         Writer {
             _lock: lock,
             ready: wo,
@@ -625,6 +649,7 @@ impl Writer {
             fail_next_index_write: false,
             pretouch_thread: None,
             closed_flag: Arc::new(AtomicBool::new(false)),
+            waker,
         }
     }
 
@@ -855,6 +880,9 @@ impl Writer {
         self.events += n;
         self.write_offset = new_offset;
         self.map.publish(new_offset, self.events);
+        if let Some(w) = &self.waker {
+            w.after_publish();
+        }
         if !self.sync_never {
             self.sync_by_policy()?;
         }
@@ -1204,6 +1232,9 @@ impl Writer {
             return Ok(());
         }
         self.closed = true;
+        if let Some(w) = self.waker.take() {
+            w.close();
+        }
         self.check_poison()?;
         if self.opts.sync != SyncPolicy::Never {
             self.sync()?;
@@ -1239,6 +1270,14 @@ impl Writer {
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
+    }
+
+    /// Test hook (feature `test-hooks`): the wake-up system calls made through this journal's
+    /// wake-up file (its `wakes` counter, FORMAT.md 15.1), `None` without one.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn wake_calls(&self) -> Option<u64> {
+        self.waker.as_ref().map(Waker::wakes)
     }
 
     /// Test hook (feature `test-hooks`): makes the next write of the index fail as if with `EIO`.

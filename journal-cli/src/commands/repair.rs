@@ -192,6 +192,9 @@ fn repair(file: &Path) -> anyhow::Result<Status> {
             // (spec/INDEX.md 10). An index the cut leaves behind fails INDEX.md 6.1 and is rebuilt
             // by the next writer.
             .index(false)
+            // It publishes nothing new, so it keeps no wake-up file (FORMAT.md 15), in a set's
+            // directory or beside a single journal.
+            .wake_file(false)
             .open(file)
     };
     let w = match w {

@@ -532,6 +532,8 @@ impl History for SetIter<'_> {
 /// What `follow` follows: a journal's tailer or a set's, with the checks and the error wording
 /// that go with it.
 trait Live {
+    /// How to wait while caught up.
+    fn strategy(&self) -> WaitStrategy;
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -555,6 +557,12 @@ struct FileLive<'a> {
 }
 
 impl Live for FileLive<'_> {
+    /// Sleep in the kernel until the writer wakes us (the journal's wake-up file, FORMAT.md 15),
+    /// after a few polls; without a usable wake-up file this backs off with sleeps of up to 1 ms.
+    fn strategy(&self) -> WaitStrategy {
+        WaitStrategy::Block { spins: 100 }
+    }
+
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -587,6 +595,16 @@ struct SetLive<'a> {
 }
 
 impl Live for SetLive<'_> {
+    /// Segments have no wake-up file (SET.md 6.5): idle sleeps double from 1 µs up to 10 ms; a
+    /// person watching does not see 10 ms, and the CPU does not see an idle follower.
+    fn strategy(&self) -> WaitStrategy {
+        WaitStrategy::Backoff {
+            spins: 0,
+            yields: 0,
+            max_sleep: Duration::from_millis(10),
+        }
+    }
+
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -624,13 +642,7 @@ fn follow(
     stop: &AtomicBool,
     cursor: Option<&NamedCursor>,
 ) -> anyhow::Result<()> {
-    // Idle sleeps double from 1 µs up to 10 ms: a person watching does not see 10 ms, and the
-    // CPU does not see an idle follower.
-    let strategy = WaitStrategy::Backoff {
-        spins: 0,
-        yields: 0,
-        max_sleep: Duration::from_millis(10),
-    };
+    let strategy = live.strategy();
     let mut checked = Instant::now();
     // The index after the last event written (with --cursor, what the next commit says).
     let mut delivered = live.index();

@@ -192,6 +192,8 @@ impl SetWriterOptions {
         remove_next(dir)?;
         remove_if_present(&dir.join(META_TMP))?;
         let mut opts = self.segment.clone();
+        // No wake-up file per segment: set tailers back off (SET.md 6.2).
+        opts.wake_file(false);
         if meta.roll.max_bytes != 0 {
             // Appends never take a segment past the roll size (SET.md 5.1), so growth ahead of
             // them stops there (an oversize event grows its own segment).
@@ -1192,7 +1194,7 @@ fn tidy_sealed(opts: &WriterOptions, path: &Path) {
     let len = file.metadata().map_or(0, |m| m.len());
     if len > u64::from_le_bytes(wo) && len >= HEADER_LEN {
         let mut strict = opts.clone();
-        strict.recovery(RecoveryMode::Strict);
+        strict.recovery(RecoveryMode::Strict).wake_file(false);
         if let Ok(w) = strict.open(path) {
             let _ = w.close();
         }

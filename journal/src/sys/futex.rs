@@ -51,3 +51,36 @@ pub(crate) fn wake_all(word: &AtomicU32) -> usize {
     };
     usize::try_from(n).unwrap_or(0)
 }
+
+const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
+const MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
+
+fn membarrier(cmd: libc::c_int) -> bool {
+    // SAFETY: membarrier(2) takes two integers and accesses no memory of the caller; an
+    // unsupported command or kernel returns -1 (EINVAL, ENOSYS, or EPERM under a seccomp filter).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            cmd,
+            0 as libc::c_uint,
+            0 as libc::c_int,
+        )
+    };
+    rc == 0
+}
+
+/// Registers this process for expedited global memory barriers
+/// (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`): afterwards, another process's
+/// [`global_barrier`] runs a full memory barrier on every running thread of this one. A journal's
+/// writer calls it once, when it opens the wake-up file (FORMAT.md 15.3). Returns whether the
+/// kernel accepted it.
+pub(crate) fn register_global_barrier() -> bool {
+    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
+}
+
+/// `MEMBARRIER_CMD_GLOBAL_EXPEDITED`: a full memory barrier on the calling thread and on every
+/// running thread of every process registered with [`register_global_barrier`], all made before
+/// it returns. Returns whether it was made.
+pub(crate) fn global_barrier() -> bool {
+    membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+}

@@ -10,7 +10,8 @@
 //! - [`net`]: the socket calls of capture;
 //! - [`huge`]: arrays in memory advised for huge pages (the index's, for seeks);
 //! - [`crc`]: the entry checksum (FORMAT.md 5), with carry-less multiplication where the CPU has it.
-//! - [`futex`]: futex waits and wakes on a shared word (blocking waits).
+//! - [`futex`]: futex waits and wakes on a shared word, and `membarrier` (blocking waits);
+//! - [`wake_map`]: the mapping of a journal's wake-up file (FORMAT.md 15).
 
 use std::io;
 
@@ -25,6 +26,7 @@ pub(crate) mod net;
 pub(crate) mod proc;
 pub(crate) mod ringlock;
 pub(crate) mod timer;
+pub(crate) mod wake_map;
 
 pub(crate) use cursor_map::CursorMap;
 #[cfg(feature = "test-hooks")]
@@ -38,6 +40,7 @@ pub(crate) use map::{
 };
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;
+pub(crate) use wake_map::WakeMap;
 
 /// The system page size.
 pub(crate) fn page_size() -> u64 {

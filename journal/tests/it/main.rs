@@ -26,6 +26,7 @@ mod set_writer;
 mod spec_impl;
 mod support;
 mod syncer;
+mod tail_block;
 mod vectors;
 mod wait;
 mod writer;

@@ -632,3 +632,27 @@ pub mod ring {
         format!("ring consumer={consumer} records={records} at={at} producer={producer}")
     }
 }
+
+/// An independent reader of a journal's wake-up file, written from `spec/FORMAT.md` 15 alone: the
+/// outcome line of `spec/vectors/wake/expected.txt`.
+pub mod wake {
+    /// `usable version=.. flags=.. seq=.. sleeping=.. wakes=..` or `unusable` (15.1, 15.2).
+    pub fn outcome(bytes: &[u8]) -> String {
+        let u32_at = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        if bytes.len() < 32 || &bytes[..8] != b"JRNLWAKE" || u32_at(8) != 1 {
+            return "unusable".into();
+        }
+        let mut wakes = 0u64;
+        for (i, b) in bytes[24..32].iter().enumerate() {
+            wakes |= u64::from(*b) << (8 * i);
+        }
+        format!(
+            "usable version=1 flags={} seq={} sleeping={} wakes={wakes}",
+            u32_at(12),
+            u32_at(16),
+            u32_at(20)
+        )
+    }
+}

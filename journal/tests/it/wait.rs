@@ -17,7 +17,7 @@ use crate::support::{wait_for, TempDir};
 /// Sleep at the first empty or full poll, so every wait below goes through the futex.
 const SLEEP_AT_ONCE: WaitStrategy = WaitStrategy::Block { spins: 0 };
 
-/// Child roles for these tests (called from `ring::child_role`).
+/// Child roles for these tests (called from `ring::child_role`); the others go to `tail_block`.
 pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write) {
     match role {
         // Consume with a blocking wait, saying "GOT i" for every record, until end of stream.
@@ -48,7 +48,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
             }
             say(out, format!("RES done {got}"));
         }
-        other => panic!("unknown child role {other}"),
+        other => crate::tail_block::child_role(other, path, out),
     }
 }
 
