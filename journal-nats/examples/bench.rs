@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo build --release -p journal-cli
 //! cargo run --release -p journal-nats --example bench -- [--events N] [--lag-seconds S]
-//!     [--rate R] [--journal PATH]
+//!     [--rate R] [--journal PATH] [--only throughput|lag] [--size BYTES]...
 //! ```
 //!
 //! It starts its own `nats-server` (JetStream, file storage in a temporary directory) on a free
@@ -31,6 +31,8 @@ struct Options {
     journal: PathBuf,
     /// Which parts run: "throughput", "lag" or both.
     only: Option<String>,
+    /// The payload sizes of the throughput part.
+    sizes: Vec<usize>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -40,6 +42,7 @@ fn options() -> anyhow::Result<Options> {
         rate: 10_000,
         journal: PathBuf::from("target/release/journal"),
         only: None,
+        sizes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +52,7 @@ fn options() -> anyhow::Result<Options> {
             "--lag-seconds" => o.lag_seconds = value()?.parse()?,
             "--rate" => o.rate = value()?.parse()?,
             "--journal" => o.journal = value()?.into(),
+            "--size" => o.sizes.push(value()?.parse()?),
             "--only" => {
                 let v = value()?;
                 if v != "throughput" && v != "lag" {
@@ -57,12 +61,15 @@ fn options() -> anyhow::Result<Options> {
                 o.only = Some(v);
             }
             _ => bail!(
-                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag]"
+                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag] [--size BYTES]..."
             ),
         }
     }
-    if o.events == 0 || o.rate == 0 {
-        bail!("--events and --rate must be positive");
+    if o.events == 0 || o.rate == 0 || o.sizes.contains(&0) {
+        bail!("--events, --rate and --size must be positive");
+    }
+    if o.sizes.is_empty() {
+        o.sizes = vec![64, 1024];
     }
     if !o.journal.is_file() {
         bail!(
@@ -274,7 +281,7 @@ fn throughput(
         anyhow::Ok(jetstream::new(client))
     })?;
     let n = o.events;
-    for size in [64usize, 1024] {
+    for &size in &o.sizes {
         let source = dir.join(format!("src-{size}.journal"));
         make_journal(&source, n, size)?;
         let (ours, plain) = (format!("J{size}"), format!("P{size}"));

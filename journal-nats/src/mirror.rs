@@ -654,6 +654,8 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                 // This message and those already received behind it, without going back to
                 // the select (one wake-up per burst, not per message).
                 let mut msg = msg;
+                // Whether an event was handled: the clock is read once per burst, not per message.
+                let mut handled = false;
                 for _ in 0..256 {
                     let m = match msg {
                         Some(Ok(m)) => m,
@@ -680,7 +682,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                         }
                     } else if seq > t.pos.seq {
                         t.handle(seq, m.subject.as_str(), m.headers.as_ref(), &m.payload)?;
-                        last_message = Instant::now();
+                        handled = true;
                         pending = left;
                         if left == 0 {
                             caught_up = true;
@@ -693,6 +695,9 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                         Some(next) => msg = next,
                         None => break,
                     }
+                }
+                if handled {
+                    last_message = Instant::now();
                 }
                 // The select is biased towards messages: while a backlog lasts, the tick below
                 // never runs, so checkpoints are taken here too.
