@@ -195,20 +195,7 @@ impl Pair for RingPair {
     }
 
     fn reply(&mut self) -> [u8; MSG] {
-        let mut out = [0u8; MSG];
-        loop {
-            let s = self
-                .consumer
-                .read(1, |r| {
-                    out.copy_from_slice(r.payload);
-                    ControlFlow::Continue(())
-                })
-                .expect("read");
-            if s.records == 1 {
-                return out;
-            }
-            std::hint::spin_loop();
-        }
+        read_echo(&mut self.consumer)
     }
 }
 
@@ -217,6 +204,23 @@ impl Drop for RingPair {
         if let Some(c) = self.child.take() {
             child::join(c, "ring waiter");
         }
+    }
+}
+
+/// Spins until the waiter's echo arrives on the back ring, and returns it.
+fn read_echo(consumer: &mut Consumer) -> [u8; MSG] {
+    let mut out = [0u8; MSG];
+    loop {
+        let s = consumer
+            .read(1, |r| {
+                out.copy_from_slice(r.payload);
+                ControlFlow::Continue(())
+            })
+            .expect("read");
+        if s.records == 1 {
+            return out;
+        }
+        std::hint::spin_loop();
     }
 }
 
@@ -294,20 +298,7 @@ impl Pair for JournalPair {
     }
 
     fn reply(&mut self) -> [u8; MSG] {
-        let mut out = [0u8; MSG];
-        loop {
-            let s = self
-                .consumer
-                .read(1, |r| {
-                    out.copy_from_slice(r.payload);
-                    ControlFlow::Continue(())
-                })
-                .expect("read");
-            if s.records == 1 {
-                return out;
-            }
-            std::hint::spin_loop();
-        }
+        read_echo(&mut self.consumer)
     }
 }
 
