@@ -100,9 +100,10 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
         .spawn(move || {
             loop {
                 // Errors are retried on the next pass (the writer reports its own).
-                let live = match &syncer {
-                    Some(_) => p.ahead.prepare(&p.plan),
-                    None => p.ahead.run(&p.plan),
+                let live = if syncer.is_some() {
+                    p.ahead.prepare(&p.plan)
+                } else {
+                    p.ahead.run(&p.plan)
                 };
                 if let Ok(false) = live {
                     break;

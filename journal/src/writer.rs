@@ -205,7 +205,6 @@ impl WriterOptions {
         self
     }
 
-    /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
     /// Whether the writer keeps the wake-up file `NAME.wake` beside the journal (FORMAT.md 15), on
     /// which tailers with [`WaitStrategy::Block`](crate::WaitStrategy::Block) in other processes
     /// sleep until this writer wakes them. An append then pays one load of a word nobody writes
@@ -217,6 +216,7 @@ impl WriterOptions {
         self
     }
 
+    /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
     pub(crate) fn sync(&self) -> SyncPolicy {
         self.sync
     }

@@ -192,7 +192,7 @@ impl SetWriterOptions {
         remove_next(dir)?;
         remove_if_present(&dir.join(META_TMP))?;
         let mut opts = self.segment.clone();
-        // No wake-up file per segment: set tailers back off (SET.md 6.2).
+        // No wake-up file per segment: set tailers back off (SET.md 6.5).
         opts.wake_file(false);
         if meta.roll.max_bytes != 0 {
             // Appends never take a segment past the roll size (SET.md 5.1), so growth ahead of
@@ -211,7 +211,7 @@ impl SetWriterOptions {
         // SET.md 7.3 step 6: the two segments before the newest (with the set's thread on, the
         // close of the one sealed before the last roll may still have been running).
         for sealed in segments.iter().rev().skip(1).take(2) {
-            tidy_sealed(&self.segment, &sealed.path);
+            tidy_sealed(&opts, &sealed.path);
         }
         let seg_cycle = if current.events() > 0 {
             meta.roll.cycle_of(first_timestamp(current.path())?)
@@ -1194,7 +1194,7 @@ fn tidy_sealed(opts: &WriterOptions, path: &Path) {
     let len = file.metadata().map_or(0, |m| m.len());
     if len > u64::from_le_bytes(wo) && len >= HEADER_LEN {
         let mut strict = opts.clone();
-        strict.recovery(RecoveryMode::Strict).wake_file(false);
+        strict.recovery(RecoveryMode::Strict);
         if let Ok(w) = strict.open(path) {
             let _ = w.close();
         }

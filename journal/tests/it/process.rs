@@ -105,13 +105,7 @@ fn child_entry() {
         }
         // Follow the journal live and check every event; stop after the count on stdin.
         "tailer" => {
-            let total: u64 = std::io::stdin()
-                .lines()
-                .next()
-                .unwrap()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let total: u64 = crate::support::count_from_stdin();
             let r = Reader::open(&path).unwrap();
             let mut t = r.tail();
             let deadline = Instant::now() + Duration::from_secs(60);

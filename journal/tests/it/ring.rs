@@ -42,13 +42,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
     match role {
         // Push N records (N on stdin) with random sizes, in claim and copy styles, then end.
         "ring-producer" => {
-            let n: u64 = std::io::stdin()
-                .lines()
-                .next()
-                .unwrap()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let n: u64 = crate::support::count_from_stdin();
             let mut p = Producer::attach(path).unwrap();
             let mut scratch = vec![0u8; 2048];
             for i in 0..n {

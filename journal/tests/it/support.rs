@@ -57,6 +57,12 @@ pub fn env_count(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The count a child process reads as the first line of its stdin (the tests' child roles).
+pub fn count_from_stdin() -> u64 {
+    let line = std::io::stdin().lines().next().expect("a line on stdin");
+    line.expect("stdin").trim().parse().expect("a count")
+}
+
 /// SplitMix64: a small deterministic generator, so a child process and its parent agree on data.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

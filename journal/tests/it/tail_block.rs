@@ -31,13 +31,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
         // Follow the journal from its end with a blocking wait that sleeps at once, saying
         // "GOT i" for each event, until the count read from stdin.
         "journal-block-tailer" => {
-            let total: u64 = std::io::stdin()
-                .lines()
-                .next()
-                .unwrap()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let total: u64 = crate::support::count_from_stdin();
             let r = Reader::open(path).unwrap();
             r.set_wake_recheck(LONG_RECHECK);
             let mut t = r.tail_from_end().unwrap();
