@@ -35,6 +35,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use zerocopy::byteorder::little_endian::{I64, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -1362,6 +1363,9 @@ pub(crate) struct Upkeep {
     idx: Index,
     /// `record_count` in the file's header.
     on_disk: u64,
+    /// Test hook: the next [`Upkeep::advance`] fails as if with `EIO` (it travels with the upkeep,
+    /// whichever thread holds it).
+    fail_next_write: bool,
 }
 
 impl Upkeep {
@@ -1425,6 +1429,7 @@ impl Upkeep {
             file,
             idx,
             on_disk: count,
+            fail_next_write: false,
         })
     }
 
@@ -1457,7 +1462,12 @@ impl Upkeep {
         if let Some(l) = last {
             idx.records.push(l);
         }
-        Ok(Upkeep { file, idx, on_disk })
+        Ok(Upkeep {
+            file,
+            idx,
+            on_disk,
+            fail_next_write: false,
+        })
     }
 
     /// Extends the index over the content from its checkpoint to `to` (INDEX.md 5 and 9.3): the
@@ -1468,6 +1478,9 @@ impl Upkeep {
     pub(crate) fn advance(&mut self, body: &[u8], to: u64, durable: bool) -> std::io::Result<()> {
         use std::os::unix::fs::FileExt;
         const BATCH: usize = 128;
+        if std::mem::take(&mut self.fail_next_write) {
+            return Err(std::io::Error::from_raw_os_error(libc::EIO));
+        }
         if to <= self.idx.checkpoint {
             return Ok(());
         }
@@ -1537,6 +1550,105 @@ impl Upkeep {
             self.idx.records.push(l);
         }
         Ok(())
+    }
+
+    /// Test hook: makes the next [`Upkeep::advance`] fail as if with `EIO`.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn fail_next_write(&mut self) {
+        self.fail_next_write = true;
+    }
+}
+
+/// The [`Upkeep`] a writer lends to its pretoucher while the pretoucher runs the periodic sync
+/// under `never` (INDEX.md 9.3): the thread that synced then moves the checkpoint over what it
+/// synced, reading the journal through the sync's own mapping, so that the appending thread
+/// neither walks the entries nor writes the index. The upkeep is in one place at a time (here, or
+/// taken back by the writer with [`SharedUpkeep::take`] for its own sync and at close, after the
+/// pretoucher was stopped), and every move of it happens under the lock, so the index's writes
+/// stay serialized, in order, each continuing from the previous checkpoint.
+pub(crate) struct SharedUpkeep {
+    /// The index file, for the error message.
+    path: PathBuf,
+    slot: Mutex<Option<Box<Upkeep>>>,
+    /// Why a move on the pretoucher's side disabled the index (the upkeep is then dropped).
+    error: OnceLock<String>,
+}
+
+impl SharedUpkeep {
+    /// An empty slot for the index of the journal at `journal`.
+    pub(crate) fn new(journal: &Path) -> SharedUpkeep {
+        SharedUpkeep {
+            path: index_path(journal),
+            slot: Mutex::new(None),
+            error: OnceLock::new(),
+        }
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Box<Upkeep>>> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lends `upkeep` (the slot was empty).
+    pub(crate) fn put(&self, upkeep: Box<Upkeep>) {
+        *self.slot() = Some(upkeep);
+    }
+
+    /// Takes the upkeep back, waiting for a move in flight; `None` if it was never lent, was
+    /// taken already, or was dropped by an error ([`SharedUpkeep::error`]).
+    pub(crate) fn take(&self) -> Option<Box<Upkeep>> {
+        self.slot().take()
+    }
+
+    /// The checkpoint of the upkeep lent, if it is here.
+    pub(crate) fn checkpoint(&self) -> Option<Position> {
+        self.slot().as_ref().map(|u| u.checkpoint())
+    }
+
+    /// Why a move on the pretoucher's side disabled the index, if one did.
+    pub(crate) fn error(&self) -> Option<&str> {
+        self.error.get().map(String::as_str)
+    }
+
+    /// Calls `f` on the upkeep lent, if it is here (a test hook reaches it this way).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn with(&self, f: impl FnOnce(&mut Upkeep)) {
+        if let Some(u) = self.slot().as_mut() {
+            f(u);
+        }
+    }
+
+    /// Moves the checkpoint to `to`, the end of content a completed sync covered, when `to` lies at
+    /// least `step` past it (INDEX.md 9.3 moment 2), without `fsync`s of the index (the policy is
+    /// `never`). `body` is the journal's bytes `[24, to)`. Returns whether it moved. An error
+    /// disables the index (the upkeep is dropped, the error kept for the writer); it never fails
+    /// the journal.
+    pub(crate) fn advance(&self, body: &[u8], to: u64, step: u64) -> bool {
+        let mut slot = self.slot();
+        let Some(u) = slot.as_mut() else {
+            return false;
+        };
+        if to < u.checkpoint().offset.saturating_add(step) {
+            return false;
+        }
+        match u.advance(body, to, false) {
+            Ok(()) => true,
+            Err(e) => {
+                *slot = None;
+                self.note(&e);
+                false
+            }
+        }
+    }
+
+    /// Disables the index for `why` (an error of the upkeep's reads or writes): the upkeep is
+    /// dropped, the first reason kept.
+    pub(crate) fn disable(&self, why: &std::io::Error) {
+        *self.slot() = None;
+        self.note(why);
+    }
+
+    fn note(&self, why: &std::io::Error) {
+        let _ = self.error.set(format!("{}: {why}", self.path.display()));
     }
 }
 

@@ -16,7 +16,7 @@ use crate::format::{
     check_header, encode_entry, entry_len, StreamHeader, ENTRY_HEADER_LEN, HEADER_LEN, MAX_PAYLOAD,
     MAX_WRITE_OFFSET,
 };
-use crate::index::{Intervals, Position, Upkeep};
+use crate::index::{Intervals, Position, SharedUpkeep, Upkeep};
 use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
 use crate::syncer::Syncer;
@@ -238,8 +238,9 @@ impl WriterOptions {
     /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
     /// `journal-pretouch`, a pass every millisecond, stopped and joined when the writer closes or
     /// drops): the file's growth and pre-faulting, and under [`SyncPolicy::Never`] the periodic
-    /// sync of the index checkpoint (on a second thread, `journal-sync`, so that the growth never
-    /// waits for the disk), then run off the appending thread (FORMAT.md 7.3). By default
+    /// sync of the index checkpoint and the move of that checkpoint (the walk of the new entries
+    /// and the index's writes; on a second thread, `journal-sync`, so that the growth never waits
+    /// for the disk), then run off the appending thread (FORMAT.md 7.3). By default
     /// off; [`Writer::pretoucher`] gives a handle to run on a thread of the caller's choosing.
     pub fn pretouch_thread(&mut self, on: bool) -> &mut Self {
         self.pretouch_thread = on;
@@ -573,8 +574,10 @@ pub struct Writer {
     /// The index kept up to date (INDEX.md 9.3); `None` when off or disabled by an error. Boxed:
     /// the writer's own fields stay small, the index is cold.
     index: Option<Box<Upkeep>>,
+    /// While a pretoucher syncs for the index (under `Never`), the upkeep is lent to it: `index` is
+    /// then `None` and the pretoucher's thread moves the checkpoint (INDEX.md 9.3).
+    index_loan: Option<Arc<SharedUpkeep>>,
     index_error: Option<String>,
-    fail_next_index_write: bool,
     /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
@@ -645,8 +648,8 @@ impl Writer {
             recovered: None,
             closed: false,
             index: None,
+            index_loan: None,
             index_error: None,
-            fail_next_index_write: false,
             pretouch_thread: None,
             closed_flag: Arc::new(AtomicBool::new(false)),
             waker,
@@ -698,16 +701,22 @@ impl Writer {
     }
 
     /// The checkpoint of the index the writer keeps (INDEX.md 9.3): the content up to it is
-    /// described by `NAME.idx`. `None` when the index is off or was disabled by an error.
+    /// described by `NAME.idx`. `None` when the index is off or was disabled by an error. While a
+    /// pretoucher moves the checkpoint on its thread ([`Writer::pretoucher`]), this waits for it.
     pub fn index_checkpoint(&self) -> Option<Position> {
-        self.index.as_ref().map(|u| u.checkpoint())
+        match &self.index_loan {
+            Some(l) if self.index.is_none() => l.checkpoint(),
+            _ => self.index.as_ref().map(|u| u.checkpoint()),
+        }
     }
 
     /// Why the writer stopped keeping the index, if it did: an index file that could not be
     /// written. Appends are never failed by the index (INDEX.md 9.3); readers then use the index up
     /// to its last checkpoint, or the journal alone.
     pub fn index_error(&self) -> Option<&str> {
-        self.index_error.as_deref()
+        self.index_error
+            .as_deref()
+            .or_else(|| self.index_loan.as_ref()?.error())
     }
 
     /// Number of events made durable by a completed sync (FORMAT.md 9).
@@ -970,13 +979,9 @@ impl Writer {
         if self.opts.sync == SyncPolicy::Never {
             if let Some(cp) = self.index.as_ref().map(|u| u.checkpoint().offset) {
                 match self.map.ahead_synced() {
-                    // The pretoucher synced the content (AheadPlan::sync_step): only the index
-                    // moves here, over what it synced.
-                    Some(synced) => {
-                        if synced >= cp + INDEX_NEVER_STEP {
-                            self.advance_index(synced, false);
-                        }
-                    }
+                    // A pretoucher syncs the content (AheadPlan::sync_step), and the index's
+                    // upkeep is lent to it: it moves the checkpoint on its own thread.
+                    Some(_) => {}
                     None => {
                         if self.write_offset - cp >= INDEX_NEVER_STEP {
                             // INDEX.md 9.3: the checkpoint covers only synced content, so the
@@ -1069,13 +1074,24 @@ impl Writer {
     /// A handle that prepares this writer's growth from another thread (the [`Pretoucher`]): run
     /// [`Pretoucher::pretouch`] there, as often as appends need (every millisecond is plenty for
     /// gigabytes a second). The appending thread then adopts what it prepared without a system
-    /// call or a page fault. Every call returns a handle to the same shared state.
+    /// call or a page fault. Every call returns a handle to the same shared state. Under
+    /// [`SyncPolicy::Never`] with the index on, the thread that runs the handle also syncs every
+    /// 64 MiB and moves the index's checkpoint (spec/INDEX.md 9.3): the upkeep is lent to the
+    /// handles until the writer closes (or syncs itself, which takes it back meanwhile).
     pub fn pretoucher(&mut self) -> Result<Pretoucher> {
         self.check_poison()?;
         let ahead = self
             .map
             .attach_ahead(self.ready, self.prefaulted)
             .map_err(|e| Error::io(&self.path, "dup", e))?;
+        let sync_step =
+            (self.opts.sync == SyncPolicy::Never && self.opts.index).then_some(INDEX_NEVER_STEP);
+        // INDEX.md 9.3: the pretoucher that syncs for the index also moves its checkpoint, on the
+        // thread that synced; the upkeep is lent to it until the writer takes it back.
+        if sync_step.is_some() && self.index.is_some() && self.index_loan.is_none() {
+            self.index_loan = Some(Arc::new(SharedUpkeep::new(&self.path)));
+            self.lend_index();
+        }
         let plan = AheadPlan {
             chunk: self.chunk,
             ahead: pretouch::AHEAD_CHUNKS * self.chunk,
@@ -1083,10 +1099,14 @@ impl Writer {
             prefault: self.opts.prefault,
             lock: self.opts.lock_memory,
             huge: self.opts.huge_pages,
-            sync_step: (self.opts.sync == SyncPolicy::Never && self.opts.index)
-                .then_some(INDEX_NEVER_STEP),
+            sync_step,
         };
-        Ok(Pretoucher::new(ahead, plan, self.path.clone()))
+        Ok(Pretoucher::new(
+            ahead,
+            plan,
+            self.path.clone(),
+            self.index_loan.clone(),
+        ))
     }
 
     /// A handle that syncs this writer's published events from another thread (the [`Syncer`]):
@@ -1120,13 +1140,40 @@ impl Writer {
         Ok(())
     }
 
-    /// Stops any pretoucher (it touches nothing of this writer afterwards) and joins the writer's
-    /// own pretoucher thread.
+    /// Stops any pretoucher (it touches nothing of this writer afterwards), joins the writer's
+    /// own pretoucher thread, and takes the index's upkeep back from it.
     fn stop_pretoucher(&mut self) {
         self.map.detach_ahead();
         if let Some(t) = self.pretouch_thread.take() {
             t.thread().unpark();
             let _ = t.join();
+        }
+        self.reclaim_index();
+        self.index_loan = None;
+    }
+
+    /// Takes the index's upkeep back from the pretoucher it was lent to, waiting for a move of the
+    /// checkpoint it has in flight; an error it met there disables the index.
+    fn reclaim_index(&mut self) {
+        let Some(loan) = self.index_loan.clone() else {
+            return;
+        };
+        match loan.take() {
+            Some(u) => self.index = Some(u),
+            None => {
+                if let Some(why) = loan.error() {
+                    self.disable_index(why.to_owned());
+                }
+            }
+        }
+    }
+
+    /// Lends the index's upkeep (back) to the pretoucher that syncs for it, if there is one.
+    fn lend_index(&mut self) {
+        if let Some(loan) = &self.index_loan {
+            if let Some(u) = self.index.take() {
+                loan.put(u);
+            }
         }
     }
 
@@ -1149,6 +1196,8 @@ impl Writer {
         self.synced_offset = to;
         self.synced_events = self.events;
         self.last_sync = Instant::now();
+        // An explicit sync moves the checkpoint here, with the upkeep taken back meanwhile.
+        self.reclaim_index();
         if let Some((cp, step)) = self
             .index
             .as_ref()
@@ -1158,6 +1207,7 @@ impl Writer {
                 self.advance_index(to, self.opts.sync != SyncPolicy::Never);
             }
         }
+        self.lend_index();
         Ok(())
     }
 
@@ -1169,12 +1219,7 @@ impl Writer {
         let Some(mut u) = self.index.take() else {
             return;
         };
-        let result = if std::mem::take(&mut self.fail_next_index_write) {
-            Err(io::Error::from_raw_os_error(libc::EIO))
-        } else {
-            u.advance(self.map.body(to), to, durable)
-        };
-        match result {
+        match u.advance(self.map.body(to), to, durable) {
             Ok(()) => self.index = Some(u),
             Err(e) => self.disable_index(format!(
                 "{}: {e}",
@@ -1280,11 +1325,16 @@ impl Writer {
         self.waker.as_ref().map(Waker::wakes)
     }
 
-    /// Test hook (feature `test-hooks`): makes the next write of the index fail as if with `EIO`.
+    /// Test hook (feature `test-hooks`): makes the next write of the index fail as if with `EIO`,
+    /// on whichever thread makes it (the writer's, or a pretoucher's the upkeep is lent to).
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_index_failure(&mut self) {
-        self.fail_next_index_write = true;
+        match (&mut self.index, &self.index_loan) {
+            (Some(u), _) => u.fail_next_write(),
+            (None, Some(loan)) => loan.with(Upkeep::fail_next_write),
+            (None, None) => {}
+        }
     }
 
     /// Test hook (feature `test-hooks`): makes the next sync fail as if `msync` had returned `EIO`.

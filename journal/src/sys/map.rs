@@ -494,6 +494,20 @@ impl Ahead {
         Ok(())
     }
 
+    /// Calls `f` with the offset up to which the periodic sync made the content durable and the
+    /// published bytes `[HEADER_LEN, synced)`, read through the sync's own mapping (never the
+    /// writer's), under the sync's lock: [`WriteMap::detach_ahead`] waits for `f` to return, so
+    /// nothing `f` does outlives the writer's upkeep. `Ok(None)` once the writer detached. An
+    /// error if the file was cut under the mapping while `f` read it (`f` then saw zeros).
+    pub(crate) fn with_synced<R>(&self, f: impl FnOnce(u64, &[u8]) -> R) -> io::Result<Option<R>> {
+        let guard = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(map) = guard.map.as_ref() else {
+            return Ok(None);
+        };
+        let synced = self.synced.load(Ordering::Acquire);
+        map.with_body(synced, |body| f(synced, body)).map(Some)
+    }
+
     /// Whether the writer is gone.
     pub(crate) fn closed(&self) -> bool {
         !self.inner.lock().unwrap_or_else(|p| p.into_inner()).live
@@ -906,7 +920,8 @@ impl Drop for WriteMap {
 ///
 /// The mapping is its own, not the writer's: it stays valid whatever the writer does (moves its
 /// mapping, cuts the file at close, drops), so a sync can never touch an unmapped range. Its bytes
-/// are never read except the header's `write_offset`, atomically (registered with the SIGBUS
+/// are read only as the header's `write_offset`, atomically, and, for the index upkeep of a
+/// pretoucher ([`SyncMap::with_body`]), as published content below it (registered with the SIGBUS
 /// guard, in case the file is cut under it by another process).
 ///
 /// INVARIANTS: `map` maps the file from offset 0, read-only, at least one page long; it is
@@ -957,6 +972,46 @@ impl SyncMap {
             ));
         }
         Ok(wo.max(HEADER_LEN))
+    }
+
+    /// Calls `f` with the published bytes `[HEADER_LEN, end)`, read through this mapping (grown
+    /// first if it is shorter). `end` must not lie past the published `write_offset` (checked:
+    /// an error otherwise). An error too if the file was found cut under the mapping afterwards:
+    /// `f` may then have read zeros where the content was.
+    pub(crate) fn with_body<R>(&self, end: u64, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let wo = u64::from_le(header_word(&m.raw, 0).load(Ordering::Acquire));
+        if end > wo {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{end} lies past the published write_offset {wo}"),
+            ));
+        }
+        let end = end.max(HEADER_LEN);
+        if end > m.raw.len() as u64 {
+            let len = end.max(2 * m.raw.len() as u64);
+            *m = Self::map(&self.file, len)?;
+        }
+        // SAFETY: [HEADER_LEN, end) lies inside the mapping (grown above) and below the
+        // `write_offset` just loaded with acquire, hence inside the file (the writer publishes
+        // only allocated bytes) and published: the bytes are initialized and never written again
+        // (FORMAT.md 7.2). If another process cuts the file meanwhile, the SIGBUS guard maps zeros
+        // over the lost pages (a read of them still completes) and flags it, checked below. The
+        // mapping is not replaced while the lock is held, and the slice does not outlive `f`.
+        let body = unsafe {
+            std::slice::from_raw_parts(
+                m.raw.as_ptr().add(HEADER_LEN as usize),
+                (end - HEADER_LEN) as usize,
+            )
+        };
+        let r = f(body);
+        if m.guard.shrunk() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file was cut under the sync's mapping",
+            ));
+        }
+        Ok(r)
     }
 
     /// Syncs `[0, wo)` (`msync(MS_SYNC)`), growing the mapping first if it is shorter; returns `wo`.

@@ -5,9 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use journal::index::{self, Index, Verdict};
 use journal::{Reader, SyncPolicy, Writer, WriterOptions};
 
-use crate::support::{count_allocs, payload_for, read_all, small_opts, timestamp_for, TempDir};
+use crate::support::{
+    count_allocs, payload_for, read_all, skip, small_opts, thread_write_calls, timestamp_for, InCi,
+    TempDir,
+};
 use crate::writer::thread_faults;
 
 fn file_len(w: &Writer) -> u64 {
@@ -190,9 +194,58 @@ fn the_writers_own_pretoucher_thread_keeps_events_intact_and_stops_with_the_writ
     check_journal(&path, n + 200, 1_500);
 }
 
+/// Asserts that the calling thread made no write-type system call since `before` (from
+/// [`thread_write_calls`]): the index's `pwrite`s were made elsewhere. Says so and returns where
+/// the kernel does not count them.
+fn assert_no_write_calls_since(before: Option<u64>, what: &str) {
+    match (before, thread_write_calls()) {
+        (Some(before), Some(now)) => assert_eq!(
+            now - before,
+            0,
+            "the appending thread made {} write calls (the index's) while {what}",
+            now - before
+        ),
+        _ => skip(
+            "per-thread I/O accounting",
+            "/proc/thread-self/io has no syscw",
+            InCi::Required,
+        ),
+    }
+}
+
+/// The journal of `n` events `i` stamped `i` holds an index that covers it all, exactly what a
+/// rebuild writes (INDEX.md 7), and seeks through it land on the right events.
+fn assert_indexed_and_seeks(path: &std::path::Path, n: u64) {
+    let r = Reader::open(path).unwrap();
+    let rep = r.verify().unwrap();
+    assert!(rep.is_intact() && rep.events == n, "{rep:?}");
+    assert!(
+        matches!(index::check_file(&r).unwrap(), Verdict::Current { events, .. } if events == n),
+        "{:?}",
+        index::check_file(&r)
+    );
+    let idx = Index::load(&r).unwrap();
+    for k in [0, 1, n / 3, n / 2 + 7, n - 1] {
+        let e = index::iter_from_index(&r, Some(&idx), k)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!((e.index, e.timestamp), (k, k as i64));
+        let e = index::iter_from_time(&r, Some(&idx), k as i64)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.index, k);
+    }
+}
+
 /// Under `SyncPolicy::Never` with the index on, the pretoucher does the periodic sync (every 64
-/// MiB, INDEX.md 9.3), and the writer moves the index's checkpoint over what it synced, before any
-/// close; crash images of a writer whose pretoucher synced recover every event the sync covered.
+/// MiB, INDEX.md 9.3), and the thread that runs it moves the index's checkpoint over what it
+/// synced, before any close: the appending thread neither walks the entries nor writes the index
+/// (it makes no write call). An explicit sync takes the upkeep back and moves the checkpoint; crash
+/// images of a writer whose pretoucher synced recover every event the sync covered.
 #[test]
 fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     let dir = TempDir::new("cpsync");
@@ -219,6 +272,7 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     // That sync waits for the disk without holding up the growth, so past 64 MiB the appends go
     // slowly (the file stays small) until it is done or the deadline passes.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let writes = thread_write_calls();
     while w.index_checkpoint().unwrap().offset <= 24 {
         assert!(Instant::now() < deadline, "the checkpoint never moved");
         w.append(i, &payload).unwrap();
@@ -227,8 +281,17 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+    assert_no_write_calls_since(writes, "the pretoucher moved the checkpoint");
     let cp = w.index_checkpoint().unwrap();
     assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
+    // An explicit sync moves the checkpoint to the end, on the calling thread.
+    for _ in 0..8 {
+        w.append(i, &payload).unwrap();
+        i += 1;
+    }
+    w.sync().unwrap();
+    assert_eq!(w.index_checkpoint().unwrap().offset, w.write_offset());
+    let cp = w.index_checkpoint().unwrap();
     stop.store(true, Ordering::Relaxed);
     runner.join().unwrap();
     w.abandon();
@@ -240,7 +303,9 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
 
 /// The writer's own pretoucher thread under `SyncPolicy::Never` with the index on runs the periodic
 /// sync on a thread of its own (`journal-sync`, so that pre-faulting never waits for the disk), and
-/// the writer moves the index's checkpoint over what that thread synced, before any close.
+/// that thread moves the index's checkpoint over what it synced, before any close: the appending
+/// thread makes no write call. The close takes the upkeep back and leaves an index that covers
+/// everything and seeks exactly.
 #[test]
 fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint() {
     let dir = TempDir::new("cpthread");
@@ -257,6 +322,7 @@ fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint()
     // Past 64 MiB the sync thread syncs (as fast as the disk allows); the writer adopts that at its
     // next growth. Appends go on until it did, past 64 MiB at a pace a slow disk keeps up with
     // (60 KiB a millisecond), so that the sync's range stops growing.
+    let writes = thread_write_calls();
     while w.index_checkpoint().unwrap().offset <= 24 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -268,12 +334,70 @@ fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint()
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
+    assert_no_write_calls_since(writes, "the pretoucher's thread moved the checkpoint");
     let cp = w.index_checkpoint().unwrap();
     assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
+    for _ in 0..8 {
+        w.append(i, &payload).unwrap();
+        i += 1;
+    }
+    assert!(w.index_error().is_none());
     w.close().unwrap();
+    assert_indexed_and_seeks(&path, i as u64);
     let w = WriterOptions::new().open(&path).unwrap();
     assert_eq!(w.events(), i as u64);
+    // An open after the clean close trusts the checkpoint: it walks nothing, repairs nothing.
+    assert_eq!(w.index_checkpoint().unwrap().offset, w.write_offset());
+    assert!(w.recovered().is_none());
     w.close().unwrap();
+}
+
+/// An index write that fails on the pretoucher's thread (the writer's own, under `Never`) disables
+/// the index and fails nothing of the journal: appends go on, the close succeeds, the index is
+/// left at its last checkpoint (stale, still usable), and the next writer extends it.
+#[test]
+fn an_index_write_error_on_the_pretouchers_thread_disables_the_index_only() {
+    let dir = TempDir::new("cpfail");
+    let path = dir.join("j");
+    let mut w = WriterOptions::new()
+        .chunk_size(1 << 20)
+        .sync_policy(SyncPolicy::Never)
+        .pretouch_thread(true)
+        .create(&path)
+        .unwrap();
+    w.inject_index_failure();
+    let payload = vec![0x6Bu8; 60 << 10];
+    let mut i = 0i64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.index_checkpoint().is_some() {
+        assert!(Instant::now() < deadline, "the index was never written");
+        w.append(i, &payload).unwrap();
+        i += 1;
+        if w.write_offset() > 64 << 20 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let why = w.index_error().expect("the index is disabled").to_string();
+    assert!(why.contains("j.idx"), "{why}");
+    for _ in 0..8 {
+        w.append(i, &payload).unwrap();
+        i += 1;
+    }
+    assert_eq!(w.events(), i as u64);
+    assert_eq!(w.index_error(), Some(why.as_str()));
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    let idx = Index::load(&r).unwrap();
+    assert_eq!(idx.checkpoint(), index::START);
+    assert!(matches!(
+        index::check(&r, &idx).unwrap(),
+        Verdict::Stale { .. }
+    ));
+    drop(r);
+    let w = WriterOptions::new().open(&path).unwrap();
+    assert_eq!(w.index_checkpoint().unwrap().offset, w.write_offset());
+    w.close().unwrap();
+    assert_indexed_and_seeks(&path, i as u64);
 }
 
 /// With a pretoucher ahead of it (a pass completed on another thread), the appending thread takes

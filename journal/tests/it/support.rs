@@ -63,6 +63,18 @@ pub fn count_from_stdin() -> u64 {
     line.expect("stdin").trim().parse().expect("a count")
 }
 
+/// The write-type system calls (`write`, `pwrite`, ...) the calling thread made so far (`syscw` of
+/// `/proc/thread-self/io`), or `None` where the kernel does not count them (no task I/O
+/// accounting). Reading it makes read calls only, which it does not count.
+pub fn thread_write_calls() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscw:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// SplitMix64: a small deterministic generator, so a child process and its parent agree on data.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
