@@ -799,6 +799,65 @@ fn an_index_write_failure_disables_the_index_and_never_fails_the_journal() {
     ));
 }
 
+/// With the writer's own pretoucher under `never`, the index's upkeep is lent to the pretoucher's
+/// sync thread (INDEX.md 9.3). An explicit sync takes it back and moves the checkpoint; a drop takes
+/// it back for the final checkpoint, leaving an index byte for byte what a rebuild writes; an
+/// injected write failure travels with the lent upkeep and disables the index at its next move,
+/// failing nothing of the journal.
+#[test]
+fn a_writer_whose_pretoucher_holds_the_upkeep_syncs_and_drops_into_a_current_index() {
+    let dir = TempDir::new("index-lent");
+    let mut rng = Rng(44);
+    let path = dir.join("j.journal");
+    let writer = || {
+        WriterOptions::new()
+            .chunk_size(4096)
+            .sync_policy(journal::SyncPolicy::Never)
+            .index_intervals(SMALL)
+            .start_timestamp(T0)
+            .pretouch_thread(true)
+            .open_or_create(&path)
+            .unwrap()
+    };
+    let mut w = writer();
+    append_all(&mut w, &random_events(&mut rng, 300));
+    assert_eq!(w.index_checkpoint().unwrap().index, 0);
+    w.sync().unwrap();
+    assert_eq!(w.index_checkpoint().unwrap().offset, w.write_offset());
+    append_all(&mut w, &random_events(&mut rng, 300));
+    drop(w);
+    let r = Reader::open(&path).unwrap();
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Current { events: 600, .. }
+    ));
+    let rebuilt = Index::from_reader(&r, SMALL).unwrap();
+    assert_eq!(
+        std::fs::read(index::index_path(&path)).unwrap(),
+        rebuilt.encode()
+    );
+    drop(r);
+
+    let mut w = writer();
+    w.inject_index_failure();
+    append_all(&mut w, &random_events(&mut rng, 300));
+    w.sync().unwrap();
+    assert!(w.index_checkpoint().is_none());
+    assert!(
+        w.index_error().unwrap().contains("j.journal.idx"),
+        "{:?}",
+        w.index_error()
+    );
+    append_all(&mut w, &random_events(&mut rng, 10));
+    w.close().unwrap();
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.verify().unwrap().events, 910);
+    assert!(matches!(
+        index::check_file(&r).unwrap(),
+        Verdict::Stale { .. }
+    ));
+}
+
 #[test]
 fn open_after_a_clean_close_trusts_the_checkpoint_and_only_verify_sees_damage_below_it() {
     let dir = TempDir::new("index-trust");

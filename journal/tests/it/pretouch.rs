@@ -241,6 +241,34 @@ fn assert_indexed_and_seeks(path: &std::path::Path, n: u64) {
     }
 }
 
+/// A new journal under `SyncPolicy::Never` with the index on and 1 MiB chunks, with the writer's
+/// own pretoucher thread or not.
+fn never_writer(path: &std::path::Path, own_thread: bool) -> Writer {
+    WriterOptions::new()
+        .chunk_size(1 << 20)
+        .sync_policy(SyncPolicy::Never)
+        .pretouch_thread(own_thread)
+        .create(path)
+        .unwrap()
+}
+
+/// Appends 60 KiB events (event `i` stamped `i`, counting on from `*i`) until `done` holds, past
+/// 64 MiB at a pace a slow disk keeps up with (60 KiB a millisecond), so that the pretoucher's
+/// sync, which waits for the disk without holding up the growth, finishes and its range stops
+/// growing; fails after two minutes.
+fn append_paced_until(w: &mut Writer, i: &mut i64, what: &str, done: impl Fn(&Writer) -> bool) {
+    let payload = vec![0x3Cu8; 60 << 10];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(w) {
+        assert!(Instant::now() < deadline, "{what} never happened");
+        w.append(*i, &payload).unwrap();
+        *i += 1;
+        if w.write_offset() > 64 << 20 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 /// Under `SyncPolicy::Never` with the index on, the pretoucher does the periodic sync (every 64
 /// MiB, INDEX.md 9.3), and the thread that runs it moves the index's checkpoint over what it
 /// synced, before any close: the appending thread neither walks the entries nor writes the index
@@ -250,11 +278,7 @@ fn assert_indexed_and_seeks(path: &std::path::Path, n: u64) {
 fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
     let dir = TempDir::new("cpsync");
     let path = dir.join("j");
-    let mut w = WriterOptions::new()
-        .chunk_size(1 << 20)
-        .sync_policy(SyncPolicy::Never)
-        .create(&path)
-        .unwrap();
+    let mut w = never_writer(&path, false);
     let p = w.pretoucher().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
@@ -265,30 +289,19 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
             }
         })
     };
-    let payload = vec![0x3Cu8; 60 << 10];
     let mut i = 0i64;
     // 64 MiB, then more until the pretoucher's sync of them is done: the writer adopts a prepared
-    // chunk every MiB and moves the checkpoint as soon as the pretoucher has synced past 64 MiB.
-    // That sync waits for the disk without holding up the growth, so past 64 MiB the appends go
-    // slowly (the file stays small) until it is done or the deadline passes.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // chunk every MiB, and the pretoucher moves the checkpoint once it has synced past 64 MiB.
     let writes = thread_write_calls();
-    while w.index_checkpoint().unwrap().offset <= 24 {
-        assert!(Instant::now() < deadline, "the checkpoint never moved");
-        w.append(i, &payload).unwrap();
-        i += 1;
-        if w.write_offset() > 66 << 20 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+    append_paced_until(&mut w, &mut i, "the checkpoint's move", |w| {
+        w.index_checkpoint().unwrap().offset > 24
+    });
     assert_no_write_calls_since(writes, "the pretoucher moved the checkpoint");
     let cp = w.index_checkpoint().unwrap();
     assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
     // An explicit sync moves the checkpoint to the end, on the calling thread.
-    for _ in 0..8 {
-        w.append(i, &payload).unwrap();
-        i += 1;
-    }
+    let end = w.write_offset() + (1 << 20);
+    append_paced_until(&mut w, &mut i, "1 MiB more", |w| w.write_offset() > end);
     w.sync().unwrap();
     assert_eq!(w.index_checkpoint().unwrap().offset, w.write_offset());
     let cp = w.index_checkpoint().unwrap();
@@ -310,37 +323,18 @@ fn the_pretoucher_syncs_for_the_index_checkpoint_under_never() {
 fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint() {
     let dir = TempDir::new("cpthread");
     let path = dir.join("j");
-    let mut w = WriterOptions::new()
-        .chunk_size(1 << 20)
-        .sync_policy(SyncPolicy::Never)
-        .pretouch_thread(true)
-        .create(&path)
-        .unwrap();
-    let payload = vec![0x5Au8; 60 << 10];
+    let mut w = never_writer(&path, true);
     let mut i = 0i64;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    // Past 64 MiB the sync thread syncs (as fast as the disk allows); the writer adopts that at its
-    // next growth. Appends go on until it did, past 64 MiB at a pace a slow disk keeps up with
-    // (60 KiB a millisecond), so that the sync's range stops growing.
+    // Past 64 MiB the sync thread syncs (as fast as the disk allows), then moves the checkpoint.
     let writes = thread_write_calls();
-    while w.index_checkpoint().unwrap().offset <= 24 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the checkpoint never moved"
-        );
-        w.append(i, &payload).unwrap();
-        i += 1;
-        if w.write_offset() > 64 << 20 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
+    append_paced_until(&mut w, &mut i, "the checkpoint's move", |w| {
+        w.index_checkpoint().unwrap().offset > 24
+    });
     assert_no_write_calls_since(writes, "the pretoucher's thread moved the checkpoint");
     let cp = w.index_checkpoint().unwrap();
     assert!(cp.offset >= 64 << 20 && cp.offset <= w.write_offset());
-    for _ in 0..8 {
-        w.append(i, &payload).unwrap();
-        i += 1;
-    }
+    let end = w.write_offset() + (1 << 20);
+    append_paced_until(&mut w, &mut i, "1 MiB more", |w| w.write_offset() > end);
     assert!(w.index_error().is_none());
     w.close().unwrap();
     assert_indexed_and_seeks(&path, i as u64);
@@ -359,30 +353,16 @@ fn the_writers_own_pretoucher_syncs_on_its_own_thread_for_the_index_checkpoint()
 fn an_index_write_error_on_the_pretouchers_thread_disables_the_index_only() {
     let dir = TempDir::new("cpfail");
     let path = dir.join("j");
-    let mut w = WriterOptions::new()
-        .chunk_size(1 << 20)
-        .sync_policy(SyncPolicy::Never)
-        .pretouch_thread(true)
-        .create(&path)
-        .unwrap();
+    let mut w = never_writer(&path, true);
     w.inject_index_failure();
-    let payload = vec![0x6Bu8; 60 << 10];
     let mut i = 0i64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while w.index_checkpoint().is_some() {
-        assert!(Instant::now() < deadline, "the index was never written");
-        w.append(i, &payload).unwrap();
-        i += 1;
-        if w.write_offset() > 64 << 20 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+    append_paced_until(&mut w, &mut i, "the index's failed write", |w| {
+        w.index_checkpoint().is_none()
+    });
     let why = w.index_error().expect("the index is disabled").to_string();
     assert!(why.contains("j.idx"), "{why}");
-    for _ in 0..8 {
-        w.append(i, &payload).unwrap();
-        i += 1;
-    }
+    let end = w.write_offset() + (1 << 20);
+    append_paced_until(&mut w, &mut i, "1 MiB more", |w| w.write_offset() > end);
     assert_eq!(w.events(), i as u64);
     assert_eq!(w.index_error(), Some(why.as_str()));
     w.close().unwrap();
