@@ -161,6 +161,29 @@ fn time_journal(o: &Options, args: &[&str]) -> anyhow::Result<Duration> {
     Ok(took)
 }
 
+/// Runs `journal publish` of `source` to `stream` on `subject` and returns how long it took.
+fn journal_publish(
+    o: &Options,
+    source: &Path,
+    url: &str,
+    stream: &str,
+    subject: &str,
+) -> anyhow::Result<Duration> {
+    time_journal(
+        o,
+        &[
+            "publish",
+            path(source)?,
+            "--nats",
+            url,
+            "--stream",
+            stream,
+            "--subject",
+            subject,
+        ],
+    )
+}
+
 async fn create_stream(js: &jetstream::Context, name: &str, subject: &str) -> anyhow::Result<()> {
     js.create_stream(stream::Config {
         name: name.into(),
@@ -303,19 +326,7 @@ fn throughput(
             create_stream(&js, &plain, &plain_subj).await
         })?;
 
-        let journal_pub = time_journal(
-            o,
-            &[
-                "publish",
-                path(&source)?,
-                "--nats",
-                url,
-                "--stream",
-                &ours,
-                "--subject",
-                &ours_subj,
-            ],
-        )?;
+        let journal_pub = journal_publish(o, &source, url, &ours, &ours_subj)?;
         let plain_pub = time_plain(&["plain-publish", url, path(&source)?, &plain_subj])?;
         println!(
             "publish {size:>4} B  journal publish  {}",
@@ -398,19 +409,7 @@ fn serve(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> an
         let js = jetstream::new(async_nats::connect(url).await?);
         create_stream(&js, &stream, &subject).await
     })?;
-    let took = time_journal(
-        o,
-        &[
-            "publish",
-            path(&source)?,
-            "--nats",
-            url,
-            "--stream",
-            &stream,
-            "--subject",
-            &subject,
-        ],
-    )?;
+    let took = journal_publish(o, &source, url, &stream, &subject)?;
     std::fs::remove_file(&source)?;
     println!(
         "stream {stream} holds {} messages of {size} B (published in {:.2} s); read it with",
