@@ -12,6 +12,11 @@
 //! loopback port, runs the `journal` binary (by default `target/release/journal`) as child
 //! processes, and prints one line per figure. Nothing is asserted: the figures are for
 //! BENCHMARKS.md.
+//!
+//! For profiling one contender alone, `bench serve [--events N] [--size BYTES] [--journal PATH]`
+//! starts the server, fills stream `J<size>` (subject `j.<size>`) with `journal publish`, prints
+//! the server's URL and the commands that read the stream (`journal mirror`, `bench
+//! plain-consume`), and keeps both until its standard input closes.
 
 use std::collections::VecDeque;
 use std::net::{TcpListener, TcpStream};
@@ -33,6 +38,8 @@ struct Options {
     only: Option<String>,
     /// The payload sizes of the throughput part.
     sizes: Vec<usize>,
+    /// `bench serve`: fill one stream and keep it for profiling (see the module's comment).
+    serve: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -43,8 +50,13 @@ fn options() -> anyhow::Result<Options> {
         journal: PathBuf::from("target/release/journal"),
         only: None,
         sizes: Vec::new(),
+        serve: false,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "serve") {
+        args.next();
+        o.serve = true;
+    }
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
@@ -61,7 +73,7 @@ fn options() -> anyhow::Result<Options> {
                 o.only = Some(v);
             }
             _ => bail!(
-                "usage: bench [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag] [--size BYTES]..."
+                "usage: bench [serve] [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag] [--size BYTES]..."
             ),
         }
     }
@@ -147,6 +159,29 @@ fn time_journal(o: &Options, args: &[&str]) -> anyhow::Result<Duration> {
         );
     }
     Ok(took)
+}
+
+/// Runs `journal publish` of `source` to `stream` on `subject` and returns how long it took.
+fn journal_publish(
+    o: &Options,
+    source: &Path,
+    url: &str,
+    stream: &str,
+    subject: &str,
+) -> anyhow::Result<Duration> {
+    time_journal(
+        o,
+        &[
+            "publish",
+            path(source)?,
+            "--nats",
+            url,
+            "--stream",
+            stream,
+            "--subject",
+            subject,
+        ],
+    )
 }
 
 async fn create_stream(js: &jetstream::Context, name: &str, subject: &str) -> anyhow::Result<()> {
@@ -291,19 +326,7 @@ fn throughput(
             create_stream(&js, &plain, &plain_subj).await
         })?;
 
-        let journal_pub = time_journal(
-            o,
-            &[
-                "publish",
-                path(&source)?,
-                "--nats",
-                url,
-                "--stream",
-                &ours,
-                "--subject",
-                &ours_subj,
-            ],
-        )?;
+        let journal_pub = journal_publish(o, &source, url, &ours, &ours_subj)?;
         let plain_pub = time_plain(&["plain-publish", url, path(&source)?, &plain_subj])?;
         println!(
             "publish {size:>4} B  journal publish  {}",
@@ -371,6 +394,39 @@ fn throughput(
         std::fs::remove_file(&source)?;
         remove_target(&target)?;
     }
+    Ok(())
+}
+
+/// `bench serve`: one stream of `--events` messages of the first `--size` (1 KiB by default),
+/// filled by `journal publish` and kept, with its server, until standard input closes, so that
+/// the mirror and the plain consumer can be run and profiled alone on it, again and again.
+fn serve(o: &Options, dir: &Path, url: &str, rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let size = o.sizes.first().copied().unwrap_or(1024);
+    let (stream, subject) = (format!("J{size}"), format!("j.{size}"));
+    let source = dir.join(format!("src-{size}.journal"));
+    make_journal(&source, o.events, size)?;
+    rt.block_on(async {
+        let js = jetstream::new(async_nats::connect(url).await?);
+        create_stream(&js, &stream, &subject).await
+    })?;
+    let took = journal_publish(o, &source, url, &stream, &subject)?;
+    std::fs::remove_file(&source)?;
+    println!(
+        "stream {stream} holds {} messages of {size} B (published in {:.2} s); read it with",
+        o.events,
+        took.as_secs_f64()
+    );
+    println!(
+        "  {} mirror --nats {url} --stream {stream} --subject {subject} TARGET",
+        o.journal.display()
+    );
+    println!(
+        "  {} plain-consume {url} {stream} {}",
+        std::env::current_exe()?.display(),
+        o.events
+    );
+    println!("the server stops when standard input closes");
+    std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
     Ok(())
 }
 
@@ -563,6 +619,9 @@ fn main() -> anyhow::Result<()> {
         o.events,
         o.journal.display()
     );
+    if o.serve {
+        return serve(&o, dir.path(), &server.url, &rt);
+    }
     if o.only.as_deref() != Some("lag") {
         throughput(&o, dir.path(), &server.url, &rt)?;
     }

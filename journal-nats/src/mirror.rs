@@ -202,6 +202,36 @@ impl Out {
     }
 }
 
+/// The stream sequence and the number of messages pending after this one, from a JetStream
+/// message's reply subject: what [`async_nats::jetstream::Message::info`] returns as `stream_sequence` and
+/// `pending`, without parsing the rest (the delivery count, the consumer sequence and the
+/// timestamp, which needs a date conversion). The ordered consumer has already parsed the whole
+/// subject with `info` before it hands the message over, so that parse is not repeated here.
+///
+/// The subject is `$JS.ACK.` then either `<stream>.<consumer>.<delivered>.<stream seq>.<consumer
+/// seq>.<timestamp>.<pending>` (7 tokens), or `<domain>.<account hash>.` before those and
+/// optionally a random token after them (9 or more tokens), as `info` reads it.
+fn ack_position(reply: Option<&str>) -> anyhow::Result<(u64, u64)> {
+    let bad = |why: &str| anyhow!("a message without JetStream metadata: {why}");
+    let rest = reply
+        .ok_or_else(|| bad("no reply subject"))?
+        .strip_prefix("$JS.ACK.")
+        .ok_or_else(|| bad("the reply subject is not a JetStream acknowledgement"))?;
+    let mut tokens = [""; 9];
+    let mut n = 0;
+    for token in rest.split('.').take(tokens.len()) {
+        tokens[n] = token;
+        n += 1;
+    }
+    let (seq, pending) = match n {
+        9 => (tokens[5], tokens[8]),
+        7 => (tokens[3], tokens[6]),
+        _ => return Err(bad("bad token number")),
+    };
+    let number = |t: &str| t.parse::<u64>().map_err(|e| bad(&format!("'{t}': {e}")));
+    Ok((number(seq)?, number(pending)?))
+}
+
 /// The journal headers of a message (the first value of each), found in one pass over its
 /// headers: `HeaderMap::get` with a `&str` name allocates the name and hashes it, four times a
 /// message.
@@ -259,11 +289,19 @@ impl Target {
     /// that moves the index forward every 64 MiB. A checkpoint syncs only `[0, write_offset)`
     /// (the writer's [`journal::Syncer`]), so the pages pre-faulted past it stay mapped and do
     /// not fault again (a whole-file `fdatasync` would write them back).
+    ///
+    /// With huge-page advice: the page cache holds the file in large folios (ext4), which are then
+    /// mapped whole (2 MiB) instead of page by page. The write-back of a mapped folio
+    /// write-protects its mappings, and each write-protected page table entry costs a TLB-flush
+    /// interrupt on the other cores, which run the network thread: once per folio instead of once
+    /// per 4 KiB page (BENCHMARKS.md, "NATS JetStream"). Advice only: without large folios the
+    /// file is mapped page by page, as without it.
     fn options() -> WriterOptions {
         let mut o = WriterOptions::new();
         o.sync_policy(SyncPolicy::Never)
             .chunk_size(4 << 20)
             .prefault(true)
+            .huge_pages(true)
             .pretouch_thread(true);
         o
     }
@@ -665,8 +703,7 @@ async fn run(cfg: MirrorConfig) -> anyhow::Result<MirrorSummary> {
                         }
                         None => bail!("the subscription to stream '{}' ended", cfg.stream),
                     };
-                    let info = m.info().map_err(|e| anyhow!("a message without JetStream metadata: {e}"))?;
-                    let (seq, left) = (info.stream_sequence, info.pending);
+                    let (seq, left) = ack_position(m.reply.as_deref())?;
                     // Below: re-delivered after the ordered consumer was re-created.
                     let wanted = cfg
                         .filter
@@ -792,6 +829,36 @@ mod tests {
         assert_eq!(h.start, None);
         assert_eq!(h.start, get(HDR_START));
         assert_eq!(JournalHeaders::of(None), JournalHeaders::default());
+    }
+
+    #[test]
+    fn ack_position_reads_both_subject_forms() {
+        let ts = "1700000000123456789";
+        // The 7-token form of older servers, and the 9-token form (domain "_": none) with and
+        // without the trailing token; a stream named like a number does not confuse them.
+        let old = format!("$JS.ACK.S.C.1.42.7.{ts}.3");
+        assert_eq!(ack_position(Some(&old)).unwrap(), (42, 3));
+        let new = format!("$JS.ACK._.HASH.S.C.2.43.8.{ts}.0.TOKEN");
+        assert_eq!(ack_position(Some(&new)).unwrap(), (43, 0));
+        let new = format!("$JS.ACK.dom.HASH.9.C.2.44.8.{ts}.5");
+        assert_eq!(ack_position(Some(&new)).unwrap(), (44, 5));
+        let more = format!("$JS.ACK._.HASH.S.C.2.45.8.{ts}.6.TOKEN.EXTRA");
+        assert_eq!(ack_position(Some(&more)).unwrap(), (45, 6));
+    }
+
+    #[test]
+    fn ack_position_refuses_what_is_not_an_acknowledgement() {
+        for bad in [
+            None,
+            Some("_INBOX.abc"),
+            Some("$JS.ACK.S.C.1.42.7.1700000000.3.X"),
+            Some("$JS.ACK.S.C.1.42.7"),
+            Some("$JS.ACK.S.C.1.x.7.1700000000.3"),
+            Some("$JS.ACK.S.C.1.42.7.1700000000.-3"),
+        ] {
+            let e = ack_position(bad).unwrap_err().to_string();
+            assert!(e.starts_with("a message without JetStream metadata"), "{e}");
+        }
     }
 
     #[test]
