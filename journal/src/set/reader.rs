@@ -1187,6 +1187,10 @@ impl SetTailer<'_> {
 
     /// Waits for the next event with `strategy`, until `deadline` (forever if `None`). Returns
     /// `Ok(None)` at the deadline.
+    ///
+    /// With [`WaitStrategy::Block`] the tailer sleeps in the kernel on the set's wake-up file
+    /// `journal-set.wake` until the writer publishes in any segment, a roll included (spec/SET.md
+    /// 6.5.1); where it cannot use the file it backs off with sleeps of at most 1 ms.
     pub fn wait(
         &mut self,
         strategy: WaitStrategy,

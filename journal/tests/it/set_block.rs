@@ -13,7 +13,9 @@ use journal::{SetReader, SetWriter, SetWriterOptions, WaitStrategy, WriterOption
 
 use crate::process::{child, lines, say};
 use crate::support::{payload_for, wait_for, TempDir};
-use crate::tail_block::{barrier_in, read_wake, EVENT_DEADLINE, LONG_RECHECK, SLEEP_AT_ONCE};
+use crate::tail_block::{
+    barrier_in, child_deadline, read_wake, EVENT_DEADLINE, LONG_RECHECK, SLEEP_AT_ONCE,
+};
 
 /// The longest payload of these tests' events: about 1000 bytes on average, so a 64 KiB roll size
 /// makes segments of some 60 events.
@@ -42,10 +44,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl Write) {
             let mut want = t.index();
             while want < total {
                 let e = t
-                    .wait(
-                        SLEEP_AT_ONCE,
-                        Some(Instant::now() + Duration::from_secs(120)),
-                    )
+                    .wait(SLEEP_AT_ONCE, child_deadline())
                     .unwrap()
                     .expect("no event within the deadline");
                 assert_eq!(e.index, want, "events out of order or repeated");
@@ -68,6 +67,14 @@ fn create(dir: &TempDir, roll: u64) -> (PathBuf, SetWriter) {
         .create(&set)
         .unwrap();
     (set, w)
+}
+
+/// [`create`], if its writer registered for the waiters' barrier: without it (a kernel without
+/// `membarrier`) a lost wake-up costs 1 ms instead of a hang, and the tests that detect lost
+/// wake-ups by hanging cannot run.
+fn create_with_barrier(dir: &TempDir, roll: u64) -> Option<(PathBuf, SetWriter)> {
+    let (set, w) = create(dir, roll);
+    barrier_in(&set.join(WAKE_FILE)).then_some((set, w))
 }
 
 fn append(w: &mut SetWriter, i: u64) {
@@ -102,11 +109,10 @@ fn expect_got(rx: &std::sync::mpsc::Receiver<String>, i: u64) {
 fn a_set_tailer_process_asleep_is_woken_by_each_append_across_rolls() {
     let dir = TempDir::new("setblock");
     // 4 KiB segments: a roll every few events, so some appends roll and some do not.
-    let (set, mut w) = create(&dir, 4096);
-    let wake = set.join(WAKE_FILE);
-    if !barrier_in(&wake) {
+    let Some((set, mut w)) = create_with_barrier(&dir, 4096) else {
         return;
-    }
+    };
+    let wake = set.join(WAKE_FILE);
     let rounds = 40u64;
     let (mut c, rx) = tailer("set-block-tailer", &set, rounds);
     for i in 0..rounds {
@@ -138,10 +144,9 @@ fn a_set_tailer_process_follows_many_rolls_losing_no_wake_up() {
     let rounds = crate::support::env_count("JOURNAL_TAIL_BLOCK_ROUNDS", 3000);
     let burst = rounds;
     let dir = TempDir::new("setblockrolls");
-    let (set, mut w) = create(&dir, 64 << 10);
-    if !barrier_in(&set.join(WAKE_FILE)) {
+    let Some((set, mut w)) = create_with_barrier(&dir, 64 << 10) else {
         return;
-    }
+    };
     let (mut c, rx) = tailer("set-block-tailer", &set, rounds + burst);
     for i in 0..rounds {
         append(&mut w, i);
@@ -178,10 +183,9 @@ fn a_roll_published_before_the_tailer_announces_itself_is_not_slept_through() {
     // the tailer from sleeping through it, for an hour (LONG_RECHECK), past the deadline.
     let dir = TempDir::new("setblockpause");
     // 4 KiB segments: about one append in four rolls.
-    let (set, mut w) = create(&dir, 4096);
-    if !barrier_in(&set.join(WAKE_FILE)) {
+    let Some((set, mut w)) = create_with_barrier(&dir, 4096) else {
         return;
-    }
+    };
     let rounds = 200u64;
     let (mut c, rx) = tailer("set-block-tailer-paused", &set, rounds);
     for i in 0..rounds {
@@ -209,10 +213,9 @@ fn idle_rounds(r: &SetReader, t: &mut journal::SetTailer<'_>, idle: Duration) ->
 #[test]
 fn an_idle_blocking_set_tailer_sleeps_instead_of_polling() {
     let dir = TempDir::new("setblockidle");
-    let (set, mut w) = create(&dir, 4096);
-    if !barrier_in(&set.join(WAKE_FILE)) {
+    let Some((set, mut w)) = create_with_barrier(&dir, 4096) else {
         return;
-    }
+    };
     let r = SetReader::open(&set).unwrap();
     // One sleep lasts until the deadline: a tailer that polls (1 ms back-offs, or a check that
     // never lets it sleep) makes hundreds of rounds in the idle period instead of one.

@@ -25,6 +25,11 @@ pub(crate) const LONG_RECHECK: Duration = Duration::from_secs(3600);
 /// The deadline for one event to arrive: generous, not a timing target.
 pub(crate) const EVENT_DEADLINE: Duration = Duration::from_secs(30);
 
+/// The deadline of a child tailer's wait for one event: generous, not a timing target.
+pub(crate) fn child_deadline() -> Option<Instant> {
+    Some(Instant::now() + Duration::from_secs(120))
+}
+
 /// Child roles for these tests (called from `wait::child_role`).
 pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write) {
     match role {
@@ -38,10 +43,7 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
             say(out, "RES ready".to_string());
             while t.index() < total {
                 let e = t
-                    .wait(
-                        SLEEP_AT_ONCE,
-                        Some(Instant::now() + Duration::from_secs(120)),
-                    )
+                    .wait(SLEEP_AT_ONCE, child_deadline())
                     .unwrap()
                     .expect("no event within the deadline");
                 assert_eq!(e.timestamp, e.index as i64);
