@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use journal::set::layout::{list_segments, RollPolicy, SetMeta, LOCK_FILE, META_FILE, NEXT_FILE};
+use journal::set::layout::{
+    list_segments, RollPolicy, SetMeta, LOCK_FILE, META_FILE, NEXT_FILE, WAKE_FILE,
+};
 use journal::{Datagram, Error, SetWriter, SetWriterOptions, UdpCapture, Writer, WriterOptions};
 
 use crate::exit::DataError;
@@ -457,6 +459,8 @@ impl Sink {
             next,
             path.join(META_FILE),
             path.join(LOCK_FILE),
+            // The set writer's wake-up file (spec/SET.md 6.5.1).
+            path.join(WAKE_FILE),
         ] {
             remove(&f)?;
         }

@@ -5,8 +5,9 @@ use std::fs;
 use std::path::Path;
 
 use journal::index::index_path;
-use journal::set::layout::{segment_name, Retention, RollPolicy, SetMeta};
-use journal::Writer;
+use journal::set::layout::{segment_name, Retention, RollPolicy, SetMeta, WAKE_FILE};
+use journal::set::list_segments;
+use journal::{SetWriter, Writer};
 use tempfile::TempDir;
 
 mod common;
@@ -271,4 +272,62 @@ fn info_on_an_empty_set() {
     let j = json(run(&["info", "--json", s(set.path())]).stdout.trim_end());
     assert_eq!(j["segments"].as_array().unwrap().len(), 0);
     assert_eq!(j["first_index"], serde_json::Value::Null);
+}
+
+#[test]
+fn prune_and_verify_leave_the_sets_wake_up_file_alone() {
+    // A set written by its writer, which keeps the set's wake-up file (spec/SET.md 6.5.1): not a
+    // segment, so neither command counts it, removes it or complains about it.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    let mut w = SetWriter::options()
+        .roll(RollPolicy::by_size(4096))
+        .chunk_size(4096)
+        .create(&dir)
+        .unwrap();
+    for i in 0..200 {
+        w.append(T0 + i, &[b'x'; 100]).unwrap();
+    }
+    w.close().unwrap();
+    let wake = dir.join(WAKE_FILE);
+    let before = fs::read(&wake).unwrap();
+    assert_eq!(&before[..8], b"JRNLWAKE");
+    let segments = list_segments(&dir).unwrap().len();
+    assert!(segments > 3, "{segments} segments");
+
+    let v = run(&["verify", s(&dir)]);
+    assert_eq!(v.code, 0, "{v:?}");
+    assert_eq!(v.stderr, "");
+    assert!(!v.stdout.contains(".wake"), "{v:?}");
+    let p = run(&["prune", "--keep", "2", s(&dir)]);
+    assert_eq!(p.code, 0, "{p:?}");
+    assert_eq!(p.stderr, "");
+    assert!(!p.stdout.contains(".wake"), "{p:?}");
+    assert_eq!(list_segments(&dir).unwrap().len(), 2);
+    // The size limit counts segments and their indexes only: a limit of exactly what they hold
+    // removes nothing, whatever the wake-up file's size.
+    let held: u64 = list_segments(&dir)
+        .unwrap()
+        .iter()
+        .map(|seg| {
+            fs::metadata(&seg.path).unwrap().len()
+                + fs::metadata(index_path(&seg.path)).map_or(0, |m| m.len())
+        })
+        .sum();
+    let dry = run(&[
+        "prune",
+        "--max-bytes",
+        &held.to_string(),
+        "--dry-run",
+        s(&dir),
+    ]);
+    assert_eq!(dry.code, 0, "{dry:?}");
+    assert!(dry.stdout.contains("nothing to remove"), "{dry:?}");
+    assert_eq!(
+        fs::read(&wake).unwrap(),
+        before,
+        "the wake-up file was touched"
+    );
+    let v = run(&["verify", s(&dir)]);
+    assert_eq!(v.code, 0, "{v:?}");
 }

@@ -156,7 +156,7 @@ impl Reader {
             path: path.to_path_buf(),
             verify: true,
             index: Mutex::new(IndexState::Unknown),
-            wake: crate::wake::WakeSlot::default(),
+            wake: crate::wake::WakeSlot::new(crate::wake::wake_path(path)),
             #[cfg(feature = "test-hooks")]
             index_loads: std::sync::atomic::AtomicU64::new(0),
         })
@@ -330,9 +330,8 @@ impl Reader {
         seen: u64,
         deadline: Option<std::time::Instant>,
     ) -> Result<bool> {
-        self.wake.sleep(&self.path, deadline, || {
-            Ok(self.observe()?.write_offset != seen)
-        })
+        self.wake
+            .sleep(deadline, || Ok(self.observe()?.write_offset != seen))
     }
 
     /// Test hook (feature `test-hooks`): the longest sleep of a blocking tailer of this reader

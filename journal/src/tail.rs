@@ -364,6 +364,13 @@ impl OwnedTailer {
         Ok(self.follow.ready() || self.follow.refresh(&self.reader)?)
     }
 
+    /// Whether the journal's `write_offset` moved from the value seen last (one acquire load): a
+    /// set tailer's check before it sleeps on the set's wake-up file (FORMAT.md 15.3 step 4,
+    /// SET.md 6.5.1).
+    pub(crate) fn moved(&self) -> Result<bool> {
+        Ok(self.reader.observe()?.write_offset != self.follow.write_offset)
+    }
+
     /// As [`Tailer::pretouch`].
     pub fn pretouch(&self, bytes: u64) -> Result<()> {
         self.follow.pretouch(&self.reader, bytes)

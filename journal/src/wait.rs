@@ -36,9 +36,12 @@ pub enum WaitStrategy {
     /// ([`WriterOptions::wake_file`](crate::WriterOptions::wake_file)): the writer pays one relaxed
     /// load per append while no tailer sleeps, and the tailer makes a `membarrier` call each time
     /// it goes to sleep. Each sleep is bounded (100 ms; 1 ms when the kernel lacks `membarrier`), so
-    /// a wake-up that cannot be delivered costs at most that. Where the tailer cannot use the file
-    /// (missing, damaged, not writable by it, a writer that does not keep it) and for a set's
-    /// tailers, it behaves as `Backoff { spins, yields: 0, max_sleep: 1 ms }`.
+    /// a wake-up that cannot be delivered costs at most that. A set's tailers
+    /// ([`SetTailer`](crate::SetTailer), [`OwnedSetTailer`](crate::OwnedSetTailer)) sleep the same
+    /// way on the set's one wake-up file `journal-set.wake`, and wake for a roll too
+    /// (spec/SET.md 6.5.1). Where the tailer cannot use the file (missing, damaged, not writable
+    /// by it, a writer that does not keep it), it behaves as
+    /// `Backoff { spins, yields: 0, max_sleep: 1 ms }`.
     Block {
         /// Polls with a spin hint before sleeping.
         spins: u32,

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{compiler_fence, fence, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,23 +104,30 @@ fn word(map: &WakeMap) -> WakeWord<'_> {
     }
 }
 
-/// The writer's side (FORMAT.md 15.3): made when a writer opens its journal.
+/// The writer's side (FORMAT.md 15.3): made when a writer opens its journal (the file
+/// [`wake_path`] names), or when a set's writer opens its set (`journal-set.wake`, shared by the
+/// writers of all its segments, SET.md 6.5.1).
 pub(crate) struct Waker {
     map: WakeMap,
     file: File,
 }
 
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waker").finish_non_exhaustive()
+    }
+}
+
 impl Waker {
-    /// Creates or opens `NAME.wake` beside `journal`, rewriting it if it is not usable, registers
+    /// Creates or opens the wake-up file at `path`, rewriting it if it is not usable, registers
     /// this process for the waiters' barrier and records whether that worked in `flags`.
-    pub(crate) fn open(journal: &Path) -> io::Result<Waker> {
-        let path = wake_path(journal);
+    pub(crate) fn open(path: &Path) -> io::Result<Waker> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)?;
+            .open(path)?;
         let flags = if futex::register_global_barrier() {
             FLAG_BARRIER
         } else {
@@ -183,22 +190,38 @@ struct Held {
     checked: Instant,
 }
 
-/// What a reader knows of its journal's wake-up file: opened lazily, at the first blocking wait,
-/// and opened afresh at most every [`REVALIDATE`] (which follows a file replaced or rewritten).
-#[derive(Default)]
+/// What a reader knows of its journal's (or its set's) wake-up file: opened lazily, at the first
+/// blocking wait, and opened afresh at most every [`REVALIDATE`] (which follows a file replaced or
+/// rewritten).
 pub(crate) struct WakeSlot {
+    /// The wake-up file's path.
+    path: PathBuf,
     state: Mutex<Option<Result<Arc<Held>, Instant>>>,
     /// Longest sleep with the barrier in place (test hook; [`RECHECK`] by default).
     recheck: Mutex<Option<Duration>>,
+    /// A pause before each announcement (test hook; none by default).
+    #[cfg(feature = "test-hooks")]
+    pause: Mutex<Option<Duration>>,
+    /// Blocking rounds begun ([`WakeSlot::sleep`] calls), for tests that check an idle tailer
+    /// does not spin.
+    rounds: AtomicU64,
 }
 
 impl WakeSlot {
-    fn open(journal: &Path) -> io::Result<Option<Held>> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(wake_path(journal))
-        {
+    /// The slot of the wake-up file at `path`, not opened yet.
+    pub(crate) fn new(path: PathBuf) -> WakeSlot {
+        WakeSlot {
+            path,
+            state: Mutex::new(None),
+            recheck: Mutex::new(None),
+            #[cfg(feature = "test-hooks")]
+            pause: Mutex::new(None),
+            rounds: AtomicU64::new(0),
+        }
+    }
+
+    fn open(path: &Path) -> io::Result<Option<Held>> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -214,7 +237,7 @@ impl WakeSlot {
     }
 
     /// The file if it is usable, re-checking it (or looking for it again) when due.
-    fn get(&self, journal: &Path) -> Option<Arc<Held>> {
+    fn get(&self) -> Option<Arc<Held>> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         match &*st {
@@ -222,7 +245,7 @@ impl WakeSlot {
             Some(Err(tried)) if now.duration_since(*tried) < REVALIDATE => return None,
             _ => {}
         }
-        let fresh = match Self::open(journal) {
+        let fresh = match Self::open(&self.path) {
             Ok(Some(h)) => h,
             _ => {
                 *st = Some(Err(now));
@@ -240,18 +263,36 @@ impl WakeSlot {
         *self.recheck.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
     }
 
+    /// Test hook: a pause before each announcement, between the caller's last poll and step 2 of
+    /// FORMAT.md 15.3, where a descheduled tailer would be.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn set_pause(&self, d: Duration) {
+        *self.pause.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
+    }
+
+    /// Test hook: the blocking rounds begun so far.
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
     /// One blocking round of a tailer (FORMAT.md 15.3): announce, barrier, `moved()` (whether
-    /// `write_offset` moved past what the tailer saw), and sleep unless it did. Returns `Ok(false)`
-    /// when there is no usable wake-up file (the caller backs off instead).
+    /// `write_offset` moved past what the tailer saw; for a set's tailer, or whether the next
+    /// segment exists, SET.md 6.5.1), and sleep unless it did. Returns `Ok(false)` when there is no
+    /// usable wake-up file (the caller backs off instead).
     pub(crate) fn sleep<E>(
         &self,
-        journal: &Path,
         deadline: Option<Instant>,
         moved: impl FnOnce() -> Result<bool, E>,
     ) -> Result<bool, E> {
-        let Some(h) = self.get(journal) else {
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        let Some(h) = self.get() else {
             return Ok(false);
         };
+        #[cfg(feature = "test-hooks")]
+        if let Some(d) = *self.pause.lock().unwrap_or_else(|p| p.into_inner()) {
+            std::thread::sleep(d);
+        }
         let w = word(&h.map);
         let seen = w.seq.load(Ordering::SeqCst);
         w.sleeping.store(1, Ordering::SeqCst);

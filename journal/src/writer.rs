@@ -21,7 +21,7 @@ use crate::pretouch::{self, Pretoucher};
 use crate::recovery::{scan_from, Recovered, RecoveryMode};
 use crate::syncer::Syncer;
 use crate::sys::{self, create_exclusive, open_rw, AheadPlan, WriteMap, WriterLock};
-use crate::wake::Waker;
+use crate::wake::{wake_path, Waker};
 
 /// When the writer flushes appended events to stable storage with `msync(MS_SYNC)` (FORMAT.md 9).
 ///
@@ -90,6 +90,9 @@ pub struct WriterOptions {
     intervals: Intervals,
     /// Whether the writer keeps the wake-up file `NAME.wake` (FORMAT.md 15).
     wake_file: bool,
+    /// A set's wake-up file, which the writers of its segments wake through instead of keeping
+    /// one of their own (SET.md 6.5.1); `None` for a single journal.
+    shared_wake: Option<Arc<Waker>>,
 }
 
 /// The part of the first chunk a new journal pre-faults at creation (rounded up to a page, at most
@@ -126,6 +129,7 @@ impl Default for WriterOptions {
             growth_cap: u64::MAX,
             intervals: Intervals::default(),
             wake_file: true,
+            shared_wake: None,
         }
     }
 }
@@ -211,9 +215,33 @@ impl WriterOptions {
     /// while no tailer sleeps, and one `futex` wake-up call when one does. Best effort: if the file
     /// cannot be made, the writer works without it and such tailers back off instead. By default,
     /// on.
+    ///
+    /// In a journal set's segment options ([`SetWriterOptions::segment_options`](
+    /// crate::SetWriterOptions::segment_options)) it decides whether the set writer keeps the set's
+    /// one wake-up file `journal-set.wake`, through which the writers of all its segments wake the
+    /// set's blocking tailers (spec/SET.md 6.5.1); segments never get a `NAME.wake` of their own.
     pub fn wake_file(&mut self, on: bool) -> &mut Self {
         self.wake_file = on;
         self
+    }
+
+    /// For a set's segments (SET.md 6.5.1): if [`wake_file`](Self::wake_file) is on, creates or
+    /// opens the set's wake-up file at `path` (best effort, as a journal's), and every writer
+    /// opened with these options wakes through it; none keeps a `NAME.wake` of its own either way.
+    pub(crate) fn share_wake_file(&mut self, path: &Path) -> &mut Self {
+        self.shared_wake = if self.wake_file {
+            Waker::open(path).ok().map(Arc::new)
+        } else {
+            None
+        };
+        self.wake_file = false;
+        self
+    }
+
+    /// The set's wake-up file given by [`share_wake_file`](Self::share_wake_file), taken out of
+    /// these options for the set's close (FORMAT.md 15.2).
+    pub(crate) fn take_shared_wake(&mut self) -> Option<Arc<Waker>> {
+        self.shared_wake.take()
     }
 
     /// The sync policy these options give (the journal set's roll syncs by it, SET.md 5.4).
@@ -582,8 +610,11 @@ pub struct Writer {
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
     closed_flag: Arc<AtomicBool>,
-    /// The wake-up file's writer side (FORMAT.md 15.3); `None` when off or it could not be made.
-    waker: Option<Waker>,
+    /// The wake-up file's writer side (FORMAT.md 15.3): the journal's own, or its set's (SET.md
+    /// 6.5.1); `None` when off or it could not be made.
+    waker: Option<Arc<Waker>>,
+    /// Whether `waker` is the journal's own, which its close closes; a set's is its set writer's.
+    owns_waker: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -623,10 +654,11 @@ impl Writer {
         events: u64,
     ) -> Self {
         let sync_never = opts.sync == SyncPolicy::Never;
-        let waker = if opts.wake_file {
-            Waker::open(path).ok()
-        } else {
-            None
+        let owns_waker = opts.shared_wake.is_none();
+        let waker = match &opts.shared_wake {
+            Some(shared) => Some(Arc::clone(shared)),
+            None if opts.wake_file => Waker::open(&wake_path(path)).ok().map(Arc::new),
+            None => None,
         };
         Writer {
             _lock: lock,
@@ -653,6 +685,7 @@ impl Writer {
             pretouch_thread: None,
             closed_flag: Arc::new(AtomicBool::new(false)),
             waker,
+            owns_waker,
         }
     }
 
@@ -1278,7 +1311,9 @@ impl Writer {
         }
         self.closed = true;
         if let Some(w) = self.waker.take() {
-            w.close();
+            if self.owns_waker {
+                w.close();
+            }
         }
         self.check_poison()?;
         if self.opts.sync != SyncPolicy::Never {
@@ -1322,7 +1357,7 @@ impl Writer {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn wake_calls(&self) -> Option<u64> {
-        self.waker.as_ref().map(Waker::wakes)
+        self.waker.as_deref().map(Waker::wakes)
     }
 
     /// Test hook (feature `test-hooks`): makes the next write of the index fail as if with `EIO`,

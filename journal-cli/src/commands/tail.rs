@@ -532,8 +532,12 @@ impl History for SetIter<'_> {
 /// What `follow` follows: a journal's tailer or a set's, with the checks and the error wording
 /// that go with it.
 trait Live {
-    /// How to wait while caught up.
-    fn strategy(&self) -> WaitStrategy;
+    /// How to wait while caught up: sleep in the kernel until the writer wakes us (the wake-up
+    /// file of the journal or of the set, spec/FORMAT.md 15, SET.md 6.5.1), after a few polls;
+    /// without a usable wake-up file this backs off with sleeps of up to 1 ms.
+    fn strategy(&self) -> WaitStrategy {
+        WaitStrategy::Block { spins: 100 }
+    }
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -557,12 +561,6 @@ struct FileLive<'a> {
 }
 
 impl Live for FileLive<'_> {
-    /// Sleep in the kernel until the writer wakes us (the journal's wake-up file, FORMAT.md 15),
-    /// after a few polls; without a usable wake-up file this backs off with sleeps of up to 1 ms.
-    fn strategy(&self) -> WaitStrategy {
-        WaitStrategy::Block { spins: 100 }
-    }
-
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -595,16 +593,6 @@ struct SetLive<'a> {
 }
 
 impl Live for SetLive<'_> {
-    /// Segments have no wake-up file (SET.md 6.5): idle sleeps double from 1 µs up to 10 ms; a
-    /// person watching does not see 10 ms, and the CPU does not see an idle follower.
-    fn strategy(&self) -> WaitStrategy {
-        WaitStrategy::Backoff {
-            spins: 0,
-            yields: 0,
-            max_sleep: Duration::from_millis(10),
-        }
-    }
-
     fn wait(
         &mut self,
         strategy: WaitStrategy,

@@ -16,6 +16,9 @@ pub const LOCK_FILE: &str = ".lock";
 /// The name under which the writer prepares the next segment before a roll (SET.md 5). It is not
 /// a segment: readers never open it.
 pub const NEXT_FILE: &str = ".next.journal";
+/// The set's one wake-up file (SET.md 6.5.1, FORMAT.md 15), on which its blocking tailers sleep.
+/// It is not a segment.
+pub const WAKE_FILE: &str = "journal-set.wake";
 /// The directory of the set's named cursors (CURSOR.md).
 pub const CURSORS_DIR: &str = "cursors";
 /// The suffix of a segment's file name (SET.md 2).

@@ -21,13 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::layout::{list_segments, segment_name, SegmentEntry, SetMeta, INDEX_DIGITS};
+use super::layout::{list_segments, segment_name, SegmentEntry, SetMeta, INDEX_DIGITS, WAKE_FILE};
 use crate::cursor::{Cursor, Event};
 use crate::error::{Error, Result};
 use crate::index::{Index, Position, START};
 use crate::reader::{Reader, Report};
 use crate::tail::OwnedTailer;
 use crate::wait::WaitStrategy;
+use crate::wake::WakeSlot;
 
 /// A segment's path whose 20 digits are rewritten in place for each name a cursor checks (SET.md
 /// 2): a tailer's idle polls stat without allocating.
@@ -208,6 +209,9 @@ pub struct SetReader {
     meta: SetMeta,
     verify: bool,
     known: Mutex<Known>,
+    /// The set's wake-up file (SET.md 6.5.1), for tailers that block. Boxed: it is cold, and a
+    /// set reader stays as small as it was without it.
+    wake: Box<WakeSlot>,
 }
 
 impl std::fmt::Debug for SetReader {
@@ -278,7 +282,35 @@ impl SetReader {
             meta,
             verify: true,
             known: Mutex::new(Known::from_list(&list, None)),
+            wake: Box::new(WakeSlot::new(dir.join(WAKE_FILE))),
         })
+    }
+
+    /// Test hook (feature `test-hooks`): the longest sleep of this reader's blocking tailers when
+    /// the writer's barrier is in place (FORMAT.md 15.4; 100 ms by default). A long one makes a
+    /// lost wake-up visible as a hang.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_wake_recheck(&self, d: std::time::Duration) {
+        self.wake.set_recheck(d);
+    }
+
+    /// Test hook (feature `test-hooks`): this reader's blocking tailers pause for `d` before each
+    /// announcement that they sleep, as a tailer descheduled right after its last poll would: a
+    /// publication, or a roll, then lands between the poll and the announcement (SET.md 6.5.1).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn set_wake_pause(&self, d: std::time::Duration) {
+        self.wake.set_pause(d);
+    }
+
+    /// Test hook (feature `test-hooks`): the blocking rounds this reader's tailers began with
+    /// [`WaitStrategy::Block`] past its spins (each one poll, then a sleep on the set's wake-up
+    /// file or, without a usable one, a back-off).
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn wait_rounds(&self) -> u64 {
+        self.wake.rounds()
     }
 
     /// Whether cursors check each entry's CRC and padding (as [`Reader::set_verify_checksums`]).
@@ -1040,10 +1072,33 @@ impl<S: Deref<Target = SetReader>> Engine<S> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
-            strategy.idle(round);
+            if !(strategy.blocks(round) && self.sleep(deadline)?) {
+                strategy.idle(round);
+            }
             round = round.saturating_add(1);
         }
         self.next()
+    }
+
+    /// One blocking round ([`WaitStrategy::Block`] past its spins) after a step found nothing:
+    /// sleeps on the set's wake-up file until the writer publishes, with the check of SET.md 6.5.1
+    /// before it (the current segment's `write_offset`, then the next segment's name). Returns
+    /// `Ok(false)` when it cannot sleep (no segment yet, a later segment already known, no usable
+    /// wake-up file): the caller backs off instead.
+    #[cold]
+    fn sleep(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        let Some(cur) = self.current.as_ref() else {
+            return Ok(false);
+        };
+        let first = cur.first;
+        if self.set.known().after(first).is_some() {
+            return Ok(false);
+        }
+        let end = first.saturating_add(cur.tail.index());
+        let (set, name) = (&*self.set, &mut self.name);
+        set.wake.sleep(deadline, || {
+            Ok(cur.tail.moved()? || set.successor(first, end, name)?.is_some())
+        })
     }
 }
 
@@ -1132,6 +1187,10 @@ impl SetTailer<'_> {
 
     /// Waits for the next event with `strategy`, until `deadline` (forever if `None`). Returns
     /// `Ok(None)` at the deadline.
+    ///
+    /// With [`WaitStrategy::Block`] the tailer sleeps in the kernel on the set's wake-up file
+    /// `journal-set.wake` until the writer publishes in any segment, a roll included (spec/SET.md
+    /// 6.5.1); where it cannot use the file it backs off with sleeps of at most 1 ms.
     pub fn wait(
         &mut self,
         strategy: WaitStrategy,

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use super::layout::{
     list_segments, parse_segment_name, segment_name, Retention, RollPolicy, SetMeta, LOCK_FILE,
-    NEXT_FILE,
+    NEXT_FILE, WAKE_FILE,
 };
 use super::prune::{self, PrunePolicy};
 use crate::clock::now_ns;
@@ -192,8 +192,9 @@ impl SetWriterOptions {
         remove_next(dir)?;
         remove_if_present(&dir.join(META_TMP))?;
         let mut opts = self.segment.clone();
-        // No wake-up file per segment: set tailers back off (SET.md 6.5).
-        opts.wake_file(false);
+        // One wake-up file for the set, which the writers of all its segments (`.next.journal`'s
+        // included) wake through; none per segment (SET.md 6.5.1).
+        opts.share_wake_file(&dir.join(WAKE_FILE));
         if meta.roll.max_bytes != 0 {
             // Appends never take a segment past the roll size (SET.md 5.1), so growth ahead of
             // them stops there (an oversize event grows its own segment).
@@ -773,6 +774,9 @@ impl SetWriter {
         let next = self.next.take().map(|w| w.close());
         let removed = remove_next(&self.dir);
         let current = self.current.close_in_place();
+        if let Some(w) = self.opts.take_shared_wake() {
+            w.close();
+        }
         retiring?;
         if let Some(r) = next {
             r?;

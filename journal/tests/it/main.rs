@@ -19,6 +19,7 @@ mod pretouch;
 mod process;
 mod reader;
 mod ring;
+mod set_block;
 mod set_read;
 mod set_reliability;
 mod set_vectors;

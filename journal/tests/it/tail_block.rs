@@ -16,14 +16,19 @@ use crate::process::{child, lines, say};
 use crate::support::{skip, wait_for, InCi, TempDir};
 
 /// Sleep at the first caught-up poll, so that every wait goes through the futex.
-const SLEEP_AT_ONCE: WaitStrategy = WaitStrategy::Block { spins: 0 };
+pub(crate) const SLEEP_AT_ONCE: WaitStrategy = WaitStrategy::Block { spins: 0 };
 
 /// How long one sleep may last in these tests: a lost wake-up then hangs a wait far past the
 /// deadlines below, and fails the test, instead of costing the default 100 ms.
-const LONG_RECHECK: Duration = Duration::from_secs(3600);
+pub(crate) const LONG_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The deadline for one event to arrive: generous, not a timing target.
-const EVENT_DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const EVENT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The deadline of a child tailer's wait for one event: generous, not a timing target.
+pub(crate) fn child_deadline() -> Option<Instant> {
+    Some(Instant::now() + Duration::from_secs(120))
+}
 
 /// Child roles for these tests (called from `wait::child_role`).
 pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write) {
@@ -38,35 +43,42 @@ pub(crate) fn child_role(role: &str, path: &Path, out: &mut impl std::io::Write)
             say(out, "RES ready".to_string());
             while t.index() < total {
                 let e = t
-                    .wait(
-                        SLEEP_AT_ONCE,
-                        Some(Instant::now() + Duration::from_secs(120)),
-                    )
+                    .wait(SLEEP_AT_ONCE, child_deadline())
                     .unwrap()
                     .expect("no event within the deadline");
                 assert_eq!(e.timestamp, e.index as i64);
                 say(out, format!("GOT {}", e.index));
             }
         }
-        other => panic!("unknown child role {other}"),
+        other => crate::set_block::child_role(other, path, out),
     }
 }
 
 /// The wake-up file beside `journal`, decoded from the file (not through the writer).
 fn wake_header(journal: &Path) -> WakeHeader {
+    read_wake(&wake_path(journal))
+}
+
+/// The wake-up file at `path`, decoded from the file.
+pub(crate) fn read_wake(path: &Path) -> WakeHeader {
     let mut b = [0u8; 32];
-    std::fs::File::open(wake_path(journal))
+    std::fs::File::open(path)
         .unwrap()
         .read_exact_at(&mut b, 0)
         .unwrap();
     decode_wake(&b).expect("a valid wake-up file")
 }
 
-/// Whether the writer that made the wake-up file registered for the waiters' barrier; when it did
-/// not (a kernel without `membarrier`), a lost wake-up costs 1 ms instead of a hang and the tests
-/// that detect lost wake-ups by hanging cannot run.
+/// Whether the writer that made the wake-up file beside `journal` registered for the waiters'
+/// barrier; when it did not (a kernel without `membarrier`), a lost wake-up costs 1 ms instead of
+/// a hang and the tests that detect lost wake-ups by hanging cannot run.
 fn barrier_in_place(journal: &Path) -> bool {
-    if wake_header(journal).flags & FLAG_BARRIER != 0 {
+    barrier_in(&wake_path(journal))
+}
+
+/// [`barrier_in_place`] for the wake-up file at `path`.
+pub(crate) fn barrier_in(path: &Path) -> bool {
+    if read_wake(path).flags & FLAG_BARRIER != 0 {
         return true;
     }
     skip(
