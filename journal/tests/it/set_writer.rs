@@ -44,7 +44,7 @@ fn size_opts(max_bytes: u64) -> SetWriterOptions {
     o
 }
 
-/// As [`size_opts`], with the segments' pretoucher thread on (and so the set's own thread).
+/// As [`size_opts`], with the segments' pretoucher thread on (and so the set's own threads).
 fn thread_opts(max_bytes: u64) -> SetWriterOptions {
     let mut seg = WriterOptions::new();
     seg.chunk_size(64 << 10).pretouch_thread(true);
@@ -564,7 +564,7 @@ fn set_child_entry() {
                 o.sync_policy(SyncPolicy::EveryEvents(5));
             }
             if role == "thread-writer" {
-                // The set's thread closes sealed segments and prepares the next ones.
+                // The set's threads close sealed segments and prepare the next ones.
                 o = thread_opts(4096);
             }
             let mut w = o.open_or_create(&set).unwrap();
@@ -913,10 +913,10 @@ fn growth_ahead_of_a_segment_stops_at_the_roll_size() {
     }
 }
 
-/// With the segments' pretoucher thread on, the set's own thread closes each segment a roll seals
-/// (SET.md 5.4 R7) and prepares the next one (5.3): with nothing but appends on the appending
+/// With the segments' pretoucher thread on, the set's own threads close each segment a roll seals
+/// (SET.md 5.4 R7) and prepare the next one (5.3): with nothing but appends on the appending
 /// thread, the sealed segments end up closed and `.next.journal` prepared. A close or a drop right
-/// after a roll waits for that thread: nothing is left half done.
+/// after a roll waits for those threads: nothing is left half done.
 #[test]
 fn with_the_pretouch_thread_rolls_are_finished_off_the_appending_thread() {
     let dir = TempDir::new("set-worker");
@@ -978,12 +978,13 @@ fn append_rolls(w: &mut SetWriter, i: &mut u64, rolls: usize) {
     }
 }
 
-/// With the set's thread on, a roll does not wait for the close of a sealed segment (SET.md 5.4
+/// With the set's threads on, a roll does not wait for the close of a sealed segment (SET.md 5.4
 /// R7), which under `never` syncs the whole segment and so waits for the disk: while the closes
 /// are held, as a disk slower than the appends holds them, the writer keeps appending and
-/// rolling, each roll with a segment prepared on the set's thread, until `MAX_UNCLOSED` sealed
+/// rolling, each roll with a segment prepared on the preparing thread, until `MAX_UNCLOSED` sealed
 /// segments wait for their close; only the roll after that waits. Released, every close finishes
-/// and nothing is lost.
+/// and nothing is lost. (With one thread that closed and prepared in turn, the second roll waited:
+/// its preparation queued behind the held close.)
 #[test]
 fn with_the_pretouch_thread_a_roll_does_not_wait_for_a_close_in_progress() {
     let dir = TempDir::new("set-held-close");
@@ -1077,8 +1078,8 @@ fn opening_finishes_r7_for_every_segment_before_the_newest_that_lacks_it() {
     assert_eq!(all_events(&read_set(&set)).len() as u64, n + 1);
 }
 
-/// An error of the set's thread is returned by a later call, never lost: by `pretouch` once the
-/// thread is done (the one after retries), or by `close`, which waits for the thread.
+/// An error of the set's threads is returned by a later call, never lost: by `pretouch` once the
+/// preparing thread is done (the one after retries), or by `close`, which waits for the threads.
 #[test]
 fn an_error_of_the_sets_thread_surfaces_on_a_later_call() {
     let dir = TempDir::new("set-worker-error");
