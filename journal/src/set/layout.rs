@@ -19,9 +19,9 @@ pub const NEXT_FILE: &str = ".next.journal";
 /// The most sealed segments that may be without their clean close (SET.md 5.4 R7) at once; a
 /// writer opening the set finishes R7 for this many segments before the newest (7.3 step 6).
 ///
-/// Why 8: a sealed segment waiting for its close still holds its mapping and, under `never`, all
-/// its dirty pages (up to the roll size each), so the bound caps that memory at 8 segments, and
-/// the work an opening writer does at 8 checks. A longer queue would buy nothing for a writer
+/// Why 8: a sealed segment waiting for its close still holds its mapping, its idle pretoucher
+/// thread if it has one and, under `never`, all its dirty pages (up to the roll size each), so the
+/// bound caps that memory at 8 segments, and the work an opening writer does at 8 checks. A longer queue would buy nothing for a writer
 /// that outruns the disk for good (the kernel throttles a process that dirties pages past its
 /// limit anyway); what the queue absorbs is a burst, and the jitter of the closes' syncs, while
 /// the appends run on. 8 segments let the writer run 7 rolls ahead of the close in progress.
