@@ -29,7 +29,7 @@
 //!   HDR histogram: `single-file` (no roll), `set-prepared` (the next segment prepared ahead by
 //!   `pretouch`, once per MiB) and `set-unprepared` (no `pretouch`: each roll creates its segment);
 //!   `single-file-thread` and `set-thread` with the pretoucher thread on and no `pretouch` call
-//!   (the set's own thread prepares the next segment).
+//!   (the set's own threads prepare the next segment and close the sealed ones).
 //!   The percentiles go to the results file. The goal: p99.9 of `set-prepared` within 2x of
 //!   `single-file`. Because a run holds only a few dozen rolls (one per 64 MiB), which the p99.9 of
 //!   millions of appends cannot show, each set also reports the appends that rolled (their median
@@ -100,8 +100,8 @@ enum Kind {
 }
 
 /// A journal or a set that rolls every 64 MiB, with default options but for the pretoucher
-/// thread (`thread`: the writer's own, and for a set each segment's and the set's own thread,
-/// which closes sealed segments and prepares the next one).
+/// thread (`thread`: the writer's own, and for a set each segment's and the set's own two, which
+/// prepare the next segment and close sealed ones).
 fn make(kind: Kind, thread: bool, path: &std::path::Path) -> Target {
     let mut opts = WriterOptions::new();
     opts.pretouch_thread(thread);

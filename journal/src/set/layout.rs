@@ -19,6 +19,17 @@ pub const NEXT_FILE: &str = ".next.journal";
 /// The set's one wake-up file (SET.md 6.5.1, FORMAT.md 15), on which its blocking tailers sleep.
 /// It is not a segment.
 pub const WAKE_FILE: &str = "journal-set.wake";
+/// The most sealed segments that may be without their clean close (SET.md 5.4 R7) at once; a
+/// writer opening the set finishes R7 for this many segments before the newest (7.3 step 6).
+///
+/// Why 8: a sealed segment waiting for its close still holds its mapping, its idle pretoucher
+/// thread if it has one and, under `never`, all its dirty pages (up to the roll size each), so the
+/// bound caps that memory at 8 segments, and the work an opening writer does at 8 checks. A
+/// longer queue would buy nothing for a writer that outruns the disk for good (the kernel
+/// throttles a process that dirties pages past its limit anyway); what the queue absorbs is a
+/// burst, and the jitter of the closes' syncs, while the appends run on. 8 segments let the
+/// writer run 7 rolls ahead of the close in progress.
+pub const MAX_UNCLOSED: usize = 8;
 /// The directory of the set's named cursors (CURSOR.md).
 pub const CURSORS_DIR: &str = "cursors";
 /// The suffix of a segment's file name (SET.md 2).

@@ -13,5 +13,8 @@ pub use prune::{plan, prune, summarize, Cause, PrunePolicy, Removal, SegmentSumm
 pub use reader::{
     ChainBreak, OwnedSetTailer, SegmentReport, SetIter, SetReader, SetReport, SetTailer,
 };
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub use writer::CloseHold;
 pub use writer::SetLock;
 pub use writer::{RollStep, SetClaim, SetWriter, SetWriterOptions};

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use super::layout::{
     list_segments, parse_segment_name, segment_name, Retention, RollPolicy, SetMeta, LOCK_FILE,
-    NEXT_FILE, WAKE_FILE,
+    MAX_UNCLOSED, NEXT_FILE, WAKE_FILE,
 };
 use super::prune::{self, PrunePolicy};
 use crate::clock::now_ns;
@@ -209,9 +209,9 @@ impl SetWriterOptions {
             Some(newest) => (newest.first_index, opts.open_or_create(&newest.path)?),
         };
         remove_orphan_indexes(dir, base)?;
-        // SET.md 7.3 step 6: the two segments before the newest (with the set's thread on, the
-        // close of the one sealed before the last roll may still have been running).
-        for sealed in segments.iter().rev().skip(1).take(2) {
+        // SET.md 7.3 step 6: the segments before the newest that may lack their R7 (with the set's
+        // threads on, the closes may have been up to MAX_UNCLOSED segments behind the rolls).
+        for sealed in segments.iter().rev().skip(1).take(MAX_UNCLOSED) {
             tidy_sealed(&opts, &sealed.path);
         }
         let seg_cycle = if current.events() > 0 {
@@ -221,7 +221,7 @@ impl SetWriterOptions {
         };
         let rolls = meta.roll.period_ns != 0 || meta.roll.max_bytes != 0;
         let worker = if rolls && opts.has_pretouch_thread() {
-            Some(Worker::spawn(dir)?)
+            Some(Worker::spawn(dir, &opts, meta)?)
         } else {
             None
         };
@@ -285,15 +285,19 @@ pub enum RollStep {
 /// sync policy other than [`SyncPolicy::Never`], a sync of the sealed segment and of the directory).
 ///
 /// With the pretoucher thread on in the segment options ([`WriterOptions::pretouch_thread`]), each
-/// segment grows on its own pretoucher thread, and a set that rolls runs one more thread
-/// (`journal-set`): right after each roll it closes the sealed segment (and applies the retention)
-/// and prepares the next segment, so that neither runs on the appending thread and no `pretouch`
-/// call is needed. An error of that thread is returned by the next [`pretouch`](Self::pretouch)
-/// after it, or by the next roll (which waits for the prepared segment, and for the close of a
-/// segment sealed two rolls before if it still runs, but not for the one sealed by the last roll:
-/// under [`SyncPolicy::Never`] that close syncs the whole segment, which may take longer than
-/// filling the next one), or by [`prepare_next`](Self::prepare_next), [`sync`](Self::sync) or
-/// [`close`](Self::close), which wait for all of the thread's work.
+/// segment grows on its own pretoucher thread, and a set that rolls runs two more threads, so
+/// that no `pretouch` call is needed and neither of their jobs runs on the appending thread:
+/// `journal-set` prepares the next segment when the set is opened and right after each roll, and
+/// `journal-close` closes each sealed segment (and applies the retention), in roll order. A roll
+/// waits for the prepared segment, which is ready as soon as creating and pre-faulting it takes,
+/// since no close runs before it; it does not wait for closes (under [`SyncPolicy::Never`] a close
+/// syncs the whole segment, which may take longer than filling the next one) unless
+/// [`MAX_UNCLOSED`](crate::set::layout::MAX_UNCLOSED) sealed segments are still waiting for
+/// theirs, and then only until the oldest is closed (SET.md 5.4 R7): a writer faster than the disk
+/// runs up to that many segments ahead of it, then at the disk's pace. An error of these threads
+/// is returned by the next [`pretouch`](Self::pretouch) after it, or by the next roll, or by
+/// [`prepare_next`](Self::prepare_next), [`sync`](Self::sync) or [`close`](Self::close), which
+/// wait for all of their work.
 ///
 /// Dropping the writer closes it (as [`close`](Self::close), ignoring errors), after the set's
 /// thread finished its work.
@@ -302,10 +306,11 @@ pub struct SetWriter {
     /// `.next.journal`, prepared ahead (SET.md 5.3).
     /// Boxed, as `retiring`: both are cold, and the set writer's hot fields stay together.
     next: Option<Box<Writer>>,
-    /// The segment sealed by the last roll, until its clean close (SET.md 5.4 R7, deferred).
+    /// The segment sealed by the last roll, until its clean close (SET.md 5.4 R7, deferred) or,
+    /// with the set's threads, until it is handed to the closing one.
     retiring: Option<Box<Writer>>,
     /// With the segments' pretoucher thread on ([`WriterOptions::pretouch_thread`]): the set's
-    /// own thread, which closes the segment sealed by each roll and prepares the next one.
+    /// own threads, which prepare the next segment and close the segments each roll seals.
     worker: Option<Worker>,
     /// Under [`SyncPolicy::Never`]: the segments sealed since the last [`SetWriter::sync`], whose
     /// tails and names that sync must make durable (SET.md 9). Empty under the other policies,
@@ -576,13 +581,11 @@ impl SetWriter {
         let first = self.base.checked_add(n).ok_or_else(|| {
             Error::InvalidArgument("the set's global event index would overflow a u64".into())
         })?;
-        if self.worker.is_some() {
-            // The segment this roll prepares must be there, and of the segments sealed before, only
-            // the one sealed by the last roll may still be closing (SET.md 7.3 step 6): its close
-            // waits for the disk (a sync of the whole segment under `never`), which must not hold
-            // up this roll when it takes longer than filling a segment.
-            self.collect(|w| w.preparing || w.retiring > 1)?;
-        }
+        // With the set's threads: the segment prepared for this roll, and room for the segment it
+        // seals among those waiting for their close (SET.md 5.4 R7). A close waits for the disk
+        // (a sync of the whole segment under `never`), so the roll waits for one only when the
+        // closes are MAX_UNCLOSED segments behind.
+        self.collect(Wait::Roll)?;
         self.finish_retiring_here()?;
         self.prepare_next_inner()?; // R1
         self.stop(RollStep::Prepared)?;
@@ -631,45 +634,51 @@ impl SetWriter {
         Ok(())
     }
 
-    /// With a worker: hands it the segment sealed by the last roll (R7, R8) and the preparation of
-    /// the next segment (SET.md 5.3), unless it is busy or there is nothing to do.
+    /// With the set's threads: hands the segment sealed by the last roll to the closing one (R7,
+    /// R8), and the preparation of the next segment (SET.md 5.3) to the preparing one unless it
+    /// is prepared or being prepared.
     fn dispatch(&mut self) {
         let Some(worker) = self.worker.as_mut() else {
             return;
         };
-        let prepare = self.next.is_none() && !worker.preparing;
-        if self.retiring.is_none() && !prepare {
-            return;
+        if let Some(old) = self.retiring.take() {
+            // If the thread is gone (it panicked), the close stays here, for the calling thread.
+            self.retiring = worker.close.send(old);
         }
-        let task = Task {
-            retire: self.retiring.take(),
-            prepare,
-            dir: self.dir.clone(),
-            opts: self.opts.clone(),
-            retention: self.meta,
-            #[cfg(feature = "test-hooks")]
-            fail_prepare: std::mem::take(&mut self.fail_next_prepare),
-        };
-        if let Some(task) = worker.send(task) {
-            // The worker is gone (it panicked): the work stays here, for the calling thread.
-            self.retiring = task.retire;
+        if self.next.is_none() && worker.prepare.in_hand == 0 {
+            let prepare = Prepare {
+                #[cfg(feature = "test-hooks")]
+                fail: std::mem::take(&mut self.fail_next_prepare),
+            };
+            // If the thread is gone, the roll prepares the segment itself (R1).
+            let _ = worker.prepare.send(prepare);
         }
     }
 
-    /// Takes what the worker finished, waiting while `wait_while` holds of what it still has in
-    /// hand: the prepared segment is kept, the first error returned.
-    fn collect(&mut self, wait_while: fn(&Worker) -> bool) -> Result<()> {
+    /// Takes what the set's threads finished, waiting for what `wait` says: the prepared segment
+    /// is kept, the first error returned.
+    fn collect(&mut self, wait: Wait) -> Result<()> {
+        let Some(worker) = self.worker.as_mut() else {
+            return Ok(());
+        };
         let mut result = Ok(());
-        while let Some(worker) = self.worker.as_mut() {
-            let wait = wait_while(worker);
-            let Some(done) = worker.receive(wait, &self.dir) else {
-                break;
-            };
+        while let Some(done) = worker.prepare.receive(wait != Wait::Nothing, &self.dir) {
             match done {
-                Ok(Done::Prepared(Ok(next))) => self.next = Some(next),
-                Ok(Done::Prepared(Err(e))) | Err(e) => result = result.and(Err(e)),
-                Ok(Done::Retired(r)) => result = result.and(r),
+                Ok(next) => self.next = Some(next),
+                Err(e) => result = result.and(Err(e)),
             }
+        }
+        let most = match wait {
+            Wait::Nothing => usize::MAX,
+            Wait::Roll => MAX_UNCLOSED - 1,
+            Wait::All => 0,
+        };
+        #[cfg(feature = "test-hooks")]
+        if wait == Wait::Roll && worker.close.in_hand > most {
+            worker.gate.state().rolls_waited += 1;
+        }
+        while let Some(done) = worker.close.receive(worker.close.in_hand > most, &self.dir) {
+            result = result.and(done);
         }
         result
     }
@@ -677,13 +686,15 @@ impl SetWriter {
     /// R7 and R8, off the append path: closes the segments sealed by the last rolls (SET.md 5.4),
     /// then applies the set's stored retention (SET.md 8.2) as a prune (8.1), with "before" taken
     /// from the newest event of the segment just sealed.
-    /// With a worker, waits for everything it has in hand first (which may be this very work).
+    /// With the set's threads, waits for everything they have in hand first (which may be this
+    /// very work).
     fn finish_retiring(&mut self) -> Result<()> {
-        let collected = self.collect(Worker::in_hand);
+        let collected = self.collect(Wait::All);
         collected.and(self.finish_retiring_here())
     }
 
-    /// R7 and R8 on this thread for the segment sealed by the last roll, if no worker took it.
+    /// R7 and R8 on this thread for the segment sealed by the last roll, if no thread of the set
+    /// took it.
     fn finish_retiring_here(&mut self) -> Result<()> {
         match self.retiring.take() {
             Some(old) => retire(*old, &self.dir, &self.meta),
@@ -714,8 +725,8 @@ impl SetWriter {
     pub fn pretouch(&mut self) -> Result<()> {
         self.current.pretouch()?;
         if self.worker.is_some() {
-            // The worker does the rest; an error of its last tasks is returned here.
-            let collected = self.collect(|_| false);
+            // The set's threads do the rest; an error of their last work is returned here.
+            let collected = self.collect(Wait::Nothing);
             self.dispatch();
             return collected;
         }
@@ -799,9 +810,13 @@ impl SetWriter {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn abandon(mut self) {
-        // A task in flight finishes first (its close of the sealed segment is a state a crash
-        // after R7 leaves); the segment it prepared is abandoned with the others.
-        let _ = self.collect(Worker::in_hand);
+        // Work in flight finishes first (a close already started is a state a crash after R7
+        // leaves); closes not started yet are abandoned, as a crash before them leaves their
+        // segments, and a segment prepared is abandoned with the others.
+        if let Some(worker) = &self.worker {
+            worker.gate.abandon();
+        }
+        let _ = self.collect(Wait::All);
         self.worker = None;
         self.abandoned = true;
         self.current.abandon_in_place();
@@ -813,8 +828,22 @@ impl SetWriter {
         }
     }
 
-    /// Test hook (feature `test-hooks`): the next preparation of a segment on the set's thread
-    /// (with the segments' pretoucher thread on) fails, as a full disk would make it.
+    /// Test hook (feature `test-hooks`): holds the closes of sealed segments (SET.md 5.4 R7) on
+    /// the set's closing thread (with the segments' pretoucher thread on) until the returned hold
+    /// is released, as a disk slower than the appends would. Without that thread it does nothing.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn hold_closes(&mut self) -> CloseHold {
+        let gate = self
+            .worker
+            .as_ref()
+            .map_or_else(Default::default, |w| w.gate.clone());
+        gate.hold();
+        CloseHold { gate }
+    }
+
+    /// Test hook (feature `test-hooks`): the next preparation of a segment on the set's preparing
+    /// thread (with the segments' pretoucher thread on) fails, as a full disk would make it.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn inject_prepare_failure(&mut self) {
@@ -967,110 +996,77 @@ const _: fn() = || {
     send_sync::<SetWriter>();
 };
 
-/// Work of a roll for the set's worker thread.
-struct Task {
-    /// The segment sealed by the roll, to close (R7) and apply retention after (R8).
-    retire: Option<Box<Writer>>,
-    /// Whether to prepare `.next.journal` (SET.md 5.3).
-    prepare: bool,
-    dir: PathBuf,
-    opts: WriterOptions,
-    retention: SetMeta,
+/// Asks the set's preparing thread for `.next.journal` (SET.md 5.3).
+struct Prepare {
     #[cfg(feature = "test-hooks")]
-    fail_prepare: bool,
+    fail: bool,
 }
 
-/// What the worker did with a [`Task`]: the prepared segment is sent as soon as it is ready, the
-/// close of the sealed one after it.
-enum Done {
-    Prepared(Result<Box<Writer>>),
-    Retired(Result<()>),
-}
-
-impl Task {
-    /// The preparation first: it is quick, and the new segment's own pretoucher then works ahead
-    /// of the appends while the sealed segment's close waits for the disk. Stops when the set
-    /// writer is gone.
-    fn run(self, out: &mpsc::Sender<Done>) -> std::result::Result<(), mpsc::SendError<Done>> {
-        if self.prepare {
-            let next = (|| {
-                #[cfg(feature = "test-hooks")]
-                if self.fail_prepare {
-                    return Err(Error::InvalidArgument(
-                        "test hook: the next segment could not be prepared".into(),
-                    ));
-                }
-                remove_next(&self.dir)?;
-                Ok(Box::new(self.opts.create(self.dir.join(NEXT_FILE))?))
-            })();
-            out.send(Done::Prepared(next))?;
-        }
-        if let Some(old) = self.retire {
-            out.send(Done::Retired(retire(*old, &self.dir, &self.retention)))?;
+impl Prepare {
+    /// Test hook: the preparation fails as a full disk would make it.
+    fn check(&self) -> Result<()> {
+        #[cfg(feature = "test-hooks")]
+        if self.fail {
+            return Err(Error::InvalidArgument(
+                "test hook: the next segment could not be prepared".into(),
+            ));
         }
         Ok(())
     }
 }
 
-/// The set writer's thread (named `journal-set`), with the segments' pretoucher threads on: it
-/// closes each sealed segment and prepares the next one, one [`Task`] at a time in the order sent,
-/// so that neither runs on the appending thread. It ends when its sender is dropped, and is joined
-/// on drop.
-struct Worker {
-    tasks: Option<mpsc::Sender<Task>>,
+/// One thread of the set writer: it does the work sent to it one item at a time, in the order
+/// sent, and sends each outcome back. It ends when its sender is dropped (after the item in
+/// hand), and is joined on drop.
+struct Lane<T, R> {
+    tasks: Option<mpsc::Sender<T>>,
     /// In a mutex only so that the set writer stays `Sync` (reached through `&mut` alone).
-    done: Mutex<mpsc::Receiver<Done>>,
-    /// A preparation was sent and its [`Done::Prepared`] not received yet.
-    preparing: bool,
-    /// Sealed segments sent to close whose [`Done::Retired`] was not received yet.
-    retiring: usize,
+    done: Mutex<mpsc::Receiver<Result<R>>>,
+    /// Items sent whose outcome was not received yet.
+    in_hand: usize,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Worker {
-    fn spawn(dir: &Path) -> Result<Worker> {
-        let (tasks, inbox) = mpsc::channel::<Task>();
+impl<T: Send + 'static, R: Send + 'static> Lane<T, R> {
+    fn spawn(
+        name: &str,
+        dir: &Path,
+        mut work: impl FnMut(T) -> Result<R> + Send + 'static,
+    ) -> Result<Self> {
+        let (tasks, inbox) = mpsc::channel::<T>();
         let (outbox, done) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name("journal-set".into())
+            .name(name.into())
             .spawn(move || {
                 for task in inbox {
-                    if task.run(&outbox).is_err() {
+                    if outbox.send(work(task)).is_err() {
                         return;
                     }
                 }
             })
-            .map_err(|e| Error::io(dir, "spawn the set's thread", e))?;
-        Ok(Worker {
+            .map_err(|e| Error::io(dir, "spawn a thread of the set writer", e))?;
+        Ok(Lane {
             tasks: Some(tasks),
             done: Mutex::new(done),
-            preparing: false,
-            retiring: 0,
+            in_hand: 0,
             thread: Some(thread),
         })
     }
 
-    /// Whether anything sent is not received back yet.
-    fn in_hand(&self) -> bool {
-        self.preparing || self.retiring > 0
-    }
-
-    /// Sends a task; gives it back if the thread is gone.
-    fn send(&mut self, task: Task) -> Option<Task> {
-        let tasks = self.tasks.as_ref().expect("only dropped with the worker");
-        let (prepare, retire) = (task.prepare, task.retire.is_some());
+    /// Sends an item; gives it back if the thread is gone.
+    fn send(&mut self, task: T) -> Option<T> {
+        let tasks = self.tasks.as_ref().expect("only dropped with the lane");
         if let Err(e) = tasks.send(task) {
             return Some(e.0);
         }
-        self.preparing |= prepare;
-        self.retiring += usize::from(retire);
+        self.in_hand += 1;
         None
     }
 
-    /// One outcome of the tasks in hand: waited for when `wait`, else only if one is there.
+    /// One outcome of the items in hand: waited for when `wait`, else only if one is there.
     /// `None` when nothing is in hand (or, without `wait`, nothing is done yet).
-    fn receive(&mut self, wait: bool, dir: &Path) -> Option<Result<Done>> {
-        if !self.in_hand() {
+    fn receive(&mut self, wait: bool, dir: &Path) -> Option<Result<R>> {
+        if self.in_hand == 0 {
             return None;
         }
         let done = self.done.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -1083,32 +1079,177 @@ impl Worker {
                 Err(mpsc::TryRecvError::Disconnected) => None,
             }
         };
-        match &got {
-            Some(Done::Prepared(_)) => self.preparing = false,
-            Some(Done::Retired(_)) => self.retiring -= 1,
+        match got {
+            Some(outcome) => {
+                self.in_hand -= 1;
+                Some(outcome)
+            }
             None => {
                 // The thread is gone: nothing more comes back.
-                self.preparing = false;
-                self.retiring = 0;
+                self.in_hand = 0;
+                Some(Err(Error::io(
+                    dir,
+                    "finish a roll",
+                    io::Error::other("a thread of the set writer ended without finishing its work"),
+                )))
             }
         }
-        Some(got.ok_or_else(|| {
-            Error::io(
-                dir,
-                "finish a roll",
-                io::Error::other("the set's thread ended without finishing its task"),
-            )
-        }))
     }
 }
 
-impl Drop for Worker {
+impl<T, R> Drop for Lane<T, R> {
     fn drop(&mut self) {
-        // Ends the thread's loop once it has finished the task in hand, then waits for it.
+        // Ends the thread's loop once it has finished the item in hand, then waits for it.
         self.tasks = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// The set writer's threads, with the segments' pretoucher threads on: `journal-set` prepares
+/// the next segment (SET.md 5.3) when the set is opened and after each roll, and `journal-close`
+/// closes each sealed segment and applies the retention after it (5.4 R7, R8), in roll order.
+/// Two threads, so that a preparation never queues behind a close: under [`SyncPolicy::Never`]
+/// a close syncs the whole segment and waits for the disk, while the next roll needs only the
+/// prepared segment.
+struct Worker {
+    prepare: Lane<Prepare, Box<Writer>>,
+    close: Lane<Box<Writer>, ()>,
+    #[cfg(feature = "test-hooks")]
+    gate: std::sync::Arc<Gate>,
+}
+
+impl Worker {
+    fn spawn(dir: &Path, opts: &WriterOptions, meta: SetMeta) -> Result<Worker> {
+        let (at, opts) = (dir.to_path_buf(), opts.clone());
+        let prepare = Lane::spawn("journal-set", dir, move |p: Prepare| {
+            p.check()?;
+            remove_next(&at)?;
+            Ok(Box::new(opts.create(at.join(NEXT_FILE))?))
+        })?;
+        #[cfg(feature = "test-hooks")]
+        let gate = std::sync::Arc::<Gate>::default();
+        #[cfg(feature = "test-hooks")]
+        let held = gate.clone();
+        let at = dir.to_path_buf();
+        #[allow(unused_mut)] // reason: only the test hook abandons the segment in place
+        let close = Lane::spawn("journal-close", dir, move |mut old: Box<Writer>| {
+            #[cfg(feature = "test-hooks")]
+            if held.pass() {
+                old.abandon_in_place();
+                return Ok(());
+            }
+            retire(*old, &at, &meta)
+        })?;
+        Ok(Worker {
+            prepare,
+            close,
+            #[cfg(feature = "test-hooks")]
+            gate,
+        })
+    }
+}
+
+/// How much of the set's threads' work [`SetWriter::collect`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Nothing: it takes what is done.
+    Nothing,
+    /// What a roll needs (SET.md 5.4): the prepared segment, and closes until fewer than
+    /// [`MAX_UNCLOSED`] sealed segments are without their R7, so that the roll leaves at most
+    /// that many.
+    Roll,
+    /// Everything sent.
+    All,
+}
+
+/// Test hook (feature `test-hooks`): holds the closes (SET.md 5.4 R7) of the set's closing thread,
+/// from [`SetWriter::hold_closes`]. A close that comes while the hold is on waits before it starts
+/// until the hold is released (by [`release`](Self::release) or by dropping it), or until the
+/// writer is abandoned, which then abandons it too, as a kill would.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub struct CloseHold {
+    gate: std::sync::Arc<Gate>,
+}
+
+#[cfg(feature = "test-hooks")]
+impl CloseHold {
+    /// Whether a close is waiting at the hold.
+    pub fn holding_a_close(&self) -> bool {
+        self.gate.state().waiting > 0
+    }
+
+    /// How many rolls waited for a close (SET.md 5.4 R7: the bound of sealed segments without it)
+    /// since the hold was taken.
+    pub fn rolls_waited(&self) -> usize {
+        self.gate.state().rolls_waited
+    }
+
+    /// Lets every close through (as dropping the hold does).
+    pub fn release(self) {}
+}
+
+#[cfg(feature = "test-hooks")]
+impl Drop for CloseHold {
+    fn drop(&mut self) {
+        self.gate.state().held = false;
+        self.gate.changed.notify_all();
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+impl std::fmt::Debug for CloseHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloseHold").finish_non_exhaustive()
+    }
+}
+
+/// The state behind a [`CloseHold`], shared by the set writer and its threads.
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: std::sync::Condvar,
+}
+
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+struct GateState {
+    held: bool,
+    abandoned: bool,
+    waiting: usize,
+    rolls_waited: usize,
+}
+
+#[cfg(feature = "test-hooks")]
+impl Gate {
+    fn state(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Called by a close before it starts: waits while the hold is on. Returns whether the writer
+    /// was abandoned, in which case the close must abandon its segment instead.
+    fn pass(&self) -> bool {
+        let mut s = self.state();
+        s.waiting += 1;
+        while s.held && !s.abandoned {
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.waiting -= 1;
+        s.abandoned
+    }
+
+    fn hold(&self) {
+        let mut s = self.state();
+        s.held = true;
+        s.rolls_waited = 0;
+    }
+
+    fn abandon(&self) {
+        self.state().abandoned = true;
+        self.changed.notify_all();
     }
 }
 

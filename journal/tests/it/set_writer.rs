@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use journal::set::layout::{list_segments, NEXT_FILE};
+use journal::set::layout::{list_segments, MAX_UNCLOSED, NEXT_FILE};
 use journal::set::{segment_name, RollPolicy, RollStep, SetMeta};
 use journal::{entry_len, Error, Reader, SetWriter, SetWriterOptions, SyncPolicy, WriterOptions};
 
 use crate::process::{lines, say};
-use crate::support::{env_count, mix, payload_for, timestamp_for, KillOnDrop, TempDir, PATIENCE};
+use crate::support::{env_count, mix, payload_for, timestamp_for, KillOnDrop, TempDir};
+use crate::support::{wait_for, PATIENCE};
 
 const SEC: i64 = 1_000_000_000;
 
@@ -43,7 +44,7 @@ fn size_opts(max_bytes: u64) -> SetWriterOptions {
     o
 }
 
-/// As [`size_opts`], with the segments' pretoucher thread on (and so the set's own thread).
+/// As [`size_opts`], with the segments' pretoucher thread on (and so the set's own threads).
 fn thread_opts(max_bytes: u64) -> SetWriterOptions {
     let mut seg = WriterOptions::new();
     seg.chunk_size(64 << 10).pretouch_thread(true);
@@ -563,7 +564,7 @@ fn set_child_entry() {
                 o.sync_policy(SyncPolicy::EveryEvents(5));
             }
             if role == "thread-writer" {
-                // The set's thread closes sealed segments and prepares the next ones.
+                // The set's threads close sealed segments and prepare the next ones.
                 o = thread_opts(4096);
             }
             let mut w = o.open_or_create(&set).unwrap();
@@ -635,8 +636,8 @@ fn sigkilled_set_writer_loses_no_published_event() {
     let set = dir.join("set");
     let mut seed = 0x5E7_u64 ^ std::process::id() as u64;
     let mut reported = 0u64;
-    // Segments before this one were checked (and are sealed: they never change again, except
-    // that the one before the newest may still be cut back to its content).
+    // Segments before this one were checked (and are sealed: their events never change again,
+    // though the next writer still cuts back those a kill left without their close, SET.md 7.3).
     let mut checked_segs = 0usize;
     let mut empty_newest = 0u64;
     for round in 0..kills {
@@ -696,8 +697,14 @@ fn sigkilled_set_writer_loses_no_published_event() {
         checked_segs >= 10,
         "only {checked_segs} segments after {kills} kills"
     );
-    // The whole set chains, and is still appendable after all that.
+    // The whole set chains, and is still appendable after all that; every sealed segment was
+    // closed, by its writer or by the next one (SET.md 5.4 R7, 7.3 step 6).
     let mut w = size_opts(4096).open(&set).unwrap();
+    assert_eq!(
+        unclosed(&set),
+        0,
+        "a sealed segment was left without its close"
+    );
     let n = w.events();
     assert_eq!(
         w.append(timestamp_for(n), &payload_for(n, KILL_PAYLOAD))
@@ -906,10 +913,10 @@ fn growth_ahead_of_a_segment_stops_at_the_roll_size() {
     }
 }
 
-/// With the segments' pretoucher thread on, the set's own thread closes each segment a roll seals
-/// (SET.md 5.4 R7) and prepares the next one (5.3): with nothing but appends on the appending
+/// With the segments' pretoucher thread on, the set's own threads close each segment a roll seals
+/// (SET.md 5.4 R7) and prepare the next one (5.3): with nothing but appends on the appending
 /// thread, the sealed segments end up closed and `.next.journal` prepared. A close or a drop right
-/// after a roll waits for that thread: nothing is left half done.
+/// after a roll waits for those threads: nothing is left half done.
 #[test]
 fn with_the_pretouch_thread_rolls_are_finished_off_the_appending_thread() {
     let dir = TempDir::new("set-worker");
@@ -947,24 +954,114 @@ fn with_the_pretouch_thread_rolls_are_finished_off_the_appending_thread() {
     }
 }
 
-/// SET.md 7.3 step 6: with the set's thread on, a roll may come while the segment sealed by the
-/// roll before is still being closed, so a writer that stops there leaves the two segments before
-/// the newest without their R7 (a preallocated tail past their content). The next writer finishes
-/// R7 for both.
+/// The sealed segments of `set` (all but the newest) that were not closed cleanly (SET.md 5.4 R7):
+/// their file is longer than their `write_offset`.
+fn unclosed(set: &Path) -> usize {
+    let segs = list_segments(set).unwrap();
+    segs[..segs.len().saturating_sub(1)]
+        .iter()
+        .filter(|s| {
+            let bytes = std::fs::read(&s.path).unwrap();
+            u64::from_le_bytes(bytes[..8].try_into().unwrap()) < bytes.len() as u64
+        })
+        .count()
+}
+
+/// Appends deterministic events from `*i` on until the set rolled `rolls` times.
+fn append_rolls(w: &mut SetWriter, i: &mut u64, rolls: usize) {
+    for _ in 0..rolls {
+        let first = w.segment_first_index();
+        while w.segment_first_index() == first {
+            w.append(timestamp_for(*i), &payload_for(*i, 1000)).unwrap();
+            *i += 1;
+        }
+    }
+}
+
+/// With the set's threads on, a roll does not wait for the close of a sealed segment (SET.md 5.4
+/// R7), which under `never` syncs the whole segment and so waits for the disk: while the closes
+/// are held, as a disk slower than the appends holds them, the writer keeps appending and
+/// rolling, each roll with a segment prepared on the preparing thread, until `MAX_UNCLOSED` sealed
+/// segments wait for their close; only the roll after that waits. Released, every close finishes
+/// and nothing is lost. (With one thread that closed and prepared in turn, the second roll waited:
+/// its preparation queued behind the held close.)
 #[test]
-fn opening_finishes_r7_for_both_segments_before_the_newest() {
-    let dir = TempDir::new("set-tidy-two");
+fn with_the_pretouch_thread_a_roll_does_not_wait_for_a_close_in_progress() {
+    let dir = TempDir::new("set-held-close");
+    let set = dir.join("set");
+    let mut w = thread_opts(16 << 10).create(&set).unwrap();
+    let hold = w.hold_closes();
+    let appender = std::thread::spawn(move || {
+        let mut i = 0u64;
+        append_rolls(&mut w, &mut i, MAX_UNCLOSED + 1);
+        (w, i)
+    });
+    wait_for("the first close to be held", || hold.holding_a_close());
+    wait_for("the writer to roll past the held close", || {
+        list_segments(&set).unwrap().len() == MAX_UNCLOSED + 1
+    });
+    wait_for("the roll past the bound to wait for a close", || {
+        hold.rolls_waited() > 0
+    });
+    assert_eq!(list_segments(&set).unwrap().len(), MAX_UNCLOSED + 1);
+    assert_eq!(unclosed(&set), MAX_UNCLOSED);
+    assert!(hold.holding_a_close());
+    assert!(!appender.is_finished(), "a roll went past the bound");
+    hold.release();
+    let (w, n) = appender.join().unwrap();
+    w.close().unwrap();
+    assert_eq!(list_segments(&set).unwrap().len(), MAX_UNCLOSED + 2);
+    assert!(closed_cleanly(&set, true));
+    assert!(!set.join(NEXT_FILE).exists());
+    assert_eq!(all_events(&read_set(&set)).len() as u64, n);
+}
+
+/// SET.md 7.3 step 6: a writer killed while `MAX_UNCLOSED` sealed segments still waited for their
+/// close (5.4 R7: its thread's closes held, as a slow disk holds them) leaves them all without it;
+/// the next writer finishes R7 for every one of them.
+#[test]
+fn a_writer_killed_with_closes_pending_leaves_them_all_to_the_next_writer() {
+    let dir = TempDir::new("set-killed-closes");
+    let set = dir.join("set");
+    let mut w = thread_opts(16 << 10).create(&set).unwrap();
+    let mut n = 0u64;
+    // A first roll whose close goes through, so that an older sealed segment is closed.
+    append_rolls(&mut w, &mut n, 1);
+    w.sync().unwrap();
+    let hold = w.hold_closes();
+    append_rolls(&mut w, &mut n, MAX_UNCLOSED);
+    w.abandon();
+    drop(hold);
+    assert_eq!(list_segments(&set).unwrap().len(), MAX_UNCLOSED + 2);
+    assert_eq!(unclosed(&set), MAX_UNCLOSED);
+    let mut w = thread_opts(16 << 10).open(&set).unwrap();
+    assert_eq!(unclosed(&set), 0, "a sealed segment keeps its tail");
+    assert_eq!(w.events(), n);
+    assert_eq!(w.append(timestamp_for(n), b"after").unwrap(), n);
+    w.close().unwrap();
+    assert!(closed_cleanly(&set, true));
+    assert_eq!(all_events(&read_set(&set)).len() as u64, n + 1);
+}
+
+/// SET.md 7.3 step 6: the next writer finishes R7 for each of the `MAX_UNCLOSED` segments before
+/// the newest that lacks it (here a preallocated tail past its content), whichever they are.
+#[test]
+fn opening_finishes_r7_for_every_segment_before_the_newest_that_lacks_it() {
+    let dir = TempDir::new("set-tidy");
     let set = dir.join("set");
     let mut w = size_opts(4096).create(&set).unwrap();
     let mut n = 0u64;
-    while list_segments(&set).unwrap().len() < 4 {
+    while list_segments(&set).unwrap().len() < MAX_UNCLOSED + 2 {
         w.append(timestamp_for(n), &payload_for(n, 300)).unwrap();
         n += 1;
     }
     w.close().unwrap();
     assert!(closed_cleanly(&set, true));
     let segs = list_segments(&set).unwrap();
-    for s in &segs[segs.len() - 3..segs.len() - 1] {
+    let sealed = &segs[1..segs.len() - 1];
+    assert_eq!(sealed.len(), MAX_UNCLOSED);
+    // Every other one, the oldest of them included: not only a run of the newest.
+    for s in sealed.iter().step_by(2) {
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&s.path)
@@ -972,20 +1069,17 @@ fn opening_finishes_r7_for_both_segments_before_the_newest() {
         let len = f.metadata().unwrap().len();
         f.set_len(len + 8192).unwrap();
     }
-    assert!(!closed_cleanly(&set, false));
+    assert_eq!(unclosed(&set), MAX_UNCLOSED / 2);
     let mut w = size_opts(4096).open(&set).unwrap();
-    assert!(
-        closed_cleanly(&set, false),
-        "a sealed segment keeps its tail"
-    );
+    assert_eq!(unclosed(&set), 0, "a sealed segment keeps its tail");
     let g = w.events();
     assert_eq!(w.append(timestamp_for(g), b"after").unwrap(), g);
     w.close().unwrap();
     assert_eq!(all_events(&read_set(&set)).len() as u64, n + 1);
 }
 
-/// An error of the set's thread is returned by a later call, never lost: by `pretouch` once the
-/// thread is done (the one after retries), or by `close`, which waits for the thread.
+/// An error of the set's threads is returned by a later call, never lost: by `pretouch` once the
+/// preparing thread is done (the one after retries), or by `close`, which waits for the threads.
 #[test]
 fn an_error_of_the_sets_thread_surfaces_on_a_later_call() {
     let dir = TempDir::new("set-worker-error");
