@@ -775,12 +775,10 @@ impl Feed<'_> {
     }
 }
 
-/// How the journal thread waits for a writer's appends.
-const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
-    spins: 0,
-    yields: 0,
-    max_sleep: Duration::from_millis(1),
-};
+/// How the journal thread waits for a writer's appends: it sleeps in the kernel until the writer
+/// wakes it (the wake-up file of the journal or of the set, spec/FORMAT.md 15, SET.md 6.5.1), and
+/// without a usable wake-up file backs off with sleeps of up to 1 ms.
+const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Block { spins: 0 };
 
 /// A tailer of a journal or of a set, as the live part of [`read_journal`] uses it.
 trait LiveTail {
