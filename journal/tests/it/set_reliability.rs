@@ -94,8 +94,8 @@ fn reliability_child_entry() {
             w.close().unwrap();
             say(&mut out, format!("RES wrote {total}"));
         }
-        // Follows the set from its start to `total`. Now and then, when its segment has enough
-        // newer ones that retention must remove it, it stops until the file is gone (and, for
+        // Follows the set from its start to `total`. Now and then it stops until the writer is
+        // far enough ahead that retention must remove its segment, and the file is gone (and, for
         // the `-far` variant, the next segment too), then carries on: it must finish the removed
         // segment from its mapping, and report `Pruned` for a needed segment that is gone.
         "prune-tailer" | "prune-tailer-far" => {
@@ -119,7 +119,7 @@ fn reliability_child_entry() {
                             from_removed += 1;
                         }
                         if rng.below(200) == 0 {
-                            if let Some(gone) = stall(&dir, &seg, far) {
+                            if let Some(gone) = stall(&dir, &seg, far, total) {
                                 stalls += 1;
                                 removed_segment = Some(gone);
                             }
@@ -216,20 +216,42 @@ fn reliability_child_entry() {
     }
 }
 
-/// For a tailer in `seg`: if at least six newer segments exist (so a prune keeping at most five
-/// removes it), waits until `seg` is removed, and with `far` the segment after it too. Returns
-/// the removed segment's path.
-fn stall(dir: &Path, seg: &Path, far: bool) -> Option<PathBuf> {
+/// For a tailer in `seg`: waits until at least six newer segments exist (so a prune keeping at
+/// most five removes it), then until `seg` is removed, and with `far` the segment after it too.
+/// Returns the removed segment's path, or None when the writer's `total` events end too soon.
+fn stall(dir: &Path, seg: &Path, far: bool, total: u64) -> Option<PathBuf> {
     let mine = parse_segment_name(seg.file_name()?.to_str()?)?;
-    let segs = list_segments(dir).ok()?;
-    let newer: Vec<PathBuf> = segs
-        .iter()
-        .filter(|s| s.first_index > mine)
-        .map(|s| s.path.clone())
-        .collect();
-    if newer.len() < 6 {
-        return None;
-    }
+    // Waits for the writer to get 6 segments ahead, so that retention (keeping at most 5) must
+    // remove this one: a tailer that merely checked would, on a loaded machine, find the writer
+    // either close behind or so far ahead that every segment it could stall on is already gone.
+    let deadline = Instant::now() + PATIENCE;
+    let newer = loop {
+        let segs = list_segments(dir).ok()?;
+        let newer: Vec<PathBuf> = segs
+            .iter()
+            .filter(|s| s.first_index > mine)
+            .map(|s| s.path.clone())
+            .collect();
+        if newer.len() >= 6 {
+            break newer;
+        }
+        // Every segment holds as many events (one payload size, one roll size): near the end
+        // of the run, 6 more segments may never come.
+        let per = segs
+            .windows(2)
+            .map(|w| w[1].first_index - w[0].first_index)
+            .min()?;
+        let newest = segs.last()?.first_index;
+        if newest + per * (8 - newer.len() as u64) >= total {
+            return None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the writer did not get 6 segments past {}",
+            seg.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    };
     wait_for("retention to remove the segment being read", || {
         !seg.exists() && (!far || !newer[0].exists())
     });
