@@ -496,3 +496,46 @@ fn replay_follow_on_a_full_ring_stops_on_sigint_and_sigterm() {
         "{r:?}"
     );
 }
+
+/// `replay --follow`, caught up with a live writer, sleeps on the journal's wake-up file
+/// (FORMAT.md 15) instead of polling in steps, and each append wakes it: the event reaches the
+/// ring, and a signal still stops it while it sleeps.
+#[test]
+fn replay_follow_sleeps_on_the_wake_up_file_until_the_writer_appends() {
+    let dir = TempDir::new().unwrap();
+    let (j, ring) = (dir.path().join("q.journal"), dir.path().join("q.ring"));
+    let mut w = Writer::create(&j).unwrap();
+    let wake = journal::wake::wake_path(&j);
+    let header = || {
+        let mut b = [0u8; 32];
+        std::fs::File::open(&wake)
+            .unwrap()
+            .read_exact_at(&mut b, 0)
+            .unwrap();
+        journal::wake::decode_wake(&b).unwrap()
+    };
+    create_ring(&ring, 1 << 20).unwrap();
+    let child = spawn(&["replay", s(&j), "--ring", s(&ring), "--follow"]);
+    let mut c = Consumer::attach(&ring).unwrap();
+    for i in 0..10i64 {
+        wait_for("the replay to sleep", || header().sleeping != 0);
+        let before = header().wakes;
+        w.append(i, b"live").unwrap();
+        assert_eq!(header().wakes, before + 1, "nobody was asleep");
+        let mut got = Vec::new();
+        wait_for("the replayed event", || {
+            c.read(1, |r| {
+                got.push((r.timestamp, r.payload.to_vec()));
+                ControlFlow::Continue(())
+            })
+            .unwrap()
+            .records
+                > 0
+        });
+        assert_eq!(got, [(i, b"live".to_vec())]);
+    }
+    signal(&child, "-INT");
+    let r = finish(child);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.starts_with("replayed 10 "), "{r:?}");
+}

@@ -1184,11 +1184,9 @@ impl Follower {
             Some(s) => Some(Instant::now() + Duration::from_secs_f64(s.min(1e9))),
             None => None,
         };
-        let strategy = WaitStrategy::Backoff {
-            spins: 64,
-            yields: 16,
-            max_sleep: Duration::from_millis(2),
-        };
+        // Spins, then sleeps on the journal's (or set's) wake-up file until the writer publishes
+        // (FORMAT.md 15, SET.md 6.5.1); without a usable one, in steps of up to 1 ms.
+        let strategy = WaitStrategy::Block { spins: 64 };
         loop {
             let slice_end = Instant::now() + Duration::from_millis(100);
             let until = deadline.map_or(slice_end, |d| d.min(slice_end));

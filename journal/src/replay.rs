@@ -163,7 +163,8 @@ pub struct ReplayStats {
 const SPIN_WINDOW: Duration = Duration::from_micros(100);
 /// Records per publish in [`Pacing::Max`].
 const BATCH: u32 = 64;
-/// While following, how long a write waits on a full ring before it looks at the stop flag.
+/// While following, how long a write waits on a full ring, or a wait for the writer, before it
+/// looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// What [`replay`] reads: one journal, or a journal set (spec/SET.md) read across its segments.
@@ -193,6 +194,14 @@ impl<'a> From<&'a SetReader> for ReplaySource<'a> {
 /// `Ok(None)`: nothing more now (the end of the history, or caught up with the writer).
 trait Events {
     fn next_event(&mut self) -> Result<Option<Event<'_>>>;
+
+    /// The next event, waiting for it with `wait` until `deadline` when caught up (a tailer's
+    /// [`Tailer::wait`], which sleeps on the wake-up file under [`WaitStrategy::Block`]); a
+    /// history has nothing to wait for.
+    fn wait_event(&mut self, wait: WaitStrategy, deadline: Instant) -> Result<Option<Event<'_>>> {
+        let _ = (wait, deadline);
+        self.next_event()
+    }
 }
 
 impl Events for Iter<'_> {
@@ -205,6 +214,10 @@ impl Events for Tailer<'_> {
     fn next_event(&mut self) -> Result<Option<Event<'_>>> {
         self.poll()
     }
+
+    fn wait_event(&mut self, wait: WaitStrategy, deadline: Instant) -> Result<Option<Event<'_>>> {
+        self.wait(wait, Some(deadline))
+    }
 }
 
 impl Events for SetIter<'_> {
@@ -216,6 +229,10 @@ impl Events for SetIter<'_> {
 impl Events for SetTailer<'_> {
     fn next_event(&mut self) -> Result<Option<Event<'_>>> {
         self.poll()
+    }
+
+    fn wait_event(&mut self, wait: WaitStrategy, deadline: Instant) -> Result<Option<Event<'_>>> {
+        self.wait(wait, Some(deadline))
     }
 }
 
@@ -303,7 +320,8 @@ pub fn replay<'a>(
 
 /// Replays as [`replay`] does, then goes on live (replay then live): once the history is
 /// replayed, every event the writer appends is replayed as it is published, waiting with
-/// `wait` when caught up, until `stop` is set (checked before each event and while waiting) or
+/// `wait` when caught up, until `stop` is set (checked before each event and at least every
+/// 50 ms while waiting) or
 /// an event reaches [`ReplayOptions::to_time`]. The live part starts exactly where the history
 /// ends, in the same walk: no event is missed and none is replayed twice, also while the writer
 /// appends at full speed and rolls a set's segments. The end-of-stream record (if the options
@@ -357,28 +375,33 @@ fn run(
     // Accurate sleeps while pacing; the thread's setting is restored on the way out.
     let _slack = speed.map(|_| TimerSlack(crate::sys::set_timer_slack_ns(1)));
     let started = Instant::now();
-    let mut idle: u32 = 0;
+    // Following and caught up with the writer: the next event is waited for, in waits of at most
+    // STOP_CHECK between looks at the stop flag.
+    let mut caught_up = false;
     loop {
         if follow.is_some_and(|(_, stop)| stop.load(Ordering::Relaxed)) {
             break;
         }
-        let event: Event<'_> = match source.next_event()? {
+        let next = match follow {
+            Some((wait, _)) if caught_up => source.wait_event(wait, Instant::now() + STOP_CHECK)?,
+            _ => source.next_event()?,
+        };
+        let event: Event<'_> = match next {
             Some(e) => e,
             None => {
-                let Some((wait, _)) = follow else {
+                if follow.is_none() {
                     break; // the end of the history
-                };
+                }
                 // Caught up with the writer: what is batched goes out before the wait.
                 if in_batch > 0 {
                     producer.publish();
                     in_batch = 0;
                 }
-                wait.idle(idle);
-                idle = idle.saturating_add(1);
+                caught_up = true;
                 continue;
             }
         };
-        idle = 0;
+        caught_up = false;
         if seeking {
             if opts.from_time.is_some_and(|t| event.timestamp < t) {
                 continue;

@@ -77,13 +77,11 @@ pub struct Args {
     follow: bool,
 }
 
-/// How a following replay waits for the writer: spins and yields first (a live feed's next
-/// event is usually microseconds away), then sleeps doubling up to 1 ms.
-const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Backoff {
-    spins: 64,
-    yields: 64,
-    max_sleep: Duration::from_millis(1),
-};
+/// How a following replay waits for the writer: spins first (a live feed's next event is usually
+/// microseconds away), then sleeps on the journal's (or set's) wake-up file until the writer
+/// publishes (FORMAT.md 15, SET.md 6.5.1): no poll delay and no CPU while idle. Without a usable
+/// wake-up file it sleeps in steps of up to 1 ms.
+const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Block { spins: 64 };
 
 /// What replay reads.
 enum Source {

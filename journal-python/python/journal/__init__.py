@@ -417,7 +417,8 @@ class Journal:
     def follow(self, timeout: Optional[float] = None, *, from_end: bool = False) -> Iterator[Event]:
         """Yields events as a writer appends them: from the first event (or, with ``from_end``,
         from those appended after this call), waiting for more. Ends when no new event arrives
-        within ``timeout`` seconds (None: never). Waits with the GIL released; Ctrl-C interrupts.
+        within ``timeout`` seconds (None: never). Waits with the GIL released, asleep in the
+        kernel until the writer appends (on the journal's wake-up file); Ctrl-C interrupts.
         Damage raises :class:`DamagedError`."""
         if self._closed:
             raise ValueError("I/O operation on a closed journal")

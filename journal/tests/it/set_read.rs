@@ -993,7 +993,9 @@ fn replay_follow_from_a_time_in_a_set_is_replay_then_live_with_no_gap_and_no_dup
         },
         move |opts, stop, p| {
             let set = SetReader::open(&set_dir).unwrap();
-            let wait = WaitStrategy::default();
+            // Sleeping at once on the set's wake-up file whenever caught up (what `journal
+            // replay -f` does after its spins), across the rolls too.
+            let wait = WaitStrategy::Block { spins: 0 };
             journal::replay_follow(&set, p, opts, wait, stop).unwrap();
         },
         |c0| ts_for(c0 / 3),

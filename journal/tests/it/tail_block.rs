@@ -341,3 +341,56 @@ fn a_new_writer_makes_the_wake_up_file_of_the_spec() {
     // A clean close clears the barrier flag (15.2).
     assert_eq!(wake_header(&path).flags, 0);
 }
+
+#[test]
+fn a_following_replay_sleeps_on_the_wake_up_file_and_each_append_wakes_it() {
+    let dir = TempDir::new("replayblock");
+    let (path, mut w) = create(&dir);
+    if !barrier_in_place(&path) {
+        return;
+    }
+    let ring = dir.join("ring");
+    journal::create_ring(&ring, 1 << 16).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replayer = {
+        let (path, ring, stop) = (path.clone(), ring.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let r = Reader::open(&path).unwrap();
+            r.set_wake_recheck(LONG_RECHECK);
+            let mut p = journal::Producer::attach(&ring).unwrap();
+            let opts = journal::ReplayOptions::new();
+            journal::replay_follow(&r, &mut p, &opts, SLEEP_AT_ONCE, &stop).unwrap()
+        })
+    };
+    let mut c = journal::Consumer::attach(&ring).unwrap();
+    let rounds = 20u64;
+    for i in 0..rounds {
+        // Caught up, the replay sleeps in the kernel rather than backing off in steps.
+        wait_for("the replay to sleep", || wake_header(&path).sleeping != 0);
+        let before = w.wake_calls().unwrap();
+        w.append(i as i64, b"live").unwrap();
+        assert_eq!(
+            w.wake_calls().unwrap(),
+            before + 1,
+            "the append did not wake the sleeping replay"
+        );
+        let mut got = Vec::new();
+        let s = c
+            .read_wait(
+                1,
+                |r| {
+                    got.push((r.timestamp, r.payload.to_vec()));
+                    std::ops::ControlFlow::Continue(())
+                },
+                WaitStrategy::BusySpin,
+                Some(Instant::now() + EVENT_DEADLINE),
+            )
+            .unwrap();
+        assert_eq!(s.records, 1, "the replay did not pass on event {i}");
+        assert_eq!(got, [(i as i64, b"live".to_vec())]);
+    }
+    // The stop flag is seen while asleep (each wait is bounded), not at the next append.
+    stop.store(true, Ordering::Release);
+    let stats = replayer.join().unwrap();
+    assert_eq!(stats.events, rounds);
+}
