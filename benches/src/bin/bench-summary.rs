@@ -1,9 +1,10 @@
 //! Turns one run of the benchmark suite into the markdown tables of BENCHMARKS.md.
 //!
 //! Reads criterion's estimates (`<criterion>/**/new/{benchmark,estimates}.json`, the median of each
-//! benchmark) and the suite's own results file (latency percentiles, file sizes), and prints the
-//! machine, one table per group, and the goals with their verdicts. With `--update FILE` it also
-//! replaces the text between `<!-- tables:begin -->` and `<!-- tables:end -->` in FILE.
+//! benchmark) and the suite's own results file (latency and wake-up percentiles, idle CPU, file
+//! sizes), and prints the machine, one table per group, and the goals with their verdicts. With
+//! `--update FILE` it also replaces the text between `<!-- tables:begin -->` and
+//! `<!-- tables:end -->` in FILE.
 //!
 //! With `--update FILE` (or `--charts DIR`) it also draws two SVG charts, linked from the tables:
 //! the distribution of one-way latency per contender (a CDF) and payload throughput against
@@ -541,6 +542,86 @@ fn latency_table(d: &Data, out: &mut String) {
     }
 }
 
+/// The group of the blocking-wait benchmark (`benches/benches/wait.rs`).
+const WAIT: &str = "wait";
+
+/// The contenders of the `wait` group in their order, each with the spinning contender of the
+/// same kind its figures are compared with (`None` for the spinning ones).
+const WAIT_IDS: [(&str, Option<&str>); 6] = [
+    ("journal-ring/spin", None),
+    ("journal-ring/block", Some("journal-ring/spin")),
+    ("journal-tailer/spin", None),
+    ("journal-tailer/block", Some("journal-tailer/spin")),
+    ("ringfire/spin", None),
+    ("ringfire/futex", Some("ringfire/spin")),
+];
+
+/// `a / b`, when both are known and `b` is positive.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// A `wait` contender's field `k`, `None` when it did not run or was unavailable.
+fn wait_field(d: &Data, id: &str, k: &str) -> Option<f64> {
+    d.result(WAIT, id).and_then(|v| pct(v, k))
+}
+
+/// A share of a core, `0.23 %`.
+fn percent(v: Option<f64>) -> String {
+    v.map_or("—".into(), |p| format!("{p:.2} %"))
+}
+
+/// A results text (an unavailable contender's reason) as one markdown table cell.
+fn cell_text(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+/// One row per `wait` contender the run recorded; no table when it recorded none.
+fn wait_table(d: &Data, out: &mut String) {
+    if WAIT_IDS.iter().all(|(id, _)| d.result(WAIT, id).is_none()) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n#### Blocking waits: wake-up latency and idle CPU (`{WAIT}`)\n"
+    );
+    out.push_str(
+        "| contender | wake-up p50 | p99 | p99.9 | messages | idle CPU, % of a core | p50 / spin | p99 / spin |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (id, spin) in WAIT_IDS {
+        let Some(v) = d.result(WAIT, id) else {
+            continue;
+        };
+        if let Some(why) = v.get("unavailable").and_then(Value::as_str) {
+            let _ = writeln!(
+                out,
+                "| {id} | — | — | — | unavailable: {} | — | — | — |",
+                cell_text(why)
+            );
+            continue;
+        }
+        let vs_spin = |k: &str| match spin {
+            Some(spin) => x(ratio(pct(v, k), wait_field(d, spin, k))),
+            None => "—".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {id} | {} | {} | {} | {} | {} | {} | {} |",
+            ns(pct(v, "p50_ns")),
+            ns(pct(v, "p99_ns")),
+            ns(pct(v, "p999_ns")),
+            v.get("count").and_then(Value::as_u64).unwrap_or(0),
+            percent(pct(v, "idle_cpu_percent")),
+            vs_spin("p50_ns"),
+            vs_spin("p99_ns")
+        );
+    }
+}
+
 fn replay_table(d: &Data, out: &mut String) {
     out.push_str("\n#### Replay journal → ring → consumer process (`replay`)\n\n");
     out.push_str("| payload | journal → ring, CRC checked | journal → ring, no CRC | khata-rs → iceoryx2 | ours (CRC) / peer |\n");
@@ -687,6 +768,9 @@ fn goals(d: &Data, out: &mut String) {
     // 4b. journal append -> tailer in another process (issue 15) within 1.5 x (p50) and 2.5 x
     // (p99) of the floor, at Chronicle Queue's headline 40 B and at 1 KiB.
     tail_goals(d, out);
+    // 4c. Blocking waits (`wait`): an idle waiter under 1 % of a core, and the ring's blocking
+    // wake-up below ringfire's futex wait at p50 and p99.
+    wait_goals(d, out);
     // 5. replay >= 10 M events/s at 64 B.
     let v = d.ns_per_event("replay", "journal-ring-crc", "64");
     let _ = writeln!(
@@ -782,6 +866,39 @@ fn tail_goals(d: &Data, out: &mut String) {
                 verdict(ratio.map(|r| r <= bound))
             );
         }
+    }
+}
+
+/// The goals of the `wait` group: the blocking ring consumer and the blocking tailer each use
+/// under 1 % of a core while idle, and the blocking ring wakes sooner than ringfire's futex wait at
+/// p50 and p99.
+fn wait_goals(d: &Data, out: &mut String) {
+    for (who, id) in [
+        ("consumer", "journal-ring/block"),
+        ("tailer", "journal-tailer/block"),
+    ] {
+        let idle = wait_field(d, id, "idle_cpu_percent");
+        let _ = writeln!(
+            out,
+            "| idle waiting {who} < 1 % of a core (`{WAIT}/{id}`) | {} | {} |",
+            percent(idle),
+            verdict(idle.map(|p| p < 1.0))
+        );
+    }
+    for (k, name) in [("p50_ns", "p50"), ("p99_ns", "p99")] {
+        let (ring, peer) = (
+            wait_field(d, "journal-ring/block", k),
+            wait_field(d, "ringfire/futex", k),
+        );
+        let r = ratio(ring, peer);
+        let _ = writeln!(
+            out,
+            "| blocking ring wake-up {name} below ringfire's futex wait (`{WAIT}`) | {} of ringfire's ({} vs {}) | {} |",
+            x(r),
+            ns(ring),
+            ns(peer),
+            verdict(r.map(|r| r < 1.0))
+        );
     }
 }
 
@@ -1048,6 +1165,7 @@ fn render(d: &Data, label: &str, command: &str) -> String {
     read_tables(d, &mut out);
     ring_table(d, &mut out);
     latency_table(d, &mut out);
+    wait_table(d, &mut out);
     replay_table(d, &mut out);
     out
 }
@@ -1299,6 +1417,170 @@ mod tests {
         }
         // The whole rendering carries them in the Goals table.
         assert!(render(&d, "", "").contains(rows[1]));
+    }
+
+    /// A run's data from results lines as `wait.rs` records them, read through the results file.
+    fn from_results_lines(name: &str, lines: &[serde_json::Value]) -> Data {
+        let path =
+            std::env::temp_dir().join(format!("bench-summary-{name}-{}.jsonl", std::process::id()));
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        let d = Data {
+            results: load_results(&path),
+            ..Data::default()
+        };
+        std::fs::remove_file(&path).unwrap();
+        d
+    }
+
+    /// A `wait` results line with the fields `results::record` writes in `wait.rs`.
+    fn wait_line(id: &str, p50: u64, p99: u64, p999: u64, idle: f64) -> serde_json::Value {
+        json!({"group": "wait", "id": id, "p50_ns": p50, "p99_ns": p99, "p999_ns": p999,
+               "max_ns": 2 * p999, "count": 2000, "gap_us": 1000, "idle_cpu_percent": idle,
+               "idle_seconds": 3.0})
+    }
+
+    /// The lines of `text` that start with `start`, exactly one expected.
+    fn row<'a>(text: &'a str, start: &str) -> &'a str {
+        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with(start)).collect();
+        assert_eq!(rows.len(), 1, "rows {start:?} in\n{text}");
+        rows[0]
+    }
+
+    #[test]
+    fn wait_table_and_goals_with_every_contender() {
+        let d = from_results_lines(
+            "wait-all",
+            &[
+                // A later line for the same contender replaces this one.
+                wait_line("journal-ring/block", 1, 1, 1, 50.0),
+                wait_line("journal-ring/spin", 300, 1000, 8000, 99.99),
+                wait_line("journal-ring/block", 12_000, 38_000, 72_000, 0.23),
+                wait_line("journal-tailer/spin", 400, 2000, 9000, 99.9),
+                wait_line("journal-tailer/block", 20_000, 50_000, 90_000, 1.5),
+                wait_line("ringfire/spin", 150, 600, 6000, 99.99),
+                wait_line("ringfire/futex", 10_000, 40_000, 88_000, 0.22),
+            ],
+        );
+        let mut table = String::new();
+        wait_table(&d, &mut table);
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| contender | wake-up p50 | p99 | p99.9 | messages | idle CPU, % of a core | p50 / spin | p99 / spin |",
+                "| journal-ring/spin | 300.0 ns | 1.00 µs | 8.00 µs | 2000 | 99.99 % | — | — |",
+                "| journal-ring/block | 12.00 µs | 38.00 µs | 72.00 µs | 2000 | 0.23 % | 40.00× | 38.00× |",
+                "| journal-tailer/spin | 400.0 ns | 2.00 µs | 9.00 µs | 2000 | 99.90 % | — | — |",
+                "| journal-tailer/block | 20.00 µs | 50.00 µs | 90.00 µs | 2000 | 1.50 % | 50.00× | 25.00× |",
+                "| ringfire/spin | 150.0 ns | 600.0 ns | 6.00 µs | 2000 | 99.99 % | — | — |",
+                "| ringfire/futex | 10.00 µs | 40.00 µs | 88.00 µs | 2000 | 0.22 % | 66.67× | 66.67× |",
+            ],
+            "{table}"
+        );
+        let mut goals = String::new();
+        wait_goals(&d, &mut goals);
+        assert_eq!(
+            goals.lines().collect::<Vec<_>>(),
+            [
+                "| idle waiting consumer < 1 % of a core (`wait/journal-ring/block`) | 0.23 % | met |",
+                "| idle waiting tailer < 1 % of a core (`wait/journal-tailer/block`) | 1.50 % | **missed** |",
+                "| blocking ring wake-up p50 below ringfire's futex wait (`wait`) | 1.20× of ringfire's (12.00 µs vs 10.00 µs) | **missed** |",
+                "| blocking ring wake-up p99 below ringfire's futex wait (`wait`) | 0.95× of ringfire's (38.00 µs vs 40.00 µs) | met |",
+            ]
+        );
+        // The whole rendering carries the table after the latency table, and the verdicts in the
+        // Goals table.
+        let all = render(&d, "", "");
+        let at = |s: &str| all.find(s).unwrap_or_else(|| panic!("no {s:?} in\n{all}"));
+        assert!(at("#### Goals") < at(goals.lines().next().unwrap()));
+        assert!(at("(`latency`)") < at("(`wait`)\n") && at("(`wait`)\n") < at("(`replay`)"));
+        assert!(all.contains(rows[2]));
+    }
+
+    #[test]
+    fn wait_table_lists_unavailable_contenders_and_skips_missing_ones() {
+        let d = from_results_lines(
+            "wait-partial",
+            &[
+                wait_line("journal-ring/spin", 300, 1000, 8000, 99.99),
+                wait_line("journal-ring/block", 12_000, 38_000, 72_000, 0.23),
+                // No journal-tailer/spin: the blocking tailer has nothing to be compared with.
+                wait_line("journal-tailer/block", 20_000, 50_000, 90_000, 0.04),
+                json!({"group": "wait", "id": "ringfire/futex",
+                       "unavailable": "futex: a | b\nsecond line"}),
+                // Another group's contender of the same name is not the wait group's.
+                json!({"group": "latency", "id": "ringfire/spin", "p50_ns": 1.0}),
+            ],
+        );
+        let mut table = String::new();
+        wait_table(&d, &mut table);
+        assert_eq!(
+            row(&table, "| journal-tailer/block |"),
+            "| journal-tailer/block | 20.00 µs | 50.00 µs | 90.00 µs | 2000 | 0.04 % | — | — |"
+        );
+        assert_eq!(
+            row(&table, "| ringfire/futex |"),
+            "| ringfire/futex | — | — | — | unavailable: futex: a \\| b second line | — | — | — |"
+        );
+        for missing in ["| journal-tailer/spin |", "| ringfire/spin |"] {
+            assert!(!table.contains(missing), "{missing} in\n{table}");
+        }
+        let mut goals = String::new();
+        wait_goals(&d, &mut goals);
+        assert_eq!(
+            row(&goals, "| idle waiting tailer"),
+            "| idle waiting tailer < 1 % of a core (`wait/journal-tailer/block`) | 0.04 % | met |"
+        );
+        for name in ["p50", "p99"] {
+            let r = row(&goals, &format!("| blocking ring wake-up {name} "));
+            assert!(r.contains(" vs —) | not measured |"), "{r}");
+        }
+
+        // ringfire missing altogether (a run without the `peers` feature): no rows, no verdict.
+        let d = from_results_lines(
+            "wait-no-peers",
+            &[wait_line(
+                "journal-ring/block",
+                12_000,
+                38_000,
+                72_000,
+                0.23,
+            )],
+        );
+        let mut table = String::new();
+        wait_table(&d, &mut table);
+        assert!(!table.contains("ringfire"), "{table}");
+        assert_eq!(
+            row(&table, "| journal-ring/block |"),
+            "| journal-ring/block | 12.00 µs | 38.00 µs | 72.00 µs | 2000 | 0.23 % | — | — |"
+        );
+        let mut goals = String::new();
+        wait_goals(&d, &mut goals);
+        assert_eq!(
+            row(&goals, "| blocking ring wake-up p50 "),
+            "| blocking ring wake-up p50 below ringfire's futex wait (`wait`) | — of ringfire's (12.00 µs vs —) | not measured |"
+        );
+    }
+
+    #[test]
+    fn no_wait_results_no_wait_table() {
+        let d = data();
+        let mut table = String::new();
+        wait_table(&d, &mut table);
+        assert_eq!(table, "");
+        let all = render(&d, "", "");
+        assert!(!all.contains("(`wait`)\n"), "{all}");
+        // The goals are listed, not measured.
+        let mut goals = String::new();
+        wait_goals(&d, &mut goals);
+        assert_eq!(goals.lines().count(), 4, "{goals}");
+        for r in goals.lines() {
+            assert!(
+                r.ends_with("| — | not measured |") || r.ends_with("vs —) | not measured |"),
+                "{r}"
+            );
+        }
     }
 
     #[test]
