@@ -5,13 +5,16 @@
 //! ```sh
 //! cargo build --release -p journal-cli
 //! cargo run --release -p journal-nats --example bench -- [--events N] [--lag-seconds S]
-//!     [--rate R] [--journal PATH] [--only throughput|lag] [--size BYTES]...
+//!     [--rate R] [--journal PATH] [--only throughput|lag] [--size BYTES]... [--rounds N]
 //! ```
 //!
-//! It starts its own `nats-server` (JetStream, file storage in a temporary directory) on a free
-//! loopback port, runs the `journal` binary (by default `target/release/journal`) as child
-//! processes, and prints one line per figure. Nothing is asserted: the figures are for
-//! BENCHMARKS.md.
+//! It starts its own `nats-server` (JetStream, file storage in a temporary directory: `TMPDIR`
+//! chooses where, e.g. `/dev/shm` to keep the disk out of the figures) on a free loopback port,
+//! runs the `journal` binary (by default `target/release/journal`) as child processes, and prints
+//! one line per figure. The throughput part runs `--rounds` rounds (default 3), each with fresh
+//! streams: both publishers once (taking turns going first), then both readers twice (plain,
+//! mirror, mirror, plain), each run after a `sync -f` of the directory; it prints every run's
+//! time and the medians, and the ratios of the medians. Nothing is asserted: the figures are for BENCHMARKS.md.
 //!
 //! For profiling one contender alone, `bench serve [--events N] [--size BYTES] [--journal PATH]`
 //! starts the server, fills stream `J<size>` (subject `j.<size>`) with `journal publish`, prints
@@ -40,6 +43,8 @@ struct Options {
     sizes: Vec<usize>,
     /// `bench serve`: fill one stream and keep it for profiling (see the module's comment).
     serve: bool,
+    /// Throughput rounds: each publishes once per contender and mirrors twice per contender.
+    rounds: u32,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -51,6 +56,7 @@ fn options() -> anyhow::Result<Options> {
         only: None,
         sizes: Vec::new(),
         serve: false,
+        rounds: 3,
     };
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().is_some_and(|a| a == "serve") {
@@ -65,6 +71,7 @@ fn options() -> anyhow::Result<Options> {
             "--rate" => o.rate = value()?.parse()?,
             "--journal" => o.journal = value()?.into(),
             "--size" => o.sizes.push(value()?.parse()?),
+            "--rounds" => o.rounds = value()?.parse()?,
             "--only" => {
                 let v = value()?;
                 if v != "throughput" && v != "lag" {
@@ -73,12 +80,12 @@ fn options() -> anyhow::Result<Options> {
                 o.only = Some(v);
             }
             _ => bail!(
-                "usage: bench [serve] [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag] [--size BYTES]..."
+                "usage: bench [serve] [--events N] [--lag-seconds S] [--rate EVENTS_PER_SEC] [--journal PATH] [--only throughput|lag] [--size BYTES]... [--rounds N]"
             ),
         }
     }
-    if o.events == 0 || o.rate == 0 || o.sizes.contains(&0) {
-        bail!("--events, --rate and --size must be positive");
+    if o.events == 0 || o.rate == 0 || o.rounds == 0 || o.sizes.contains(&0) {
+        bail!("--events, --rate, --rounds and --size must be positive");
     }
     if o.sizes.is_empty() {
         o.sizes = vec![64, 1024];
@@ -305,6 +312,67 @@ fn rate(n: u64, size: usize, took: Duration) -> String {
     )
 }
 
+/// Writes back what the previous steps left dirty in the file system of `dir` (`sync -f`), so
+/// that each timed run starts with no write-back pending from another: on a slow disk, the
+/// 512 MB a 1 KiB publish leaves in the stream's store would otherwise be written back during
+/// whichever run comes next, and throttle it.
+fn settle(dir: &Path) -> anyhow::Result<()> {
+    let ok = Command::new("sync").arg("-f").arg(dir).status()?.success();
+    if !ok {
+        bail!("sync -f {} failed", dir.display());
+    }
+    Ok(())
+}
+
+/// The median of `runs` (sorted in place).
+fn median(runs: &mut [Duration]) -> Duration {
+    runs.sort();
+    let n = runs.len();
+    if n % 2 == 1 {
+        runs[n / 2]
+    } else {
+        (runs[n / 2 - 1] + runs[n / 2]) / 2
+    }
+}
+
+fn seconds(runs: &[Duration]) -> String {
+    let s: Vec<String> = runs
+        .iter()
+        .map(|d| format!("{:.3}", d.as_secs_f64()))
+        .collect();
+    s.join(", ")
+}
+
+/// Prints one contender pair's runs, medians and ratio (plain median / journal median, so above
+/// 0.8 meets the goal).
+fn report(
+    what: &str,
+    size: usize,
+    n: u64,
+    ours: &str,
+    mut journal: Vec<Duration>,
+    mut plain: Vec<Duration>,
+) {
+    println!(
+        "{what} {size:>4} B  runs: journal {} s; plain {} s",
+        seconds(&journal),
+        seconds(&plain)
+    );
+    let (j, p) = (median(&mut journal), median(&mut plain));
+    println!("{what} {size:>4} B  {ours:<16} {}", rate(n, size, j));
+    let plain_name = if what == "publish" {
+        "plain async-nats"
+    } else {
+        "plain ordered"
+    };
+    println!("{what} {size:>4} B  {plain_name:<16} {}", rate(n, size, p));
+    println!(
+        "{what} {size:>4} B  ratio {:.2} (medians of {} runs each)",
+        p.as_secs_f64() / j.as_secs_f64(),
+        journal.len()
+    );
+}
+
 fn throughput(
     o: &Options,
     dir: &Path,
@@ -321,76 +389,73 @@ fn throughput(
         make_journal(&source, n, size)?;
         let (ours, plain) = (format!("J{size}"), format!("P{size}"));
         let (ours_subj, plain_subj) = (format!("j.{size}"), format!("p.{size}"));
-        rt.block_on(async {
-            create_stream(&js, &ours, &ours_subj).await?;
-            create_stream(&js, &plain, &plain_subj).await
-        })?;
-
-        let journal_pub = journal_publish(o, &source, url, &ours, &ours_subj)?;
-        let plain_pub = time_plain(&["plain-publish", url, path(&source)?, &plain_subj])?;
-        println!(
-            "publish {size:>4} B  journal publish  {}",
-            rate(n, size, journal_pub)
-        );
-        println!(
-            "publish {size:>4} B  plain async-nats {}",
-            rate(n, size, plain_pub)
-        );
-        println!(
-            "publish {size:>4} B  ratio {:.2}",
-            plain_pub.as_secs_f64() / journal_pub.as_secs_f64()
-        );
-
-        // Both read the stream `journal publish` filled, twice each in the order plain, mirror,
-        // mirror, plain (so neither always runs first on the fresh stream, or last); the better
-        // run of each counts.
         let target = dir.join(format!("mirror-{size}.journal"));
-        let mirror_once = || -> anyhow::Result<Duration> {
-            remove_target(&target)?;
-            time_journal(
-                o,
-                &[
-                    "mirror",
-                    "--nats",
-                    url,
-                    "--stream",
-                    &ours,
-                    "--subject",
-                    &ours_subj,
-                    path(&target)?,
-                ],
-            )
-        };
-        let plain_once = || time_plain(&["plain-consume", url, &ours, &n.to_string()]);
-        let plain_1 = plain_once()?;
-        let mirror_1 = mirror_once()?;
-        let mirror_2 = mirror_once()?;
-        let plain_2 = plain_once()?;
-        println!(
-            "mirror  {size:>4} B  runs (plain, mirror, mirror, plain): {:.3} s, {:.3} s, {:.3} s, {:.3} s",
-            plain_1.as_secs_f64(),
-            mirror_1.as_secs_f64(),
-            mirror_2.as_secs_f64(),
-            plain_2.as_secs_f64()
+        let (mut journal_pub, mut plain_pub) = (Vec::new(), Vec::new());
+        let (mut journal_mirror, mut plain_sub) = (Vec::new(), Vec::new());
+        for round in 0..o.rounds {
+            // Fresh streams each round (`journal publish` would resume after what a stream
+            // holds); the two publishers take turns going first.
+            rt.block_on(async {
+                create_stream(&js, &ours, &ours_subj).await?;
+                create_stream(&js, &plain, &plain_subj).await
+            })?;
+            let journal_once = || journal_publish(o, &source, url, &ours, &ours_subj);
+            let plain_once = || time_plain(&["plain-publish", url, path(&source)?, &plain_subj]);
+            if round % 2 == 0 {
+                journal_pub.push(journal_once()?);
+                plain_pub.push(plain_once()?);
+            } else {
+                plain_pub.push(plain_once()?);
+                journal_pub.push(journal_once()?);
+            }
+            // Both read the stream `journal publish` filled, twice each in the order plain,
+            // mirror, mirror, plain (so neither always runs first on the fresh stream, or last).
+            let mirror_once = || -> anyhow::Result<Duration> {
+                remove_target(&target)?;
+                settle(dir)?;
+                time_journal(
+                    o,
+                    &[
+                        "mirror",
+                        "--nats",
+                        url,
+                        "--stream",
+                        &ours,
+                        "--subject",
+                        &ours_subj,
+                        path(&target)?,
+                    ],
+                )
+            };
+            let plain_once = || {
+                settle(dir)?;
+                time_plain(&["plain-consume", url, &ours, &n.to_string()])
+            };
+            plain_sub.push(plain_once()?);
+            journal_mirror.push(mirror_once()?);
+            journal_mirror.push(mirror_once()?);
+            plain_sub.push(plain_once()?);
+            rt.block_on(async {
+                js.delete_stream(&ours).await?;
+                js.delete_stream(&plain).await
+            })?;
+        }
+        report(
+            "publish",
+            size,
+            n,
+            "journal publish",
+            journal_pub,
+            plain_pub,
         );
-        let journal_mirror = mirror_1.min(mirror_2);
-        let plain_sub = plain_1.min(plain_2);
-        println!(
-            "mirror  {size:>4} B  journal mirror   {}",
-            rate(n, size, journal_mirror)
+        report(
+            "mirror ",
+            size,
+            n,
+            "journal mirror",
+            journal_mirror,
+            plain_sub,
         );
-        println!(
-            "mirror  {size:>4} B  plain ordered    {}",
-            rate(n, size, plain_sub)
-        );
-        println!(
-            "mirror  {size:>4} B  ratio {:.2}",
-            plain_sub.as_secs_f64() / journal_mirror.as_secs_f64()
-        );
-        rt.block_on(async {
-            js.delete_stream(&ours).await?;
-            js.delete_stream(&plain).await
-        })?;
         std::fs::remove_file(&source)?;
         remove_target(&target)?;
     }
