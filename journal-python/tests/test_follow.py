@@ -10,14 +10,19 @@ import journal
 from conftest import jsonl, write_journal
 
 
-def test_follow_sees_events_from_a_journal_append_process(bin_path, tmp_path):
-    path = write_journal(bin_path, tmp_path / "live.journal", [(1, b"first")])
-    proc = subprocess.Popen(
+def append_process(bin_path, path):
+    """A live `journal append --format jsonl PATH`, reading events from its stdin."""
+    return subprocess.Popen(
         [bin_path, "append", "--format", "jsonl", str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+def test_follow_sees_events_from_a_journal_append_process(bin_path, tmp_path):
+    path = write_journal(bin_path, tmp_path / "live.journal", [(1, b"first")])
+    proc = append_process(bin_path, path)
     try:
         j = journal.open(path)
         follower = j.follow(timeout=60)
@@ -60,12 +65,7 @@ def wake_header(journal_path):
 
 def test_a_waiting_follower_sleeps_on_the_wake_up_file_until_the_writer_appends(bin_path, tmp_path):
     path = write_journal(bin_path, tmp_path / "sleepy.journal", [(1, b"first")])
-    proc = subprocess.Popen(
-        [bin_path, "append", "--format", "jsonl", str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = append_process(bin_path, path)
     try:
         follower = journal.open(path).follow(timeout=60, from_end=True)
         got = []

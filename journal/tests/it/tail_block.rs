@@ -89,6 +89,21 @@ pub(crate) fn barrier_in(path: &Path) -> bool {
     false
 }
 
+/// Waits until a waiter (`who`) announced in the wake-up file beside `path` that it sleeps, then
+/// appends event `i` (timestamp `i`) and checks that the append made the one wake-up call.
+fn append_to_a_sleeper(w: &mut Writer, path: &Path, i: u64, payload: &[u8], who: &str) {
+    wait_for(&format!("the {who} to sleep"), || {
+        wake_header(path).sleeping != 0
+    });
+    let before = w.wake_calls().unwrap();
+    w.append(i as i64, payload).unwrap();
+    assert_eq!(
+        w.wake_calls().unwrap(),
+        before + 1,
+        "the append did not wake the sleeping {who}"
+    );
+}
+
 fn create(dir: &TempDir) -> (std::path::PathBuf, Writer) {
     let path = dir.join("j");
     let w = Writer::options().chunk_size(1 << 20).create(&path).unwrap();
@@ -110,14 +125,7 @@ fn a_tailer_process_asleep_is_woken_by_each_append() {
     assert_eq!(rx.recv_timeout(EVENT_DEADLINE).unwrap(), "RES ready");
     for i in 0..rounds {
         // The tailer announced it sleeps (and, with no spins, goes to sleep right after).
-        wait_for("the tailer to sleep", || wake_header(&path).sleeping != 0);
-        let before = w.wake_calls().unwrap();
-        w.append(i as i64, b"after a pause").unwrap();
-        assert_eq!(
-            w.wake_calls().unwrap(),
-            before + 1,
-            "the append did not wake the sleeping tailer"
-        );
+        append_to_a_sleeper(&mut w, &path, i, b"after a pause", "tailer");
         let got = rx
             .recv_timeout(EVENT_DEADLINE)
             .unwrap_or_else(|_| panic!("the tailer did not get event {i}"));
@@ -366,14 +374,7 @@ fn a_following_replay_sleeps_on_the_wake_up_file_and_each_append_wakes_it() {
     let rounds = 20u64;
     for i in 0..rounds {
         // Caught up, the replay sleeps in the kernel rather than backing off in steps.
-        wait_for("the replay to sleep", || wake_header(&path).sleeping != 0);
-        let before = w.wake_calls().unwrap();
-        w.append(i as i64, b"live").unwrap();
-        assert_eq!(
-            w.wake_calls().unwrap(),
-            before + 1,
-            "the append did not wake the sleeping replay"
-        );
+        append_to_a_sleeper(&mut w, &path, i, b"live", "replay");
         let mut got = Vec::new();
         let s = c
             .read_wait(
