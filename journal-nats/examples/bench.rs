@@ -349,9 +349,8 @@ fn report(
     what: &str,
     size: usize,
     n: u64,
-    ours: &str,
-    mut journal: Vec<Duration>,
-    mut plain: Vec<Duration>,
+    (ours, mut journal): (&str, Vec<Duration>),
+    (theirs, mut plain): (&str, Vec<Duration>),
 ) {
     println!(
         "{what} {size:>4} B  runs: journal {} s; plain {} s",
@@ -360,12 +359,7 @@ fn report(
     );
     let (j, p) = (median(&mut journal), median(&mut plain));
     println!("{what} {size:>4} B  {ours:<16} {}", rate(n, size, j));
-    let plain_name = if what == "publish" {
-        "plain async-nats"
-    } else {
-        "plain ordered"
-    };
-    println!("{what} {size:>4} B  {plain_name:<16} {}", rate(n, size, p));
+    println!("{what} {size:>4} B  {theirs:<16} {}", rate(n, size, p));
     println!(
         "{what} {size:>4} B  ratio {:.2} (medians of {} runs each)",
         p.as_secs_f64() / j.as_secs_f64(),
@@ -444,17 +438,15 @@ fn throughput(
             "publish",
             size,
             n,
-            "journal publish",
-            journal_pub,
-            plain_pub,
+            ("journal publish", journal_pub),
+            ("plain async-nats", plain_pub),
         );
         report(
             "mirror ",
             size,
             n,
-            "journal mirror",
-            journal_mirror,
-            plain_sub,
+            ("journal mirror", journal_mirror),
+            ("plain ordered", plain_sub),
         );
         std::fs::remove_file(&source)?;
         remove_target(&target)?;

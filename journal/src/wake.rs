@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{compiler_fence, fence, AtomicU64, Ordering};
+use std::sync::atomic::{compiler_fence, fence, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -204,7 +204,8 @@ pub(crate) struct WakeSlot {
     pause: Mutex<Option<Duration>>,
     /// Blocking rounds begun ([`WakeSlot::sleep`] calls), for tests that check an idle tailer
     /// does not spin.
-    rounds: AtomicU64,
+    #[cfg(feature = "test-hooks")]
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 impl WakeSlot {
@@ -216,7 +217,8 @@ impl WakeSlot {
             recheck: Mutex::new(None),
             #[cfg(feature = "test-hooks")]
             pause: Mutex::new(None),
-            rounds: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
+            rounds: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -285,6 +287,7 @@ impl WakeSlot {
         deadline: Option<Instant>,
         moved: impl FnOnce() -> Result<bool, E>,
     ) -> Result<bool, E> {
+        #[cfg(feature = "test-hooks")]
         self.rounds.fetch_add(1, Ordering::Relaxed);
         let Some(h) = self.get() else {
             return Ok(false);

@@ -613,8 +613,6 @@ pub struct Writer {
     /// The wake-up file's writer side (FORMAT.md 15.3): the journal's own, or its set's (SET.md
     /// 6.5.1); `None` when off or it could not be made.
     waker: Option<Arc<Waker>>,
-    /// Whether `waker` is the journal's own, which its close closes; a set's is its set writer's.
-    owns_waker: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -654,7 +652,6 @@ impl Writer {
         events: u64,
     ) -> Self {
         let sync_never = opts.sync == SyncPolicy::Never;
-        let owns_waker = opts.shared_wake.is_none();
         let waker = match &opts.shared_wake {
             Some(shared) => Some(Arc::clone(shared)),
             None if opts.wake_file => Waker::open(&wake_path(path)).ok().map(Arc::new),
@@ -685,7 +682,6 @@ impl Writer {
             pretouch_thread: None,
             closed_flag: Arc::new(AtomicBool::new(false)),
             waker,
-            owns_waker,
         }
     }
 
@@ -1311,7 +1307,8 @@ impl Writer {
         }
         self.closed = true;
         if let Some(w) = self.waker.take() {
-            if self.owns_waker {
+            // The journal's own file; a set's (`opts.shared_wake`) is closed by its set writer.
+            if self.opts.shared_wake.is_none() {
                 w.close();
             }
         }

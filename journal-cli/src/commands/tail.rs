@@ -529,15 +529,14 @@ impl History for SetIter<'_> {
     }
 }
 
+/// How `follow` waits while caught up: sleep in the kernel until the writer wakes it (the wake-up
+/// file of the journal or of the set, spec/FORMAT.md 15, SET.md 6.5.1), after a few polls;
+/// without a usable wake-up file it backs off with sleeps of up to 1 ms.
+const FOLLOW_WAIT: WaitStrategy = WaitStrategy::Block { spins: 100 };
+
 /// What `follow` follows: a journal's tailer or a set's, with the checks and the error wording
 /// that go with it.
 trait Live {
-    /// How to wait while caught up: sleep in the kernel until the writer wakes us (the wake-up
-    /// file of the journal or of the set, spec/FORMAT.md 15, SET.md 6.5.1), after a few polls;
-    /// without a usable wake-up file this backs off with sleeps of up to 1 ms.
-    fn strategy(&self) -> WaitStrategy {
-        WaitStrategy::Block { spins: 100 }
-    }
     fn wait(
         &mut self,
         strategy: WaitStrategy,
@@ -630,12 +629,11 @@ fn follow(
     stop: &AtomicBool,
     cursor: Option<&NamedCursor>,
 ) -> anyhow::Result<()> {
-    let strategy = live.strategy();
     let mut checked = Instant::now();
     // The index after the last event written (with --cursor, what the next commit says).
     let mut delivered = live.index();
     while !stop.load(Ordering::Relaxed) {
-        match live.wait(strategy, Instant::now() + CHECK_EVERY) {
+        match live.wait(FOLLOW_WAIT, Instant::now() + CHECK_EVERY) {
             Ok(Some(ev)) => {
                 if !write_in(range, &ev, out)? {
                     break;
