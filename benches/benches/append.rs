@@ -17,6 +17,10 @@
 //! `SyncPolicy::Never`, with default options and with the writer's own pretoucher thread, at 64 B,
 //! 256 B and 1 KiB, beside the peers writing 1 GiB files too (issue 15's goals compare these).
 //!
+//! `JOURNAL_BENCH_WAKE_FILE=0` makes the journal writers of the `append-sync-*` groups without a
+//! wake-up file (`WriterOptions::wake_file(false)`), for an A/B of the append's check for sleeping
+//! tailers.
+//!
 //! The `create` group times `WriterOptions::create` of a new journal under `SyncPolicy::Never`
 //! (default options, and with the pretoucher thread, whose start it includes); closing and removing
 //! the file are not timed.
@@ -31,7 +35,7 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use journal::{entry_len, SyncPolicy, Writer, WriterOptions};
-use journal_benches::{limit_store, payload, prefaulted, Scratch, SIZES};
+use journal_benches::{env_u64, limit_store, payload, prefaulted, Scratch, SIZES};
 
 /// Bytes written into one file before it is replaced (untimed).
 const FILE_CAP: u64 = 256 << 20;
@@ -130,6 +134,11 @@ impl State {
 fn journal_options(state: State, sync: Sync) -> WriterOptions {
     let mut o = Writer::options();
     o.sync_policy(sync.policy());
+    // `JOURNAL_BENCH_WAKE_FILE=0`: the writers make no wake-up file, so their appends skip the
+    // check for sleeping tailers (an A/B of that check's cost).
+    if env_u64("JOURNAL_BENCH_WAKE_FILE", 1) == 0 {
+        o.wake_file(false);
+    }
     if let State::Prefaulted = state {
         o.chunk_size(FILE_CAP + ONE_MIB);
     }

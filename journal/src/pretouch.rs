@@ -5,9 +5,11 @@
 //! past the published `write_offset`, from another thread; the writer adopts what it prepared when
 //! an append reaches the end of what it had, with a load and no system call. So on a fresh, growing
 //! file the appending thread takes no page fault and makes no system call for growth, as long as
-//! the pretoucher keeps ahead; when it falls behind, the writer grows the file itself, as without
-//! one. Under [`SyncPolicy::Never`](crate::SyncPolicy::Never) with the index on, the pretoucher also
-//! does the writer's periodic sync (every 64 MiB, spec/INDEX.md 9.3), and then moves the index's
+//! the pretoucher keeps ahead; when it falls behind, the writer appends on into what the
+//! pretoucher allocated, taking its own page faults beside the pretoucher's (so both cores
+//! provision pages), and past that grows the file itself, as without one. Under
+//! [`SyncPolicy::Never`](crate::SyncPolicy::Never) with the index on, the pretoucher also does the
+//! writer's periodic sync (every 64 MiB, spec/INDEX.md 9.3), and then moves the index's
 //! checkpoint over what it synced, on the thread that synced: it walks the new entries through the
 //! sync's own mapping and writes the index records and header there, so that neither the walk nor
 //! the index's system calls land on the appending thread. The writer's own pretoucher runs the

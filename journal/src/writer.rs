@@ -983,15 +983,28 @@ impl Writer {
         let chunk_end = (end.div_ceil(self.chunk) * self.chunk)
             .min(max)
             .min(self.opts.growth_cap.max(end));
+        let step = sys::PREFAULT_STEP;
         let mut ready = self.map.ahead_ready();
         if matches!(ready, Some(r) if r < end) {
-            // The pretoucher is behind: while it is pre-faulting, waiting for it costs the
-            // appending thread no system call and no page fault, and does not compete with it for
-            // the same pages.
-            ready = self.map.ahead_wait(end, PRETOUCH_WAIT);
+            ready = if sys::populate_by_advice()
+                && !self.opts.lock_memory
+                && self.map.allocated() >= end
+            {
+                // The pretoucher is behind, and provisioning pages (zero-filling them) is what
+                // holds it up. The appends go on into the file it already allocated, up to the
+                // end of this pre-fault step, and take their own page faults there while it
+                // pre-faults the pages after them: both cores provision pages, where waiting for
+                // it, or pre-faulting the same pages under its lock, would leave one idle. Its
+                // pre-faulting writes no byte, so the two race with no store (Ahead INVARIANTS).
+                Some((end.div_ceil(step) * step).min(self.map.allocated()))
+            } else {
+                // While it is pre-faulting, waiting for it costs the appending thread no system
+                // call and no page fault, and does not compete with it for the same pages.
+                self.map.ahead_wait(end, PRETOUCH_WAIT)
+            };
         }
         match ready {
-            // A pretoucher prepared it: adopt it, no system call.
+            // A pretoucher prepared it (or allocated it, above): adopt it, no system call.
             Some(r) if r >= end => {
                 self.ready = self.ready.max(r);
                 self.prefaulted = self.prefaulted.max(r);
@@ -999,10 +1012,7 @@ impl Writer {
             // The writer overtook its pretoucher: it prepares only the pre-fault step it needs
             // (what the pretoucher already pre-faulted is skipped), and leaves the rest of the
             // chunk to the pretoucher, which is working on it.
-            Some(_) => {
-                let step = sys::PREFAULT_STEP;
-                self.prepare((end.div_ceil(step) * step).min(chunk_end), true)?
-            }
+            Some(_) => self.prepare((end.div_ceil(step) * step).min(chunk_end), true)?,
             None => self.prepare(chunk_end, true)?,
         }
         if self.opts.sync == SyncPolicy::Never {

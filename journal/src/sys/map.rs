@@ -290,7 +290,10 @@ pub(crate) struct WriteMap {
 ///   `prefaulted` passed it (by the pretoucher, or by the writer itself under the lock). So the
 ///   pretoucher never touches a byte the writer may be writing. `prefaulted` is a frontier: every
 ///   page of `[write_offset, prefaulted)` of the current mapping was pre-faulted (a mapping made
-///   afresh resets it to the published `write_offset`).
+///   afresh resets it to the published `write_offset`). One exception: where pre-faulting is
+///   `MADV_POPULATE_WRITE` ([`populate_by_advice`]), which reads and writes no byte, a writer that
+///   overtook its pretoucher may write anywhere below `allocated`, taking its own page faults
+///   beside the pretoucher's; the pretoucher's touches then race with no store either.
 pub(crate) struct Ahead {
     ready: AtomicU64,
     allocated: AtomicU64,
@@ -526,6 +529,19 @@ impl AheadInner {
     }
 }
 
+/// How [`populate`] faults pages in on this kernel: not known yet, `MADV_POPULATE_WRITE`, or a
+/// touch of every page (kernels before 5.14, which refuse the advice with `EINVAL`).
+static POPULATE: AtomicU8 = AtomicU8::new(0);
+const POPULATE_ADVICE: u8 = 1;
+const POPULATE_TOUCH: u8 = 2;
+
+/// Whether [`populate`] pre-faults with `MADV_POPULATE_WRITE` here (it did at least once), which
+/// reads or writes no byte of the mapping: then a writer may store to pages a pretoucher is
+/// pre-faulting at the same moment ([`Ahead`] INVARIANTS).
+pub(crate) fn populate_by_advice() -> bool {
+    POPULATE.load(Ordering::Relaxed) == POPULATE_ADVICE
+}
+
 /// Pre-faults (`MADV_POPULATE_WRITE`, and optionally locks) `[from, to)` of the mapping at `base`.
 ///
 /// # Safety
@@ -558,8 +574,16 @@ unsafe fn populate(
             libc::MADV_POPULATE_WRITE,
         )
     };
-    if rc != 0 {
-        // Kernels before 5.14: touch every page with a no-op atomic write.
+    if rc == 0 {
+        POPULATE.store(POPULATE_ADVICE, Ordering::Relaxed);
+    } else {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINVAL) || populate_by_advice() {
+            // A failure to fault in (no memory, a file cut under the mapping, a signal).
+            return Err(e);
+        }
+        // Kernels before 5.14 do not know the advice: touch every page with a no-op atomic write.
+        POPULATE.store(POPULATE_TOUCH, Ordering::Relaxed);
         let mut p = o - o % page;
         while p < o + l {
             if p as u64 >= touch_from {
