@@ -27,7 +27,8 @@ pub enum Format {
     /// payload is not UTF-8 or holds control characters). In `text=`, a backslash is written
     /// `\\` and an invisible character (bidi control, zero-width space, ...) as `\u{202e}`.
     Text,
-    /// One JSON object per line: index, offset, timestamp (ns), size, crc32, payload (base64).
+    /// One JSON object per line: index, offset, timestamp (ns), size, crc32 (null for a ring
+    /// record written without one), payload (base64).
     Jsonl,
     /// A header line per event, then its payload as a hex dump.
     Hex,
@@ -54,15 +55,23 @@ impl<W: Write> EventWriter<W> {
 
     /// Writes one event.
     pub fn write(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        self.write_checked(ev, true)
+    }
+
+    /// Writes one event, which carries a CRC-32 only if `checksummed`: a ring record written
+    /// without one (spec/RING.md 3.1) has a `checksum` field of 0 that is no CRC, and is shown
+    /// with `"crc32":null` (jsonl) or `crc32=none` (hex).
+    pub fn write_checked(&mut self, ev: &Event<'_>, checksummed: bool) -> io::Result<()> {
         if self.format == Format::Raw {
             return self.out.write_all(ev.payload);
         }
+        let crc = checksummed.then(|| ev.checksum());
         let line = &mut self.line;
         line.clear();
         match self.format {
             Format::Text => text(ev, line),
-            Format::Jsonl => jsonl(ev, line),
-            Format::Hex => hex_dump(ev, line),
+            Format::Jsonl => jsonl(ev, crc, line),
+            Format::Hex => hex_dump(ev, crc, line),
             Format::Raw => unreachable!("handled above"),
         }
         self.out.write_all(line.as_bytes())
@@ -102,31 +111,44 @@ fn printable(payload: &[u8]) -> Option<&str> {
 }
 
 /// `{"index":0,"offset":24,"timestamp":1700000000000000123,"size":5,"crc32":2723780466,"payload":"aGVsbG8="}`
-fn jsonl(ev: &Event<'_>, line: &mut String) {
+/// (`"crc32":null` for a record without a CRC).
+fn jsonl(ev: &Event<'_>, crc: Option<u32>, line: &mut String) {
     let _ = write!(
         line,
-        r#"{{"index":{},"offset":{},"timestamp":{},"size":{},"crc32":{},"payload":""#,
+        r#"{{"index":{},"offset":{},"timestamp":{},"size":{},"crc32":"#,
         ev.index,
         ev.offset,
         ev.timestamp,
         ev.payload.len(),
-        ev.checksum(),
     );
+    match crc {
+        Some(c) => {
+            let _ = write!(line, "{c}");
+        }
+        None => line.push_str("null"),
+    }
+    line.push_str(r#","payload":""#);
     BASE64.encode_string(ev.payload, line);
     line.push_str("\"}\n");
 }
 
-/// A header line, then `hexdump -C` style lines of 16 bytes.
-fn hex_dump(ev: &Event<'_>, line: &mut String) {
+/// A header line, then `hexdump -C` style lines of 16 bytes (`crc32=none` for a record without
+/// a CRC).
+fn hex_dump(ev: &Event<'_>, crc: Option<u32>, line: &mut String) {
     let _ = write!(line, "index={} offset={} time=", ev.index, ev.offset);
     time::push_rfc3339(ev.timestamp, line);
-    let _ = writeln!(
+    let _ = write!(
         line,
-        " timestamp={} size={} crc32={:08x}",
+        " timestamp={} size={} crc32=",
         ev.timestamp,
-        ev.payload.len(),
-        ev.checksum()
+        ev.payload.len()
     );
+    match crc {
+        Some(c) => {
+            let _ = writeln!(line, "{c:08x}");
+        }
+        None => line.push_str("none\n"),
+    }
     for (i, chunk) in ev.payload.chunks(16).enumerate() {
         let _ = write!(line, "  {:08x}  ", i * 16);
         for j in 0..16 {

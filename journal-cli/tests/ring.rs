@@ -97,25 +97,64 @@ fn numbers(out: &str) -> Vec<usize> {
         .collect()
 }
 
+/// A new ring holding a record written without a checksum (kind 4, RING.md 3.1; stamped 1), one
+/// with (stamped 2, payload "with one"), and the end of the stream.
+fn ring_with_and_without_checksum(ring: &Path) {
+    create_ring(ring, 64 * 1024).unwrap();
+    let mut p = Producer::attach(ring).unwrap();
+    p.set_checksums(false);
+    p.push(1, b"without a checksum").unwrap();
+    p.set_checksums(true);
+    p.push(2, b"with one").unwrap();
+    p.end_of_stream(3).unwrap();
+}
+
 /// `ring consume` checks the CRC of the records that carry one, and takes the records written
 /// without a checksum (kind 4, RING.md 3.1) as they are: their `checksum` field of 0 is no CRC.
 #[test]
 fn consume_checks_only_the_records_that_carry_a_checksum() {
     let dir = TempDir::new().unwrap();
     let ring = dir.path().join("nocrc.ring");
-    create_ring(&ring, 64 * 1024).unwrap();
-    let mut p = Producer::attach(&ring).unwrap();
-    p.set_checksums(false);
-    p.push(1, b"without a checksum").unwrap();
-    p.set_checksums(true);
-    p.push(2, b"with one").unwrap();
-    p.end_of_stream(3).unwrap();
-    drop(p);
+    ring_with_and_without_checksum(&ring);
     let r = run(&["ring", "consume", "--format", "raw", s(&ring)]);
     assert_eq!(
         (r.code, r.stdout.as_str(), r.stderr.as_str()),
         (0, "without a checksumwith one", "")
     );
+}
+
+/// Regression: `ring consume --format jsonl` printed `"crc32":0` for a record written without a
+/// checksum (kind 4, RING.md 3.1), a value a real CRC may have. Such a record now shows
+/// `"crc32":null` (and `crc32=none` in the hex format); a checksummed one its CRC.
+#[test]
+fn consume_shows_no_crc_for_records_written_without_one() {
+    let dir = TempDir::new().unwrap();
+    for (format, without, with) in [
+        ("jsonl", "\"crc32\":null,", "\"crc32\":"),
+        ("hex", "crc32=none\n", "crc32="),
+    ] {
+        let ring = dir.path().join(format!("{format}.ring"));
+        ring_with_and_without_checksum(&ring);
+        let r = run(&["ring", "consume", "--format", format, s(&ring)]);
+        assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{format}");
+        let crc = journal::format::checksum(2, b"with one");
+        let heads: Vec<&str> = r.stdout.lines().filter(|l| l.contains("crc32")).collect();
+        assert_eq!(heads.len(), 2, "{format}: {}", r.stdout);
+        assert!(
+            format!("{}\n", heads[0]).contains(without),
+            "{format}: {}",
+            heads[0]
+        );
+        let shown = match format {
+            "jsonl" => format!("{with}{crc},"),
+            _ => format!("{with}{crc:08x}"),
+        };
+        assert!(
+            heads[1].contains(&shown),
+            "{format}: {} lacks {shown}",
+            heads[1]
+        );
+    }
 }
 
 /// Regression: `ring consume` released records once they sat in its stdout buffer, flushed only at

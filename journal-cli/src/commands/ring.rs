@@ -240,7 +240,7 @@ fn consume(
                         payload: r.payload,
                         entry: r.entry,
                     };
-                    if let Err(e) = out.write(&ev) {
+                    if let Err(e) = out.write_checked(&ev, r.checksummed) {
                         // The record stays in the ring.
                         io_error = Some(e);
                         return ControlFlow::Break(());
