@@ -996,7 +996,13 @@ impl Writer {
                 // pre-faults the pages after them: both cores provision pages, where waiting for
                 // it, or pre-faulting the same pages under its lock, would leave one idle. Its
                 // pre-faulting writes no byte, so the two race with no store (Ahead INVARIANTS).
-                Some((end.div_ceil(step) * step).min(self.map.allocated()))
+                // Huge-page advice first, as the pretoucher gives it before it pre-faults.
+                let r = (end.div_ceil(step) * step).min(self.map.allocated());
+                if self.opts.huge_pages {
+                    self.map
+                        .advise_huge(self.write_offset, r - self.write_offset);
+                }
+                Some(r)
             } else {
                 // While it is pre-faulting, waiting for it costs the appending thread no system
                 // call and no page fault, and does not compete with it for the same pages.

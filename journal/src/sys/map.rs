@@ -559,13 +559,20 @@ unsafe fn populate(
     let (o, l) = (from as usize, (to - from) as usize);
     // SAFETY: inside the mapping (the caller's contract).
     let start = unsafe { base.add(o) };
+    let page = page_size() as usize;
+    // madvise takes page-aligned ranges only: from the page that holds `from`.
+    let aligned = start as usize - (start as usize) % page;
     if huge {
         // Advisory only: file-backed mappings may not get huge pages.
         // SAFETY: madvise on a range of a live mapping; MADV_HUGEPAGE changes no contents.
-        let _ = unsafe { libc::madvise(start.cast(), l, libc::MADV_HUGEPAGE) };
+        let _ = unsafe {
+            libc::madvise(
+                aligned as *mut libc::c_void,
+                l + (start as usize - aligned),
+                libc::MADV_HUGEPAGE,
+            )
+        };
     }
-    let page = page_size() as usize;
-    let aligned = start as usize - (start as usize) % page;
     // SAFETY: as above; MADV_POPULATE_WRITE faults the pages in writable and changes no contents.
     let rc = unsafe {
         libc::madvise(
@@ -906,6 +913,27 @@ impl WriteMap {
             return Ok(());
         }
         self.raw.flush_range(off as usize, len as usize)
+    }
+
+    /// Huge-page advice (`MADV_HUGEPAGE`) for `[off, off + len)`, as [`WriteMap::prefault`] gives
+    /// it with `huge`, for a range the writer faults in by storing to it. Advice only: errors are
+    /// ignored.
+    pub(crate) fn advise_huge(&self, off: u64, len: u64) {
+        let end = (off + len).min(self.raw.len() as u64);
+        if end <= off {
+            return;
+        }
+        let page = page_size();
+        let from = off / page * page;
+        // SAFETY: [from, end) lies inside the live mapping (end <= its length); MADV_HUGEPAGE
+        // changes no contents.
+        let _ = unsafe {
+            libc::madvise(
+                self.raw.as_mut_ptr().add(from as usize).cast(),
+                (end - from) as usize,
+                libc::MADV_HUGEPAGE,
+            )
+        };
     }
 
     /// Read-ahead advice for the whole mapping (`MADV_RANDOM` or `MADV_NORMAL`; the whole mapping,

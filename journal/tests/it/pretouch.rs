@@ -129,6 +129,113 @@ fn appends_adopt_what_a_caller_run_pretoucher_prepared() {
     check_journal(&path, i, 900);
 }
 
+/// The `VmFlags` of this process's writable mapping of `path` (the writer's) that covers file
+/// offset `offset`, from `/proc/self/smaps`.
+fn vm_flags_at(path: &std::path::Path, offset: u64) -> Option<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let path = path.to_str().unwrap();
+    let mut covering = false;
+    for line in smaps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields
+            .first()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            // `start-end perms pgoff dev inode path`
+            let (start, end) = fields[0].split_once('-').unwrap();
+            let len =
+                u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+            let pgoff = u64::from_str_radix(fields[2], 16).unwrap();
+            covering = fields.get(5) == Some(&path)
+                && fields[1].starts_with("rw")
+                && (pgoff..pgoff + len).contains(&offset);
+        } else if covering && line.starts_with("VmFlags:") {
+            return Some(line.to_string());
+        }
+    }
+    None
+}
+
+/// Regression: with huge-page advice on, a writer pre-faulting from `write_offset` (a reopened
+/// journal's first append) advised the range from that offset, which is rarely page-aligned, and
+/// `madvise` refused the unaligned range, so the advice was never given. Now it is given from the
+/// page that holds the start.
+#[test]
+fn a_reopened_writer_gives_the_huge_page_advice() {
+    let dir = TempDir::new("reopen-huge");
+    let path = dir.join("j");
+    let opts = || {
+        let mut o = WriterOptions::new();
+        o.chunk_size(4 << 20).huge_pages(true);
+        o
+    };
+    let mut w = opts().create(&path).unwrap();
+    let mut i = 0u64;
+    while w.write_offset() < 100_000 {
+        w.append(timestamp_for(i), &payload_for(i, 900)).unwrap();
+        i += 1;
+    }
+    w.close().unwrap();
+    let mut w = opts().open(&path).unwrap();
+    let reopened_at = w.write_offset();
+    assert_ne!(reopened_at % 4096, 0);
+    // The first append prepares the rest of the chunk, from `write_offset`.
+    w.append(timestamp_for(i), &payload_for(i, 900)).unwrap();
+    let flags = vm_flags_at(&path, reopened_at + (1 << 20)).expect("the writer maps the file");
+    assert!(
+        flags.contains(" hg"),
+        "no huge-page advice ahead of the reopened writer: {flags}"
+    );
+    w.close().unwrap();
+    check_journal(&path, i + 1, 900);
+}
+
+/// With huge-page advice on, a writer that overtakes its pretoucher advises the range it goes on
+/// into, as the pretoucher advises each range before it pre-faults it: the pages it faults in
+/// itself may then be mapped in 2 MiB folios too.
+#[test]
+fn a_writer_that_overtakes_its_pretoucher_gives_the_huge_page_advice() {
+    if !kernel_has_populate_write() {
+        return skip(
+            "an overtaking writer's own page faults",
+            "this kernel predates MADV_POPULATE_WRITE (Linux 5.14)",
+            InCi::MaySkip,
+        );
+    }
+    let dir = TempDir::new("overtake-huge");
+    let path = dir.join("j");
+    let chunk = 4 << 20;
+    let mut w = WriterOptions::new()
+        .chunk_size(chunk)
+        .huge_pages(true)
+        .create(&path)
+        .unwrap();
+    let p = w.pretoucher().unwrap();
+    assert!(p.pretouch().unwrap());
+    let prepared = file_len(&w);
+    let ready = prepared - chunk;
+    let probe = ready + (1 << 20);
+    let flags = vm_flags_at(&path, probe).expect("the writer maps the file");
+    assert!(
+        !flags.contains(" hg"),
+        "advised before the writer got there: {flags}"
+    );
+    let mut i = 0u64;
+    while w.write_offset() < probe {
+        w.append(timestamp_for(i), &payload_for(i, 900)).unwrap();
+        i += 1;
+    }
+    assert_eq!(file_len(&w), prepared, "the writer grew the file itself");
+    let flags = vm_flags_at(&path, probe).expect("the writer maps the file");
+    assert!(
+        flags.contains(" hg"),
+        "no huge-page advice where the writer overtook: {flags}"
+    );
+    drop(p);
+    w.close().unwrap();
+    check_journal(&path, i, 900);
+}
+
 /// Whether this kernel knows `MADV_POPULATE_WRITE` (Linux 5.14 and later), from its release.
 fn kernel_has_populate_write() -> bool {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
