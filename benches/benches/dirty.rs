@@ -175,7 +175,8 @@ fn main() {
     let mut bytes = 0;
     let (mut journal, mut buffered) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        if round % 2 == 0 {
+        let journal_first = round % 2 == 0;
+        if journal_first {
             let (b, took) = journal_run(&scratch, total);
             bytes = b;
             journal.push(took);
@@ -188,11 +189,7 @@ fn main() {
             "{GROUP}: round {round}: journal {:.2} s, buffered {:.2} s ({} first)",
             journal[round as usize].as_secs_f64(),
             buffered[round as usize].as_secs_f64(),
-            if round % 2 == 0 {
-                "journal"
-            } else {
-                "buffered"
-            }
+            if journal_first { "journal" } else { "buffered" }
         );
     }
     let (jm, bm) = (median(&journal), median(&buffered));

@@ -542,6 +542,27 @@ pub(crate) fn populate_by_advice() -> bool {
     POPULATE.load(Ordering::Relaxed) == POPULATE_ADVICE
 }
 
+/// Huge-page advice (`MADV_HUGEPAGE`) for `[from, to)` of the mapping at `base`, from the page
+/// that holds `from` (madvise takes page-aligned ranges only). Advisory: file-backed mappings may
+/// not get huge pages, and errors are ignored.
+///
+/// # Safety
+/// `[base + from, base + to)` lies inside a live mapping.
+unsafe fn advise_huge(base: *mut u8, from: u64, to: u64) {
+    if to <= from {
+        return;
+    }
+    let aligned = from - from % page_size();
+    // SAFETY: inside the mapping (the caller's contract); MADV_HUGEPAGE changes no contents.
+    let _ = unsafe {
+        libc::madvise(
+            base.add(aligned as usize).cast(),
+            (to - aligned) as usize,
+            libc::MADV_HUGEPAGE,
+        )
+    };
+}
+
 /// Pre-faults (`MADV_POPULATE_WRITE`, and optionally locks) `[from, to)` of the mapping at `base`.
 ///
 /// # Safety
@@ -563,15 +584,8 @@ unsafe fn populate(
     // madvise takes page-aligned ranges only: from the page that holds `from`.
     let aligned = start as usize - (start as usize) % page;
     if huge {
-        // Advisory only: file-backed mappings may not get huge pages.
-        // SAFETY: madvise on a range of a live mapping; MADV_HUGEPAGE changes no contents.
-        let _ = unsafe {
-            libc::madvise(
-                aligned as *mut libc::c_void,
-                l + (start as usize - aligned),
-                libc::MADV_HUGEPAGE,
-            )
-        };
+        // SAFETY: inside the live mapping (the caller's contract).
+        unsafe { advise_huge(base, from, to) };
     }
     // SAFETY: as above; MADV_POPULATE_WRITE faults the pages in writable and changes no contents.
     let rc = unsafe {
@@ -916,24 +930,11 @@ impl WriteMap {
     }
 
     /// Huge-page advice (`MADV_HUGEPAGE`) for `[off, off + len)`, as [`WriteMap::prefault`] gives
-    /// it with `huge`, for a range the writer faults in by storing to it. Advice only: errors are
-    /// ignored.
+    /// it with `huge`, for a range the writer faults in by storing to it. Advice only.
     pub(crate) fn advise_huge(&self, off: u64, len: u64) {
         let end = (off + len).min(self.raw.len() as u64);
-        if end <= off {
-            return;
-        }
-        let page = page_size();
-        let from = off / page * page;
-        // SAFETY: [from, end) lies inside the live mapping (end <= its length); MADV_HUGEPAGE
-        // changes no contents.
-        let _ = unsafe {
-            libc::madvise(
-                self.raw.as_mut_ptr().add(from as usize).cast(),
-                (end - from) as usize,
-                libc::MADV_HUGEPAGE,
-            )
-        };
+        // SAFETY: [off, end) lies inside the live mapping (end <= its length).
+        unsafe { advise_huge(self.raw.as_mut_ptr(), off, end) };
     }
 
     /// Read-ahead advice for the whole mapping (`MADV_RANDOM` or `MADV_NORMAL`; the whole mapping,
