@@ -664,7 +664,11 @@ fn main() -> anyhow::Result<()> {
         }
         return plain_child(mode, &args[2..]);
     }
-    let o = options()?;
+    // A usage error is one line and exit status 2, with no backtrace (whatever RUST_BACKTRACE).
+    let o = options().unwrap_or_else(|e| {
+        eprintln!("bench: {e:#}");
+        std::process::exit(2)
+    });
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path())?;
     let rt = tokio::runtime::Builder::new_current_thread()

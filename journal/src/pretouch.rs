@@ -25,14 +25,55 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::index::SharedUpkeep;
-use crate::sys::{Ahead, AheadPlan};
+use crate::sys::{Ahead, AheadPlan, WRITEBACK_MARGIN};
 
-/// How long the writer's own pretoucher thread waits between passes.
-pub(crate) const INTERVAL: Duration = Duration::from_millis(1);
+/// The shortest wait of the writer's own pretouch and sync threads between passes: the wait while
+/// the writer runs fast.
+pub(crate) const MIN_WAIT: Duration = Duration::from_millis(1);
+
+/// The longest wait of the writer's own pretouch and sync threads between passes: the wait while
+/// the writer is idle or slow, and so how long a writer that starts a burst from idle may run
+/// before its pretoucher sees it (on what was ready, then growing the file itself).
+pub(crate) const MAX_WAIT: Duration = Duration::from_millis(20);
+
+/// Paces a thread that works ahead of the writer: it waits until the writer, at the rate it
+/// appended at since the last pass, is due to have used a share of the room the pass left it, so
+/// that a thread with nothing to do does not wake (each wake-up takes a core from the writer and
+/// the process's other threads), yet one that is needed wakes in time. The rate estimate follows
+/// a speed-up at once and a slow-down by halves, one pass at a time.
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last pass ended, and the `write_offset` it saw.
+    last: Option<(Instant, u64)>,
+    /// The writer's estimated append rate, in bytes per second.
+    rate: f64,
+}
+
+impl Pace {
+    /// The wait after a pass that ended at `now` with the writer at `write_offset`, `room` bytes
+    /// before the point where the next pass has work, to wake when the writer has used `share`
+    /// of them: between [`MIN_WAIT`] and [`MAX_WAIT`].
+    fn wait(&mut self, now: Instant, write_offset: u64, room: u64, share: f64) -> Duration {
+        if let Some((then, seen)) = self.last {
+            let secs = now.saturating_duration_since(then).as_secs_f64();
+            if secs > 0.0 {
+                let observed = write_offset.saturating_sub(seen) as f64 / secs;
+                self.rate = observed.max(self.rate / 2.0);
+            }
+        }
+        self.last = Some((now, write_offset));
+        let due = room as f64 * share / self.rate;
+        if due.is_nan() || due >= MAX_WAIT.as_secs_f64() {
+            MAX_WAIT
+        } else {
+            Duration::from_secs_f64(due).max(MIN_WAIT)
+        }
+    }
+}
 
 /// Chunks a pretoucher keeps ready past the chunk that holds `write_offset`.
 pub(crate) const AHEAD_CHUNKS: u64 = 2;
@@ -100,12 +141,16 @@ impl Pretoucher {
     }
 }
 
-/// Starts the writer's own pretoucher thread: a pass every [`INTERVAL`] until the writer is gone.
+/// Starts the writer's own pretoucher thread: passes until the writer is gone, paced by the
+/// writer's rate ([`Pace`]): the next pass when the writer is due to have used half of what is
+/// ready past its `write_offset`.
 ///
 /// When the pretoucher also runs the writer's periodic sync, the sync gets a thread of its own
 /// (`journal-sync`, started and joined by the pretoucher thread): a sync waits for the disk, tens of
 /// milliseconds for 64 MiB, and the growth must not stop meanwhile, or the writer overtakes it
-/// and grows the file itself. That thread also moves the index's checkpoint after each sync.
+/// and grows the file itself. That thread also moves the index's checkpoint after each sync; it is
+/// paced to pass when the writer is due to cross the next 2 MiB boundary, where the write-back it
+/// starts ahead moves on (see [`Ahead::sync`]).
 pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
     let syncer = match p.plan.sync_step {
         Some(step) => {
@@ -115,13 +160,15 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
                 std::thread::Builder::new()
                     .name("journal-sync".into())
                     .spawn(move || {
-                        while !ahead.closed() {
+                        let mut pace = Pace::default();
+                        while let Some((wo, _)) = ahead.progress() {
                             // Errors are retried on the next pass (meanwhile the index's
                             // checkpoint does not move: INDEX.md 9.3).
                             if ahead.sync(step).is_ok() {
                                 advance_index(&ahead, index.as_deref(), Some(step));
                             }
-                            std::thread::park_timeout(INTERVAL);
+                            let room = WRITEBACK_MARGIN - wo % WRITEBACK_MARGIN;
+                            std::thread::park_timeout(pace.wait(Instant::now(), wo, room, 1.0));
                         }
                     })?,
             )
@@ -131,6 +178,7 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("journal-pretouch".into())
         .spawn(move || {
+            let mut pace = Pace::default();
             loop {
                 // Errors are retried on the next pass (the writer reports its own).
                 let live = if syncer.is_some() {
@@ -141,7 +189,11 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
                 if let Ok(false) = live {
                     break;
                 }
-                std::thread::park_timeout(INTERVAL);
+                let Some((wo, ready)) = p.ahead.progress() else {
+                    break;
+                };
+                let room = ready.saturating_sub(wo);
+                std::thread::park_timeout(pace.wait(Instant::now(), wo, room, 0.5));
             }
             if let Some(t) = syncer {
                 t.thread().unpark();
@@ -159,5 +211,66 @@ fn advance_index(ahead: &Ahead, index: Option<&SharedUpkeep>, step: Option<u64>)
     };
     if let Err(e) = ahead.with_synced(|synced, body| index.advance(body, synced, step)) {
         index.disable(&e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn an_idle_writer_is_visited_at_the_longest_wait() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        // The first pass knows no rate yet.
+        assert_eq!(pace.wait(t0, 4096, 8 * MIB, 0.5), MAX_WAIT);
+        // Nothing appended since.
+        let t1 = t0 + Duration::from_millis(20);
+        assert_eq!(pace.wait(t1, 4096, 8 * MIB, 0.5), MAX_WAIT);
+    }
+
+    #[test]
+    fn a_writer_is_visited_when_it_is_due_to_have_used_the_share() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        pace.wait(t0, 0, 8 * MIB, 0.5);
+        // 100 MB/s: half of 8 MiB in about 42 ms, more than the longest wait.
+        let t1 = t0 + Duration::from_millis(10);
+        assert_eq!(pace.wait(t1, 1_000_000, 8 * MIB, 0.5), MAX_WAIT);
+        // 1 GB/s: half of 8 MiB in about 4.2 ms.
+        let t2 = t1 + Duration::from_millis(10);
+        let wait = pace.wait(t2, 11_000_000, 8 * MIB, 0.5);
+        assert_eq!(wait.as_micros(), 4194, "{wait:?}");
+        // 10 GB/s: due sooner than the shortest wait.
+        let t3 = t2 + Duration::from_millis(10);
+        assert_eq!(pace.wait(t3, 111_000_000, 8 * MIB, 0.5), MIN_WAIT);
+    }
+
+    #[test]
+    fn the_rate_follows_a_slow_down_by_halves() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        pace.wait(t0, 0, 2 * MIB, 1.0);
+        let t1 = t0 + Duration::from_millis(10);
+        // 1 GB/s, then the writer stops: the estimate halves at each pass.
+        pace.wait(t1, 10_000_000, 2 * MIB, 1.0);
+        let mut waits = Vec::new();
+        for i in 2..5 {
+            let t = t0 + Duration::from_millis(10 * i);
+            waits.push(pace.wait(t, 10_000_000, 2 * MIB, 1.0).as_micros());
+        }
+        assert_eq!(waits, [4194, 8388, 16777]);
+    }
+
+    #[test]
+    fn passes_at_one_instant_keep_the_estimate() {
+        let mut pace = Pace::default();
+        let t0 = Instant::now();
+        pace.wait(t0, 0, 2 * MIB, 1.0);
+        let t1 = t0 + Duration::from_millis(10);
+        let before = pace.wait(t1, 10_000_000, 2 * MIB, 1.0);
+        assert_eq!(pace.wait(t1, 10_000_000, 2 * MIB, 1.0), before);
     }
 }

@@ -334,7 +334,7 @@ struct SyncState {
 /// multiple of it): the page cache may hold the file in folios of up to 2 MiB (ext4 uses large
 /// folios), and starting the write-back of a folio write-protects all of it, so the folio the
 /// writer is storing to is left alone.
-const WRITEBACK_MARGIN: u64 = 2 << 20;
+pub(crate) const WRITEBACK_MARGIN: u64 = 2 << 20;
 
 /// Starts (without waiting) the write-back of the dirty pages of `[from, to)` of `fd`
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Empty ranges do nothing.
@@ -509,6 +509,14 @@ impl Ahead {
         };
         let synced = self.synced.load(Ordering::Acquire);
         map.with_body(synced, |body| f(synced, body)).map(Some)
+    }
+
+    /// The published `write_offset` and how far the file is ready for the writer, or `None`
+    /// once the writer is gone: what paces the writer's own pretouch and sync threads.
+    pub(crate) fn progress(&self) -> Option<(u64, u64)> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.live
+            .then(|| (g.write_offset(), self.ready.load(Ordering::Acquire)))
     }
 
     /// Whether the writer is gone.

@@ -37,7 +37,7 @@ pub(crate) use file::{
 pub(crate) use huge::HugeVec;
 pub(crate) use map::{
     populate_by_advice, Ahead, AheadPlan, Observed, ReadMap, RingMap, SyncMap, WriteMap,
-    PREFAULT_STEP,
+    PREFAULT_STEP, WRITEBACK_MARGIN,
 };
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;

@@ -620,3 +620,77 @@ fn creation_fills_the_page_cache_with_its_first_window_only() {
     );
     w.close().unwrap();
 }
+
+/// The voluntary context switches (each a wake-up after a sleep) of this process's threads whose
+/// name starts with `name` (a thread's name shows cut to 15 bytes), by thread id.
+fn thread_wakes(name: &str) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        // A thread that ended meanwhile has no files left: skipped.
+        let (Ok(comm), Ok(status)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("status")),
+        ) else {
+            continue;
+        };
+        if !name.starts_with(comm.trim_end()) {
+            continue;
+        }
+        let wakes = status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .map(|v| v.trim().parse::<u64>().unwrap())
+            .unwrap();
+        out.insert(dir.file_name().unwrap().to_str().unwrap().to_owned(), wakes);
+    }
+    out
+}
+
+/// Regression: the writer's own pretouch and sync threads woke every millisecond, idle or not
+/// (2,000 wake-ups a second, each taking a core from the writer and the process's other threads).
+/// Now they follow the writer's rate: while it is idle they wake every 20 ms. Other tests may run
+/// writers with such threads meanwhile, so the check is that a pretouch and a sync thread started
+/// by this test's writer were that quiet; with the fixed millisecond, none was.
+#[test]
+fn an_idle_writers_own_threads_wake_seldom() {
+    let dir = TempDir::new("idle-threads");
+    let old_pretouch = thread_wakes("journal-pretouch");
+    let old_sync = thread_wakes("journal-sync");
+    let mut w = small_opts()
+        .sync_policy(SyncPolicy::Never)
+        .pretouch_thread(true)
+        .create(dir.join("j"))
+        .unwrap();
+    for i in 0..100 {
+        w.append(timestamp_for(i), &payload_for(i, 100)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let start = (
+        thread_wakes("journal-pretouch"),
+        thread_wakes("journal-sync"),
+    );
+    let idle = Duration::from_millis(400);
+    std::thread::sleep(idle);
+    let end = (
+        thread_wakes("journal-pretouch"),
+        thread_wakes("journal-sync"),
+    );
+    w.close().unwrap();
+    // New threads, and their wake-ups over the idle time.
+    let quietest = |old: &std::collections::HashMap<String, u64>,
+                    start: &std::collections::HashMap<String, u64>,
+                    end: &std::collections::HashMap<String, u64>| {
+        end.iter()
+            .filter(|(tid, _)| !old.contains_key(*tid))
+            .filter_map(|(tid, n)| start.get(tid).map(|s| n - s))
+            .min()
+    };
+    let pretouch = quietest(&old_pretouch, &start.0, &end.0).expect("a new pretouch thread");
+    let sync = quietest(&old_sync, &start.1, &end.1).expect("a new sync thread");
+    // 400 ms at the longest wait (20 ms) is about 20 wake-ups; at a millisecond it was about 400.
+    assert!(
+        pretouch <= 100 && sync <= 100,
+        "over {idle:?} idle: the pretouch thread woke {pretouch} times, the sync thread {sync}"
+    );
+}
