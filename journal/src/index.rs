@@ -1567,18 +1567,17 @@ impl Upkeep {
 /// pretoucher was stopped), and every move of it happens under the lock, so the index's writes
 /// stay serialized, in order, each continuing from the previous checkpoint.
 pub(crate) struct SharedUpkeep {
-    /// The index file, for the error message.
-    path: PathBuf,
     slot: Mutex<Option<Box<Upkeep>>>,
-    /// Why a move on the pretoucher's side disabled the index (the upkeep is then dropped).
+    /// Why a move on the pretoucher's side disabled the index (the upkeep is then dropped): the
+    /// error alone, which the writer prefixes with the index file's name (a set's roll renames
+    /// the file while the upkeep is lent).
     error: OnceLock<String>,
 }
 
 impl SharedUpkeep {
-    /// An empty slot for the index of the journal at `journal`.
-    pub(crate) fn new(journal: &Path) -> SharedUpkeep {
+    /// An empty slot.
+    pub(crate) fn new() -> SharedUpkeep {
         SharedUpkeep {
-            path: index_path(journal),
             slot: Mutex::new(None),
             error: OnceLock::new(),
         }
@@ -1604,7 +1603,8 @@ impl SharedUpkeep {
         self.slot().as_ref().map(|u| u.checkpoint())
     }
 
-    /// Why a move on the pretoucher's side disabled the index, if one did.
+    /// Why a move on the pretoucher's side disabled the index, if one did (the error, without the
+    /// index file's name).
     pub(crate) fn error(&self) -> Option<&str> {
         self.error.get().map(String::as_str)
     }
@@ -1648,7 +1648,7 @@ impl SharedUpkeep {
     }
 
     fn note(&self, why: &std::io::Error) {
-        let _ = self.error.set(format!("{}: {why}", self.path.display()));
+        let _ = self.error.set(why.to_string());
     }
 }
 

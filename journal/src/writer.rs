@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
@@ -606,6 +606,9 @@ pub struct Writer {
     /// then `None` and the pretoucher's thread moves the checkpoint (INDEX.md 9.3).
     index_loan: Option<Arc<SharedUpkeep>>,
     index_error: Option<String>,
+    /// The message of an error the index met on the pretoucher's side, made at the first
+    /// [`Writer::index_error`] after it (and after each rename).
+    loan_error: OnceLock<String>,
     /// The writer's own pretoucher thread ([`WriterOptions::pretouch_thread`]).
     pretouch_thread: Option<std::thread::JoinHandle<()>>,
     /// Set when the writer closes or drops ([`Syncer::writer_closed`]).
@@ -679,6 +682,7 @@ impl Writer {
             index: None,
             index_loan: None,
             index_error: None,
+            loan_error: OnceLock::new(),
             pretouch_thread: None,
             closed_flag: Arc::new(AtomicBool::new(false)),
             waker,
@@ -693,6 +697,8 @@ impl Writer {
     /// Records that the journal's file was renamed to `path` (a set's roll, SET.md 5.4 R4).
     pub(crate) fn set_path(&mut self, path: PathBuf) {
         self.path = path;
+        // Named afresh from the new path at the next `index_error`.
+        self.loan_error = OnceLock::new();
     }
 
     /// The payload area of an open claim of `capacity` bytes (made by [`Writer::claim`], which
@@ -743,9 +749,15 @@ impl Writer {
     /// written. Appends are never failed by the index (INDEX.md 9.3); readers then use the index up
     /// to its last checkpoint, or the journal alone.
     pub fn index_error(&self) -> Option<&str> {
-        self.index_error
-            .as_deref()
-            .or_else(|| self.index_loan.as_ref()?.error())
+        self.index_error.as_deref().or_else(|| {
+            let why = self.index_loan.as_ref()?.error()?;
+            Some(self.loan_error.get_or_init(|| self.index_failure(why)))
+        })
+    }
+
+    /// An index error's message: the index file's name, then `why`.
+    fn index_failure(&self, why: impl std::fmt::Display) -> String {
+        format!("{}: {why}", crate::index::index_path(&self.path).display())
     }
 
     /// Number of events made durable by a completed sync (FORMAT.md 9).
@@ -1134,7 +1146,7 @@ impl Writer {
         // INDEX.md 9.3: the pretoucher that syncs for the index also moves its checkpoint, on the
         // thread that synced; the upkeep is lent to it until the writer takes it back.
         if sync_step.is_some() && self.index.is_some() && self.index_loan.is_none() {
-            self.index_loan = Some(Arc::new(SharedUpkeep::new(&self.path)));
+            self.index_loan = Some(Arc::new(SharedUpkeep::new()));
             self.lend_index();
         }
         let plan = AheadPlan {
@@ -1207,7 +1219,7 @@ impl Writer {
             Some(u) => self.index = Some(u),
             None => {
                 if let Some(why) = loan.error() {
-                    self.disable_index(why.to_owned());
+                    self.disable_index(self.index_failure(why));
                 }
             }
         }
@@ -1266,10 +1278,7 @@ impl Writer {
         };
         match u.advance(self.map.body(to), to, durable) {
             Ok(()) => self.index = Some(u),
-            Err(e) => self.disable_index(format!(
-                "{}: {e}",
-                crate::index::index_path(&self.path).display()
-            )),
+            Err(e) => self.disable_index(self.index_failure(e)),
         }
     }
 

@@ -850,6 +850,13 @@ impl SetWriter {
         self.fail_next_prepare = true;
     }
 
+    /// Test hook (feature `test-hooks`): [`Writer::inject_index_failure`] on the current segment.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn inject_index_failure(&mut self) {
+        self.current.inject_index_failure();
+    }
+
     #[inline]
     fn stop(&mut self, _step: RollStep) -> Result<()> {
         #[cfg(feature = "test-hooks")]

@@ -694,3 +694,50 @@ fn an_idle_writers_own_threads_wake_seldom() {
         "over {idle:?} idle: the pretouch thread woke {pretouch} times, the sync thread {sync}"
     );
 }
+
+/// Regression: an index error met on the pretoucher's side of a set's segment that was prepared
+/// under `.next.journal` named that file's index after the roll renamed it. Now it names the
+/// segment's own index.
+#[test]
+fn an_index_error_after_a_roll_names_the_segments_own_index() {
+    let dir = TempDir::new("roll-index-error");
+    let mut seg = WriterOptions::new();
+    seg.chunk_size(1 << 20)
+        .sync_policy(SyncPolicy::Never)
+        .pretouch_thread(true);
+    let second = 1_000_000_000i64;
+    let mut set = journal::set::SetWriterOptions::new()
+        .segment_options(seg)
+        .roll(journal::set::RollPolicy {
+            period_ns: second as u64,
+            ..Default::default()
+        })
+        .create(dir.join("set"))
+        .unwrap();
+    set.append(0, b"first segment").unwrap();
+    // The next second's cycle: a roll to the segment prepared under `.next.journal`.
+    set.append(second, b"second segment").unwrap();
+    assert!(set.segment_path() != dir.join("set").join(".next.journal"));
+    set.inject_index_failure();
+    // Past 64 MiB, paced as the disk keeps up: the pretoucher's sync, then the failed index write.
+    let payload = vec![0x3Cu8; 60 << 10];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while set.segment().index_checkpoint().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the index's failed write never happened"
+        );
+        set.append(second, &payload).unwrap();
+        if set.segment().write_offset() > 64 << 20 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let why = set.segment().index_error().expect("the index is disabled");
+    let own = journal::index::index_path(set.segment_path());
+    assert!(
+        why.starts_with(&format!("{}: ", own.display())),
+        "{why} does not name {}",
+        own.display()
+    );
+    set.close().unwrap();
+}
