@@ -36,24 +36,42 @@ use crate::sys::{Ahead, AheadPlan, WRITEBACK_MARGIN};
 pub(crate) const MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// The longest wait of the writer's own pretouch and sync threads between passes: the wait while
-/// the writer is idle or slow, and so how long a writer that starts a burst from idle may run
-/// before its pretoucher sees it (on what was ready, then growing the file itself).
+/// the writer is idle or slow (when the room ahead allows it: [`BURST_RATE`]).
 pub(crate) const MAX_WAIT: Duration = Duration::from_millis(20);
 
+/// The rate, in bytes per second, that the pretouch thread assumes the writer may reach at any
+/// moment: it waits no longer than a writer appending this fast takes to use half of what is
+/// ready, so that a burst after an idle spell (a market's open) finds it awake before the burst
+/// runs out of what is ready. 2 GB/s is about the fastest a writer was measured appending into
+/// prepared pages (1 KiB events at 0.55 µs, BENCHMARKS.md); with the default 16 MiB chunks (32 to
+/// 48 MiB ready) an idle writer's pretouch thread then waits 8 to 13 ms.
+pub(crate) const BURST_RATE: f64 = 2e9;
+
 /// Paces a thread that works ahead of the writer: it waits until the writer, at the rate it
-/// appended at since the last pass, is due to have used a share of the room the pass left it, so
-/// that a thread with nothing to do does not wake (each wake-up takes a core from the writer and
-/// the process's other threads), yet one that is needed wakes in time. The rate estimate follows
-/// a speed-up at once and a slow-down by halves, one pass at a time.
-#[derive(Debug, Default)]
+/// appended at since the last pass (or at an assumed rate, if that is higher), is due to have used
+/// a share of the room the pass left it, so that a thread with nothing to do does not wake (each
+/// wake-up takes a core from the writer and the process's other threads), yet one that is needed
+/// wakes in time. The rate estimate follows a speed-up at once and a slow-down by halves, one pass
+/// at a time.
+#[derive(Debug)]
 struct Pace {
     /// When the last pass ended, and the `write_offset` it saw.
     last: Option<(Instant, u64)>,
     /// The writer's estimated append rate, in bytes per second.
     rate: f64,
+    /// The rate assumed whatever the estimate (0 for none).
+    assumed: f64,
 }
 
 impl Pace {
+    fn new(assumed: f64) -> Pace {
+        Pace {
+            last: None,
+            rate: 0.0,
+            assumed,
+        }
+    }
+
     /// The wait after a pass that ended at `now` with the writer at `write_offset`, `room` bytes
     /// before the point where the next pass has work, to wake when the writer has used `share`
     /// of them: between [`MIN_WAIT`] and [`MAX_WAIT`].
@@ -66,7 +84,8 @@ impl Pace {
             }
         }
         self.last = Some((now, write_offset));
-        let due = room as f64 * share / self.rate;
+        let due = room as f64 * share / self.rate.max(self.assumed);
+        // NaN (no room, no rate) counts as the longest wait.
         if due.is_nan() || due >= MAX_WAIT.as_secs_f64() {
             MAX_WAIT
         } else {
@@ -142,8 +161,8 @@ impl Pretoucher {
 }
 
 /// Starts the writer's own pretoucher thread: passes until the writer is gone, paced by the
-/// writer's rate ([`Pace`]): the next pass when the writer is due to have used half of what is
-/// ready past its `write_offset`.
+/// writer's rate ([`Pace`]): the next pass when the writer, at its rate or at [`BURST_RATE`] if
+/// that is higher, is due to have used half of what is ready past its `write_offset`.
 ///
 /// When the pretoucher also runs the writer's periodic sync, the sync gets a thread of its own
 /// (`journal-sync`, started and joined by the pretoucher thread): a sync waits for the disk, tens of
@@ -160,7 +179,7 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
                 std::thread::Builder::new()
                     .name("journal-sync".into())
                     .spawn(move || {
-                        let mut pace = Pace::default();
+                        let mut pace = Pace::new(0.0);
                         while let Some((wo, _)) = ahead.progress() {
                             // Errors are retried on the next pass (meanwhile the index's
                             // checkpoint does not move: INDEX.md 9.3).
@@ -178,7 +197,7 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("journal-pretouch".into())
         .spawn(move || {
-            let mut pace = Pace::default();
+            let mut pace = Pace::new(BURST_RATE);
             loop {
                 // Errors are retried on the next pass (the writer reports its own).
                 let live = if syncer.is_some() {
@@ -222,18 +241,20 @@ mod tests {
 
     #[test]
     fn an_idle_writer_is_visited_at_the_longest_wait() {
-        let mut pace = Pace::default();
+        let mut pace = Pace::new(0.0);
         let t0 = Instant::now();
         // The first pass knows no rate yet.
         assert_eq!(pace.wait(t0, 4096, 8 * MIB, 0.5), MAX_WAIT);
         // Nothing appended since.
         let t1 = t0 + Duration::from_millis(20);
         assert_eq!(pace.wait(t1, 4096, 8 * MIB, 0.5), MAX_WAIT);
+        // No room either.
+        assert_eq!(pace.wait(t1, 4096, 0, 0.5), MAX_WAIT);
     }
 
     #[test]
     fn a_writer_is_visited_when_it_is_due_to_have_used_the_share() {
-        let mut pace = Pace::default();
+        let mut pace = Pace::new(0.0);
         let t0 = Instant::now();
         pace.wait(t0, 0, 8 * MIB, 0.5);
         // 100 MB/s: half of 8 MiB in about 42 ms, more than the longest wait.
@@ -246,11 +267,13 @@ mod tests {
         // 10 GB/s: due sooner than the shortest wait.
         let t3 = t2 + Duration::from_millis(10);
         assert_eq!(pace.wait(t3, 111_000_000, 8 * MIB, 0.5), MIN_WAIT);
+        // A writer overtook the pass (no room): the shortest wait.
+        assert_eq!(pace.wait(t3, 111_000_000, 0, 0.5), MIN_WAIT);
     }
 
     #[test]
     fn the_rate_follows_a_slow_down_by_halves() {
-        let mut pace = Pace::default();
+        let mut pace = Pace::new(0.0);
         let t0 = Instant::now();
         pace.wait(t0, 0, 2 * MIB, 1.0);
         let t1 = t0 + Duration::from_millis(10);
@@ -265,8 +288,24 @@ mod tests {
     }
 
     #[test]
+    fn an_assumed_burst_rate_bounds_the_wait_of_an_idle_writer() {
+        let mut pace = Pace::new(BURST_RATE);
+        let t0 = Instant::now();
+        // Idle, 32 MiB ready: a burst at 2 GB/s would use half of it in about 8.4 ms.
+        assert_eq!(pace.wait(t0, 0, 32 * MIB, 0.5).as_micros(), 8388);
+        let t1 = t0 + Duration::from_millis(20);
+        assert_eq!(pace.wait(t1, 0, 32 * MIB, 0.5).as_micros(), 8388);
+        // 128 MiB ready: the longest wait.
+        assert_eq!(pace.wait(t1, 0, 128 * MIB, 0.5), MAX_WAIT);
+        // A writer faster than the burst rate is followed: 4 GB/s.
+        let t2 = t1 + Duration::from_millis(10);
+        let wait = pace.wait(t2, 40_000_000, 32 * MIB, 0.5);
+        assert_eq!(wait.as_micros(), 4194, "{wait:?}");
+    }
+
+    #[test]
     fn passes_at_one_instant_keep_the_estimate() {
-        let mut pace = Pace::default();
+        let mut pace = Pace::new(0.0);
         let t0 = Instant::now();
         pace.wait(t0, 0, 2 * MIB, 1.0);
         let t1 = t0 + Duration::from_millis(10);
