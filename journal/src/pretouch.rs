@@ -29,15 +29,15 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::index::SharedUpkeep;
-use crate::sys::{Ahead, AheadPlan, WRITEBACK_MARGIN};
+use crate::sys::{writeback_room, Ahead, AheadPlan};
 
 /// The shortest wait of the writer's own pretouch and sync threads between passes: the wait while
 /// the writer runs fast.
-pub(crate) const MIN_WAIT: Duration = Duration::from_millis(1);
+const MIN_WAIT: Duration = Duration::from_millis(1);
 
 /// The longest wait of the writer's own pretouch and sync threads between passes: the wait while
 /// the writer is idle or slow (when the room ahead allows it: [`BURST_RATE`]).
-pub(crate) const MAX_WAIT: Duration = Duration::from_millis(20);
+const MAX_WAIT: Duration = Duration::from_millis(20);
 
 /// The rate, in bytes per second, that the pretouch thread assumes the writer may reach at any
 /// moment: it waits no longer than a writer appending this fast takes to use half of what is
@@ -45,7 +45,7 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_millis(20);
 /// runs out of what is ready. 2 GB/s is about the fastest a writer was measured appending into
 /// prepared pages (1 KiB events at 0.55 µs, BENCHMARKS.md); with the default 16 MiB chunks (32 to
 /// 48 MiB ready) an idle writer's pretouch thread then waits 8 to 13 ms.
-pub(crate) const BURST_RATE: f64 = 2e9;
+const BURST_RATE: f64 = 2e9;
 
 /// Paces a thread that works ahead of the writer: it waits until the writer, at the rate it
 /// appended at since the last pass (or at an assumed rate, if that is higher), is due to have used
@@ -186,7 +186,7 @@ pub(crate) fn spawn(p: Pretoucher) -> std::io::Result<JoinHandle<()>> {
                             if ahead.sync(step).is_ok() {
                                 advance_index(&ahead, index.as_deref(), Some(step));
                             }
-                            let room = WRITEBACK_MARGIN - wo % WRITEBACK_MARGIN;
+                            let room = writeback_room(wo);
                             std::thread::park_timeout(pace.wait(Instant::now(), wo, room, 1.0));
                         }
                     })?,

@@ -266,11 +266,12 @@ impl WriterOptions {
     /// Whether the writer runs its own [`Pretoucher`] on a thread it owns (named
     /// `journal-pretouch`, a pass when the writer, at the rate it appends or at 2 GB/s if that is
     /// higher, is due to have used half of what is ready (every 1 to 20 ms), stopped and joined
-    /// when the writer closes or drops): the file's growth and pre-faulting, and under [`SyncPolicy::Never`] the periodic
-    /// sync of the index checkpoint and the move of that checkpoint (the walk of the new entries
-    /// and the index's writes; on a second thread, `journal-sync`, so that the growth never waits
-    /// for the disk), then run off the appending thread (FORMAT.md 7.3). By default
-    /// off; [`Writer::pretoucher`] gives a handle to run on a thread of the caller's choosing.
+    /// when the writer closes or drops): the file's growth and pre-faulting, and under
+    /// [`SyncPolicy::Never`] the periodic sync of the index checkpoint and the move of that
+    /// checkpoint (the walk of the new entries and the index's writes; on a second thread,
+    /// `journal-sync`, so that the growth never waits for the disk), then run off the appending
+    /// thread (FORMAT.md 7.3). By default off; [`Writer::pretoucher`] gives a handle to run on a
+    /// thread of the caller's choosing.
     pub fn pretouch_thread(&mut self, on: bool) -> &mut Self {
         self.pretouch_thread = on;
         self

@@ -334,7 +334,7 @@ struct SyncState {
 /// multiple of it): the page cache may hold the file in folios of up to 2 MiB (ext4 uses large
 /// folios), and starting the write-back of a folio write-protects all of it, so the folio the
 /// writer is storing to is left alone.
-pub(crate) const WRITEBACK_MARGIN: u64 = 2 << 20;
+const WRITEBACK_MARGIN: u64 = 2 << 20;
 
 /// Starts (without waiting) the write-back of the dirty pages of `[from, to)` of `fd`
 /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`). Empty ranges do nothing.
@@ -359,6 +359,12 @@ fn start_writeback(fd: std::os::fd::RawFd, from: u64, to: u64) -> io::Result<()>
 /// [`WRITEBACK_MARGIN`]), never below the header page, which the writer stores to at every append.
 fn writeback_end(write_offset: u64) -> u64 {
     (write_offset / WRITEBACK_MARGIN * WRITEBACK_MARGIN).max(page_size())
+}
+
+/// How many bytes the writer appends past `write_offset` before [`writeback_end`] moves on, so
+/// that a sync pass (the write-back it starts ahead) has work again.
+pub(crate) fn writeback_room(write_offset: u64) -> u64 {
+    WRITEBACK_MARGIN - write_offset % WRITEBACK_MARGIN
 }
 
 /// The pretoucher pre-faults in steps of this many bytes, taking the lock for one step at a time

@@ -36,8 +36,8 @@ pub(crate) use file::{
 };
 pub(crate) use huge::HugeVec;
 pub(crate) use map::{
-    populate_by_advice, Ahead, AheadPlan, Observed, ReadMap, RingMap, SyncMap, WriteMap,
-    PREFAULT_STEP, WRITEBACK_MARGIN,
+    populate_by_advice, writeback_room, Ahead, AheadPlan, Observed, ReadMap, RingMap, SyncMap,
+    WriteMap, PREFAULT_STEP,
 };
 pub(crate) use proc::process_identity;
 pub(crate) use timer::set_timer_slack_ns;
