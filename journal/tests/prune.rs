@@ -514,7 +514,11 @@ fn set_follower(dir: &Path) {
             }
             // A newest segment shorter than the header is being created (SET.md 6.1): the
             // writer creates the first segment in place, so poll it again.
-            Err(_) if fs::metadata(&path).is_ok_and(|m| m.len() < 24) => {
+            // The error may name a short file that has grown since: retry on either.
+            Err(e)
+                if fs::metadata(&path).is_ok_and(|m| m.len() < 24)
+                    || e.to_string().contains("shorter than the 24-byte header") =>
+            {
                 assert!(Instant::now() < deadline, "segment {first} stayed empty");
                 std::thread::sleep(Duration::from_micros(200));
                 continue 'segments;
