@@ -7,7 +7,9 @@
 //! messages the parent pauses `JOURNAL_BENCH_WAIT_GAP_US` (default 1000 µs), longer than any
 //! contender spins, so a blocking waiter is asleep when each message arrives: the figure is the
 //! wake-up latency, push to "the waiting process has the event". `JOURNAL_BENCH_WAIT_ROUNDS`
-//! messages (default 2000) go into an HDR histogram.
+//! messages (default 2000) go into an HDR histogram. The parent also times its own send (the
+//! stamp to the return of its push) into a second histogram: what the push costs after the pause,
+//! with the sender's code and data no longer in its caches.
 //!
 //! Idle CPU: the child reports the CPU time (`getrusage`) it used between two messages sent
 //! `JOURNAL_BENCH_WAIT_IDLE_MS` apart (default 3000), while it waited with nothing to read.
@@ -17,6 +19,8 @@
 //! - journal-ring/spin: `Consumer::read_wait` with `WaitStrategy::BusySpin` (the reference).
 //! - journal-ring/block: `Consumer::read_wait` with `WaitStrategy::Block { spins: 100 }`
 //!   (spec/RING.md 5.1).
+//! - journal-ring-nocrc/spin: journal-ring/spin with records written without a checksum
+//!   (`Producer::set_checksums(false)`, kind 4 of spec/RING.md 3.1), as ringfire writes its slots.
 //! - journal-tailer/spin, journal-tailer/block: a journal's `Tailer::wait` in the child, the parent
 //!   appending to the journal (`Writer::append`), with `BusySpin` and with `Block { spins: 100 }`
 //!   (spec/FORMAT.md 15; sleeps bounded by 100 ms). The replies come back on a ring as above.
@@ -114,12 +118,16 @@ fn measure(id: &str, pair: &mut impl Pair) {
     let gap = Duration::from_micros(env_u64("JOURNAL_BENCH_WAIT_GAP_US", 1000));
     let idle = Duration::from_millis(env_u64("JOURNAL_BENCH_WAIT_IDLE_MS", 3000));
     let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let mut sends = h.clone();
     for i in 0..rounds + rounds / 10 {
         std::thread::sleep(gap); // pacing, so that the waiter is asleep when the message comes
-        pair.send(message(PROBE, mono_ns()));
+        let stamp = mono_ns();
+        pair.send(message(PROBE, stamp));
+        let sent = mono_ns();
         let r = pair.reply();
         if i >= rounds / 10 {
             h.saturating_record(value(&r, 8).max(1));
+            sends.saturating_record((sent - stamp).max(1));
         }
     }
     pair.send(message(IDLE, 0));
@@ -135,6 +143,10 @@ fn measure(id: &str, pair: &mut impl Pair) {
         h.value_at_quantile(0.999),
         h.max(),
     );
+    let (send_p50, send_p99) = (sends.value_at_quantile(0.5), sends.value_at_quantile(0.99));
+    println!(
+        "{GROUP}/{id}: the sender's push after its pause p50 {send_p50} ns, p99 {send_p99} ns"
+    );
     println!(
         "{GROUP}/{id}: wake-up p50 {p50} ns, p99 {p99} ns, p99.9 {p999} ns, max {max} ns ({} \
          messages, {} µs apart); idle waiter {percent:.2} % of a core over {:.1} s",
@@ -148,7 +160,7 @@ fn measure(id: &str, pair: &mut impl Pair) {
         json!({
             "p50_ns": p50, "p99_ns": p99, "p999_ns": p999, "max_ns": max, "count": h.len(),
             "gap_us": gap.as_micros() as u64, "idle_cpu_percent": percent,
-            "idle_seconds": wall as f64 / 1e9,
+            "idle_seconds": wall as f64 / 1e9, "send_p50_ns": send_p50, "send_p99_ns": send_p99,
         }),
     );
     pair.send(message(STOP, 0));
@@ -165,12 +177,15 @@ struct RingPair {
 }
 
 impl RingPair {
-    fn start(wait: &str) -> RingPair {
+    /// A pair whose parent writes records with their CRC-32 (`checksums`) or without (kind 4 of
+    /// spec/RING.md 3.1, as the peers write theirs).
+    fn start(wait: &str, checksums: bool) -> RingPair {
         let (a, b) = (ShmFile::new("wait-a"), ShmFile::new("wait-b"));
         create_ring(a.path(), RING_CAPACITY).expect("create ring a");
         create_ring(b.path(), RING_CAPACITY).expect("create ring b");
         let mut producer = Producer::attach(a.path()).expect("attach producer");
         producer.set_wait_strategy(WaitStrategy::BusySpin);
+        producer.set_checksums(checksums);
         let consumer = Consumer::attach(b.path()).expect("attach consumer");
         let child = child::spawn(
             "ring-waiter",
@@ -480,10 +495,13 @@ fn main() {
     // Criterion's flags (run.sh passes them to every bench) are accepted and ignored: this
     // benchmark takes its settings from the environment (see the module comment).
     pin_to_cpu(0);
-    for wait in ["spin", "block"] {
-        let id = format!("journal-ring/{wait}");
+    for (id, wait, checksums) in [
+        ("journal-ring/spin", "spin", true),
+        ("journal-ring/block", "block", true),
+        ("journal-ring-nocrc/spin", "spin", false),
+    ] {
         if selected(&format!("{GROUP}/{id}")) {
-            measure(&id, &mut RingPair::start(wait));
+            measure(id, &mut RingPair::start(wait, checksums));
         }
     }
     for wait in ["spin", "block"] {

@@ -547,9 +547,10 @@ const WAIT: &str = "wait";
 
 /// The contenders of the `wait` group in their order, each with the spinning contender of the
 /// same kind its figures are compared with (`None` for the spinning ones).
-const WAIT_IDS: [(&str, Option<&str>); 6] = [
+const WAIT_IDS: [(&str, Option<&str>); 7] = [
     ("journal-ring/spin", None),
     ("journal-ring/block", Some("journal-ring/spin")),
+    ("journal-ring-nocrc/spin", None),
     ("journal-tailer/spin", None),
     ("journal-tailer/block", Some("journal-tailer/spin")),
     ("ringfire/spin", None),
