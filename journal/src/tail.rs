@@ -57,6 +57,14 @@ impl Reader {
     }
 }
 
+/// Bytes from the cursor whose cache lines a caught-up follower asks the CPU for at each poll (a
+/// prefetch hint): the line the next entry starts in, and the next one if it starts inside a line.
+const PREFETCH_POLLED: u64 = 64;
+
+/// Bytes from the cursor whose lines a follower asks for when `write_offset` moves: bounded, so
+/// that a burst of many entries is not prefetched ahead of its reading.
+const PREFETCH_PUBLISHED: u64 = 2048;
+
 /// Where a follower stands and the header values it saw last: the state [`Tailer`] and
 /// [`OwnedTailer`] share.
 #[derive(Clone, Copy, Debug)]
@@ -111,10 +119,22 @@ impl Follow {
             )));
         }
         if obs.write_offset == self.write_offset {
+            // Nothing yet. The writer stores its next entry at the cursor before it stores
+            // `write_offset`: asking for the entry's first line at every poll lets its transfer
+            // overlap the header line's, instead of following it once `write_offset` has moved.
+            reader
+                .map()
+                .prefetch(self.cursor.pos, self.cursor.pos + PREFETCH_POLLED);
             return Ok(false);
         }
         self.write_offset = obs.write_offset;
         self.file_len = obs.file_len;
+        // The rest of what was published (up to a bound), asked for at once, so that the lines
+        // come in together rather than one after the other as the checksum reaches them.
+        reader.map().prefetch(
+            self.cursor.pos + PREFETCH_POLLED,
+            self.write_offset.min(self.cursor.pos + PREFETCH_PUBLISHED),
+        );
         Ok(self.ready())
     }
 
