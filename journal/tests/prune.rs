@@ -517,7 +517,8 @@ fn set_follower(dir: &Path) {
             // The error may name a short file that has grown since: retry on either.
             Err(e)
                 if fs::metadata(&path).is_ok_and(|m| m.len() < 24)
-                    || e.to_string().contains("shorter than the 24-byte header") =>
+                    || matches!(&e, Error::NotAJournal { reason, .. }
+                        if reason.contains("shorter than the 24-byte header")) =>
             {
                 assert!(Instant::now() < deadline, "segment {first} stayed empty");
                 std::thread::sleep(Duration::from_micros(200));

@@ -231,7 +231,7 @@ impl ReadMap {
     pub(crate) fn prefetch(&self, from: u64, to: u64) {
         #[cfg(target_arch = "x86_64")]
         {
-            let to = to.min(self.reserved.load(Ordering::Acquire));
+            let to = to.min(self.reserved());
             let base = self.base.load(Ordering::Acquire);
             let mut line = from & !63;
             while line < to {
